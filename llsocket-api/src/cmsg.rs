@@ -1,0 +1,255 @@
+//! Control messages (ancillary data) and the platform's native packed layout.
+//!
+//! [`CmsgBuf`] is a byte buffer in exactly the layout the kernel reads and
+//! writes (`struct cmsghdr` headers, data, padding to `CMSG_SPACE`), so the
+//! Lua `cmsghdrs` object can hand it to `sendmsg` verbatim. Parsing never
+//! trusts `cmsg_len`: a header shorter than `CMSG_LEN(0)` or longer than the
+//! bytes that remain ends the walk.
+//!
+//! The layout is computed, not taken from `libc::CMSG_*` (which are `unsafe fn`):
+//! the header is `size_of::<libc::cmsghdr>()` bytes whose first field,
+//! `cmsg_len`, fills what `cmsg_level` and `cmsg_type` leave, and data are
+//! aligned to 4 bytes on Apple platforms and to the pointer size elsewhere.
+//! `llsocket-posix` checks these numbers against the C macros in its tests.
+
+use std::mem::size_of;
+
+use crate::types::Fd;
+
+/// One control message: level, type and data bytes.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Cmsg {
+    /// `cmsg_level` (`SOL_SOCKET` for descriptors).
+    pub level: i32,
+    /// `cmsg_type` (`SCM_RIGHTS` for descriptors).
+    pub ty: i32,
+    /// The data bytes.
+    pub data: Vec<u8>,
+}
+
+impl Cmsg {
+    /// An `SCM_RIGHTS` message carrying descriptors as native C `int`s.
+    pub fn rights(fds: &[Fd]) -> Cmsg {
+        let data = fds.iter().flat_map(|fd| fd.0.to_ne_bytes()).collect();
+        Cmsg {
+            level: libc::SOL_SOCKET,
+            ty: libc::SCM_RIGHTS,
+            data,
+        }
+    }
+
+    /// Whether this is an `SCM_RIGHTS` message.
+    pub fn is_rights(&self) -> bool {
+        self.level == libc::SOL_SOCKET && self.ty == libc::SCM_RIGHTS
+    }
+
+    /// The descriptors of an `SCM_RIGHTS` message (`floor(len / 4)` of them;
+    /// trailing bytes ignored), `None` for other messages.
+    pub fn fds(&self) -> Option<Vec<Fd>> {
+        self.is_rights().then(|| decode_fds(&self.data))
+    }
+}
+
+/// Decodes native C `int`s (trailing bytes ignored).
+pub fn decode_fds(data: &[u8]) -> Vec<Fd> {
+    data.chunks_exact(4)
+        .map(|c| Fd(i32::from_ne_bytes([c[0], c[1], c[2], c[3]])))
+        .collect()
+}
+
+const HDR_SIZE: usize = size_of::<libc::cmsghdr>();
+const LEN_WIDTH: usize = HDR_SIZE - 2 * size_of::<libc::c_int>();
+#[cfg(target_vendor = "apple")]
+const ALIGN: usize = 4;
+#[cfg(not(target_vendor = "apple"))]
+const ALIGN: usize = size_of::<usize>();
+
+/// `CMSG_ALIGN(n)`.
+pub const fn align(n: usize) -> usize {
+    (n + ALIGN - 1) & !(ALIGN - 1)
+}
+
+/// `CMSG_LEN(data_len)`: header plus data, no trailing padding.
+pub const fn cmsg_len(data_len: usize) -> usize {
+    align(HDR_SIZE) + data_len
+}
+
+/// `CMSG_SPACE(data_len)`: header plus data plus padding.
+pub const fn cmsg_space(data_len: usize) -> usize {
+    align(HDR_SIZE) + align(data_len)
+}
+
+/// Appends one message in native layout (padding zeroed).
+pub fn encode_into(out: &mut Vec<u8>, msg: &Cmsg) {
+    let start = out.len();
+    out.resize(start + cmsg_space(msg.data.len()), 0);
+    let hdr = &mut out[start..];
+    let len = cmsg_len(msg.data.len()) as u64;
+    match LEN_WIDTH {
+        8 => hdr[..8].copy_from_slice(&len.to_ne_bytes()),
+        _ => hdr[..4].copy_from_slice(&(len as u32).to_ne_bytes()),
+    }
+    hdr[LEN_WIDTH..LEN_WIDTH + 4].copy_from_slice(&msg.level.to_ne_bytes());
+    hdr[LEN_WIDTH + 4..LEN_WIDTH + 8].copy_from_slice(&msg.ty.to_ne_bytes());
+    let data_at = align(HDR_SIZE);
+    hdr[data_at..data_at + msg.data.len()].copy_from_slice(&msg.data);
+}
+
+/// Encodes a list of messages.
+pub fn encode(msgs: &[Cmsg]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for m in msgs {
+        encode_into(&mut out, m);
+    }
+    out
+}
+
+/// Reads the first message of `buf`, bounds-checked. Returns the message and
+/// how many bytes it occupies (its `CMSG_SPACE`, clamped to what remains), or
+/// `None` when no complete, valid header is there.
+pub fn decode_first(buf: &[u8]) -> Option<(Cmsg, usize)> {
+    if buf.len() < cmsg_len(0) {
+        return None;
+    }
+    let len = match LEN_WIDTH {
+        8 => u64::from_ne_bytes(buf[..8].try_into().ok()?) as usize,
+        _ => u32::from_ne_bytes(buf[..4].try_into().ok()?) as usize,
+    };
+    if len < cmsg_len(0) || len > buf.len() {
+        return None;
+    }
+    let level = i32::from_ne_bytes(buf[LEN_WIDTH..LEN_WIDTH + 4].try_into().ok()?);
+    let ty = i32::from_ne_bytes(buf[LEN_WIDTH + 4..LEN_WIDTH + 8].try_into().ok()?);
+    let data = buf[cmsg_len(0)..len].to_vec();
+    let used = cmsg_space(data.len()).min(buf.len());
+    Some((Cmsg { level, ty, data }, used))
+}
+
+/// Decodes every valid message of `buf`, stopping at the first invalid header.
+pub fn decode(buf: &[u8]) -> Vec<Cmsg> {
+    let mut out = Vec::new();
+    let mut rest = buf;
+    while let Some((m, used)) = decode_first(rest) {
+        out.push(m);
+        rest = &rest[used..];
+    }
+    out
+}
+
+/// A packed control-message buffer with a used length (the Lua `cmsghdrs`).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct CmsgBuf {
+    bytes: Vec<u8>,
+}
+
+impl CmsgBuf {
+    /// An empty buffer.
+    pub fn new() -> CmsgBuf {
+        CmsgBuf::default()
+    }
+
+    /// Wraps bytes received from the kernel.
+    pub fn from_bytes(bytes: Vec<u8>) -> CmsgBuf {
+        CmsgBuf { bytes }
+    }
+
+    /// Appends one message (`cmsgs:push`).
+    pub fn push(&mut self, msg: &Cmsg) {
+        encode_into(&mut self.bytes, msg);
+    }
+
+    /// Removes and returns the first message (`cmsgs:shift`); `None` when the
+    /// buffer holds no valid header. An invalid header empties the buffer.
+    pub fn shift(&mut self) -> Option<Cmsg> {
+        match decode_first(&self.bytes) {
+            Some((m, used)) => {
+                self.bytes.drain(..used);
+                Some(m)
+            }
+            None => {
+                self.bytes.clear();
+                None
+            }
+        }
+    }
+
+    /// The used bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The used bytes, mutable (a receive area).
+    pub fn as_mut_bytes(&mut self) -> &mut [u8] {
+        &mut self.bytes
+    }
+
+    /// Sets the used length (after a receive); never grows past the allocation's content.
+    pub fn truncate(&mut self, len: usize) {
+        self.bytes.truncate(len);
+    }
+
+    /// The used length.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether no bytes are used.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_several_messages() {
+        let a = Cmsg {
+            level: 1,
+            ty: 2,
+            data: b"foo".to_vec(),
+        };
+        let b = Cmsg::rights(&[Fd(3), Fd(4)]);
+        let mut buf = CmsgBuf::new();
+        buf.push(&a);
+        buf.push(&b);
+        assert_eq!(buf.len(), cmsg_space(3) + cmsg_space(8));
+        assert_eq!(buf.shift(), Some(a));
+        let got = buf.shift().unwrap();
+        assert_eq!(got.fds(), Some(vec![Fd(3), Fd(4)]));
+        assert_eq!(buf.shift(), None);
+    }
+
+    #[test]
+    fn lying_cmsg_len_is_not_trusted() {
+        let mut bytes = encode(&[Cmsg {
+            level: 1,
+            ty: 2,
+            data: vec![7; 4],
+        }]);
+        bytes[0] = 0xff; // cmsg_len beyond the buffer
+        assert_eq!(decode(&bytes), vec![]);
+        let mut short = encode(&[Cmsg {
+            level: 1,
+            ty: 2,
+            data: vec![],
+        }]);
+        short[0] = 1; // shorter than a header
+        assert!(decode_first(&short).is_none());
+        assert!(decode_first(&[0u8; 3]).is_none());
+    }
+
+    #[test]
+    fn unpadded_last_message_is_accepted() {
+        let mut bytes = encode(&[Cmsg {
+            level: 1,
+            ty: 2,
+            data: vec![9],
+        }]);
+        bytes.truncate(cmsg_len(1));
+        let mut buf = CmsgBuf::from_bytes(bytes);
+        assert_eq!(buf.shift().unwrap().data, vec![9]);
+        assert!(buf.is_empty());
+    }
+}
