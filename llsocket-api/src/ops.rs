@@ -124,6 +124,7 @@ pub trait SocketOps {
 
     /// `recvmsg(2)`: scatter into `iov`, control data into `control` (native layout).
     /// Descriptors received with `SCM_RIGHTS` belong to the caller.
+    #[allow(clippy::needless_lifetimes)] // mockall cannot mock the elided form
     fn recvmsg<'a>(
         &self,
         fd: Fd,
