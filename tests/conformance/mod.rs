@@ -1,0 +1,1 @@
+//! Tests of the `conformance` topic (see main.rs).

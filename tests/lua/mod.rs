@@ -1,0 +1,1 @@
+//! Tests of the `lua` topic (see main.rs).

@@ -1,0 +1,1 @@
+//! Tests of the `posix` topic (see main.rs).
