@@ -1,0 +1,1304 @@
+//! `llsocket.socket`: module functions (`new`, `wrap`, `pair`, `close`, `shutdown`)
+//! and every socket method (socket.md), as thin conversions around [`SocketOps`].
+#![allow(unsafe_op_in_unsafe_fn)] // FFI bodies on a live lua_State
+
+use std::ffi::{c_int, CStr};
+use std::mem::ManuallyDrop;
+
+use llsocket_api::{
+    cmsg, Cmsg, Errno, Family, Fd, Interest, Linger, McastOp, McastRequest, MsgFlags, OptName,
+    Protocol, Shutdown, SockAddr, SockOpt, SockType, SocketOps, Timeval,
+};
+use mlua::ffi::*;
+
+use crate::addrinfo::{push_ai, Ai};
+use crate::lua::*;
+use crate::msg;
+
+/// The socket userdata: plain data only.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub(crate) struct Sock {
+    pub fd: i32,
+    pub family: i32,
+    pub socktype: i32,
+    pub protocol: i32,
+}
+
+impl Sock {
+    fn is_dgram(&self) -> bool {
+        SockType(self.socktype).is_datagram()
+    }
+}
+
+/// `self` of a socket method (metatable compared with the upvalue).
+#[inline(always)]
+pub(crate) unsafe fn check_sock(l: *mut lua_State) -> &'static mut Sock {
+    &mut *check_ud::<Sock>(l, 1, Up::Socket, c"llsocket.socket")
+}
+
+/// Pushes a new socket object owning `fd`.
+pub(crate) unsafe fn push_sock(
+    l: *mut lua_State,
+    fd: Fd,
+    family: i32,
+    socktype: i32,
+    protocol: i32,
+) {
+    push_ud(
+        l,
+        Sock {
+            fd: fd.0,
+            family,
+            socktype,
+            protocol,
+        },
+        Up::Socket,
+    );
+}
+
+fn bad_fd_again(e: Errno) -> bool {
+    e.is_again()
+}
+
+// ---- module functions ----------------------------------------------------------------
+
+/// `socket.new(family, socktype [, protocol [, nonblock]])`
+pub(crate) unsafe extern "C-unwind" fn new(l: *mut lua_State) -> c_int {
+    let family = check_cint(l, 1);
+    let ty = check_cint(l, 2);
+    let proto = opt_cint(l, 3, 0);
+    let nb = opt_bool(l, 4, false);
+    let b = backend(l);
+    match guard(l, || {
+        b.socket(Family(family), SockType(ty), Protocol(proto), nb)
+    }) {
+        Ok(fd) => {
+            push_sock(l, fd, family, ty, proto);
+            1
+        }
+        Err(e) => ret_nil_err(l, e, c"socket"),
+    }
+}
+
+/// `socket.wrap(fd [, nonblock])`
+pub(crate) unsafe extern "C-unwind" fn wrap(l: *mut lua_State) -> c_int {
+    let fd = Fd(check_cint(l, 1));
+    let nb = opt_bool(l, 2, false);
+    let b = backend(l);
+    let r = guard(l, || -> Result<(i32, i32, i32), (Errno, &'static CStr)> {
+        let family = b
+            .getsockname(fd)
+            .map_err(|e| (e, c"getsockname"))?
+            .family()
+            .0;
+        let protocol = match b.getsockopt(fd, OptName::Protocol) {
+            Ok(SockOpt::Protocol(p)) => p,
+            Ok(_) => 0,
+            Err(e) if e == Errno::EOPNOTSUPP || e == Errno::ENOPROTOOPT => 0,
+            Err(e) => return Err((e, c"getsockopt")),
+        };
+        let ty = match b
+            .getsockopt(fd, OptName::Type)
+            .map_err(|e| (e, c"getsockopt"))?
+        {
+            SockOpt::Type(t) => t,
+            _ => 0,
+        };
+        if nb {
+            b.set_nonblock(fd, true).map_err(|e| (e, c"fcntl"))?;
+        }
+        Ok((family, ty, protocol))
+    });
+    match r {
+        Ok((f, t, p)) => {
+            push_sock(l, fd, f, t, p);
+            1
+        }
+        Err((e, op)) => ret_nil_err(l, e, op),
+    }
+}
+
+/// `socket.pair(socktype [, protocol [, nonblock]])`
+pub(crate) unsafe extern "C-unwind" fn pair(l: *mut lua_State) -> c_int {
+    let ty = check_cint(l, 1);
+    let proto = opt_cint(l, 2, 0);
+    let nb = opt_bool(l, 3, false);
+    let b = backend(l);
+    match guard(l, || b.socketpair(SockType(ty), Protocol(proto), nb)) {
+        Ok((a, c)) => {
+            lua_createtable(l, 2, 0);
+            push_sock(l, a, Family::UNIX.0, ty, proto);
+            lua_rawseti(l, -2, 1);
+            push_sock(l, c, Family::UNIX.0, ty, proto);
+            lua_rawseti(l, -2, 2);
+            1
+        }
+        Err(e) => ret_nil_err(l, e, c"socketpair"),
+    }
+}
+
+/// `socket.shutdown(fd [, how])`
+pub(crate) unsafe extern "C-unwind" fn shutdown_fd(l: *mut lua_State) -> c_int {
+    let fd = Fd(check_cint(l, 1));
+    let how = opt_cint(l, 2, Shutdown::BOTH.0);
+    do_shutdown(l, fd, how)
+}
+
+unsafe fn do_shutdown(l: *mut lua_State, fd: Fd, how: i32) -> c_int {
+    let b = backend(l);
+    match guard(l, || b.shutdown(fd, Shutdown(how))) {
+        Ok(()) => {
+            push_bool(l, true);
+            1
+        }
+        Err(e) => ret_false_err(l, e, c"shutdown"),
+    }
+}
+
+/// The "closefd" algorithm shared by `socket.close` and `sock:close`.
+unsafe fn closefd(l: *mut lua_State, fd: Fd, how: Option<i32>) -> c_int {
+    let b = backend(l);
+    let (sh, cl) = guard(l, || {
+        let sh = how.and_then(|h| b.shutdown(fd, Shutdown(h)).err());
+        (sh, b.close(fd).err())
+    });
+    match (sh, cl) {
+        (None, None) => {
+            push_bool(l, true);
+            1
+        }
+        (Some(s), None) => ret_false_err(l, s, c"shutdown"),
+        (None, Some(c)) => ret_false_err(l, c, c"close"),
+        (Some(s), Some(c)) => {
+            lua_pushboolean(l, 0);
+            push_errno(l, s, c"shutdown");
+            let inner = lua_gettop(l);
+            push_error(l, ErrKind::Errno, c.0, c"close", Some(inner));
+            lua_remove(l, inner);
+            2
+        }
+    }
+}
+
+/// `socket.close(fd [, how])`
+pub(crate) unsafe extern "C-unwind" fn close_fd(l: *mut lua_State) -> c_int {
+    let fd = Fd(check_cint(l, 1));
+    let how = if is_none_or_nil(l, 2) {
+        None
+    } else {
+        Some(check_cint(l, 2))
+    };
+    closefd(l, fd, how)
+}
+
+// ---- identity and life cycle ----------------------------------------------------------
+
+/// `sock:fd()`
+pub(crate) unsafe extern "C-unwind" fn m_fd(l: *mut lua_State) -> c_int {
+    let s = check_sock(l);
+    lua_pushinteger(l, s.fd as lua_Integer);
+    1
+}
+
+/// `sock:family()`
+pub(crate) unsafe extern "C-unwind" fn m_family(l: *mut lua_State) -> c_int {
+    let s = check_sock(l);
+    lua_pushinteger(l, s.family as lua_Integer);
+    1
+}
+
+/// `sock:socktype()`
+pub(crate) unsafe extern "C-unwind" fn m_socktype(l: *mut lua_State) -> c_int {
+    let s = check_sock(l);
+    lua_pushinteger(l, s.socktype as lua_Integer);
+    1
+}
+
+/// `sock:protocol()`
+pub(crate) unsafe extern "C-unwind" fn m_protocol(l: *mut lua_State) -> c_int {
+    let s = check_sock(l);
+    lua_pushinteger(l, s.protocol as lua_Integer);
+    1
+}
+
+/// `sock:unwrap()`: the descriptor; the object loses its metatable (raw removal).
+pub(crate) unsafe extern "C-unwind" fn m_unwrap(l: *mut lua_State) -> c_int {
+    let s = check_sock(l);
+    let fd = s.fd;
+    s.fd = -1;
+    lua_pushnil(l);
+    lua_setmetatable(l, 1);
+    lua_pushinteger(l, fd as lua_Integer);
+    1
+}
+
+/// `sock:dup()`
+pub(crate) unsafe extern "C-unwind" fn m_dup(l: *mut lua_State) -> c_int {
+    let s = *check_sock(l);
+    let b = backend(l);
+    match guard(l, || b.dup(Fd(s.fd))) {
+        Ok(fd) => {
+            push_sock(l, fd, s.family, s.socktype, s.protocol);
+            1
+        }
+        Err(e) => ret_nil_err(l, e, c"dup"),
+    }
+}
+
+/// `sock:close([how])`
+pub(crate) unsafe extern "C-unwind" fn m_close(l: *mut lua_State) -> c_int {
+    let s = check_sock(l);
+    let how = if is_none_or_nil(l, 2) {
+        None
+    } else {
+        Some(check_cint(l, 2))
+    };
+    if s.fd == -1 {
+        push_bool(l, true);
+        return 1;
+    }
+    let fd = Fd(s.fd);
+    s.fd = -1;
+    closefd(l, fd, how)
+}
+
+/// `sock:shutdown([how])`
+pub(crate) unsafe extern "C-unwind" fn m_shutdown(l: *mut lua_State) -> c_int {
+    let s = *check_sock(l);
+    let how = opt_cint(l, 2, Shutdown::BOTH.0);
+    do_shutdown(l, Fd(s.fd), how)
+}
+
+/// `__gc`: closes a descriptor still owned.
+pub(crate) unsafe extern "C-unwind" fn m_gc(l: *mut lua_State) -> c_int {
+    let p = lua_touserdata(l, 1) as *mut Sock;
+    if let (Some(s), Some(b)) = (p.as_mut(), backend_opt(l)) {
+        if s.fd != -1 {
+            let fd = Fd(s.fd);
+            s.fd = -1;
+            let _ = guard(l, || b.close(fd));
+        }
+    }
+    0
+}
+
+/// `__tostring`
+pub(crate) unsafe extern "C-unwind" fn m_tostring(l: *mut lua_State) -> c_int {
+    push_tostring(l, c"llsocket.socket")
+}
+
+// ---- connection set-up --------------------------------------------------------------
+
+unsafe fn ret_bool(l: *mut lua_State, r: Result<(), Errno>, op: &CStr) -> c_int {
+    match r {
+        Ok(()) => {
+            push_bool(l, true);
+            1
+        }
+        Err(e) => ret_false_err(l, e, op),
+    }
+}
+
+/// `sock:bind(ai)`
+pub(crate) unsafe extern "C-unwind" fn m_bind(l: *mut lua_State) -> c_int {
+    let s = *check_sock(l);
+    let ai = &*check_ud::<Ai>(l, 2, Up::AddrInfo, c"llsocket.addrinfo");
+    let b = backend(l);
+    let r = guard(l, || b.bind(Fd(s.fd), &ai.addr));
+    ret_bool(l, r, c"bind")
+}
+
+/// `sock:listen([backlog])`
+pub(crate) unsafe extern "C-unwind" fn m_listen(l: *mut lua_State) -> c_int {
+    let s = *check_sock(l);
+    let b = backend(l);
+    let backlog = if is_none_or_nil(l, 2) {
+        guard(l, || b.platform().somaxconn)
+    } else {
+        check_int(l, 2).clamp(i32::MIN as i64, i32::MAX as i64) as i32
+    };
+    let r = guard(l, || b.listen(Fd(s.fd), backlog));
+    ret_bool(l, r, c"listen")
+}
+
+/// `sock:connect(ai)`
+pub(crate) unsafe extern "C-unwind" fn m_connect(l: *mut lua_State) -> c_int {
+    let s = *check_sock(l);
+    let ai = &*check_ud::<Ai>(l, 2, Up::AddrInfo, c"llsocket.addrinfo");
+    let b = backend(l);
+    match guard(l, || b.connect(Fd(s.fd), &ai.addr)) {
+        Ok(()) => {
+            push_bool(l, true);
+            1
+        }
+        Err(e) if e == Errno::EINPROGRESS || e == Errno::EALREADY => {
+            push_bool(l, true);
+            push_errno(l, e, c"connect");
+            2
+        }
+        Err(e) if e == Errno::EAGAIN || e == Errno::EWOULDBLOCK || e == Errno::ETIMEDOUT => {
+            push_bool(l, false);
+            push_errno(l, e, c"connect");
+            push_bool(l, true);
+            3
+        }
+        Err(e) => ret_false_err(l, e, c"connect"),
+    }
+}
+
+fn accept_again(e: Errno) -> bool {
+    e.is_again() || e == Errno::ECONNABORTED
+}
+
+/// `sock:accept([with_ai])`
+pub(crate) unsafe extern "C-unwind" fn m_accept(l: *mut lua_State) -> c_int {
+    let s = *check_sock(l);
+    let with_ai = opt_bool(l, 2, false);
+    let b = backend(l);
+    match guard(l, || b.accept(Fd(s.fd), with_ai)) {
+        Ok(acc) => {
+            let acc = ManuallyDrop::new(acc);
+            push_sock(l, acc.fd, s.family, s.socktype, s.protocol);
+            if !with_ai {
+                drop(ManuallyDrop::into_inner(acc));
+                return 1;
+            }
+            let acc = ManuallyDrop::into_inner(acc);
+            lua_pushnil(l);
+            lua_pushnil(l);
+            let addr = acc
+                .addr
+                .unwrap_or(SockAddr::Unix(llsocket_api::UnixAddr::Unnamed));
+            push_ai(l, Ai::from_sock(&s, addr));
+            4
+        }
+        Err(e) if accept_again(e) => ret_again_nil(l),
+        Err(e) => ret_nil_err(l, e, c"acceptfd"),
+    }
+}
+
+/// `sock:acceptfd()`
+pub(crate) unsafe extern "C-unwind" fn m_acceptfd(l: *mut lua_State) -> c_int {
+    let s = *check_sock(l);
+    let b = backend(l);
+    match guard(l, || b.accept(Fd(s.fd), false).map(|a| a.fd)) {
+        Ok(fd) => {
+            push_int(l, fd.0 as i64);
+            1
+        }
+        Err(e) if accept_again(e) => ret_again_nil(l),
+        Err(e) => ret_nil_err(l, e, c"acceptfd"),
+    }
+}
+
+// ---- readiness ---------------------------------------------------------------------------
+
+unsafe fn wait(l: *mut lua_State, interest: Interest) -> c_int {
+    let s = *check_sock(l);
+    let msec = luaL_optinteger(l, 2, 0) as i64;
+    let except = opt_bool(l, 3, false);
+    if s.fd == -1 {
+        return ret_false_err(l, Errno::EBADF, c"select");
+    }
+    let b = backend(l);
+    let ms = msec.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+    match guard(l, || b.poll(Fd(s.fd), interest.with_except(except), ms)) {
+        Ok(true) => {
+            push_bool(l, true);
+            1
+        }
+        Ok(false) => {
+            push_bool(l, false);
+            lua_pushnil(l);
+            push_bool(l, true);
+            3
+        }
+        Err(e) => ret_false_err(l, e, c"select"),
+    }
+}
+
+/// `sock:recvable([msec [, except]])`
+pub(crate) unsafe extern "C-unwind" fn m_recvable(l: *mut lua_State) -> c_int {
+    wait(l, Interest::READ)
+}
+
+/// `sock:sendable([msec [, except]])`
+pub(crate) unsafe extern "C-unwind" fn m_sendable(l: *mut lua_State) -> c_int {
+    wait(l, Interest::WRITE)
+}
+
+// ---- sending ---------------------------------------------------------------------------
+
+/// Pushes the result of a send of `len` bytes.
+pub(crate) unsafe fn ret_sent(
+    l: *mut lua_State,
+    r: Result<usize, Errno>,
+    len: usize,
+    op: &CStr,
+) -> c_int {
+    match r {
+        Ok(n) => {
+            push_int(l, n as i64);
+            lua_pushnil(l);
+            push_bool(l, n < len);
+            3
+        }
+        Err(e) if bad_fd_again(e) => ret_again_zero(l),
+        Err(e) => ret_nil_err(l, e, op),
+    }
+}
+
+/// `sock:send(msg [, flag ...])`
+pub(crate) unsafe extern "C-unwind" fn m_send(l: *mut lua_State) -> c_int {
+    let s = *check_sock(l);
+    let msg = check_str(l, 2);
+    let flags = check_flags(l, 3);
+    if msg.is_empty() {
+        return ret_nil_err(l, Errno::EINVAL, c"send_lua");
+    }
+    let b = backend(l);
+    let r = guard(l, || b.send(Fd(s.fd), msg, MsgFlags(flags)));
+    ret_sent(l, r, msg.len(), c"send")
+}
+
+/// `sock:sendto(msg, ai [, flag ...])`
+pub(crate) unsafe extern "C-unwind" fn m_sendto(l: *mut lua_State) -> c_int {
+    let s = *check_sock(l);
+    let msg = check_str(l, 2);
+    let ai = &*check_ud::<Ai>(l, 3, Up::AddrInfo, c"llsocket.addrinfo");
+    let flags = check_flags(l, 4);
+    if msg.is_empty() {
+        return ret_nil_err(l, Errno::EINVAL, c"sendto_lua");
+    }
+    let b = backend(l);
+    let r = guard(l, || b.sendto(Fd(s.fd), msg, &ai.addr, MsgFlags(flags)));
+    ret_sent(l, r, msg.len(), c"sendto")
+}
+
+/// `sock:write(msg)`: goes through `send` (no SIGPIPE).
+pub(crate) unsafe extern "C-unwind" fn m_write(l: *mut lua_State) -> c_int {
+    let s = *check_sock(l);
+    let msg = check_str(l, 2);
+    if msg.is_empty() {
+        return ret_nil_err(l, Errno::EINVAL, c"write_lua");
+    }
+    let b = backend(l);
+    let r = guard(l, || b.send(Fd(s.fd), msg, MsgFlags::NONE));
+    ret_sent(l, r, msg.len(), c"write")
+}
+
+/// `sock:sendfd(fd [, ai [, flag ...]])`
+pub(crate) unsafe extern "C-unwind" fn m_sendfd(l: *mut lua_State) -> c_int {
+    let s = *check_sock(l);
+    let fd = check_cint(l, 2);
+    let ai = opt_ud::<Ai>(l, 3, Up::AddrInfo, c"llsocket.addrinfo");
+    let flags = check_flags(l, 4);
+    let b = backend(l);
+    let r = guard(l, || {
+        let control = cmsg::encode(&[Cmsg::rights(&[Fd(fd)])]);
+        let data: &[u8] = &[1u8];
+        let to = ai.map(|p| &(*p).addr);
+        b.sendmsg(Fd(s.fd), &[data], &control, to, MsgFlags(flags))
+    });
+    match r {
+        Ok(_) => {
+            push_int(l, 0);
+            1
+        }
+        Err(e) if e.is_again() => ret_again_zero(l),
+        Err(e) => ret_nil_err(l, e, c"sendmsg"),
+    }
+}
+
+/// The descriptor of a Lua `FILE*` handle, `None` when it is closed.
+unsafe fn file_fd(l: *mut lua_State, arg: c_int) -> Option<i32> {
+    let ud = luaL_checkudata(l, arg, c"FILE*".as_ptr());
+    #[cfg(any(feature = "lua51", feature = "luajit"))]
+    let f: *mut libc::FILE = *(ud as *mut *mut libc::FILE);
+    #[cfg(not(any(feature = "lua51", feature = "luajit")))]
+    let f: *mut libc::FILE = {
+        #[repr(C)]
+        struct LuaLStream {
+            f: *mut libc::FILE,
+            closef: Option<lua_CFunction>,
+        }
+        let st = &*(ud as *mut LuaLStream);
+        if st.closef.is_none() {
+            std::ptr::null_mut()
+        } else {
+            st.f
+        }
+    };
+    if f.is_null() {
+        None
+    } else {
+        Some(libc::fileno(f))
+    }
+}
+
+/// `sock:sendfile(file, bytes [, offset])`
+pub(crate) unsafe extern "C-unwind" fn m_sendfile(l: *mut lua_State) -> c_int {
+    let s = *check_sock(l);
+    let file = if lua_type(l, 2) == LUA_TNUMBER {
+        Some(check_cint(l, 2))
+    } else {
+        file_fd(l, 2)
+    };
+    let bytes = check_int(l, 3);
+    let offset = opt_int(l, 4, 0);
+    if bytes <= 0 {
+        return ret_nil_err(l, Errno::EINVAL, c"sendfile_lua");
+    }
+    let Some(file) = file else {
+        return ret_nil_err(l, Errno::EBADF, c"sendfile");
+    };
+    let b = backend(l);
+    let len = bytes as usize;
+    match guard(l, || b.sendfile(Fd(s.fd), Fd(file), offset, len)) {
+        Ok(n) if n >= len => {
+            push_int(l, n as i64);
+            1
+        }
+        Ok(n) => {
+            push_int(l, n as i64);
+            lua_pushnil(l);
+            push_bool(l, true);
+            3
+        }
+        Err(e) if e.is_again() => ret_again_zero(l),
+        Err(e) => ret_nil_err(l, e, c"sendfile"),
+    }
+}
+
+// ---- receiving -------------------------------------------------------------------------
+
+/// A zeroed receive buffer, or the host's memory error.
+unsafe fn alloc_buf(l: *mut lua_State, size: usize) -> Vec<u8> {
+    let mut v: Vec<u8> = Vec::new();
+    if v.try_reserve_exact(size).is_err() {
+        raise_memory(l);
+    }
+    v.resize(size, 0);
+    v
+}
+
+/// Shared body of `recv`, `recvfrom`, `read`.
+unsafe fn recv_common(
+    l: *mut lua_State,
+    from: bool,
+    flags_at: Option<c_int>,
+    ops: [&CStr; 2],
+) -> c_int {
+    let s = *check_sock(l);
+    let bufsize = opt_int(l, 2, 4096);
+    let flags = flags_at.map_or(0, |i| check_flags(l, i));
+    if bufsize <= 0 {
+        return ret_nil_err(l, Errno::EINVAL, ops[0]);
+    }
+    let b = backend(l);
+    let mut buf = alloc_buf(l, bufsize as usize);
+    let r = guard(l, || {
+        if from {
+            b.recvfrom(Fd(s.fd), &mut buf, MsgFlags(flags))
+        } else {
+            b.recv(Fd(s.fd), &mut buf, MsgFlags(flags))
+                .map(|n| (n, None))
+        }
+    });
+    match r {
+        Ok((n, addr)) => {
+            let addr = ManuallyDrop::new(addr);
+            if n == 0 && !s.is_dgram() {
+                drop(buf);
+                drop(ManuallyDrop::into_inner(addr));
+                return 0;
+            }
+            let n = n.min(buf.len());
+            buf.truncate(n);
+            push_vec(l, buf);
+            match ManuallyDrop::into_inner(addr) {
+                Some(a) if from => {
+                    lua_pushnil(l);
+                    lua_pushnil(l);
+                    push_ai(l, Ai::from_sock(&s, a));
+                    4
+                }
+                other => {
+                    drop(other);
+                    1
+                }
+            }
+        }
+        Err(e) => {
+            drop(buf);
+            if e.is_again() {
+                ret_again_nil(l)
+            } else {
+                ret_nil_err(l, e, ops[1])
+            }
+        }
+    }
+}
+
+/// `sock:recv([bufsize [, flag ...]])`
+pub(crate) unsafe extern "C-unwind" fn m_recv(l: *mut lua_State) -> c_int {
+    recv_common(l, false, Some(3), [c"recv_lua", c"recv"])
+}
+
+/// `sock:recvfrom([bufsize [, flag ...]])`
+pub(crate) unsafe extern "C-unwind" fn m_recvfrom(l: *mut lua_State) -> c_int {
+    recv_common(l, true, Some(3), [c"recvfrom_lua", c"recvfrom"])
+}
+
+/// `sock:read([bufsize])`
+pub(crate) unsafe extern "C-unwind" fn m_read(l: *mut lua_State) -> c_int {
+    recv_common(l, false, None, [c"read_lua", c"read"])
+}
+
+/// `sock:recvfd([flag ...])`
+pub(crate) unsafe extern "C-unwind" fn m_recvfd(l: *mut lua_State) -> c_int {
+    let s = *check_sock(l);
+    let flags = check_flags(l, 2);
+    let b = backend(l);
+    let r = guard(l, || {
+        let mut data = [0u8; 1];
+        let mut control = vec![0u8; cmsg::cmsg_space(4)];
+        let mut iov: [&mut [u8]; 1] = [&mut data];
+        let out = b.recvmsg(Fd(s.fd), &mut iov, &mut control, MsgFlags(flags))?;
+        let got = cmsg::decode(&control[..out.control_len.min(control.len())])
+            .into_iter()
+            .find_map(|m| m.fds().and_then(|f| f.first().copied()));
+        Ok::<_, Errno>((out.bytes, got))
+    });
+    match r {
+        Ok((_, Some(fd))) => {
+            push_int(l, fd.0 as i64);
+            1
+        }
+        Ok((0, None)) if !s.is_dgram() => 0,
+        Ok(_) => ret_again_nil(l),
+        Err(e) if e.is_again() => ret_again_nil(l),
+        Err(e) => ret_nil_err(l, e, c"recvmsg"),
+    }
+}
+
+/// `sock:sendmsg(mh [, flag ...])`
+pub(crate) unsafe extern "C-unwind" fn m_sendmsg(l: *mut lua_State) -> c_int {
+    let s = *check_sock(l);
+    msg::sendmsg(l, s)
+}
+
+/// `sock:recvmsg(mh [, flag ...])`
+pub(crate) unsafe extern "C-unwind" fn m_recvmsg(l: *mut lua_State) -> c_int {
+    let s = *check_sock(l);
+    msg::recvmsg(l, s)
+}
+
+// ---- state and addresses ------------------------------------------------------------------
+
+/// `sock:atmark()`
+pub(crate) unsafe extern "C-unwind" fn m_atmark(l: *mut lua_State) -> c_int {
+    let s = *check_sock(l);
+    let b = backend(l);
+    match guard(l, || b.atmark(Fd(s.fd))) {
+        Ok(v) => {
+            push_bool(l, v);
+            1
+        }
+        Err(e) => ret_nil_err(l, e, c"sockatmark"),
+    }
+}
+
+unsafe fn name_common(l: *mut lua_State, peer: bool) -> c_int {
+    let s = *check_sock(l);
+    let b = backend(l);
+    let r = guard(l, || {
+        if peer {
+            b.getpeername(Fd(s.fd))
+        } else {
+            b.getsockname(Fd(s.fd))
+        }
+    });
+    match r {
+        Ok(a) => {
+            push_ai(l, Ai::from_sock(&s, a));
+            1
+        }
+        Err(e) => ret_nil_err(l, e, if peer { c"getpeername" } else { c"getsockname" }),
+    }
+}
+
+/// `sock:getsockname()`
+pub(crate) unsafe extern "C-unwind" fn m_getsockname(l: *mut lua_State) -> c_int {
+    name_common(l, false)
+}
+
+/// `sock:getpeername()`
+pub(crate) unsafe extern "C-unwind" fn m_getpeername(l: *mut lua_State) -> c_int {
+    name_common(l, true)
+}
+
+unsafe fn fdflag(l: *mut lua_State, cloexec: bool) -> c_int {
+    let s = *check_sock(l);
+    let fd = Fd(s.fd);
+    let b = backend(l);
+    let cur = guard(l, || {
+        if cloexec {
+            b.cloexec(fd)
+        } else {
+            b.nonblock(fd)
+        }
+    });
+    let cur = match cur {
+        Ok(v) => v,
+        Err(e) => return ret_nil_err(l, e, c"fcntl"),
+    };
+    if !is_none_or_nil(l, 2) {
+        let on = check_bool(l, 2);
+        let r = guard(l, || {
+            if cloexec {
+                b.set_cloexec(fd, on)
+            } else {
+                b.set_nonblock(fd, on)
+            }
+        });
+        if let Err(e) = r {
+            return ret_nil_err(l, e, c"fcntl");
+        }
+    }
+    push_bool(l, cur);
+    1
+}
+
+/// `sock:cloexec([enable])`
+pub(crate) unsafe extern "C-unwind" fn m_cloexec(l: *mut lua_State) -> c_int {
+    fdflag(l, true)
+}
+
+/// `sock:nonblock([enable])`
+pub(crate) unsafe extern "C-unwind" fn m_nonblock(l: *mut lua_State) -> c_int {
+    fdflag(l, false)
+}
+
+// ---- socket options -------------------------------------------------------------------------
+
+/// The value kinds of option getters/setters.
+#[derive(Clone, Copy)]
+enum Val {
+    Bool(bool),
+    Int(i64),
+    Num(f64),
+}
+
+/// Pushes a Lua value for an option value.
+unsafe fn push_opt(l: *mut lua_State, v: SockOpt) {
+    use SockOpt::*;
+    match v {
+        ReuseAddr(b) | ReusePort(b) | Broadcast(b) | Debug(b) | KeepAlive(b) | OobInline(b)
+        | DontRoute(b) | Timestamp(b) | TcpNoDelay(b) | TcpCork(b) | AcceptConn(b)
+        | MulticastLoopV4(b) | MulticastLoopV6(b) => push_bool(l, b),
+        RcvBuf(i) | RcvLowat(i) | SndBuf(i) | SndLowat(i) | TcpKeepIntvl(i) | TcpKeepCnt(i)
+        | TcpKeepAlive(i) | Error(i) | Type(i) | Protocol(i) | MulticastTtlV4(i)
+        | MulticastHopsV6(i) => push_int(l, i as i64),
+        RcvTimeo(t) | SndTimeo(t) => lua_pushnumber(l, t.as_secs_f64()),
+        Linger(g) => push_int(l, if g.enabled { g.secs as i64 } else { -1 }),
+        MulticastIfV4(_) | MulticastIfV6(_) => lua_pushnil(l),
+    }
+}
+
+/// Builds the value to set for option `name` from a Lua value.
+fn make_opt(name: OptName, v: Val) -> SockOpt {
+    let b = match v {
+        Val::Bool(b) => b,
+        _ => false,
+    };
+    let i = match v {
+        Val::Int(i) => i as i32,
+        _ => 0,
+    };
+    let t = match v {
+        Val::Num(n) => Timeval::from_secs_f64(n),
+        _ => Timeval::default(),
+    };
+    match name {
+        OptName::ReuseAddr => SockOpt::ReuseAddr(b),
+        OptName::ReusePort => SockOpt::ReusePort(b),
+        OptName::Broadcast => SockOpt::Broadcast(b),
+        OptName::Debug => SockOpt::Debug(b),
+        OptName::KeepAlive => SockOpt::KeepAlive(b),
+        OptName::OobInline => SockOpt::OobInline(b),
+        OptName::DontRoute => SockOpt::DontRoute(b),
+        OptName::Timestamp => SockOpt::Timestamp(b),
+        OptName::TcpNoDelay => SockOpt::TcpNoDelay(b),
+        OptName::TcpCork => SockOpt::TcpCork(b),
+        OptName::AcceptConn => SockOpt::AcceptConn(b),
+        OptName::MulticastLoopV4 => SockOpt::MulticastLoopV4(b),
+        OptName::MulticastLoopV6 => SockOpt::MulticastLoopV6(b),
+        OptName::RcvBuf => SockOpt::RcvBuf(i),
+        OptName::RcvLowat => SockOpt::RcvLowat(i),
+        OptName::SndBuf => SockOpt::SndBuf(i),
+        OptName::SndLowat => SockOpt::SndLowat(i),
+        OptName::TcpKeepIntvl => SockOpt::TcpKeepIntvl(i),
+        OptName::TcpKeepCnt => SockOpt::TcpKeepCnt(i),
+        OptName::TcpKeepAlive => SockOpt::TcpKeepAlive(i),
+        OptName::Error => SockOpt::Error(i),
+        OptName::Type => SockOpt::Type(i),
+        OptName::Protocol => SockOpt::Protocol(i),
+        OptName::MulticastTtlV4 => SockOpt::MulticastTtlV4(i),
+        OptName::MulticastHopsV6 => SockOpt::MulticastHopsV6(i),
+        OptName::RcvTimeo => SockOpt::RcvTimeo(t),
+        OptName::SndTimeo => SockOpt::SndTimeo(t),
+        OptName::Linger => SockOpt::Linger(Linger {
+            enabled: i >= 0,
+            secs: i,
+        }),
+        OptName::MulticastIfV4 => SockOpt::MulticastIfV4(std::net::Ipv4Addr::UNSPECIFIED),
+        OptName::MulticastIfV6 => SockOpt::MulticastIfV6(0),
+    }
+}
+
+/// What Lua type an option's setter takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Bool,
+    Int,
+    Num,
+}
+
+fn kind_of(name: OptName) -> Kind {
+    match name {
+        OptName::RcvTimeo | OptName::SndTimeo => Kind::Num,
+        OptName::RcvBuf
+        | OptName::RcvLowat
+        | OptName::SndBuf
+        | OptName::SndLowat
+        | OptName::TcpKeepIntvl
+        | OptName::TcpKeepCnt
+        | OptName::TcpKeepAlive
+        | OptName::Error
+        | OptName::Type
+        | OptName::Protocol
+        | OptName::MulticastTtlV4
+        | OptName::MulticastHopsV6
+        | OptName::Linger => Kind::Int,
+        _ => Kind::Bool,
+    }
+}
+
+/// The generic option getter/setter (socket.md §10) on an already checked socket.
+unsafe fn sockopt_on(l: *mut lua_State, s: Sock, name: OptName) -> c_int {
+    let fd = Fd(s.fd);
+    let b = backend(l);
+    let cur = match guard(l, || b.getsockopt(fd, name)) {
+        Ok(v) => v,
+        Err(e) => return ret_nil_err(l, e, c"getsockopt"),
+    };
+    if !is_none_or_nil(l, 2) {
+        let v = match kind_of(name) {
+            Kind::Bool => Val::Bool(check_bool(l, 2)),
+            Kind::Int => Val::Int(check_int(l, 2)),
+            Kind::Num => Val::Num(luaL_checknumber(l, 2)),
+        };
+        if let Err(e) = guard(l, || b.setsockopt(fd, make_opt(name, v))) {
+            return ret_nil_err(l, e, c"setsockopt");
+        }
+    }
+    if name == OptName::Error {
+        return match cur {
+            SockOpt::Error(0) => {
+                lua_pushnil(l);
+                1
+            }
+            SockOpt::Error(code) => {
+                push_errno(l, Errno(code), c"error");
+                1
+            }
+            _ => 0,
+        };
+    }
+    push_opt(l, cur);
+    1
+}
+
+macro_rules! option_methods {
+    ($($fname:ident => $opt:ident),* $(,)?) => {
+        $(
+            #[doc = concat!("Option method for `", stringify!($opt), "`.")]
+            pub(crate) unsafe extern "C-unwind" fn $fname(l: *mut lua_State) -> c_int {
+                let s = *check_sock(l);
+                sockopt_on(l, s, OptName::$opt)
+            }
+        )*
+    };
+}
+
+option_methods! {
+    m_acceptconn => AcceptConn,
+    m_reuseaddr => ReuseAddr,
+    m_reuseport => ReusePort,
+    m_broadcast => Broadcast,
+    m_debug => Debug,
+    m_keepalive => KeepAlive,
+    m_oobinline => OobInline,
+    m_dontroute => DontRoute,
+    m_timestamp => Timestamp,
+    m_rcvbuf => RcvBuf,
+    m_rcvlowat => RcvLowat,
+    m_sndbuf => SndBuf,
+    m_sndlowat => SndLowat,
+    m_tcpnodelay => TcpNoDelay,
+    m_tcpkeepintvl => TcpKeepIntvl,
+    m_tcpkeepcnt => TcpKeepCnt,
+    m_tcpkeepalive => TcpKeepAlive,
+    m_tcpcork => TcpCork,
+    m_rcvtimeo => RcvTimeo,
+    m_sndtimeo => SndTimeo,
+    m_linger => Linger,
+    m_error => Error,
+}
+
+// ---- multicast ------------------------------------------------------------------------------
+
+/// The stored-socktype/family check of every multicast method: `Some(is_v6)` or an error pushed.
+unsafe fn mcast_check(l: *mut lua_State, s: &Sock, op: &CStr, nil: bool) -> Result<bool, c_int> {
+    let e = if !SockType(s.socktype).is_datagram() {
+        Errno::ESOCKTNOSUPPORT
+    } else if s.family == Family::INET.0 {
+        return Ok(false);
+    } else if s.family == Family::INET6.0 {
+        return Ok(true);
+    } else {
+        Errno::EAFNOSUPPORT
+    };
+    Err(if nil {
+        ret_nil_err(l, e, op)
+    } else {
+        ret_false_err(l, e, op)
+    })
+}
+
+/// `sock:mcastloop([enable])`
+pub(crate) unsafe extern "C-unwind" fn m_mcastloop(l: *mut lua_State) -> c_int {
+    let s = *check_sock(l);
+    match mcast_check(l, &s, c"mcastloop_lua", true) {
+        Ok(v6) => sockopt_on(
+            l,
+            s,
+            if v6 {
+                OptName::MulticastLoopV6
+            } else {
+                OptName::MulticastLoopV4
+            },
+        ),
+        Err(n) => n,
+    }
+}
+
+/// `sock:mcastttl([ttl])`
+pub(crate) unsafe extern "C-unwind" fn m_mcastttl(l: *mut lua_State) -> c_int {
+    let s = *check_sock(l);
+    match mcast_check(l, &s, c"mcastttl_lua", true) {
+        Ok(v6) => sockopt_on(
+            l,
+            s,
+            if v6 {
+                OptName::MulticastHopsV6
+            } else {
+                OptName::MulticastTtlV4
+            },
+        ),
+        Err(n) => n,
+    }
+}
+
+fn ifname_str(b: &[u8]) -> &str {
+    std::str::from_utf8(b).unwrap_or("\u{fffd}")
+}
+
+/// The current multicast interface name (read step of `mcastif`).
+fn mcastif_read(
+    b: &dyn SocketOps,
+    fd: Fd,
+    v6: bool,
+) -> Result<Option<String>, (Errno, &'static CStr)> {
+    if v6 {
+        let idx = match b
+            .getsockopt(fd, OptName::MulticastIfV6)
+            .map_err(|e| (e, c"getsockopt"))?
+        {
+            SockOpt::MulticastIfV6(i) => i,
+            _ => 0,
+        };
+        if idx == 0 {
+            return Ok(None);
+        }
+        match b.if_indextoname(idx) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e == Errno::ENXIO => Ok(None),
+            Err(e) => Err((e, c"if_indextoname")),
+        }
+    } else {
+        let addr = match b
+            .getsockopt(fd, OptName::MulticastIfV4)
+            .map_err(|e| (e, c"getsockopt"))?
+        {
+            SockOpt::MulticastIfV4(a) => a,
+            _ => std::net::Ipv4Addr::UNSPECIFIED,
+        };
+        let ifs = b.interfaces().map_err(|e| (e, c"getifaddrs"))?;
+        let want = SockAddr::v4(addr, 0);
+        Ok(ifs
+            .into_iter()
+            .find(|i| {
+                i.inet
+                    .iter()
+                    .any(|a| a.address.as_ref().map(|x| x.with_port(0)) == Some(want.clone()))
+            })
+            .map(|i| i.name))
+    }
+}
+
+/// `sock:mcastif([ifname])`: an explicit nil resets.
+pub(crate) unsafe extern "C-unwind" fn m_mcastif(l: *mut lua_State) -> c_int {
+    let s = *check_sock(l);
+    let v6 = match mcast_check(l, &s, c"mcastif_lua", true) {
+        Ok(v) => v,
+        Err(n) => return n,
+    };
+    let set = lua_gettop(l) >= 2;
+    let arg_type = lua_type(l, 2);
+    let name = if arg_type == LUA_TSTRING {
+        Some(to_bytes(l, 2))
+    } else {
+        None
+    };
+    let fd = Fd(s.fd);
+    let b = backend(l);
+    let prev = match guard(l, || mcastif_read(b, fd, v6)) {
+        Ok(p) => ManuallyDrop::new(p),
+        Err((e, op)) => return ret_nil_err(l, e, op),
+    };
+    if set && arg_type != LUA_TNIL && arg_type != LUA_TSTRING {
+        drop(ManuallyDrop::into_inner(prev));
+        type_error(l, 2, c"string", true);
+    }
+    if set {
+        let r = guard(l, || -> Result<(), (Errno, &'static CStr)> {
+            let opt = match (v6, name) {
+                (true, None) => SockOpt::MulticastIfV6(0),
+                (true, Some(n)) => SockOpt::MulticastIfV6(
+                    b.if_nametoindex(ifname_str(n))
+                        .map_err(|e| (e, c"if_nametoindex"))?,
+                ),
+                (false, None) => SockOpt::MulticastIfV4(std::net::Ipv4Addr::UNSPECIFIED),
+                (false, Some(n)) => SockOpt::MulticastIfV4(
+                    b.interface_ipv4(fd, ifname_str(n))
+                        .map_err(|e| (e, c"ioctl"))?,
+                ),
+            };
+            b.setsockopt(fd, opt).map_err(|e| (e, c"setsockopt"))
+        });
+        if let Err((e, op)) = r {
+            drop(ManuallyDrop::into_inner(prev));
+            return ret_nil_err(l, e, op);
+        }
+    }
+    match ManuallyDrop::into_inner(prev) {
+        Some(n) => push_string(l, n),
+        None => lua_pushnil(l),
+    }
+    1
+}
+
+/// Shared body of the join/leave/block family.
+unsafe fn mcast_member(
+    l: *mut lua_State,
+    op: McastOp,
+    with_source: bool,
+    check_op: &CStr,
+) -> c_int {
+    let s = *check_sock(l);
+    let v6 = match mcast_check(l, &s, check_op, false) {
+        Ok(v) => v,
+        Err(n) => return n,
+    };
+    let group = &*check_ud::<Ai>(l, 2, Up::AddrInfo, c"llsocket.addrinfo");
+    let source = if with_source {
+        Some(&*check_ud::<Ai>(l, 3, Up::AddrInfo, c"llsocket.addrinfo"))
+    } else {
+        None
+    };
+    let ifname = opt_str(l, if with_source { 4 } else { 3 });
+    let fd = Fd(s.fd);
+    let b = backend(l);
+    let fam_op: &'static CStr = match (v6, with_source) {
+        (false, false) => c"mcastif_lua",
+        (true, false) => c"mcast6group_lua",
+        (false, true) => c"mcast4srcgroup_lua",
+        (true, true) => c"mcastsrcgroup_lua",
+    };
+    let r = guard(l, || -> Result<(), (Errno, &'static CStr)> {
+        let want = if v6 { Family::INET6.0 } else { Family::INET.0 };
+        let fam_ok = group.family == want && source.is_none_or(|s| s.family == want);
+        let bad = (Errno::EAFNOSUPPORT, fam_op);
+        if !fam_ok {
+            return Err(bad);
+        }
+        let req = if v6 {
+            let interface = match ifname {
+                Some(n) => b
+                    .if_nametoindex(ifname_str(n))
+                    .map_err(|e| (e, c"if_nametoindex"))?,
+                None => 0,
+            };
+            match (&group.addr, source) {
+                (SockAddr::V6(g), None) => McastRequest::V6 {
+                    group: *g.ip(),
+                    interface,
+                },
+                (_, Some(src)) => McastRequest::Source {
+                    group: group.addr.clone(),
+                    source: src.addr.clone(),
+                    interface,
+                },
+                _ => return Err(bad),
+            }
+        } else {
+            let interface = match ifname {
+                Some(n) => b
+                    .interface_ipv4(fd, ifname_str(n))
+                    .map_err(|e| (e, c"ioctl"))?,
+                None => std::net::Ipv4Addr::UNSPECIFIED,
+            };
+            match (&group.addr, source.map(|s| &s.addr)) {
+                (SockAddr::V4(g), None) => McastRequest::V4 {
+                    group: *g.ip(),
+                    interface,
+                },
+                (SockAddr::V4(g), Some(SockAddr::V4(src))) => McastRequest::SourceV4 {
+                    group: *g.ip(),
+                    source: *src.ip(),
+                    interface,
+                },
+                _ => return Err(bad),
+            }
+        };
+        b.multicast(fd, op, &req).map_err(|e| (e, c"setsockopt"))
+    });
+    match r {
+        Ok(()) => {
+            push_bool(l, true);
+            1
+        }
+        Err((e, op)) => ret_false_err(l, e, op),
+    }
+}
+
+/// `sock:mcastjoin(group [, ifname])`
+pub(crate) unsafe extern "C-unwind" fn m_mcastjoin(l: *mut lua_State) -> c_int {
+    mcast_member(l, McastOp::Join, false, c"mcastjoin_lua")
+}
+
+/// `sock:mcastleave(group [, ifname])`
+pub(crate) unsafe extern "C-unwind" fn m_mcastleave(l: *mut lua_State) -> c_int {
+    mcast_member(l, McastOp::Leave, false, c"mcastleave_lua")
+}
+
+/// `sock:mcastjoinsrc(group, source [, ifname])`
+pub(crate) unsafe extern "C-unwind" fn m_mcastjoinsrc(l: *mut lua_State) -> c_int {
+    mcast_member(l, McastOp::Join, true, c"mcastjoinsrc_lua")
+}
+
+/// `sock:mcastleavesrc(group, source [, ifname])`
+pub(crate) unsafe extern "C-unwind" fn m_mcastleavesrc(l: *mut lua_State) -> c_int {
+    mcast_member(l, McastOp::Leave, true, c"mcastleavesrc_lua")
+}
+
+/// `sock:mcastblocksrc(group, source [, ifname])`
+pub(crate) unsafe extern "C-unwind" fn m_mcastblocksrc(l: *mut lua_State) -> c_int {
+    mcast_member(l, McastOp::Block, true, c"mcastblocksrc_lua")
+}
+
+/// `sock:mcastunblocksrc(group, source [, ifname])`
+pub(crate) unsafe extern "C-unwind" fn m_mcastunblocksrc(l: *mut lua_State) -> c_int {
+    mcast_member(l, McastOp::Unblock, true, c"mcastunblocksrc_lua")
+}
+
+/// The module functions.
+pub(crate) const FUNCS: &[(&CStr, lua_CFunction)] = &[
+    (c"new", new),
+    (c"wrap", wrap),
+    (c"pair", pair),
+    (c"close", close_fd),
+    (c"shutdown", shutdown_fd),
+];
+
+/// The methods (`__index` table).
+pub(crate) const METHODS: &[(&CStr, lua_CFunction)] = &[
+    (c"fd", m_fd),
+    (c"family", m_family),
+    (c"socktype", m_socktype),
+    (c"protocol", m_protocol),
+    (c"unwrap", m_unwrap),
+    (c"dup", m_dup),
+    (c"close", m_close),
+    (c"shutdown", m_shutdown),
+    (c"bind", m_bind),
+    (c"listen", m_listen),
+    (c"connect", m_connect),
+    (c"accept", m_accept),
+    (c"acceptfd", m_acceptfd),
+    (c"recvable", m_recvable),
+    (c"sendable", m_sendable),
+    (c"send", m_send),
+    (c"sendto", m_sendto),
+    (c"write", m_write),
+    (c"sendmsg", m_sendmsg),
+    (c"sendfd", m_sendfd),
+    (c"sendfile", m_sendfile),
+    (c"recv", m_recv),
+    (c"recvfrom", m_recvfrom),
+    (c"read", m_read),
+    (c"recvfd", m_recvfd),
+    (c"recvmsg", m_recvmsg),
+    (c"atmark", m_atmark),
+    (c"getsockname", m_getsockname),
+    (c"getpeername", m_getpeername),
+    (c"cloexec", m_cloexec),
+    (c"nonblock", m_nonblock),
+    (c"error", m_error),
+    (c"acceptconn", m_acceptconn),
+    (c"reuseaddr", m_reuseaddr),
+    (c"reuseport", m_reuseport),
+    (c"broadcast", m_broadcast),
+    (c"debug", m_debug),
+    (c"keepalive", m_keepalive),
+    (c"oobinline", m_oobinline),
+    (c"dontroute", m_dontroute),
+    (c"timestamp", m_timestamp),
+    (c"rcvbuf", m_rcvbuf),
+    (c"rcvlowat", m_rcvlowat),
+    (c"sndbuf", m_sndbuf),
+    (c"sndlowat", m_sndlowat),
+    (c"tcpnodelay", m_tcpnodelay),
+    (c"tcpkeepintvl", m_tcpkeepintvl),
+    (c"tcpkeepcnt", m_tcpkeepcnt),
+    (c"tcpkeepalive", m_tcpkeepalive),
+    (c"tcpcork", m_tcpcork),
+    (c"rcvtimeo", m_rcvtimeo),
+    (c"sndtimeo", m_sndtimeo),
+    (c"linger", m_linger),
+    (c"mcastloop", m_mcastloop),
+    (c"mcastttl", m_mcastttl),
+    (c"mcastif", m_mcastif),
+    (c"mcastjoin", m_mcastjoin),
+    (c"mcastleave", m_mcastleave),
+    (c"mcastjoinsrc", m_mcastjoinsrc),
+    (c"mcastleavesrc", m_mcastleavesrc),
+    (c"mcastblocksrc", m_mcastblocksrc),
+    (c"mcastunblocksrc", m_mcastunblocksrc),
+];
+
+/// Metamethods besides `__index`.
+pub(crate) const META: &[(&CStr, lua_CFunction)] = &[(c"__gc", m_gc), (c"__tostring", m_tostring)];

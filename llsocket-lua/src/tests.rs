@@ -1,0 +1,1 @@
+//! Unit tests of the binding, in-process on the vendored Lua.
