@@ -130,7 +130,7 @@ pub(crate) unsafe extern "C-unwind" fn getifaddrs(l: *mut lua_State) -> c_int {
 
 /// Pushes the `env` table.
 pub(crate) unsafe fn push_env(l: *mut lua_State, b: &dyn SocketOps) {
-    let p = b.platform();
+    let p = guard(l, || b.platform());
     lua_createtable(l, 0, 3);
     push_bytes(l, p.os.as_bytes());
     lua_setfield(l, -2, c"os".as_ptr());

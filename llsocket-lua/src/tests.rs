@@ -249,3 +249,242 @@ fn msghdr_accessors_return_previous_and_nil_detaches() {
     );
     assert_eq!(out, ["nil", "nil", "true", "true", "nil", "true", "0"]);
 }
+
+// ---- with a mocked backend ---------------------------------------------------------------
+
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+
+use llsocket_api::{Errno, Fd, MockSocketOps, Platform, RecvMsgOut};
+
+fn mock() -> MockSocketOps {
+    let mut m = MockSocketOps::new();
+    m.expect_platform().returning(|| Platform {
+        os: "linux",
+        unix_path_max: 108,
+        somaxconn: 4096,
+    });
+    m.expect_socket().returning(|_, _, _, _| Ok(Fd(5)));
+    m.expect_close().returning(|_| Ok(()));
+    m
+}
+
+fn state_with(m: MockSocketOps) -> Lua {
+    // SAFETY: all standard libraries, as the runner has them.
+    let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL, LuaOptions::new()) };
+    crate::preload_with(&lua, Rc::new(m)).unwrap();
+    lua
+}
+
+#[test]
+fn return_shapes_of_send_recv_connect() {
+    let mut m = mock();
+    m.expect_send().returning(|_, buf, _| match buf {
+        b"full" => Ok(4),
+        b"part" => Ok(2),
+        b"again" => Err(Errno::EAGAIN),
+        _ => Err(Errno::EPIPE),
+    });
+    let mut n = 0;
+    m.expect_recv().returning(move |_, buf, _| {
+        n += 1;
+        match n {
+            1 => {
+                buf[..2].copy_from_slice(b"hi");
+                Ok(2)
+            }
+            2 => Ok(0),
+            _ => Err(Errno::EINTR),
+        }
+    });
+    m.expect_connect().returning(|_, _| Err(Errno::EINPROGRESS));
+    let lua = state_with(m);
+    let out = run(
+        &lua,
+        r#"
+        local ll = require('llsocket')
+        local s = ll.socket.new(ll.AF_INET, ll.SOCK_STREAM)
+        local function shape(...) local t = table.pack(...) for i = 1, t.n do t[i] = tostring(t[i]) end
+            return t.n .. ':' .. table.concat(t, ',') end
+        local ok, err = s:connect(ll.addrinfo.inet('127.0.0.1', 1))
+        return shape(s:send('full')), shape(s:send('part')), shape(s:send('again')),
+               select(2, s:send('x')).op, shape(s:recv()), shape(s:recv()), shape(s:recv()),
+               shape(ok, err.op, err.type == ll.errno.EINPROGRESS), shape(s:send('')):sub(1, 6)
+        "#,
+    );
+    assert_eq!(
+        out,
+        [
+            "3:4,nil,false",
+            "3:2,nil,true",
+            "3:0,nil,true",
+            "send",
+            "1:hi",
+            "0:",
+            "3:nil,nil,true",
+            "3:true,connect,true",
+            "2:nil,"
+        ]
+    );
+}
+
+#[test]
+fn close_wraps_shutdown_error_when_both_fail() {
+    let mut m = mock();
+    m.checkpoint();
+    m.expect_platform().returning(|| Platform {
+        os: "linux",
+        unix_path_max: 108,
+        somaxconn: 4096,
+    });
+    m.expect_shutdown().returning(|_, _| Err(Errno::EBADF));
+    m.expect_close().returning(|_| Err(Errno::EBADF));
+    let lua = state_with(m);
+    let out = run(
+        &lua,
+        r#"
+        local ll = require('llsocket')
+        local ok, err = ll.socket.close(99, ll.SHUT_RDWR)
+        return tostring(ok), err.op, err.wrap.op, tostring(err)
+        "#,
+    );
+    assert_eq!(&out[..3], ["false", "close", "shutdown"]);
+    assert!(
+        out[3].contains("[close]")
+            && out[3].contains("\n")
+            && out[3].ends_with(&Errno::EBADF.message())
+    );
+}
+
+/// A C lua-iovec rock object (iovec.md §3): `{size_t bytes; lua_State *th; int ref}`
+/// with NUL-terminated element blocks on the element thread.
+unsafe extern "C-unwind" fn crock_new(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi::*;
+    // SAFETY: test double called as a Lua C function with string arguments.
+    unsafe {
+        let n = lua_gettop(l);
+        let p = lua_newuserdata(l, std::mem::size_of::<crate::iovec::CRockIovec>())
+            as *mut crate::iovec::CRockIovec;
+        let th = lua_newthread(l);
+        let r = luaL_ref(l, LUA_REGISTRYINDEX);
+        let mut bytes = 0;
+        for i in 1..=n {
+            let s = crate::lua::to_bytes(l, i);
+            let b = lua_newuserdata(th, s.len() + 1) as *mut u8;
+            std::ptr::copy_nonoverlapping(s.as_ptr(), b, s.len());
+            *b.add(s.len()) = 0;
+            bytes += s.len();
+        }
+        std::ptr::write(
+            p,
+            crate::iovec::CRockIovec {
+                bytes,
+                th,
+                r#ref: r,
+            },
+        );
+        luaL_newmetatable(l, c"iovec".as_ptr());
+        lua_setmetatable(l, -2);
+        1
+    }
+}
+
+#[test]
+fn msghdr_uses_c_rock_iovec_objects_for_sendmsg_and_recvmsg() {
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let mut m = mock();
+    let s2 = Arc::clone(&sent);
+    m.expect_sendmsg().returning(move |_, iov, _, _, _| {
+        let all: Vec<u8> = iov.iter().flat_map(|p| p.iter().copied()).collect();
+        let n = all.len();
+        s2.lock().unwrap().push(all);
+        Ok(n)
+    });
+    m.expect_recvmsg().returning(|_, iov, _, _| {
+        let src = b"WXYZ";
+        let mut k = 0;
+        for part in iov.iter_mut() {
+            for b in part.iter_mut() {
+                if k < src.len() {
+                    *b = src[k];
+                    k += 1;
+                }
+            }
+        }
+        Ok(RecvMsgOut {
+            bytes: k,
+            ..Default::default()
+        })
+    });
+    let lua = state_with(m);
+    // SAFETY: pushes a C function value on the state.
+    let f: mlua::Function = unsafe {
+        lua.exec_raw((), |l| mlua::ffi::lua_pushcclosure(l, crock_new, 0))
+            .unwrap()
+    };
+    lua.globals().set("crock_new", f).unwrap();
+    let out = run(
+        &lua,
+        r#"
+        local ll = require('llsocket')
+        local s = ll.socket.new(ll.AF_UNIX, ll.SOCK_STREAM)
+        local mh = ll.msghdr.new()
+        local iov = crock_new('ab', 'cde')
+        mh:iov(iov)
+        local n, err, again = s:sendmsg(mh)
+        local rmh = ll.msghdr.new()
+        local riov = crock_new('12', '345')
+        rmh:iov(riov)
+        local r = s:recvmsg(rmh)
+        local n2 = s:sendmsg(rmh) -- the rock's blocks were written in place
+        return tostring(n), tostring(again), tostring(r), tostring(mh:iov() == iov), tostring(n2)
+        "#,
+    );
+    assert_eq!(out, ["5", "false", "4", "true", "5"]);
+    assert_eq!(
+        sent.lock().unwrap().as_slice(),
+        [b"abcde".to_vec(), b"WXYZ5".to_vec()]
+    );
+}
+
+#[test]
+fn our_iovec_receives_in_place_and_name_is_filled() {
+    let mut m = mock();
+    m.expect_recvmsg().returning(|_, iov, _, _| {
+        iov[0][..3].copy_from_slice(b"a\0c");
+        Ok(RecvMsgOut {
+            bytes: 3,
+            addr: Some(llsocket_api::SockAddr::v4(
+                std::net::Ipv4Addr::new(10, 1, 2, 3),
+                99,
+            )),
+            flags: llsocket_api::MsgFlags(libc::MSG_TRUNC),
+            ..Default::default()
+        })
+    });
+    let lua = state_with(m);
+    let out = run(
+        &lua,
+        r#"
+        local ll = require('llsocket')
+        local s = ll.socket.new(ll.AF_INET, ll.SOCK_DGRAM)
+        local mh, iov, ai = ll.msghdr.new(), ll.iovec.new(), ll.addrinfo.inet()
+        iov:addn(8)
+        mh:iov(iov); mh:name(ai)
+        local n = s:recvmsg(mh)
+        return tostring(n), iov:concat(0, n), tostring(iov:bytes()), ai:addr(), tostring(ai:port()),
+               tostring(mh:flags())
+        "#,
+    );
+    assert_eq!(
+        out,
+        [
+            "3",
+            "a\0c",
+            "8",
+            "10.1.2.3",
+            "99",
+            libc::MSG_TRUNC.to_string().as_str()
+        ]
+    );
+}
