@@ -488,3 +488,47 @@ fn our_iovec_receives_in_place_and_name_is_filled() {
         ]
     );
 }
+
+#[test]
+fn sendfile_takes_file_handles_and_closed_sockets_are_handled() {
+    let files = Arc::new(Mutex::new(Vec::new()));
+    let f2 = Arc::clone(&files);
+    let mut m = mock();
+    m.expect_sendfile().returning(move |_, file, off, len| {
+        f2.lock().unwrap().push((file.0, off));
+        Ok(len.min(3))
+    });
+    let lua = state_with(m);
+    let out = run(
+        &lua,
+        r#"
+        local ll = require('llsocket')
+        local s = ll.socket.new(ll.AF_INET, ll.SOCK_STREAM)
+        local f = io.tmpfile()
+        local a = table.pack(s:sendfile(f, 3, 7))
+        local b = table.pack(s:sendfile(f, 10))
+        f:close()
+        local _, closed = s:sendfile(f, 1)
+        local bad = select(2, pcall(s.sendfile, s, {}, 1))
+        local t = tostring(s)
+        local fd = s:unwrap()
+        local ok, err = pcall(function() return s:fd() end)
+        return tostring(a.n) .. ':' .. tostring(a[1]), tostring(b.n) .. ':' .. tostring(b[3]),
+               tostring(closed.type == ll.errno.EBADF), bad, t:match('^llsocket.socket: (.*)$'),
+               tostring(s):match('^userdata: (.*)$'), tostring(fd), tostring(ok)
+        "#,
+    );
+    assert_eq!(out[0], "1:3");
+    assert_eq!(out[1], "3:true");
+    assert_eq!(out[2], "true");
+    assert!(
+        out[3].ends_with("(FILE* expected, got table)"),
+        "{}",
+        out[3]
+    );
+    assert_eq!(out[4], out[5]);
+    assert_eq!(&out[6..], ["5", "false"]);
+    let calls = files.lock().unwrap();
+    assert_eq!(calls.len(), 2);
+    assert!(calls[0].0 > 2 && calls[0].1 == 7 && calls[1].1 == 0);
+}
