@@ -19,11 +19,12 @@ build = {
     type = "command",
     build_command = [[
 feature=$($(LUA) -e "io.write(jit and 'luajit' or ('lua' .. _VERSION:sub(5):gsub('%.', '')))") &&
-cargo build --release -p llsocket-lua --lib --no-default-features --features "$feature,module"
+cargo build --release -p llsocket-lua --lib --no-default-features --features "$feature,module" &&
+cp "${CARGO_TARGET_DIR:-target}/release/libllsocket.so" llsocket.so
 ]],
     install = {
         lib = {
-            llsocket = "target/release/libllsocket.so",
+            llsocket = "llsocket.so",
         },
     },
 }
