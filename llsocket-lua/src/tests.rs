@@ -532,3 +532,81 @@ fn sendfile_takes_file_handles_and_closed_sockets_are_handled() {
     assert_eq!(calls.len(), 2);
     assert!(calls[0].0 > 2 && calls[0].1 == 7 && calls[1].1 == 0);
 }
+
+#[test]
+fn options_and_multicast_checks() {
+    use llsocket_api::{OptName, SockOpt};
+    let mut m = mock();
+    m.expect_getsockopt().returning(|_, name| match name {
+        OptName::Linger => Ok(SockOpt::Linger(llsocket_api::Linger {
+            enabled: false,
+            secs: 0,
+        })),
+        OptName::RcvTimeo => Ok(SockOpt::RcvTimeo(llsocket_api::Timeval {
+            sec: 0,
+            usec: 120_000,
+        })),
+        OptName::Error => Ok(SockOpt::Error(libc::ECONNREFUSED)),
+        OptName::MulticastTtlV4 => Ok(SockOpt::MulticastTtlV4(1)),
+        _ => Err(Errno::ENOPROTOOPT),
+    });
+    let set = Arc::new(Mutex::new(Vec::new()));
+    let s2 = Arc::clone(&set);
+    m.expect_setsockopt().returning(move |_, o| {
+        s2.lock().unwrap().push(o);
+        Ok(())
+    });
+    let lua = state_with(m);
+    let out = run(
+        &lua,
+        r#"
+        local ll = require('llsocket')
+        local tcp = ll.socket.new(ll.AF_INET, ll.SOCK_STREAM)
+        local udp = ll.socket.new(ll.AF_INET, ll.SOCK_DGRAM)
+        local unix = ll.socket.new(ll.AF_UNIX, ll.SOCK_DGRAM)
+        local function op(a, b) return tostring(a) .. ':' .. (b and b.op or '-') end
+        local soerr = tcp:error()
+        local _, e1 = tcp:mcastttl()
+        local _, e2 = unix:mcastjoin('not even checked')
+        local _, e3 = udp:mcastjoin(ll.addrinfo.inet6('ff02::1'))
+        local bad = select(2, pcall(function() return udp:mcastjoin(1) end))
+        return tostring(tcp:linger()), tostring(tcp:linger(5)), tostring(tcp:rcvtimeo()),
+               soerr.op .. ':' .. tostring(soerr.type == ll.errno.ECONNREFUSED),
+               op(tcp:reuseaddr()), op(e1 and nil, e1), tostring(e1.type == ll.errno.ESOCKTNOSUPPORT),
+               op(false, e2), tostring(e2.type == ll.errno.EAFNOSUPPORT), op(false, e3),
+               tostring(udp:mcastttl(10)), bad
+        "#,
+    );
+    assert_eq!(
+        &out[..11],
+        [
+            "-1",
+            "-1",
+            "0.12",
+            "error:true",
+            "nil:getsockopt",
+            "nil:mcastttl_lua",
+            "true",
+            "false:mcastjoin_lua",
+            "true",
+            "false:mcastif_lua",
+            "1"
+        ]
+    );
+    assert!(
+        out[11].ends_with("#1 to 'mcastjoin' (llsocket.addrinfo expected, got number)"),
+        "{}",
+        out[11]
+    );
+    let set = set.lock().unwrap();
+    assert_eq!(
+        set.as_slice(),
+        [
+            SockOpt::Linger(llsocket_api::Linger {
+                enabled: true,
+                secs: 5
+            }),
+            SockOpt::MulticastTtlV4(10)
+        ]
+    );
+}
