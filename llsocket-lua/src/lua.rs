@@ -234,6 +234,7 @@ pub(crate) unsafe fn check_flags(l: *mut lua_State, from: c_int) -> i32 {
 }
 
 /// Whether the value at `arg` has exactly the metatable at upvalue `mt`.
+#[inline(always)]
 pub(crate) unsafe fn has_mt(l: *mut lua_State, arg: c_int, mt: Up) -> bool {
     if lua_getmetatable(l, arg) == 0 {
         return false;
@@ -244,9 +245,12 @@ pub(crate) unsafe fn has_mt(l: *mut lua_State, arg: c_int, mt: Up) -> bool {
 }
 
 /// A userdata of the type whose metatable is upvalue `mt`, else a raised type error.
+#[inline(always)]
 pub(crate) unsafe fn check_ud<T>(l: *mut lua_State, arg: c_int, mt: Up, tname: &CStr) -> *mut T {
-    if lua_type(l, arg) == LUA_TUSERDATA && has_mt(l, arg, mt) {
-        lua_touserdata(l, arg) as *mut T
+    let p = lua_touserdata(l, arg);
+    // a light userdata has no metatable of ours, so the identity check covers it
+    if !p.is_null() && has_mt(l, arg, mt) {
+        p as *mut T
     } else {
         type_error(l, arg, tname, true)
     }
