@@ -18,6 +18,15 @@
 //! backend ([`open`], [`preload`], `require('llsocket')` of the built `.so`) and
 //! any other backend ([`open_with`], [`preload_with`]), e.g. the simulator.
 //!
+//! Running the Lua API on another backend (e.g. the simulator) from Rust:
+//!
+//! ```no_run
+//! # fn sim() -> std::rc::Rc<dyn llsocket_api::SocketOps> { llsocket::default_backend() }
+//! let lua = mlua::Lua::new();
+//! llsocket::preload_with(&lua, sim()).unwrap(); // package.preload.llsocket
+//! lua.load("local s = require('llsocket').socket").exec().unwrap();
+//! ```
+//!
 //! Build variants: `--features lua51|lua52|lua53|lua54|luajit` plus `module` for a
 //! loadable `libllsocket.so` (`luaopen_llsocket`), or `vendored` (default, Lua 5.4)
 //! for in-process use and the `llsocket-lua` runner.
