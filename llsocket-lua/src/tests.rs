@@ -610,3 +610,76 @@ fn options_and_multicast_checks() {
         ]
     );
 }
+
+#[test]
+fn accept_recvfrom_and_fd_passing_shapes() {
+    use llsocket_api::{cmsg, Accepted, Cmsg, SockAddr};
+    let mut m = mock();
+    let mut k = 0;
+    m.expect_accept().returning(move |_, want| {
+        k += 1;
+        match k {
+            1 => Ok(Accepted {
+                fd: Fd(6),
+                addr: want.then(|| SockAddr::v4(std::net::Ipv4Addr::LOCALHOST, 4242)),
+            }),
+            2 => Err(Errno::ECONNABORTED),
+            _ => Err(Errno::EMFILE),
+        }
+    });
+    m.expect_recvfrom().returning(|_, buf, _| {
+        buf[0] = b'x';
+        Ok((1, Some(SockAddr::v4(std::net::Ipv4Addr::LOCALHOST, 7))))
+    });
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let s2 = Arc::clone(&sent);
+    m.expect_sendmsg().returning(move |_, iov, control, _, _| {
+        s2.lock()
+            .unwrap()
+            .push((iov.concat(), cmsg::decode(control)));
+        Ok(1)
+    });
+    m.expect_recvmsg().returning(|_, iov, control, _| {
+        iov[0][0] = 1;
+        let c = cmsg::encode(&[Cmsg::rights(&[Fd(9)])]);
+        control[..c.len()].copy_from_slice(&c);
+        Ok(RecvMsgOut {
+            bytes: 1,
+            control_len: c.len(),
+            ..Default::default()
+        })
+    });
+    let lua = state_with(m);
+    let out = run(
+        &lua,
+        r#"
+        local ll = require('llsocket')
+        local s = ll.socket.new(ll.AF_INET, ll.SOCK_STREAM)
+        local c, e, again, ai = s:accept(true)
+        local a2 = table.pack(s:accept())
+        local _, e3 = s:accept()
+        local m, _, _, from = s:recvfrom()
+        return tostring(c):sub(1, 17), tostring(c:fd()), ai:addr(), tostring(ai:port()),
+               tostring(a2.n) .. tostring(a2[3]), e3.op, m, tostring(from:port()),
+               tostring(s:sendfd(3)), tostring(s:recvfd())
+        "#,
+    );
+    assert_eq!(
+        out,
+        [
+            "llsocket.socket: ",
+            "6",
+            "127.0.0.1",
+            "4242",
+            "3true",
+            "acceptfd",
+            "x",
+            "7",
+            "0",
+            "9"
+        ]
+    );
+    let sent = sent.lock().unwrap();
+    assert_eq!(sent[0].0, [1u8]);
+    assert_eq!(sent[0].1, [Cmsg::rights(&[Fd(3)])]);
+}
