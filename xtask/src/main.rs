@@ -1,1 +1,549 @@
-fn main() {}
+//! `cargo xtask`: the project's check matrix (lint, tests, every target, every Lua) with std only.
+//!
+//! * `cargo xtask ci [--quick] [--step NAME]...` runs the matrix and ends with a summary table.
+//! * `cargo xtask lua-module --lua <5.1|5.2|5.3|5.4|luajit>` builds `llsocket.so` for a system Lua
+//!   and prints its path as the last line.
+//!
+//! The xtask installs nothing: a missing tool fails its step with the command that installs it.
+
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+/// The Lua versions the module is built for: (CLI name, cargo feature, Debian interpreter).
+const LUAS: &[(&str, &str, &str)] = &[
+    ("5.1", "lua51", "lua5.1"),
+    ("5.2", "lua52", "lua5.2"),
+    ("5.3", "lua53", "lua5.3"),
+    ("5.4", "lua54", "lua5.4"),
+    ("luajit", "luajit", "luajit"),
+];
+
+/// Foreign targets checked with stable rustup targets.
+const CROSS_STABLE: &[&str] = &[
+    "x86_64-apple-darwin",
+    "aarch64-apple-darwin",
+    "x86_64-unknown-freebsd",
+    "x86_64-unknown-netbsd",
+];
+
+/// Foreign targets without a rustup std: nightly with `-Zbuild-std`.
+const CROSS_BUILD_STD: &[&str] = &["x86_64-unknown-openbsd", "x86_64-unknown-dragonfly"];
+
+/// Crates checked for foreign targets (the Lua binding as a module: no vendored C build).
+const CROSS_PACKAGES: &[&str] = &["llsocket-api", "llsocket-posix", "llsocket-lua"];
+
+const MUSL: &str = "x86_64-unknown-linux-musl";
+
+struct Row {
+    step: String,
+    target: String,
+    ok: bool,
+    secs: f64,
+    note: String,
+}
+
+struct Ci {
+    root: PathBuf,
+    rows: Vec<Row>,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let root = workspace_root();
+    match args.first().map(String::as_str) {
+        Some("ci") => ci(root, &args[1..]),
+        Some("lua-module") => {
+            let lua = args
+                .iter()
+                .position(|a| a == "--lua")
+                .and_then(|i| args.get(i + 1));
+            match lua.and_then(|v| LUAS.iter().find(|l| l.0 == v)) {
+                Some(l) => match build_lua_module(&root, l) {
+                    Ok(path) => {
+                        println!("{}", path.display());
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("lua-module: {e}");
+                        ExitCode::FAILURE
+                    }
+                },
+                None => {
+                    eprintln!("usage: cargo xtask lua-module --lua <5.1|5.2|5.3|5.4|luajit>");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        _ => {
+            eprintln!(
+                "usage:\n  cargo xtask ci [--quick] [--step fmt|clippy|test|cross|musl|lua|bench|tidy]...\n  cargo xtask lua-module --lua <5.1|5.2|5.3|5.4|luajit>"
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
+}
+
+fn ci(root: PathBuf, args: &[String]) -> ExitCode {
+    let quick = args.iter().any(|a| a == "--quick");
+    let chosen: Vec<&str> = args
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| *i > 0 && args[i - 1] == "--step" && !a.starts_with("--"))
+        .map(|(_, a)| a.as_str())
+        .collect();
+    let wants = |s: &str| {
+        if !chosen.is_empty() {
+            chosen.contains(&s)
+        } else {
+            !quick || matches!(s, "fmt" | "clippy" | "test")
+        }
+    };
+    let mut ci = Ci {
+        root,
+        rows: Vec::new(),
+    };
+    if wants("tidy") {
+        ci.tidy();
+    }
+    if wants("fmt") {
+        ci.cargo("fmt", "host", &["fmt", "--all", "--check"], &[]);
+    }
+    if wants("clippy") {
+        ci.cargo(
+            "clippy",
+            "host",
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+            &[],
+        );
+        for (v, feature, _) in LUAS {
+            let features = format!("{feature},module");
+            ci.cargo(
+                "clippy",
+                &format!("lua {v}"),
+                &[
+                    "clippy",
+                    "-p",
+                    "llsocket-lua",
+                    "--lib",
+                    "--no-default-features",
+                    "--features",
+                    &features,
+                    "--",
+                    "-D",
+                    "warnings",
+                ],
+                &[],
+            );
+        }
+    }
+    if wants("test") {
+        ci.cargo("test", "host", &["test", "--workspace"], &[]);
+    }
+    if wants("cross") {
+        ci.cross();
+    }
+    if wants("musl") {
+        ci.musl();
+    }
+    if wants("lua") {
+        ci.lua_matrix();
+    }
+    if wants("bench") {
+        ci.bench_smoke();
+    }
+    ci.summary()
+}
+
+impl Ci {
+    fn record(&mut self, step: &str, target: &str, ok: bool, start: Instant, note: String) {
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "xtask: {step} [{target}] {} in {secs:.1}s {note}",
+            if ok { "ok" } else { "FAILED" }
+        );
+        self.rows.push(Row {
+            step: step.into(),
+            target: target.into(),
+            ok,
+            secs,
+            note,
+        });
+    }
+
+    /// Runs a command in the workspace root, streaming its output.
+    fn run(&mut self, step: &str, target: &str, mut cmd: Command) -> bool {
+        println!("\n=== xtask: {step} [{target}]: {cmd:?}");
+        let start = Instant::now();
+        let status = cmd.current_dir(&self.root).status();
+        let (ok, note) = match status {
+            Ok(s) if s.success() => (true, String::new()),
+            Ok(s) => (false, format!("exit {}", s.code().unwrap_or(-1))),
+            Err(e) => (false, format!("cannot start {:?}: {e}", cmd.get_program())),
+        };
+        self.record(step, target, ok, start, note);
+        ok
+    }
+
+    fn cargo(&mut self, step: &str, target: &str, args: &[&str], envs: &[(&str, &str)]) -> bool {
+        let mut cmd = Command::new(cargo());
+        cmd.args(args);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        self.run(step, target, cmd)
+    }
+
+    /// A step that cannot run because something is missing: a failure that says how to fix it.
+    fn missing(&mut self, step: &str, target: &str, what: &str) {
+        println!("\n=== xtask: {step} [{target}]: missing: {what}");
+        self.record(
+            step,
+            target,
+            false,
+            Instant::now(),
+            format!("missing: {what}"),
+        );
+    }
+
+    fn cross(&mut self) {
+        let installed = capture("rustup", &["target", "list", "--installed"]).unwrap_or_default();
+        for target in CROSS_STABLE {
+            if !installed.lines().any(|l| l.trim() == *target) {
+                self.missing("cross", target, &format!("rustup target add {target}"));
+                continue;
+            }
+            let mut args = vec!["clippy", "--target", target];
+            args.extend(cross_packages());
+            args.extend([
+                "--no-default-features",
+                "--features",
+                "llsocket-lua/lua54,llsocket-lua/module",
+            ]);
+            args.extend(["--", "-D", "warnings"]);
+            self.cargo("cross", target, &args, &[]);
+        }
+        let nightly_src = capture("rustup", &["+nightly", "component", "list", "--installed"])
+            .map(|s| s.lines().any(|l| l.starts_with("rust-src")))
+            .unwrap_or(false);
+        for target in CROSS_BUILD_STD {
+            if !nightly_src {
+                self.missing(
+                    "cross",
+                    target,
+                    "rustup toolchain install nightly --component rust-src,clippy",
+                );
+                continue;
+            }
+            let mut args = vec![
+                "+nightly",
+                "clippy",
+                "-Zbuild-std=std,panic_abort",
+                "--target",
+                target,
+            ];
+            args.extend(cross_packages());
+            args.extend([
+                "--no-default-features",
+                "--features",
+                "llsocket-lua/lua54,llsocket-lua/module",
+            ]);
+            args.extend(["--", "-D", "warnings"]);
+            // Separate target dir: build-std artifacts must not invalidate the host's.
+            let dir = self.root.join("target/build-std");
+            let dir = dir.to_string_lossy().into_owned();
+            self.cargo("cross", target, &args, &[("CARGO_TARGET_DIR", &dir)]);
+        }
+    }
+
+    fn musl(&mut self) {
+        let installed = capture("rustup", &["target", "list", "--installed"]).unwrap_or_default();
+        if !installed.lines().any(|l| l.trim() == MUSL) {
+            self.missing("musl", MUSL, &format!("rustup target add {MUSL}"));
+            return;
+        }
+        if capture("musl-gcc", &["--version"]).is_none() && which("musl-gcc").is_none() {
+            self.missing("musl", MUSL, "apt-get install musl-tools");
+            return;
+        }
+        self.cargo(
+            "musl",
+            MUSL,
+            &["test", "--workspace", "--target", MUSL],
+            &[("CC_x86_64_unknown_linux_musl", "musl-gcc")],
+        );
+    }
+
+    fn lua_matrix(&mut self) {
+        let examples = list_files(&self.root.join("examples"), "lua");
+        let runner = self.root.join("llsocket-lua/test/runner.lua");
+        for l in LUAS {
+            let (v, _, interp) = *l;
+            if which(interp).is_none() {
+                self.missing(
+                    "lua",
+                    v,
+                    &format!("apt-get install {}", debian_package(interp)),
+                );
+                continue;
+            }
+            let start = Instant::now();
+            println!("\n=== xtask: lua [{v}]: build llsocket.so");
+            let module = match build_lua_module(&self.root, l) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.record("lua", v, false, start, format!("module build: {e}"));
+                    continue;
+                }
+            };
+            let cpath = format!(
+                "{}/?.so",
+                module.parent().unwrap_or(Path::new(".")).display()
+            );
+            let mut ok = true;
+            let mut failed = Vec::new();
+            let mut scripts = vec![runner.clone()];
+            scripts.extend(examples.iter().cloned());
+            for script in &scripts {
+                if !script.exists() {
+                    failed.push(format!("{} missing", script.display()));
+                    ok = false;
+                    continue;
+                }
+                println!("--- {interp} {}", script.display());
+                let status = Command::new(interp)
+                    .arg(script)
+                    .env("LUA_CPATH", &cpath)
+                    .current_dir(&self.root)
+                    .status();
+                if !matches!(status, Ok(s) if s.success()) {
+                    ok = false;
+                    failed.push(
+                        script
+                            .file_name()
+                            .unwrap_or_default()
+                            .to_string_lossy()
+                            .into(),
+                    );
+                }
+            }
+            let note = if failed.is_empty() {
+                format!("{} scripts", scripts.len())
+            } else {
+                format!("failed: {}", failed.join(", "))
+            };
+            self.record("lua", v, ok, start, note);
+        }
+    }
+
+    fn bench_smoke(&mut self) {
+        self.cargo(
+            "bench",
+            "cargo bench",
+            &["bench", "--workspace"],
+            &[("BENCH_SMOKE", "1")],
+        );
+        let run = self.root.join("bench/run.sh");
+        if run.exists() {
+            let mut cmd = Command::new("bash");
+            cmd.arg(run).arg("--smoke");
+            self.run("bench", "lua scripts", cmd);
+        }
+    }
+
+    /// Every Rust source opens with a `//!` line; `target_os` stays in the POSIX backend's `sys/`.
+    fn tidy(&mut self) {
+        let start = Instant::now();
+        let mut problems = Vec::new();
+        for dir in [
+            "llsocket-api",
+            "llsocket-posix",
+            "llsocket-sim",
+            "llsocket-lua",
+            "tests",
+            "xtask",
+        ] {
+            for file in walk(&self.root.join(dir), "rs") {
+                let rel = file.strip_prefix(&self.root).unwrap_or(&file).to_path_buf();
+                let text = fs::read_to_string(&file).unwrap_or_default();
+                let is_main_or_lib = text.lines().next().is_some_and(|l| l.starts_with("//!"));
+                if !is_main_or_lib {
+                    problems.push(format!(
+                        "{}: does not open with a `//!` line",
+                        rel.display()
+                    ));
+                }
+                let rel_s = rel.to_string_lossy().replace('\\', "/");
+                let allowed = rel_s.starts_with("llsocket-posix/src/sys/")
+                    || rel_s == "llsocket-posix/build.rs"
+                    || rel_s.starts_with("xtask/");
+                let needle = concat!("target", "_os");
+                if !allowed && text.contains(needle) {
+                    problems.push(format!(
+                        "{}: uses {needle} outside llsocket-posix/src/sys/",
+                        rel.display()
+                    ));
+                }
+            }
+        }
+        for p in &problems {
+            println!("tidy: {p}");
+        }
+        let note = format!("{} problems", problems.len());
+        self.record("tidy", "sources", problems.is_empty(), start, note);
+    }
+
+    fn summary(&self) -> ExitCode {
+        println!(
+            "\n{:<8} {:<28} {:<7} {:>8}  note",
+            "step", "target", "result", "seconds"
+        );
+        println!("{}", "-".repeat(72));
+        for r in &self.rows {
+            println!(
+                "{:<8} {:<28} {:<7} {:>8.1}  {}",
+                r.step,
+                r.target,
+                if r.ok { "ok" } else { "FAILED" },
+                r.secs,
+                r.note
+            );
+        }
+        let failed = self.rows.iter().filter(|r| !r.ok).count();
+        let total: f64 = self.rows.iter().map(|r| r.secs).sum();
+        println!("{}", "-".repeat(72));
+        println!(
+            "{} steps, {} failed, {:.1}s",
+            self.rows.len(),
+            failed,
+            total
+        );
+        if failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cross_packages() -> Vec<&'static str> {
+    CROSS_PACKAGES.iter().flat_map(|p| ["-p", p]).collect()
+}
+
+/// Builds the module for one Lua version and copies it to `target/lua/<v>/llsocket.so`.
+fn build_lua_module(root: &Path, lua: &(&str, &str, &str)) -> Result<PathBuf, String> {
+    let (v, feature, _) = *lua;
+    let target_dir = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    // One target dir per Lua version: switching features must not rebuild the others.
+    let dir = target_dir.join("lua-build").join(v);
+    let status = Command::new(cargo())
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "llsocket-lua",
+            "--lib",
+            "--no-default-features",
+        ])
+        .args(["--features", &format!("{feature},module")])
+        .env("CARGO_TARGET_DIR", &dir)
+        .current_dir(root)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("cargo build failed for Lua {v}"));
+    }
+    let built = dir
+        .join("release")
+        .join(format!("libllsocket.{}", dylib_ext()));
+    let out_dir = target_dir.join("lua").join(v);
+    fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
+    let out = out_dir.join("llsocket.so");
+    fs::copy(&built, &out).map_err(|e| format!("copy {}: {e}", built.display()))?;
+    Ok(out)
+}
+
+fn dylib_ext() -> &'static str {
+    if cfg!(target_vendor = "apple") {
+        "dylib"
+    } else {
+        "so"
+    }
+}
+
+fn debian_package(interp: &str) -> String {
+    match interp {
+        "luajit" => "luajit libluajit-5.1-dev".into(),
+        i => format!("{i} lib{i}-dev"),
+    }
+}
+
+fn cargo() -> String {
+    env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+fn capture(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    env::var_os("PATH").and_then(|paths| {
+        env::split_paths(&paths)
+            .map(|p| p.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+fn list_files(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == ext))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+fn walk(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                if p.file_name()
+                    .is_some_and(|n| n != "target" && !n.to_string_lossy().starts_with("target-"))
+                {
+                    stack.push(p);
+                }
+            } else if p.extension().is_some_and(|e| e == ext) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
