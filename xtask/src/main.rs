@@ -37,6 +37,9 @@ const CROSS_PACKAGES: &[&str] = &["llsocket-api", "llsocket-posix", "llsocket-lu
 
 const MUSL: &str = "x86_64-unknown-linux-musl";
 
+/// Second architecture: the test suite cross-linked and run under Debian's qemu-user.
+const AARCH64: &str = "aarch64-unknown-linux-gnu";
+
 struct Row {
     step: String,
     target: String,
@@ -79,7 +82,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage:\n  cargo xtask ci [--quick] [--step fmt|clippy|test|cross|musl|lua|bench|tidy]...\n  cargo xtask lua-module --lua <5.1|5.2|5.3|5.4|luajit>"
+                "usage:\n  cargo xtask ci [--quick] [--step tidy|fmt|clippy|test|cross|musl|aarch64|lua|bench]...\n  cargo xtask lua-module --lua <5.1|5.2|5.3|5.4|luajit>"
             );
             ExitCode::FAILURE
         }
@@ -99,6 +102,13 @@ fn ci(root: PathBuf, args: &[String]) -> ExitCode {
         .filter(|(i, a)| *i > 0 && args[i - 1] == "--step" && !a.starts_with("--"))
         .map(|(_, a)| a.as_str())
         .collect();
+    const STEPS: &[&str] = &[
+        "tidy", "fmt", "clippy", "test", "cross", "musl", "aarch64", "lua", "bench",
+    ];
+    if let Some(bad) = chosen.iter().find(|c| !STEPS.contains(c)) {
+        eprintln!("unknown step {bad:?}; steps: {}", STEPS.join(", "));
+        return ExitCode::FAILURE;
+    }
     let wants = |s: &str| {
         if !chosen.is_empty() {
             chosen.contains(&s)
@@ -159,6 +169,9 @@ fn ci(root: PathBuf, args: &[String]) -> ExitCode {
     }
     if wants("musl") {
         ci.musl();
+    }
+    if wants("aarch64") {
+        ci.aarch64();
     }
     if wants("lua") {
         ci.lua_matrix();
@@ -285,6 +298,44 @@ impl Ci {
             MUSL,
             &["test", "--workspace", "--target", MUSL],
             &[("CC_x86_64_unknown_linux_musl", "musl-gcc")],
+        );
+    }
+
+    /// `cargo test --workspace` for aarch64 Linux: cross gcc links, `qemu-aarch64` runs the tests.
+    fn aarch64(&mut self) {
+        let installed = capture("rustup", &["target", "list", "--installed"]).unwrap_or_default();
+        if !installed.lines().any(|l| l.trim() == AARCH64) {
+            self.missing("aarch64", AARCH64, &format!("rustup target add {AARCH64}"));
+            return;
+        }
+        for (tool, package) in [
+            (
+                "aarch64-linux-gnu-gcc",
+                "gcc-aarch64-linux-gnu libc6-dev-arm64-cross",
+            ),
+            ("qemu-aarch64", "qemu-user"),
+        ] {
+            if which(tool).is_none() {
+                self.missing("aarch64", AARCH64, &format!("apt-get install {package}"));
+                return;
+            }
+        }
+        self.cargo(
+            "aarch64",
+            AARCH64,
+            &["test", "--workspace", "--target", AARCH64],
+            &[
+                (
+                    "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
+                    "aarch64-linux-gnu-gcc",
+                ),
+                (
+                    "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER",
+                    "qemu-aarch64 -L /usr/aarch64-linux-gnu",
+                ),
+                ("CC_aarch64_unknown_linux_gnu", "aarch64-linux-gnu-gcc"),
+                ("AR_aarch64_unknown_linux_gnu", "aarch64-linux-gnu-ar"),
+            ],
         );
     }
 
