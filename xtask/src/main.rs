@@ -260,16 +260,28 @@ impl Ci {
             args.extend(["--", "-D", "warnings"]);
             self.cargo("cross", target, &args, &[]);
         }
-        let nightly_src = capture("rustup", &["+nightly", "component", "list", "--installed"])
-            .map(|s| s.lines().any(|l| l.starts_with("rust-src")))
-            .unwrap_or(false);
+        // Nightly with rust-src (for -Zbuild-std) and clippy; `None` when all are there.
+        let nightly_missing =
+            match capture("rustup", &["+nightly", "component", "list", "--installed"]) {
+                None => {
+                    Some("rustup toolchain install nightly --component rust-src,clippy".to_string())
+                }
+                Some(list) => {
+                    let lacking: Vec<&str> = ["rust-src", "clippy"]
+                        .into_iter()
+                        .filter(|c| !list.lines().any(|l| l.starts_with(c)))
+                        .collect();
+                    (!lacking.is_empty()).then(|| {
+                        format!(
+                            "rustup component add {} --toolchain nightly",
+                            lacking.join(" ")
+                        )
+                    })
+                }
+            };
         for target in CROSS_BUILD_STD {
-            if !nightly_src {
-                self.missing(
-                    "cross",
-                    target,
-                    "rustup toolchain install nightly --component rust-src,clippy",
-                );
+            if let Some(fix) = &nightly_missing {
+                self.missing("cross", target, fix);
                 continue;
             }
             let mut args = vec![
