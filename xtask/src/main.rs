@@ -284,24 +284,30 @@ impl Ci {
                 self.missing("cross", target, fix);
                 continue;
             }
-            let mut args = vec![
-                "+nightly",
+            // `rustup run nightly cargo`, not `$CARGO +nightly`: under `cargo xtask`, `$CARGO` is
+            // the stable toolchain's own cargo, which does not understand `+toolchain`.
+            let mut cmd = Command::new("rustup");
+            cmd.args([
+                "run",
+                "nightly",
+                "cargo",
                 "clippy",
                 "-Zbuild-std=std,panic_abort",
-                "--target",
-                target,
-            ];
-            args.extend(cross_packages());
-            args.extend([
+            ]);
+            cmd.args(["--target", target]);
+            cmd.args(cross_packages());
+            cmd.args([
                 "--no-default-features",
                 "--features",
                 "llsocket-lua/lua54,llsocket-lua/module",
             ]);
-            args.extend(["--", "-D", "warnings"]);
+            cmd.args(["--", "-D", "warnings"]);
             // Separate target dir: build-std artifacts must not invalidate the host's.
-            let dir = target_dir(&self.root).join("build-std");
-            let dir = dir.to_string_lossy().into_owned();
-            self.cargo("cross", target, &args, &[("CARGO_TARGET_DIR", &dir)]);
+            cmd.env("CARGO_TARGET_DIR", target_dir(&self.root).join("build-std"));
+            for var in ["RUSTUP_TOOLCHAIN", "RUSTC", "RUSTDOC", "CARGO"] {
+                cmd.env_remove(var);
+            }
+            self.run("cross", target, cmd);
         }
     }
 
