@@ -105,19 +105,29 @@ fn workspace_root() -> PathBuf {
 }
 
 fn ci(root: PathBuf, args: &[String]) -> ExitCode {
-    let quick = args.iter().any(|a| a == "--quick");
-    let chosen: Vec<&str> = args
-        .iter()
-        .enumerate()
-        .filter(|(i, a)| *i > 0 && args[i - 1] == "--step" && !a.starts_with("--"))
-        .map(|(_, a)| a.as_str())
-        .collect();
     const STEPS: &[&str] = &[
         "tidy", "fmt", "clippy", "test", "cross", "musl", "aarch64", "lua", "bench",
     ];
-    if let Some(bad) = chosen.iter().find(|c| !STEPS.contains(c)) {
-        eprintln!("unknown step {bad:?}; steps: {}", STEPS.join(", "));
-        return ExitCode::FAILURE;
+    let mut quick = false;
+    let mut chosen: Vec<&str> = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--step" => match it.next() {
+                Some(step) if STEPS.contains(&step.as_str()) => chosen.push(step),
+                other => {
+                    eprintln!("--step needs one of: {} (got {other:?})", STEPS.join(", "));
+                    return ExitCode::FAILURE;
+                }
+            },
+            other => {
+                eprintln!(
+                    "unknown argument {other:?}; usage: cargo xtask ci [--quick] [--step NAME]..."
+                );
+                return ExitCode::FAILURE;
+            }
+        }
     }
     let wants = |s: &str| {
         if !chosen.is_empty() {
