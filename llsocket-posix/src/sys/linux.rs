@@ -1,0 +1,334 @@
+//! Linux and Android: atomic `SOCK_CLOEXEC`/`accept4`, `MSG_NOSIGNAL`, `sendfile(2)`, `AF_PACKET`.
+
+use std::mem::{size_of, zeroed};
+
+use libc::{c_int, c_uint, in_addr, sockaddr, sockaddr_storage};
+use llsocket_api::{Errno, IfFlags, McastOp, Result, SockAddr};
+
+use crate::addr::{self, RawAddr};
+use crate::syscall;
+
+/// The `env` os name.
+pub(crate) const OS: &str = "linux";
+
+/// Flags OR-ed into every send: no `SIGPIPE`.
+pub(crate) const SEND_FLAGS: c_int = libc::MSG_NOSIGNAL;
+
+/// `SO_REUSEPORT`.
+pub(crate) const SO_REUSEPORT: Option<c_int> = Some(libc::SO_REUSEPORT);
+/// `SO_LINGER` (seconds).
+pub(crate) const SO_LINGER: c_int = libc::SO_LINGER;
+/// `TCP_KEEPIDLE`.
+pub(crate) const TCP_KEEPIDLE: c_int = libc::TCP_KEEPIDLE;
+/// `TCP_CORK`.
+pub(crate) const TCP_CORK: c_int = libc::TCP_CORK;
+/// `SO_PROTOCOL`.
+pub(crate) const SO_PROTOCOL: Option<c_int> = Some(libc::SO_PROTOCOL);
+/// `IPV6_ADD_MEMBERSHIP`.
+pub(crate) const IPV6_JOIN_GROUP: c_int = libc::IPV6_ADD_MEMBERSHIP;
+/// `IPV6_DROP_MEMBERSHIP`.
+pub(crate) const IPV6_LEAVE_GROUP: c_int = libc::IPV6_DROP_MEMBERSHIP;
+/// `SIOCGIFADDR`.
+#[allow(clippy::unnecessary_cast)] // c_ulong on glibc, c_int on musl
+pub(crate) const SIOCGIFADDR: u64 = libc::SIOCGIFADDR as u64;
+/// `SIOCATMARK` (`<linux/sockios.h>`).
+pub(crate) const SIOCATMARK: u64 = 0x8905;
+/// `SIOCGIFMTU`.
+#[allow(clippy::unnecessary_cast)] // c_ulong on glibc, c_int on musl
+pub(crate) const SIOCGIFMTU: u64 = libc::SIOCGIFMTU as u64;
+
+/// `SOCK_CLOEXEC`, plus `SOCK_NONBLOCK` when asked.
+fn type_flags(nonblock: bool) -> c_int {
+    libc::SOCK_CLOEXEC | if nonblock { libc::SOCK_NONBLOCK } else { 0 }
+}
+
+/// `socket(2)` with close-on-exec (and non-blocking) set atomically.
+pub(crate) fn socket(domain: c_int, ty: c_int, proto: c_int, nonblock: bool) -> Result<c_int> {
+    // SAFETY: plain integer arguments.
+    syscall!(unsafe { libc::socket(domain, ty | type_flags(nonblock), proto) })
+}
+
+/// `socketpair(AF_UNIX, ...)` with close-on-exec (and non-blocking) set atomically.
+pub(crate) fn socketpair(ty: c_int, proto: c_int, nonblock: bool) -> Result<(c_int, c_int)> {
+    let mut fds = [-1; 2];
+    // SAFETY: `fds` has room for the two descriptors.
+    syscall!(unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            ty | type_flags(nonblock),
+            proto,
+            fds.as_mut_ptr(),
+        )
+    })?;
+    Ok((fds[0], fds[1]))
+}
+
+/// `accept4(2)`: close-on-exec, non-blocking when `nonblock`.
+pub(crate) fn accept(fd: c_int, raw: &mut RawAddr, nonblock: bool) -> Result<c_int> {
+    // SAFETY: `raw` is a full sockaddr_storage with its length.
+    syscall!(unsafe { libc::accept4(fd, raw.as_mut_ptr(), &mut raw.len, type_flags(nonblock)) })
+}
+
+/// `sendfile(2)` with `SIGPIPE` blocked around it; a `SIGPIPE` it raised is consumed.
+pub(crate) fn sendfile(sock: c_int, file: c_int, offset: i64, len: usize) -> Result<usize> {
+    let mut off = libc::off_t::try_from(offset).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: sigset_t is plain old data; it is initialised by sigemptyset before use.
+    let mut set: libc::sigset_t = unsafe { zeroed() };
+    // SAFETY: as above.
+    let mut old: libc::sigset_t = unsafe { zeroed() };
+    // SAFETY: as above.
+    let mut pending: libc::sigset_t = unsafe { zeroed() };
+    // SAFETY: all sets are live; the calls only read and write them.
+    let was_pending = unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+        libc::sigemptyset(&mut pending);
+        libc::sigpending(&mut pending);
+        libc::sigismember(&pending, libc::SIGPIPE) == 1
+    };
+    // SAFETY: `off` is a live off_t; the descriptors are plain integers.
+    let r = syscall!(unsafe { libc::sendfile(sock, file, &mut off, len) });
+    if r == Err(Errno::EPIPE) && !was_pending {
+        let zero = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `set` and `zero` are live; a null info pointer is allowed.
+        unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) };
+    }
+    // SAFETY: restores the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    r.map(|n| n as usize)
+}
+
+/// Linux has no `sa_len`.
+pub(crate) fn set_sa_len(_raw: &mut RawAddr) {}
+
+/// Linux's `struct ip_mreq_source` (field order differs from the BSDs).
+#[repr(C)]
+struct IpMreqSource {
+    imr_multiaddr: in_addr,
+    imr_interface: in_addr,
+    imr_sourceaddr: in_addr,
+}
+
+/// Linux's `struct group_source_req`.
+#[repr(C)]
+struct GroupSourceReq {
+    gsr_interface: u32,
+    gsr_group: sockaddr_storage,
+    gsr_source: sockaddr_storage,
+}
+
+/// IPv4 source-specific membership (`IP_ADD_SOURCE_MEMBERSHIP`, ...).
+pub(crate) fn mcast_source_v4(
+    fd: c_int,
+    op: McastOp,
+    group: in_addr,
+    source: in_addr,
+    interface: in_addr,
+) -> Result<()> {
+    let name = match op {
+        McastOp::Join => libc::IP_ADD_SOURCE_MEMBERSHIP,
+        McastOp::Leave => libc::IP_DROP_SOURCE_MEMBERSHIP,
+        McastOp::Block => libc::IP_BLOCK_SOURCE,
+        McastOp::Unblock => libc::IP_UNBLOCK_SOURCE,
+    };
+    let m = IpMreqSource {
+        imr_multiaddr: group,
+        imr_interface: interface,
+        imr_sourceaddr: source,
+    };
+    crate::setopt(fd, libc::IPPROTO_IP, name, &m)
+}
+
+/// Protocol-independent source-specific membership at `IPPROTO_IPV6`.
+pub(crate) fn mcast_source(
+    fd: c_int,
+    op: McastOp,
+    group: &RawAddr,
+    source: &RawAddr,
+    interface: u32,
+) -> Result<()> {
+    let name = match op {
+        McastOp::Join => libc::MCAST_JOIN_SOURCE_GROUP,
+        McastOp::Leave => libc::MCAST_LEAVE_SOURCE_GROUP,
+        McastOp::Block => libc::MCAST_BLOCK_SOURCE,
+        McastOp::Unblock => libc::MCAST_UNBLOCK_SOURCE,
+    };
+    let r = GroupSourceReq {
+        gsr_interface: interface,
+        gsr_group: group.storage,
+        gsr_source: source.storage,
+    };
+    crate::setopt(fd, libc::IPPROTO_IPV6, name, &r)
+}
+
+/// `IFF_*` bits as [`IfFlags`].
+pub(crate) fn if_flags(f: c_uint) -> IfFlags {
+    let f = f as c_int;
+    let on = |bit: c_int| f & bit != 0;
+    IfFlags {
+        up: on(libc::IFF_UP),
+        broadcast: on(libc::IFF_BROADCAST),
+        debug: on(libc::IFF_DEBUG),
+        loopback: on(libc::IFF_LOOPBACK),
+        pointtopoint: on(libc::IFF_POINTOPOINT),
+        notrailers: on(libc::IFF_NOTRAILERS),
+        running: on(libc::IFF_RUNNING),
+        noarp: on(libc::IFF_NOARP),
+        promisc: on(libc::IFF_PROMISC),
+        allmulti: on(libc::IFF_ALLMULTI),
+        multicast: on(libc::IFF_MULTICAST),
+        oactive: false,
+        simplex: false,
+        master: on(libc::IFF_MASTER),
+        slave: on(libc::IFF_SLAVE),
+        portsel: on(libc::IFF_PORTSEL),
+        automedia: on(libc::IFF_AUTOMEDIA),
+        dynamic: on(libc::IFF_DYNAMIC),
+        lower_up: on(libc::IFF_LOWER_UP),
+        dormant: on(libc::IFF_DORMANT),
+        echo: on(libc::IFF_ECHO),
+    }
+}
+
+/// The broadcast / point-to-point address of an entry (`ifa_ifu`).
+pub(crate) fn ifa_dstaddr(ifa: &libc::ifaddrs) -> *mut sockaddr {
+    ifa.ifa_ifu
+}
+
+/// The length of a `getifaddrs` address, from its family (Linux has no `sa_len`).
+///
+/// # Safety
+/// `p` points to a readable `sockaddr`.
+unsafe fn family_len(p: *const sockaddr) -> usize {
+    // SAFETY: per the function contract.
+    match i32::from(unsafe { (*p).sa_family }) {
+        libc::AF_INET => size_of::<libc::sockaddr_in>(),
+        libc::AF_INET6 => size_of::<libc::sockaddr_in6>(),
+        libc::AF_PACKET => size_of::<libc::sockaddr_ll>(),
+        _ => size_of::<sockaddr>(),
+    }
+}
+
+/// Decodes a `getifaddrs` address (NULL → `None`).
+///
+/// # Safety
+/// `p` is NULL or points to a `sockaddr` of its family's full size.
+pub(crate) unsafe fn decode_ifaddr(p: *mut sockaddr) -> Option<SockAddr> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: per the function contract.
+    Some(unsafe { addr::decode(p, family_len(p)) })
+}
+
+/// The hardware address of an `AF_PACKET` entry (its first 6 bytes), when it has one.
+///
+/// # Safety
+/// `p` points to a `sockaddr` of its family's full size.
+pub(crate) unsafe fn hwaddr(p: *const sockaddr) -> Option<Vec<u8>> {
+    // SAFETY: per the function contract.
+    if i32::from(unsafe { (*p).sa_family }) != libc::AF_PACKET {
+        return None;
+    }
+    // SAFETY: an AF_PACKET entry is a full sockaddr_ll.
+    let ll = unsafe { &*p.cast::<libc::sockaddr_ll>() };
+    (ll.sll_halen > 0).then(|| ll.sll_addr[..6].to_vec())
+}
+
+macro_rules! consts {
+    ($($name:ident $(= $value:expr)?),* $(,)?) => {
+        &[$((stringify!($name), consts!(@v $name $(= $value)?)),)*]
+    };
+    (@v $name:ident) => { libc::$name as i64 };
+    (@v $name:ident = $value:expr) => { $value as i64 };
+}
+
+/// The constants the Lua module table exports on Linux (glibc's names and values).
+pub fn lua_constants() -> &'static [(&'static str, i64)] {
+    const LINUX: &[(&str, i64)] = consts![
+        SHUT_RD,
+        SHUT_WR,
+        SHUT_RDWR,
+        AF_APPLETALK,
+        AF_DECnet = 12,
+        AF_INET,
+        AF_INET6,
+        AF_IPX,
+        AF_ISDN,
+        AF_LOCAL,
+        AF_PACKET,
+        AF_ROUTE,
+        AF_SNA,
+        AF_UNIX,
+        AF_UNSPEC,
+        SOCK_STREAM,
+        SOCK_DGRAM,
+        SOCK_RAW,
+        SOCK_RDM,
+        SOCK_SEQPACKET,
+        IPPROTO_AH,
+        IPPROTO_DSTOPTS,
+        IPPROTO_EGP,
+        IPPROTO_ENCAP,
+        IPPROTO_ESP,
+        IPPROTO_FRAGMENT,
+        IPPROTO_GRE,
+        IPPROTO_HOPOPTS,
+        IPPROTO_ICMP,
+        IPPROTO_ICMPV6,
+        IPPROTO_IDP,
+        IPPROTO_IGMP,
+        IPPROTO_IP,
+        IPPROTO_IPIP,
+        IPPROTO_IPV6,
+        IPPROTO_MTP,
+        IPPROTO_NONE,
+        IPPROTO_PIM,
+        IPPROTO_PUP,
+        IPPROTO_RAW,
+        IPPROTO_ROUTING,
+        IPPROTO_RSVP,
+        IPPROTO_SCTP,
+        IPPROTO_TCP,
+        IPPROTO_TP,
+        IPPROTO_UDP,
+        AI_PASSIVE,
+        AI_CANONNAME,
+        AI_NUMERICHOST,
+        AI_V4MAPPED,
+        AI_ALL,
+        AI_ADDRCONFIG,
+        AI_NUMERICSERV,
+        NI_NUMERICHOST,
+        NI_NUMERICSERV,
+        NI_NOFQDN,
+        NI_NAMEREQD,
+        NI_DGRAM,
+        MSG_OOB,
+        MSG_PEEK,
+        MSG_DONTROUTE,
+        MSG_TRYHARD = 4,
+        MSG_CTRUNC,
+        MSG_TRUNC,
+        MSG_DONTWAIT,
+        MSG_EOR,
+        MSG_WAITALL,
+        MSG_CONFIRM,
+        MSG_ERRQUEUE,
+        MSG_NOSIGNAL,
+        MSG_MORE,
+        MSG_WAITFORONE,
+        MSG_BATCH = 262_144,
+        MSG_FASTOPEN,
+        MSG_CMSG_CLOEXEC,
+        SOL_SOCKET,
+        SCM_RIGHTS,
+        SCM_TIMESTAMP = 29,
+        SCM_CREDS = libc::SCM_CREDENTIALS,
+    ];
+    LINUX
+}
