@@ -117,10 +117,10 @@ fn opt_info(name: OptName) -> Result<(c_int, c_int, Kind)> {
         OptName::SndTimeo => (SOL_SOCKET, libc::SO_SNDTIMEO, Kind::Timeval),
         OptName::Linger => (SOL_SOCKET, sys::SO_LINGER, Kind::Linger),
         OptName::TcpNoDelay => (IPPROTO_TCP, libc::TCP_NODELAY, Kind::Bool),
-        OptName::TcpKeepIntvl => (IPPROTO_TCP, libc::TCP_KEEPINTVL, Kind::Int),
-        OptName::TcpKeepCnt => (IPPROTO_TCP, libc::TCP_KEEPCNT, Kind::Int),
-        OptName::TcpKeepAlive => (IPPROTO_TCP, sys::TCP_KEEPIDLE, Kind::Int),
-        OptName::TcpCork => (IPPROTO_TCP, sys::TCP_CORK, Kind::Bool),
+        OptName::TcpKeepIntvl => (IPPROTO_TCP, sys::TCP_KEEPINTVL.ok_or(missing)?, Kind::Int),
+        OptName::TcpKeepCnt => (IPPROTO_TCP, sys::TCP_KEEPCNT.ok_or(missing)?, Kind::Int),
+        OptName::TcpKeepAlive => (IPPROTO_TCP, sys::TCP_KEEPIDLE.ok_or(missing)?, Kind::Int),
+        OptName::TcpCork => (IPPROTO_TCP, sys::TCP_CORK.ok_or(missing)?, Kind::Bool),
         OptName::AcceptConn => (SOL_SOCKET, libc::SO_ACCEPTCONN, Kind::Bool),
         OptName::Error => (SOL_SOCKET, libc::SO_ERROR, Kind::Int),
         OptName::Type => (SOL_SOCKET, libc::SO_TYPE, Kind::Int),
@@ -907,7 +907,7 @@ impl SocketOps for Posix {
             let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
             if family == libc::AF_INET || family == libc::AF_INET6 {
                 // SAFETY: each pointer is NULL or a sockaddr of its family's length.
-                let dec = |p: *mut libc::sockaddr| unsafe { sys::decode_ifaddr(p) };
+                let dec = |p: *mut libc::sockaddr| unsafe { sys::decode_ifaddr(p, family) };
                 let flags = ifa.ifa_flags as c_int;
                 let dst = sys::ifa_dstaddr(ifa);
                 let rec = IfAddress {

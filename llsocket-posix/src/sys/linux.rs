@@ -19,9 +19,13 @@ pub(crate) const SO_REUSEPORT: Option<c_int> = Some(libc::SO_REUSEPORT);
 /// `SO_LINGER` (seconds).
 pub(crate) const SO_LINGER: c_int = libc::SO_LINGER;
 /// `TCP_KEEPIDLE`.
-pub(crate) const TCP_KEEPIDLE: c_int = libc::TCP_KEEPIDLE;
+pub(crate) const TCP_KEEPIDLE: Option<c_int> = Some(libc::TCP_KEEPIDLE);
+/// `TCP_KEEPINTVL`.
+pub(crate) const TCP_KEEPINTVL: Option<c_int> = Some(libc::TCP_KEEPINTVL);
+/// `TCP_KEEPCNT`.
+pub(crate) const TCP_KEEPCNT: Option<c_int> = Some(libc::TCP_KEEPCNT);
 /// `TCP_CORK`.
-pub(crate) const TCP_CORK: c_int = libc::TCP_CORK;
+pub(crate) const TCP_CORK: Option<c_int> = Some(libc::TCP_CORK);
 /// `SO_PROTOCOL`.
 pub(crate) const SO_PROTOCOL: Option<c_int> = Some(libc::SO_PROTOCOL);
 /// `IPV6_ADD_MEMBERSHIP`.
@@ -213,11 +217,11 @@ unsafe fn family_len(p: *const sockaddr) -> usize {
     }
 }
 
-/// Decodes a `getifaddrs` address (NULL → `None`).
+/// Decodes a `getifaddrs` address (NULL → `None`); Linux always fills the family.
 ///
 /// # Safety
 /// `p` is NULL or points to a `sockaddr` of its family's full size.
-pub(crate) unsafe fn decode_ifaddr(p: *mut sockaddr) -> Option<SockAddr> {
+pub(crate) unsafe fn decode_ifaddr(p: *mut sockaddr, _family: c_int) -> Option<SockAddr> {
     if p.is_null() {
         return None;
     }

@@ -10,9 +10,9 @@
 //! | `socket`, `socketpair`, `accept` | descriptor creation: close-on-exec (atomically where the platform can), non-blocking on request, `SIGPIPE` suppressed per socket where needed |
 //! | `SEND_FLAGS` | flags OR-ed into every send (`MSG_NOSIGNAL` where it exists) |
 //! | `sendfile` | `sendfile(2)` or a `pread` + `send` step |
-//! | `SO_REUSEPORT`, `SO_LINGER`, `TCP_KEEPIDLE`, `TCP_CORK`, `SO_PROTOCOL` | option numbers (`None`: the platform lacks it) |
+//! | `SO_REUSEPORT`, `SO_LINGER`, `TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT`, `TCP_CORK`, `SO_PROTOCOL` | option numbers (`None`: the platform lacks it) |
 //! | `IPV6_JOIN_GROUP`, `IPV6_LEAVE_GROUP`, `mcast_source_v4`, `mcast_source` | multicast membership |
-//! | `SIOCGIFADDR`, `SIOCGIFMTU` | interface ioctls |
+//! | `SIOCGIFADDR`, `SIOCGIFMTU`, `SIOCATMARK` | ioctls |
 //! | `set_sa_len` | fills `sa_len` where the platform has it |
 //! | `if_flags`, `ifa_dstaddr`, `decode_ifaddr`, `hwaddr` | `getifaddrs` entry decoding |
 //! | `lua_constants` | the constants the Lua module table exports on this platform |

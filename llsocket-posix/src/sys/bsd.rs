@@ -1,0 +1,433 @@
+//! macOS/iOS, FreeBSD, DragonFly, NetBSD and OpenBSD: `sa_len`, `AF_LINK`,
+//! `SO_NOSIGPIPE` on Apple (which lacks `MSG_NOSIGNAL` and `SOCK_CLOEXEC`),
+//! a `pread` + `send` `sendfile`.
+
+use std::mem::size_of;
+
+use libc::{c_int, c_uint, in_addr, sockaddr};
+use llsocket_api::{Errno, IfFlags, McastOp, Result, SockAddr};
+
+use crate::addr::RawAddr;
+use crate::syscall;
+
+/// The `env` os name.
+#[cfg(target_vendor = "apple")]
+pub(crate) const OS: &str = "apple";
+/// The `env` os name.
+#[cfg(target_os = "freebsd")]
+pub(crate) const OS: &str = "freebsd";
+/// The `env` os name.
+#[cfg(target_os = "dragonfly")]
+pub(crate) const OS: &str = "dragonfly";
+/// The `env` os name.
+#[cfg(target_os = "netbsd")]
+pub(crate) const OS: &str = "netbsd";
+/// The `env` os name.
+#[cfg(target_os = "openbsd")]
+pub(crate) const OS: &str = "openbsd";
+
+/// Flags OR-ed into every send: Apple suppresses `SIGPIPE` per socket instead.
+#[cfg(target_vendor = "apple")]
+pub(crate) const SEND_FLAGS: c_int = 0;
+/// Flags OR-ed into every send: no `SIGPIPE`.
+#[cfg(not(target_vendor = "apple"))]
+pub(crate) const SEND_FLAGS: c_int = libc::MSG_NOSIGNAL;
+
+/// `SO_REUSEPORT`.
+pub(crate) const SO_REUSEPORT: Option<c_int> = Some(libc::SO_REUSEPORT);
+/// `SO_LINGER_SEC` on Apple (seconds, like everywhere else), `SO_LINGER` elsewhere.
+#[cfg(target_vendor = "apple")]
+pub(crate) const SO_LINGER: c_int = libc::SO_LINGER_SEC;
+/// `SO_LINGER`.
+#[cfg(not(target_vendor = "apple"))]
+pub(crate) const SO_LINGER: c_int = libc::SO_LINGER;
+
+/// `TCP_KEEPALIVE` (Apple's name for the idle time).
+#[cfg(target_vendor = "apple")]
+pub(crate) const TCP_KEEPIDLE: Option<c_int> = Some(libc::TCP_KEEPALIVE);
+/// `TCP_KEEPIDLE`.
+#[cfg(any(target_os = "freebsd", target_os = "dragonfly", target_os = "netbsd"))]
+pub(crate) const TCP_KEEPIDLE: Option<c_int> = Some(libc::TCP_KEEPIDLE);
+/// OpenBSD has no per-socket keepalive tuning.
+#[cfg(target_os = "openbsd")]
+pub(crate) const TCP_KEEPIDLE: Option<c_int> = None;
+/// `TCP_KEEPINTVL`.
+#[cfg(not(target_os = "openbsd"))]
+pub(crate) const TCP_KEEPINTVL: Option<c_int> = Some(libc::TCP_KEEPINTVL);
+/// OpenBSD has no per-socket keepalive tuning.
+#[cfg(target_os = "openbsd")]
+pub(crate) const TCP_KEEPINTVL: Option<c_int> = None;
+/// `TCP_KEEPCNT`.
+#[cfg(not(target_os = "openbsd"))]
+pub(crate) const TCP_KEEPCNT: Option<c_int> = Some(libc::TCP_KEEPCNT);
+/// OpenBSD has no per-socket keepalive tuning.
+#[cfg(target_os = "openbsd")]
+pub(crate) const TCP_KEEPCNT: Option<c_int> = None;
+/// `TCP_NOPUSH`.
+#[cfg(not(target_os = "netbsd"))]
+pub(crate) const TCP_CORK: Option<c_int> = Some(libc::TCP_NOPUSH);
+/// NetBSD has no `TCP_NOPUSH`.
+#[cfg(target_os = "netbsd")]
+pub(crate) const TCP_CORK: Option<c_int> = None;
+/// `SO_PROTOCOL`.
+#[cfg(any(target_os = "freebsd", target_os = "openbsd"))]
+pub(crate) const SO_PROTOCOL: Option<c_int> = Some(libc::SO_PROTOCOL);
+/// No `SO_PROTOCOL` here.
+#[cfg(not(any(target_os = "freebsd", target_os = "openbsd")))]
+pub(crate) const SO_PROTOCOL: Option<c_int> = None;
+
+/// `IPV6_JOIN_GROUP`.
+pub(crate) const IPV6_JOIN_GROUP: c_int = libc::IPV6_JOIN_GROUP;
+/// `IPV6_LEAVE_GROUP`.
+pub(crate) const IPV6_LEAVE_GROUP: c_int = libc::IPV6_LEAVE_GROUP;
+
+/// `SIOCGIFADDR` (`_IOWR('i', 33, struct ifreq)`).
+pub(crate) const SIOCGIFADDR: u64 = 0xc020_6921;
+/// `SIOCGIFMTU` (`_IOWR('i', 51, struct ifreq)`).
+#[cfg(any(
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "dragonfly"
+))]
+pub(crate) const SIOCGIFMTU: u64 = 0xc020_6933;
+/// `SIOCGIFMTU` (`_IOWR('i', 126, struct ifreq)`).
+#[cfg(any(target_os = "netbsd", target_os = "openbsd"))]
+pub(crate) const SIOCGIFMTU: u64 = 0xc020_697e;
+/// `SIOCATMARK` (`_IOR('s', 7, int)`).
+pub(crate) const SIOCATMARK: u64 = 0x4004_7307;
+
+/// Apple: no `SIGPIPE` from this socket (`SO_NOSIGPIPE`); closes it on failure.
+#[cfg(target_vendor = "apple")]
+fn nosigpipe(fd: c_int) -> Result<c_int> {
+    let on: c_int = 1;
+    match crate::setopt(fd, libc::SOL_SOCKET, libc::SO_NOSIGPIPE, &on) {
+        Ok(()) => Ok(fd),
+        Err(e) => {
+            crate::close_quietly(fd);
+            Err(e)
+        }
+    }
+}
+
+/// `socket(2)`: close-on-exec and non-blocking via `fcntl`, `SO_NOSIGPIPE` set.
+#[cfg(target_vendor = "apple")]
+pub(crate) fn socket(domain: c_int, ty: c_int, proto: c_int, nonblock: bool) -> Result<c_int> {
+    // SAFETY: plain integer arguments.
+    let fd = syscall!(unsafe { libc::socket(domain, ty, proto) })?;
+    nosigpipe(super::finish_fd(fd, nonblock)?)
+}
+
+/// `SOCK_CLOEXEC`, plus `SOCK_NONBLOCK` when asked.
+#[cfg(not(target_vendor = "apple"))]
+fn type_flags(nonblock: bool) -> c_int {
+    libc::SOCK_CLOEXEC | if nonblock { libc::SOCK_NONBLOCK } else { 0 }
+}
+
+/// `socket(2)` with close-on-exec (and non-blocking) set atomically.
+#[cfg(not(target_vendor = "apple"))]
+pub(crate) fn socket(domain: c_int, ty: c_int, proto: c_int, nonblock: bool) -> Result<c_int> {
+    // SAFETY: plain integer arguments.
+    syscall!(unsafe { libc::socket(domain, ty | type_flags(nonblock), proto) })
+}
+
+/// `socketpair(AF_UNIX, ...)`: close-on-exec, non-blocking on request.
+pub(crate) fn socketpair(ty: c_int, proto: c_int, nonblock: bool) -> Result<(c_int, c_int)> {
+    let mut fds = [-1; 2];
+    #[cfg(target_vendor = "apple")]
+    let flags = 0;
+    #[cfg(not(target_vendor = "apple"))]
+    let flags = type_flags(nonblock);
+    // SAFETY: `fds` has room for the two descriptors.
+    syscall!(unsafe { libc::socketpair(libc::AF_UNIX, ty | flags, proto, fds.as_mut_ptr()) })?;
+    #[cfg(target_vendor = "apple")]
+    {
+        let a = super::finish_fd(fds[0], nonblock).and_then(nosigpipe);
+        let b = super::finish_fd(fds[1], nonblock).and_then(nosigpipe);
+        match (a, b) {
+            (Ok(a), Ok(b)) => return Ok((a, b)),
+            (Ok(a), Err(e)) => {
+                crate::close_quietly(a);
+                return Err(e);
+            }
+            (Err(e), Ok(b)) => {
+                crate::close_quietly(b);
+                return Err(e);
+            }
+            (Err(e), Err(_)) => return Err(e),
+        }
+    }
+    #[allow(unreachable_code)]
+    Ok((fds[0], fds[1]))
+}
+
+/// `accept(2)` + `fcntl` (Apple) or `accept4(2)`.
+pub(crate) fn accept(fd: c_int, raw: &mut RawAddr, nonblock: bool) -> Result<c_int> {
+    #[cfg(target_vendor = "apple")]
+    {
+        // SAFETY: `raw` is a full sockaddr_storage with its length.
+        let new = syscall!(unsafe { libc::accept(fd, raw.as_mut_ptr(), &mut raw.len) })?;
+        nosigpipe(super::finish_fd(new, nonblock)?)
+    }
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        // SAFETY: `raw` is a full sockaddr_storage with its length.
+        syscall!(unsafe { libc::accept4(fd, raw.as_mut_ptr(), &mut raw.len, type_flags(nonblock)) })
+    }
+}
+
+/// One `pread` + `send` step (no kernel `sendfile` used here).
+pub(crate) fn sendfile(sock: c_int, file: c_int, offset: i64, len: usize) -> Result<usize> {
+    let off = libc::off_t::try_from(offset).map_err(|_| Errno::EINVAL)?;
+    let mut buf = vec![0u8; len.min(64 * 1024)];
+    // SAFETY: `buf` is valid for writes of its length.
+    let got = syscall!(unsafe { libc::pread(file, buf.as_mut_ptr().cast(), buf.len(), off) })?;
+    if got == 0 {
+        return Ok(0);
+    }
+    // SAFETY: the first `got` bytes of `buf` were filled by pread.
+    let r = unsafe { libc::send(sock, buf.as_ptr().cast(), got as usize, SEND_FLAGS) };
+    let sent = syscall!(r)?;
+    Ok(sent as usize)
+}
+
+/// Fills `sa_len`.
+pub(crate) fn set_sa_len(raw: &mut RawAddr) {
+    raw.storage.ss_len = raw.len as u8;
+}
+
+/// The BSD `struct ip_mreq_source` (source before interface, unlike Linux).
+#[cfg(any(target_vendor = "apple", target_os = "freebsd"))]
+#[repr(C)]
+struct IpMreqSource {
+    imr_multiaddr: in_addr,
+    imr_sourceaddr: in_addr,
+    imr_interface: in_addr,
+}
+
+/// IPv4 source-specific membership (`IP_ADD_SOURCE_MEMBERSHIP`, ...).
+#[cfg(any(target_vendor = "apple", target_os = "freebsd"))]
+pub(crate) fn mcast_source_v4(
+    fd: c_int,
+    op: McastOp,
+    group: in_addr,
+    source: in_addr,
+    interface: in_addr,
+) -> Result<()> {
+    let name = match op {
+        McastOp::Join => libc::IP_ADD_SOURCE_MEMBERSHIP,
+        McastOp::Leave => libc::IP_DROP_SOURCE_MEMBERSHIP,
+        McastOp::Block => libc::IP_BLOCK_SOURCE,
+        McastOp::Unblock => libc::IP_UNBLOCK_SOURCE,
+    };
+    let m = IpMreqSource {
+        imr_multiaddr: group,
+        imr_sourceaddr: source,
+        imr_interface: interface,
+    };
+    crate::setopt(fd, libc::IPPROTO_IP, name, &m)
+}
+
+/// Source-specific multicast is not wired up on this BSD.
+#[cfg(not(any(target_vendor = "apple", target_os = "freebsd")))]
+pub(crate) fn mcast_source_v4(
+    _fd: c_int,
+    _op: McastOp,
+    _group: in_addr,
+    _source: in_addr,
+    _interface: in_addr,
+) -> Result<()> {
+    Err(Errno::EOPNOTSUPP)
+}
+
+/// FreeBSD's `struct group_source_req` (natural alignment).
+#[cfg(target_os = "freebsd")]
+#[repr(C)]
+struct GroupSourceReq {
+    gsr_interface: u32,
+    gsr_group: libc::sockaddr_storage,
+    gsr_source: libc::sockaddr_storage,
+}
+
+/// Apple's `struct group_source_req` (`#pragma pack(4)`).
+#[cfg(target_vendor = "apple")]
+#[repr(C, packed(4))]
+struct GroupSourceReq {
+    gsr_interface: u32,
+    gsr_group: libc::sockaddr_storage,
+    gsr_source: libc::sockaddr_storage,
+}
+
+/// Protocol-independent source-specific membership at `IPPROTO_IPV6`.
+#[cfg(any(target_vendor = "apple", target_os = "freebsd"))]
+pub(crate) fn mcast_source(
+    fd: c_int,
+    op: McastOp,
+    group: &RawAddr,
+    source: &RawAddr,
+    interface: u32,
+) -> Result<()> {
+    let name = match op {
+        McastOp::Join => libc::MCAST_JOIN_SOURCE_GROUP,
+        McastOp::Leave => libc::MCAST_LEAVE_SOURCE_GROUP,
+        McastOp::Block => libc::MCAST_BLOCK_SOURCE,
+        McastOp::Unblock => libc::MCAST_UNBLOCK_SOURCE,
+    };
+    let r = GroupSourceReq {
+        gsr_interface: interface,
+        gsr_group: group.storage,
+        gsr_source: source.storage,
+    };
+    crate::setopt(fd, libc::IPPROTO_IPV6, name, &r)
+}
+
+/// Source-specific multicast is not wired up on this BSD.
+#[cfg(not(any(target_vendor = "apple", target_os = "freebsd")))]
+pub(crate) fn mcast_source(
+    _fd: c_int,
+    _op: McastOp,
+    _group: &RawAddr,
+    _source: &RawAddr,
+    _interface: u32,
+) -> Result<()> {
+    Err(Errno::EOPNOTSUPP)
+}
+
+/// `IFF_*` bits as [`IfFlags`] (the Linux-only flags are always false here).
+pub(crate) fn if_flags(f: c_uint) -> IfFlags {
+    let f = f as c_int;
+    let on = |bit: c_int| f & bit != 0;
+    IfFlags {
+        up: on(libc::IFF_UP),
+        broadcast: on(libc::IFF_BROADCAST),
+        debug: on(libc::IFF_DEBUG),
+        loopback: on(libc::IFF_LOOPBACK),
+        pointtopoint: on(libc::IFF_POINTOPOINT),
+        #[cfg(target_vendor = "apple")]
+        notrailers: on(libc::IFF_NOTRAILERS),
+        #[cfg(not(target_vendor = "apple"))]
+        notrailers: false,
+        running: on(libc::IFF_RUNNING),
+        noarp: on(libc::IFF_NOARP),
+        promisc: on(libc::IFF_PROMISC),
+        allmulti: on(libc::IFF_ALLMULTI),
+        multicast: on(libc::IFF_MULTICAST),
+        // IFF_OACTIVE / IFF_SIMPLEX: 0x400 / 0x800 in every BSD's <net/if.h>.
+        oactive: on(0x400),
+        simplex: on(0x800),
+        master: false,
+        slave: false,
+        portsel: false,
+        automedia: false,
+        dynamic: false,
+        lower_up: false,
+        dormant: false,
+        echo: false,
+    }
+}
+
+/// The broadcast / point-to-point address of an entry.
+pub(crate) fn ifa_dstaddr(ifa: &libc::ifaddrs) -> *mut sockaddr {
+    ifa.ifa_dstaddr
+}
+
+/// Decodes a `getifaddrs` address (NULL → `None`) within its `sa_len`; a
+/// netmask without a family (BSD routing-socket style) takes `family`.
+///
+/// # Safety
+/// `p` is NULL or points to `sa_len` readable bytes.
+pub(crate) unsafe fn decode_ifaddr(p: *mut sockaddr, family: c_int) -> Option<SockAddr> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: per the function contract, the header is readable.
+    let len = usize::from(unsafe { (*p).sa_len });
+    let mut raw = RawAddr::empty();
+    let n = len.min(size_of::<libc::sockaddr_storage>());
+    // SAFETY: `n` bytes are readable at `p` and fit in the storage.
+    unsafe { std::ptr::copy_nonoverlapping(p.cast::<u8>(), raw.as_mut_ptr().cast::<u8>(), n) };
+    if raw.storage.ss_family == 0 {
+        raw.storage.ss_family = family as libc::sa_family_t;
+    }
+    // Short netmasks are zero-extended to the family's full size.
+    raw.len = match family {
+        libc::AF_INET => n.max(size_of::<libc::sockaddr_in>()),
+        libc::AF_INET6 => n.max(size_of::<libc::sockaddr_in6>()),
+        _ => n,
+    } as libc::socklen_t;
+    Some(raw.decode())
+}
+
+/// The link-level address of an `AF_LINK` entry (`sockaddr_dl`), when it has one.
+///
+/// # Safety
+/// `p` points to `sa_len` readable bytes.
+pub(crate) unsafe fn hwaddr(p: *const sockaddr) -> Option<Vec<u8>> {
+    // SAFETY: per the function contract, the header is readable.
+    let (len, family) = unsafe { (usize::from((*p).sa_len), i32::from((*p).sa_family)) };
+    if family != libc::AF_LINK || len < 8 {
+        return None;
+    }
+    // SAFETY: `len` bytes are readable at `p`.
+    let b = unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) };
+    // sockaddr_dl: len, family, index(2), type, nlen, alen, slen, data[nlen + alen ...].
+    let (nlen, alen) = (usize::from(b[5]), usize::from(b[6]));
+    let start = 8 + nlen;
+    (alen > 0 && start + alen <= len).then(|| b[start..start + alen].to_vec())
+}
+
+macro_rules! consts {
+    ($($name:ident),* $(,)?) => { &[$((stringify!($name), libc::$name as i64),)*] };
+}
+
+/// The constants the Lua module table exports on the BSDs (names every one of them defines).
+pub fn lua_constants() -> &'static [(&'static str, i64)] {
+    const BSD: &[(&str, i64)] = consts![
+        SHUT_RD,
+        SHUT_WR,
+        SHUT_RDWR,
+        AF_APPLETALK,
+        AF_INET,
+        AF_INET6,
+        AF_IPX,
+        AF_ISDN,
+        AF_LINK,
+        AF_LOCAL,
+        AF_SNA,
+        AF_UNIX,
+        AF_UNSPEC,
+        SOCK_STREAM,
+        SOCK_DGRAM,
+        SOCK_RAW,
+        SOCK_RDM,
+        SOCK_SEQPACKET,
+        IPPROTO_ICMP,
+        IPPROTO_ICMPV6,
+        IPPROTO_IP,
+        IPPROTO_IPV6,
+        IPPROTO_RAW,
+        IPPROTO_TCP,
+        IPPROTO_UDP,
+        AI_PASSIVE,
+        AI_CANONNAME,
+        AI_NUMERICHOST,
+        AI_NUMERICSERV,
+        AI_ADDRCONFIG,
+        NI_NUMERICHOST,
+        NI_NUMERICSERV,
+        NI_NOFQDN,
+        NI_NAMEREQD,
+        NI_DGRAM,
+        MSG_OOB,
+        MSG_PEEK,
+        MSG_DONTROUTE,
+        MSG_CTRUNC,
+        MSG_TRUNC,
+        MSG_DONTWAIT,
+        MSG_EOR,
+        MSG_WAITALL,
+        SOL_SOCKET,
+        SCM_RIGHTS,
+        SCM_TIMESTAMP,
+    ];
+    BSD
+}
