@@ -1,0 +1,66 @@
+//! Name resolution and interfaces.
+
+use std::net::Ipv4Addr;
+
+use llsocket_api::{AddrInfoHints, Errno, Family, GaiError, SockAddr, SocketOps};
+use llsocket_posix::Posix;
+
+#[test]
+fn numeric_getaddrinfo() {
+    let hints = AddrInfoHints {
+        family: Family::INET,
+        flags: libc::AI_NUMERICHOST | libc::AI_NUMERICSERV,
+        ..Default::default()
+    };
+    let res = Posix
+        .getaddrinfo(Some("127.0.0.1"), Some("8080"), &hints)
+        .unwrap();
+    assert!(!res.is_empty());
+    assert!(res
+        .iter()
+        .all(|ai| ai.addr == SockAddr::v4(Ipv4Addr::LOCALHOST, 8080)));
+}
+
+#[test]
+fn getaddrinfo_without_node_and_service_is_eai_noname() {
+    let e = Posix
+        .getaddrinfo(None, None, &AddrInfoHints::default())
+        .unwrap_err();
+    assert_eq!(e.code, GaiError::EAI_NONAME.code);
+}
+
+#[test]
+fn numeric_getnameinfo() {
+    let ni = Posix
+        .getnameinfo(
+            &SockAddr::v4(Ipv4Addr::LOCALHOST, 8080),
+            libc::NI_NUMERICHOST | libc::NI_NUMERICSERV,
+        )
+        .unwrap();
+    assert_eq!(
+        (ni.host.as_str(), ni.service.as_str()),
+        ("127.0.0.1", "8080")
+    );
+}
+
+#[test]
+fn interfaces_include_loopback_with_127_0_0_1() {
+    let p = Posix;
+    let all = p.interfaces().unwrap();
+    let lo = all
+        .iter()
+        .find(|i| {
+            i.flags.loopback
+                && i.inet
+                    .iter()
+                    .any(|a| a.address == Some(SockAddr::v4(Ipv4Addr::LOCALHOST, 0)))
+        })
+        .unwrap_or_else(|| panic!("no loopback with 127.0.0.1 in {all:?}"));
+    let idx = lo.index.unwrap();
+    assert_eq!(p.if_nametoindex(&lo.name).unwrap(), idx);
+    assert_eq!(p.if_indextoname(idx).unwrap(), lo.name);
+    assert!(lo.mtu.is_some_and(|m| m > 0));
+    let e = p.if_nametoindex("no-such-if0").unwrap_err();
+    assert!([Errno::ENODEV, Errno::ENXIO].contains(&e), "{e:?}");
+    assert_eq!(p.if_indextoname(u32::MAX).unwrap_err(), Errno::ENXIO);
+}

@@ -1,0 +1,74 @@
+//! Socket options round trip through the kernel.
+
+use llsocket_api::opt::{Linger, Timeval};
+use llsocket_api::{Errno, Family, OptName, Protocol, SockOpt, SockType, SocketOps};
+use llsocket_posix::Posix;
+
+use super::Guard;
+
+#[test]
+fn options_round_trip_on_tcp() {
+    let p = Posix;
+    let fd = p
+        .socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, false)
+        .unwrap();
+    let _g = Guard(vec![fd]);
+    for on in [true, false] {
+        p.setsockopt(fd, SockOpt::ReuseAddr(on)).unwrap();
+        assert_eq!(
+            p.getsockopt(fd, OptName::ReuseAddr).unwrap(),
+            SockOpt::ReuseAddr(on)
+        );
+        p.setsockopt(fd, SockOpt::TcpNoDelay(on)).unwrap();
+        assert_eq!(
+            p.getsockopt(fd, OptName::TcpNoDelay).unwrap(),
+            SockOpt::TcpNoDelay(on)
+        );
+    }
+    p.setsockopt(fd, SockOpt::RcvBuf(8192)).unwrap();
+    match p.getsockopt(fd, OptName::RcvBuf).unwrap() {
+        // Linux doubles the value; others keep it.
+        SockOpt::RcvBuf(v) => assert!(v >= 8192, "{v}"),
+        other => panic!("{other:?}"),
+    }
+    let l = Linger {
+        enabled: true,
+        secs: 3,
+    };
+    p.setsockopt(fd, SockOpt::Linger(l)).unwrap();
+    assert_eq!(
+        p.getsockopt(fd, OptName::Linger).unwrap(),
+        SockOpt::Linger(l)
+    );
+    let tv = Timeval {
+        sec: 1,
+        usec: 500_000,
+    };
+    p.setsockopt(fd, SockOpt::RcvTimeo(tv)).unwrap();
+    assert_eq!(
+        p.getsockopt(fd, OptName::RcvTimeo).unwrap(),
+        SockOpt::RcvTimeo(tv)
+    );
+    assert_eq!(
+        p.getsockopt(fd, OptName::Type).unwrap(),
+        SockOpt::Type(SockType::STREAM.raw())
+    );
+    assert_eq!(
+        p.getsockopt(fd, OptName::AcceptConn).unwrap(),
+        SockOpt::AcceptConn(false)
+    );
+}
+
+#[test]
+fn tcp_option_on_udp_fails() {
+    let p = Posix;
+    let fd = p
+        .socket(Family::INET, SockType::DGRAM, Protocol::DEFAULT, false)
+        .unwrap();
+    let _g = Guard(vec![fd]);
+    let e = p.setsockopt(fd, SockOpt::TcpNoDelay(true)).unwrap_err();
+    assert!(
+        [Errno::EOPNOTSUPP, Errno::ENOPROTOOPT, Errno::EINVAL].contains(&e),
+        "{e:?}"
+    );
+}
