@@ -201,3 +201,54 @@ pub(crate) unsafe fn decode(ptr: *const sockaddr, len: usize) -> SockAddr {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(a: &SockAddr) -> (SockAddr, usize) {
+        let raw = encode(a).unwrap();
+        (raw.decode(), raw.len as usize)
+    }
+
+    #[test]
+    fn ip_addresses_round_trip() {
+        let v4 = SockAddr::v4(Ipv4Addr::new(10, 1, 2, 3), 8080);
+        assert_eq!(round_trip(&v4), (v4, size_of::<sockaddr_in>()));
+        let v6 = SockAddr::V6(SocketAddrV6::new(Ipv6Addr::LOCALHOST, 443, 7, 3));
+        assert_eq!(round_trip(&v6), (v6, size_of::<sockaddr_in6>()));
+    }
+
+    #[test]
+    fn unix_lengths_follow_the_kernel() {
+        let p = SockAddr::unix_path("/tmp/x");
+        assert_eq!(round_trip(&p), (p, SUN_PATH_OFFSET + 6 + 1));
+        let a = SockAddr::unix_abstract(&b"ab\0c"[..]);
+        assert_eq!(round_trip(&a), (a, SUN_PATH_OFFSET + 1 + 4));
+        let u = SockAddr::Unix(UnixAddr::Unnamed);
+        assert_eq!(round_trip(&u), (u, SUN_PATH_OFFSET));
+        let cap = sun_path_len();
+        assert!(encode(&SockAddr::unix_path(vec![b'a'; cap - 1])).is_ok());
+        assert_eq!(
+            encode(&SockAddr::unix_path(vec![b'a'; cap])).err(),
+            Some(Errno::EINVAL)
+        );
+        assert!(encode(&SockAddr::unix_abstract(vec![b'a'; cap - 1])).is_ok());
+        assert_eq!(
+            encode(&SockAddr::unix_abstract(vec![b'a'; cap])).err(),
+            Some(Errno::EINVAL)
+        );
+    }
+
+    #[test]
+    fn decoding_never_reads_past_the_reported_length() {
+        let raw = encode(&SockAddr::unix_path("/tmp/abc")).unwrap();
+        // A length cut inside the path keeps only the reported bytes.
+        // SAFETY: the storage is larger than every length used.
+        let cut = unsafe { decode(raw.as_ptr(), SUN_PATH_OFFSET + 3) };
+        assert_eq!(cut, SockAddr::unix_path("/tm"));
+        // SAFETY: as above.
+        let none = unsafe { decode(raw.as_ptr(), SUN_PATH_OFFSET) };
+        assert_eq!(none, SockAddr::Unix(UnixAddr::Unnamed));
+    }
+}

@@ -942,3 +942,50 @@ impl SocketOps for Posix {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use llsocket_api::cmsg;
+
+    #[test]
+    fn cmsg_layout_matches_the_c_macros() {
+        for n in [0u32, 1, 4, 8, 12, 16, 100] {
+            // SAFETY: CMSG_LEN / CMSG_SPACE are pure arithmetic.
+            let (len, space) = unsafe { (libc::CMSG_LEN(n), libc::CMSG_SPACE(n)) };
+            assert_eq!(cmsg::cmsg_len(n as usize), len as usize, "CMSG_LEN({n})");
+            assert_eq!(
+                cmsg::cmsg_space(n as usize),
+                space as usize,
+                "CMSG_SPACE({n})"
+            );
+        }
+    }
+
+    #[test]
+    fn lua_constants_are_unique_and_named() {
+        let c = lua_constants();
+        let mut names: Vec<_> = c.iter().map(|(n, _)| *n).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), c.len());
+        let get = |n: &str| c.iter().find(|(k, _)| *k == n).map(|(_, v)| *v);
+        assert_eq!(get("SOCK_STREAM"), Some(i64::from(libc::SOCK_STREAM)));
+        assert_eq!(get("SOL_SOCKET"), Some(i64::from(libc::SOL_SOCKET)));
+        if Posix.platform().os == "linux" {
+            assert_eq!(get("AF_DECnet"), Some(12));
+            assert_eq!(get("MSG_BATCH"), Some(262_144));
+            assert_eq!(get("SCM_CREDS"), Some(2));
+            assert_eq!(get("SCM_TIMESTAMP"), Some(29));
+            assert_eq!(c.len(), 79);
+        }
+    }
+
+    #[test]
+    fn platform_facts() {
+        let p = Posix.platform();
+        assert_eq!(p.unix_path_max, addr::sun_path_len());
+        assert_eq!(p.somaxconn, libc::SOMAXCONN);
+        assert_ne!(p.os, "");
+    }
+}

@@ -1,5 +1,6 @@
 //! Tests of the `posix` topic (see main.rs): the POSIX backend against the real kernel.
 
+mod addr;
 mod data;
 mod errors;
 mod netdb;
