@@ -212,3 +212,32 @@ fn sendfile_sends_a_whole_file() {
         content.len()
     );
 }
+
+#[test]
+fn udp_sendmsg_recvmsg_gather_scatter_and_trunc() {
+    let p = Posix;
+    let a = p
+        .socket(Family::INET, SockType::DGRAM, Protocol::DEFAULT, false)
+        .unwrap();
+    let b = p
+        .socket(Family::INET, SockType::DGRAM, Protocol::DEFAULT, false)
+        .unwrap();
+    let _g = Guard(vec![a, b]);
+    p.bind(b, &SockAddr::v4(Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let to = p.getsockname(b).unwrap();
+    let n = p
+        .sendmsg(a, &[b"abc", b"defgh"], &[], Some(&to), MsgFlags::NONE)
+        .unwrap();
+    assert_eq!(n, 8);
+    let (mut x, mut y) = ([0u8; 2], [0u8; 3]);
+    let out = p
+        .recvmsg(b, &mut [&mut x[..], &mut y[..]], &mut [], MsgFlags::NONE)
+        .unwrap();
+    assert_eq!((&x, &y), (b"ab", b"cde"));
+    assert_eq!(out.bytes, 5);
+    assert!(out.flags.contains(MsgFlags::TRUNC));
+    assert_eq!(out.control_len, 0);
+    // The sender was auto-bound to the wildcard; the kernel reports its loopback source.
+    let port = p.getsockname(a).unwrap().port().unwrap();
+    assert_eq!(out.addr, Some(SockAddr::v4(Ipv4Addr::LOCALHOST, port)));
+}

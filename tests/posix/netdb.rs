@@ -60,6 +60,19 @@ fn interfaces_include_loopback_with_127_0_0_1() {
     assert_eq!(p.if_nametoindex(&lo.name).unwrap(), idx);
     assert_eq!(p.if_indextoname(idx).unwrap(), lo.name);
     assert!(lo.mtu.is_some_and(|m| m > 0));
+    let fd = p
+        .socket(
+            Family::INET,
+            llsocket_api::SockType::DGRAM,
+            Default::default(),
+            false,
+        )
+        .unwrap();
+    let ip = p.interface_ipv4(fd, &lo.name);
+    let unknown = p.interface_ipv4(fd, "no-such-if0");
+    p.close(fd).unwrap();
+    assert_eq!(ip.unwrap(), Ipv4Addr::LOCALHOST);
+    assert!(unknown.is_err());
     let e = p.if_nametoindex("no-such-if0").unwrap_err();
     assert!([Errno::ENODEV, Errno::ENXIO].contains(&e), "{e:?}");
     assert_eq!(p.if_indextoname(u32::MAX).unwrap_err(), Errno::ENXIO);

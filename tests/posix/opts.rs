@@ -72,3 +72,49 @@ fn tcp_option_on_udp_fails() {
         "{e:?}"
     );
 }
+
+#[test]
+fn every_option_reads_back_as_its_own_variant() {
+    let p = Posix;
+    for (family, ty) in [
+        (Family::INET, SockType::STREAM),
+        (Family::INET6, SockType::DGRAM),
+    ] {
+        let fd = p.socket(family, ty, Protocol::DEFAULT, false).unwrap();
+        let _g = Guard(vec![fd]);
+        let mut ok = 0;
+        for &name in OptName::ALL {
+            if let Ok(v) = p.getsockopt(fd, name) {
+                assert_eq!(v.name(), name);
+                ok += 1;
+            }
+        }
+        assert!(ok >= 15, "only {ok} options readable on {family:?}/{ty:?}");
+        assert_eq!(
+            p.getsockopt(fd, OptName::Type).unwrap(),
+            SockOpt::Type(ty.raw())
+        );
+        assert_eq!(p.getsockopt(fd, OptName::Error).unwrap(), SockOpt::Error(0));
+    }
+}
+
+#[test]
+fn any_source_block_is_einval() {
+    use llsocket_api::{McastOp, McastRequest};
+    use std::net::Ipv4Addr;
+    let p = Posix;
+    let fd = p
+        .socket(Family::INET, SockType::DGRAM, Protocol::DEFAULT, false)
+        .unwrap();
+    let _g = Guard(vec![fd]);
+    let req = McastRequest::V4 {
+        group: Ipv4Addr::new(239, 1, 2, 3),
+        interface: Ipv4Addr::UNSPECIFIED,
+    };
+    assert_eq!(
+        p.multicast(fd, McastOp::Block, &req).unwrap_err(),
+        Errno::EINVAL
+    );
+    // Leaving a group never joined is refused by the kernel.
+    assert!(p.multicast(fd, McastOp::Leave, &req).is_err());
+}
