@@ -3,8 +3,10 @@
 mod addr;
 mod data;
 mod errors;
+mod mcast;
 mod netdb;
 mod opts;
+mod stream;
 
 use llsocket_api::{Fd, SockAddr, SocketOps};
 use llsocket_posix::Posix;
