@@ -11,7 +11,7 @@ use crate::addr::RawAddr;
 use crate::syscall;
 
 /// The `env` os name.
-#[cfg(target_vendor = "apple")]
+#[cfg(apple)]
 pub(crate) const OS: &str = "apple";
 /// The `env` os name.
 #[cfg(target_os = "freebsd")]
@@ -27,31 +27,31 @@ pub(crate) const OS: &str = "netbsd";
 pub(crate) const OS: &str = "openbsd";
 
 /// Flags OR-ed into every send: Apple suppresses `SIGPIPE` per socket instead.
-#[cfg(target_vendor = "apple")]
+#[cfg(apple)]
 pub(crate) const SEND_FLAGS: c_int = 0;
 /// Flags OR-ed into every send: no `SIGPIPE`.
-#[cfg(not(target_vendor = "apple"))]
+#[cfg(not(apple))]
 pub(crate) const SEND_FLAGS: c_int = libc::MSG_NOSIGNAL;
 
 /// Flags OR-ed into every `recvmsg`: Apple has no `MSG_CMSG_CLOEXEC`; `0` makes the
 /// backend set `FD_CLOEXEC` on each received descriptor after the call.
-#[cfg(target_vendor = "apple")]
+#[cfg(apple)]
 pub(crate) const RECVMSG_FLAGS: c_int = 0;
 /// Flags OR-ed into every `recvmsg`: descriptors received with `SCM_RIGHTS` are close-on-exec.
-#[cfg(not(target_vendor = "apple"))]
+#[cfg(not(apple))]
 pub(crate) const RECVMSG_FLAGS: c_int = libc::MSG_CMSG_CLOEXEC;
 
 /// `SO_REUSEPORT`.
 pub(crate) const SO_REUSEPORT: Option<c_int> = Some(libc::SO_REUSEPORT);
 /// `SO_LINGER_SEC` on Apple (seconds, like everywhere else), `SO_LINGER` elsewhere.
-#[cfg(target_vendor = "apple")]
+#[cfg(apple)]
 pub(crate) const SO_LINGER: c_int = libc::SO_LINGER_SEC;
 /// `SO_LINGER`.
-#[cfg(not(target_vendor = "apple"))]
+#[cfg(not(apple))]
 pub(crate) const SO_LINGER: c_int = libc::SO_LINGER;
 
 /// `TCP_KEEPALIVE` (Apple's name for the idle time).
-#[cfg(target_vendor = "apple")]
+#[cfg(apple)]
 pub(crate) const TCP_KEEPIDLE: Option<c_int> = Some(libc::TCP_KEEPALIVE);
 /// `TCP_KEEPIDLE`.
 #[cfg(any(target_os = "freebsd", target_os = "dragonfly", target_os = "netbsd"))]
@@ -92,20 +92,16 @@ pub(crate) const IPV6_LEAVE_GROUP: c_int = libc::IPV6_LEAVE_GROUP;
 /// `SIOCGIFADDR` (`_IOWR('i', 33, struct ifreq)`).
 pub(crate) const SIOCGIFADDR: u64 = 0xc020_6921;
 /// `SIOCGIFMTU` (`_IOWR('i', 51, struct ifreq)`).
-#[cfg(any(
-    target_vendor = "apple",
-    target_os = "freebsd",
-    target_os = "dragonfly"
-))]
+#[cfg(any(apple, freebsdlike))]
 pub(crate) const SIOCGIFMTU: u64 = 0xc020_6933;
 /// `SIOCGIFMTU` (`_IOWR('i', 126, struct ifreq)`).
-#[cfg(any(target_os = "netbsd", target_os = "openbsd"))]
+#[cfg(netbsdlike)]
 pub(crate) const SIOCGIFMTU: u64 = 0xc020_697e;
 /// `SIOCATMARK` (`_IOR('s', 7, int)`).
 pub(crate) const SIOCATMARK: u64 = 0x4004_7307;
 
 /// Apple: no `SIGPIPE` from this socket (`SO_NOSIGPIPE`); closes it on failure.
-#[cfg(target_vendor = "apple")]
+#[cfg(apple)]
 fn nosigpipe(fd: c_int) -> Result<c_int> {
     let on: c_int = 1;
     match crate::setopt(fd, libc::SOL_SOCKET, libc::SO_NOSIGPIPE, &on) {
@@ -118,7 +114,7 @@ fn nosigpipe(fd: c_int) -> Result<c_int> {
 }
 
 /// `socket(2)`: close-on-exec and non-blocking via `fcntl`, `SO_NOSIGPIPE` set.
-#[cfg(target_vendor = "apple")]
+#[cfg(apple)]
 pub(crate) fn socket(domain: c_int, ty: c_int, proto: c_int, nonblock: bool) -> Result<c_int> {
     // SAFETY: plain integer arguments.
     let fd = syscall!(unsafe { libc::socket(domain, ty, proto) })?;
@@ -126,13 +122,13 @@ pub(crate) fn socket(domain: c_int, ty: c_int, proto: c_int, nonblock: bool) -> 
 }
 
 /// `SOCK_CLOEXEC`, plus `SOCK_NONBLOCK` when asked.
-#[cfg(not(target_vendor = "apple"))]
+#[cfg(not(apple))]
 fn type_flags(nonblock: bool) -> c_int {
     libc::SOCK_CLOEXEC | if nonblock { libc::SOCK_NONBLOCK } else { 0 }
 }
 
 /// `socket(2)` with close-on-exec (and non-blocking) set atomically.
-#[cfg(not(target_vendor = "apple"))]
+#[cfg(not(apple))]
 pub(crate) fn socket(domain: c_int, ty: c_int, proto: c_int, nonblock: bool) -> Result<c_int> {
     // SAFETY: plain integer arguments.
     syscall!(unsafe { libc::socket(domain, ty | type_flags(nonblock), proto) })
@@ -141,13 +137,13 @@ pub(crate) fn socket(domain: c_int, ty: c_int, proto: c_int, nonblock: bool) -> 
 /// `socketpair(AF_UNIX, ...)`: close-on-exec, non-blocking on request.
 pub(crate) fn socketpair(ty: c_int, proto: c_int, nonblock: bool) -> Result<(c_int, c_int)> {
     let mut fds = [-1; 2];
-    #[cfg(target_vendor = "apple")]
+    #[cfg(apple)]
     let flags = 0;
-    #[cfg(not(target_vendor = "apple"))]
+    #[cfg(not(apple))]
     let flags = type_flags(nonblock);
     // SAFETY: `fds` has room for the two descriptors.
     syscall!(unsafe { libc::socketpair(libc::AF_UNIX, ty | flags, proto, fds.as_mut_ptr()) })?;
-    #[cfg(target_vendor = "apple")]
+    #[cfg(apple)]
     {
         let a = super::finish_fd(fds[0], nonblock).and_then(nosigpipe);
         let b = super::finish_fd(fds[1], nonblock).and_then(nosigpipe);
@@ -170,20 +166,58 @@ pub(crate) fn socketpair(ty: c_int, proto: c_int, nonblock: bool) -> Result<(c_i
 
 /// `accept(2)` + `fcntl` (Apple) or `accept4(2)`.
 pub(crate) fn accept(fd: c_int, raw: &mut RawAddr, nonblock: bool) -> Result<c_int> {
-    #[cfg(target_vendor = "apple")]
+    #[cfg(apple)]
     {
         // SAFETY: `raw` is a full sockaddr_storage with its length.
         let new = syscall!(unsafe { libc::accept(fd, raw.as_mut_ptr(), &mut raw.len) })?;
         nosigpipe(super::finish_fd(new, nonblock)?)
     }
-    #[cfg(not(target_vendor = "apple"))]
+    #[cfg(not(apple))]
     {
         // SAFETY: `raw` is a full sockaddr_storage with its length.
         syscall!(unsafe { libc::accept4(fd, raw.as_mut_ptr(), &mut raw.len, type_flags(nonblock)) })
     }
 }
 
-/// One `pread` + `send` step (no kernel `sendfile` used here).
+/// macOS `sendfile(2)`: `len` in, bytes sent out (also when it fails part way).
+#[cfg(apple)]
+pub(crate) fn sendfile(sock: c_int, file: c_int, offset: i64, len: usize) -> Result<usize> {
+    let off = libc::off_t::try_from(offset).map_err(|_| Errno::EINVAL)?;
+    let mut sent = libc::off_t::try_from(len).unwrap_or(libc::off_t::MAX);
+    super::without_sigpipe(|| {
+        // SAFETY: `sent` is a live off_t; no header/trailer vector.
+        let r = unsafe { libc::sendfile(file, sock, off, &mut sent, std::ptr::null_mut(), 0) };
+        partial(syscall!(r), sent)
+    })
+}
+
+/// FreeBSD/DragonFly `sendfile(2)`: bytes sent are reported through `sbytes`.
+#[cfg(freebsdlike)]
+pub(crate) fn sendfile(sock: c_int, file: c_int, offset: i64, len: usize) -> Result<usize> {
+    let off = libc::off_t::try_from(offset).map_err(|_| Errno::EINVAL)?;
+    let mut sent: libc::off_t = 0;
+    super::without_sigpipe(|| {
+        // SAFETY: `sent` is a live off_t; no header/trailer vector.
+        let r = unsafe { libc::sendfile(file, sock, off, len, std::ptr::null_mut(), &mut sent, 0) };
+        partial(syscall!(r), sent)
+    })
+}
+
+/// A BSD `sendfile` that fails after sending some bytes (`EAGAIN`, `EBUSY`, `EINTR`) reports
+/// them, like Linux's partial count.
+#[cfg(any(apple, freebsdlike))]
+fn partial(r: Result<c_int>, sent: libc::off_t) -> Result<usize> {
+    match r {
+        Ok(_) => Ok(sent as usize),
+        Err(e) if sent > 0 && (e.is_again() || e == Errno::EBUSY || e == Errno::EINTR) => {
+            Ok(sent as usize)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// NetBSD/OpenBSD have no `sendfile`: one `pread` + `send` step.
+#[cfg(netbsdlike)]
 pub(crate) fn sendfile(sock: c_int, file: c_int, offset: i64, len: usize) -> Result<usize> {
     let off = libc::off_t::try_from(offset).map_err(|_| Errno::EINVAL)?;
     let mut buf = vec![0u8; len.min(64 * 1024)];
@@ -204,7 +238,7 @@ pub(crate) fn set_sa_len(raw: &mut RawAddr) {
 }
 
 /// The BSD `struct ip_mreq_source` (source before interface, unlike Linux).
-#[cfg(any(target_vendor = "apple", target_os = "freebsd"))]
+#[cfg(any(apple, target_os = "freebsd"))]
 #[repr(C)]
 struct IpMreqSource {
     imr_multiaddr: in_addr,
@@ -213,7 +247,7 @@ struct IpMreqSource {
 }
 
 /// IPv4 source-specific membership (`IP_ADD_SOURCE_MEMBERSHIP`, ...).
-#[cfg(any(target_vendor = "apple", target_os = "freebsd"))]
+#[cfg(any(apple, target_os = "freebsd"))]
 pub(crate) fn mcast_source_v4(
     fd: c_int,
     op: McastOp,
@@ -236,7 +270,7 @@ pub(crate) fn mcast_source_v4(
 }
 
 /// Source-specific multicast is not wired up on this BSD.
-#[cfg(not(any(target_vendor = "apple", target_os = "freebsd")))]
+#[cfg(not(any(apple, target_os = "freebsd")))]
 pub(crate) fn mcast_source_v4(
     _fd: c_int,
     _op: McastOp,
@@ -257,7 +291,7 @@ struct GroupSourceReq {
 }
 
 /// Apple's `struct group_source_req` (`#pragma pack(4)`).
-#[cfg(target_vendor = "apple")]
+#[cfg(apple)]
 #[repr(C, packed(4))]
 struct GroupSourceReq {
     gsr_interface: u32,
@@ -266,7 +300,7 @@ struct GroupSourceReq {
 }
 
 /// Protocol-independent source-specific membership at `IPPROTO_IPV6`.
-#[cfg(any(target_vendor = "apple", target_os = "freebsd"))]
+#[cfg(any(apple, target_os = "freebsd"))]
 pub(crate) fn mcast_source(
     fd: c_int,
     op: McastOp,
@@ -289,7 +323,7 @@ pub(crate) fn mcast_source(
 }
 
 /// Source-specific multicast is not wired up on this BSD.
-#[cfg(not(any(target_vendor = "apple", target_os = "freebsd")))]
+#[cfg(not(any(apple, target_os = "freebsd")))]
 pub(crate) fn mcast_source(
     _fd: c_int,
     _op: McastOp,
@@ -310,9 +344,9 @@ pub(crate) fn if_flags(f: c_uint) -> IfFlags {
         debug: on(libc::IFF_DEBUG),
         loopback: on(libc::IFF_LOOPBACK),
         pointtopoint: on(libc::IFF_POINTOPOINT),
-        #[cfg(target_vendor = "apple")]
+        #[cfg(apple)]
         notrailers: on(libc::IFF_NOTRAILERS),
-        #[cfg(not(target_vendor = "apple"))]
+        #[cfg(not(apple))]
         notrailers: false,
         running: on(libc::IFF_RUNNING),
         noarp: on(libc::IFF_NOARP),

@@ -1,6 +1,6 @@
 //! Linux and Android: atomic `SOCK_CLOEXEC`/`accept4`, `MSG_NOSIGNAL`, `sendfile(2)`, `AF_PACKET`.
 
-use std::mem::{size_of, zeroed};
+use std::mem::size_of;
 
 use libc::{c_int, c_uint, in_addr, sockaddr, sockaddr_storage};
 use llsocket_api::{Errno, IfFlags, McastOp, Result, SockAddr};
@@ -76,37 +76,13 @@ pub(crate) fn accept(fd: c_int, raw: &mut RawAddr, nonblock: bool) -> Result<c_i
     syscall!(unsafe { libc::accept4(fd, raw.as_mut_ptr(), &mut raw.len, type_flags(nonblock)) })
 }
 
-/// `sendfile(2)` with `SIGPIPE` blocked around it; a `SIGPIPE` it raised is consumed.
+/// `sendfile(2)`, with `SIGPIPE` held off (it takes no `MSG_NOSIGNAL`).
 pub(crate) fn sendfile(sock: c_int, file: c_int, offset: i64, len: usize) -> Result<usize> {
     let mut off = libc::off_t::try_from(offset).map_err(|_| Errno::EINVAL)?;
-    // SAFETY: sigset_t is plain old data; it is initialised by sigemptyset before use.
-    let mut set: libc::sigset_t = unsafe { zeroed() };
-    // SAFETY: as above.
-    let mut old: libc::sigset_t = unsafe { zeroed() };
-    // SAFETY: as above.
-    let mut pending: libc::sigset_t = unsafe { zeroed() };
-    // SAFETY: all sets are live; the calls only read and write them.
-    let was_pending = unsafe {
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGPIPE);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
-        libc::sigemptyset(&mut pending);
-        libc::sigpending(&mut pending);
-        libc::sigismember(&pending, libc::SIGPIPE) == 1
-    };
-    // SAFETY: `off` is a live off_t; the descriptors are plain integers.
-    let r = syscall!(unsafe { libc::sendfile(sock, file, &mut off, len) });
-    if r == Err(Errno::EPIPE) && !was_pending {
-        let zero = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `set` and `zero` are live; a null info pointer is allowed.
-        unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) };
-    }
-    // SAFETY: restores the mask saved above.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
-    r.map(|n| n as usize)
+    super::without_sigpipe(|| {
+        // SAFETY: `off` is a live off_t; the descriptors are plain integers.
+        syscall!(unsafe { libc::sendfile(sock, file, &mut off, len) }).map(|n| n as usize)
+    })
 }
 
 /// Linux has no `sa_len`.

@@ -1,7 +1,8 @@
 //! Platform files: everything that differs between Linux and the BSDs.
 //!
-//! Exactly one file is compiled as this module's `imp`: `linux.rs` (Linux,
-//! Android) or `bsd.rs` (macOS/iOS, FreeBSD, DragonFly, NetBSD, OpenBSD).
+//! Exactly one file is compiled as this module's `imp`: `linux.rs` (`linuxlike`: Linux,
+//! Android) or `bsd.rs` (`apple`; `freebsdlike`: FreeBSD, DragonFly; `netbsdlike`: NetBSD,
+//! OpenBSD). The aliases come from `build.rs`.
 //! Each provides the same items:
 //!
 //! | item | what it is |
@@ -17,17 +18,8 @@
 //! | `if_flags`, `ifa_dstaddr`, `decode_ifaddr`, `hwaddr` | `getifaddrs` entry decoding |
 //! | `lua_constants` | the constants the Lua module table exports on this platform |
 
-#[cfg_attr(any(target_os = "linux", target_os = "android"), path = "linux.rs")]
-#[cfg_attr(
-    any(
-        target_vendor = "apple",
-        target_os = "freebsd",
-        target_os = "dragonfly",
-        target_os = "netbsd",
-        target_os = "openbsd"
-    ),
-    path = "bsd.rs"
-)]
+#[cfg_attr(linuxlike, path = "linux.rs")]
+#[cfg_attr(any(apple, freebsdlike, netbsdlike), path = "bsd.rs")]
 mod imp;
 
 pub use imp::lua_constants;
@@ -49,6 +41,49 @@ pub(crate) fn finish_fd(fd: c_int, nonblock: bool) -> Result<c_int> {
         Err(e) => {
             close_quietly(fd);
             Err(e)
+        }
+    }
+}
+
+/// Runs `f` with `SIGPIPE` blocked for this thread; a `SIGPIPE` that `f` raised (it failed
+/// with `EPIPE`) is consumed before the mask is restored, so the process never sees it.
+/// For calls that cannot take `MSG_NOSIGNAL` (`sendfile`).
+#[allow(dead_code)] // unused where every sendfile path can take MSG_NOSIGNAL
+pub(crate) fn without_sigpipe<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    use std::mem::zeroed;
+    // SAFETY: sigset_t is plain old data; each set is initialised by sigemptyset before use.
+    let (mut set, mut old, mut pending): (libc::sigset_t, libc::sigset_t, libc::sigset_t) =
+        unsafe { (zeroed(), zeroed(), zeroed()) };
+    // SAFETY: all sets are live; the calls only read and write them.
+    let was_pending = unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+        libc::sigemptyset(&mut pending);
+        libc::sigpending(&mut pending);
+        libc::sigismember(&pending, libc::SIGPIPE) == 1
+    };
+    let r = f();
+    if matches!(r, Err(e) if e == llsocket_api::Errno::EPIPE) && !was_pending {
+        consume_sigpipe(&set);
+    }
+    // SAFETY: restores the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    r
+}
+
+/// Takes a pending `SIGPIPE` off this thread without waiting.
+#[allow(dead_code)]
+fn consume_sigpipe(set: &libc::sigset_t) {
+    // SAFETY: `pending` is initialised by sigpending before it is read.
+    let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `pending` and `set` are live sigsets; sigwait only returns once a signal of
+    // `set` is pending, which sigismember has just confirmed.
+    unsafe {
+        libc::sigpending(&mut pending);
+        if libc::sigismember(&pending, libc::SIGPIPE) == 1 {
+            let mut sig = 0;
+            libc::sigwait(set, &mut sig);
         }
     }
 }
