@@ -123,7 +123,8 @@ pub trait SocketOps {
     ) -> Result<usize>;
 
     /// `recvmsg(2)`: scatter into `iov`, control data into `control` (native layout).
-    /// Descriptors received with `SCM_RIGHTS` belong to the caller.
+    /// Descriptors received with `SCM_RIGHTS` belong to the caller; they are close-on-exec
+    /// only when `flags` has `MSG_CMSG_CLOEXEC` (where the platform has it), as in C.
     #[allow(clippy::needless_lifetimes)] // mockall cannot mock the elided form
     fn recvmsg<'a>(
         &self,

@@ -457,7 +457,7 @@ impl SocketOps for Posix {
             msg.msg_controllen = control.len() as _;
         }
         // SAFETY: every pointer in `msg` refers to a live buffer of the stated length.
-        let n = syscall!(unsafe { libc::recvmsg(fd, &mut msg, flags.raw() | sys::RECVMSG_FLAGS) })?;
+        let n = syscall!(unsafe { libc::recvmsg(fd, &mut msg, flags.raw()) })?;
         let control_len = if control.is_empty() {
             0
         } else {
@@ -470,14 +470,6 @@ impl SocketOps for Posix {
                 control.as_mut_ptr(),
                 control_len,
             );
-        }
-        if sys::RECVMSG_FLAGS == 0 {
-            // No atomic close-on-exec for received descriptors here: set it now.
-            for m in llsocket_api::cmsg::decode(&control[..control_len]) {
-                for got in m.fds().unwrap_or_default() {
-                    let _ = set_flag(got.0, libc::F_GETFD, libc::F_SETFD, libc::FD_CLOEXEC, true);
-                }
-            }
         }
         raw.len = msg.msg_namelen;
         Ok(RecvMsgOut {

@@ -194,7 +194,8 @@ fn scm_rights_passes_several_descriptors() {
         let mut buf = [0u8; 4];
         assert_eq!(p.recv(*y, &mut buf, MsgFlags::NONE).unwrap(), 1);
         assert_eq!(buf[0], msg[0]);
-        assert!(p.cloexec(*fd).unwrap());
+        // Without MSG_CMSG_CLOEXEC the received descriptors are not close-on-exec.
+        assert!(!p.cloexec(*fd).unwrap());
     }
 }
 
@@ -318,4 +319,32 @@ fn einval_cases() {
             .unwrap_err(),
         Errno::EAFNOSUPPORT
     );
+}
+
+#[test]
+fn msg_cmsg_cloexec_makes_received_descriptors_close_on_exec() {
+    let p = Posix;
+    let (a, b) = p
+        .socketpair(SockType::STREAM, Protocol::DEFAULT, false)
+        .unwrap();
+    let (x, y) = p
+        .socketpair(SockType::STREAM, Protocol::DEFAULT, false)
+        .unwrap();
+    let mut g = Guard(vec![a, b, x, y]);
+    let control = cmsg::encode(&[Cmsg::rights(&[x])]);
+    p.sendmsg(a, &[b"c"], &control, None, MsgFlags::NONE)
+        .unwrap();
+    let mut data = [0u8; 4];
+    let mut cbuf = vec![0u8; cmsg::cmsg_space(4)];
+    let out = p
+        .recvmsg(
+            b,
+            &mut [&mut data[..]],
+            &mut cbuf,
+            MsgFlags(libc::MSG_CMSG_CLOEXEC),
+        )
+        .unwrap();
+    let got = cmsg::decode(&cbuf[..out.control_len])[0].fds().unwrap();
+    g.0.extend(got.iter().copied());
+    assert!(p.cloexec(got[0]).unwrap());
 }

@@ -33,14 +33,6 @@ pub(crate) const SEND_FLAGS: c_int = 0;
 #[cfg(not(apple))]
 pub(crate) const SEND_FLAGS: c_int = libc::MSG_NOSIGNAL;
 
-/// Flags OR-ed into every `recvmsg`: Apple has no `MSG_CMSG_CLOEXEC`; `0` makes the
-/// backend set `FD_CLOEXEC` on each received descriptor after the call.
-#[cfg(apple)]
-pub(crate) const RECVMSG_FLAGS: c_int = 0;
-/// Flags OR-ed into every `recvmsg`: descriptors received with `SCM_RIGHTS` are close-on-exec.
-#[cfg(not(apple))]
-pub(crate) const RECVMSG_FLAGS: c_int = libc::MSG_CMSG_CLOEXEC;
-
 /// `SO_REUSEPORT`.
 pub(crate) const SO_REUSEPORT: Option<c_int> = Some(libc::SO_REUSEPORT);
 /// `SO_LINGER_SEC` on Apple (seconds, like everywhere else), `SO_LINGER` elsewhere.

@@ -14,9 +14,6 @@ pub(crate) const OS: &str = "linux";
 /// Flags OR-ed into every send: no `SIGPIPE`.
 pub(crate) const SEND_FLAGS: c_int = libc::MSG_NOSIGNAL;
 
-/// Flags OR-ed into every `recvmsg`: descriptors received with `SCM_RIGHTS` are close-on-exec.
-pub(crate) const RECVMSG_FLAGS: c_int = libc::MSG_CMSG_CLOEXEC;
-
 /// `SO_REUSEPORT`.
 pub(crate) const SO_REUSEPORT: Option<c_int> = Some(libc::SO_REUSEPORT);
 /// `SO_LINGER` (seconds).

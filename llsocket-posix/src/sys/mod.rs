@@ -9,7 +9,7 @@
 //! |---|---|
 //! | `OS` | the `env` os name (`"linux"`, `"apple"`, `"freebsd"`, ...) |
 //! | `socket`, `socketpair`, `accept` | descriptor creation: close-on-exec (atomically where the platform can), non-blocking on request, `SIGPIPE` suppressed per socket where needed |
-//! | `SEND_FLAGS`, `RECVMSG_FLAGS` | flags OR-ed into every send (`MSG_NOSIGNAL` where it exists) and every recvmsg (`MSG_CMSG_CLOEXEC` where it exists) |
+//! | `SEND_FLAGS` | flags OR-ed into every send (`MSG_NOSIGNAL` where it exists) |
 //! | `sendfile` | `sendfile(2)` or a `pread` + `send` step |
 //! | `SO_REUSEPORT`, `SO_LINGER`, `TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT`, `TCP_CORK`, `SO_PROTOCOL` | option numbers (`None`: the platform lacks it) |
 //! | `IPV6_JOIN_GROUP`, `IPV6_LEAVE_GROUP`, `mcast_source_v4`, `mcast_source` | multicast membership |
