@@ -1,0 +1,211 @@
+//! Names and interfaces: numeric getaddrinfo/getnameinfo, interfaces, interface indexes.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::{conformance, lo4, lo6};
+use llsocket_api::{AddrInfoHints, Errno, Family, GaiError, Protocol, SockAddr, SockType};
+
+/// glibc's `EAI_ADDRFAMILY` (not in every libc crate target).
+const EAI_ADDRFAMILY: i32 = -9;
+
+fn hints(family: Family, socktype: SockType, flags: i32) -> AddrInfoHints {
+    AddrInfoHints {
+        family,
+        socktype,
+        protocol: Protocol::DEFAULT,
+        flags,
+    }
+}
+
+conformance!(getaddrinfo_numeric, |b: &dyn Backend| {
+    let o = b.ops();
+    let numeric = libc::AI_NUMERICHOST | libc::AI_NUMERICSERV;
+    let r = o
+        .getaddrinfo(
+            Some("127.0.0.1"),
+            Some("8080"),
+            &hints(Family::INET, SockType::STREAM, numeric),
+        )
+        .unwrap();
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0].family, Family::INET);
+    assert_eq!(r[0].socktype, SockType::STREAM);
+    assert_eq!(r[0].protocol, Protocol::TCP);
+    assert_eq!(r[0].addr, lo4(8080));
+    assert_eq!(r[0].canonname, None);
+    let r = o
+        .getaddrinfo(
+            Some("::1"),
+            Some("53"),
+            &hints(Family::UNSPEC, SockType::DGRAM, numeric),
+        )
+        .unwrap();
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0].family, Family::INET6);
+    assert_eq!(r[0].protocol, Protocol::UDP);
+    assert_eq!(r[0].addr, lo6(53));
+    // Without a socket type: one result per type, stream, datagram, raw.
+    let r = o
+        .getaddrinfo(
+            Some("127.0.0.1"),
+            Some("7"),
+            &hints(Family::INET, SockType(0), numeric),
+        )
+        .unwrap();
+    let types: Vec<_> = r.iter().map(|a| (a.socktype, a.protocol)).collect();
+    assert_eq!(
+        types,
+        vec![
+            (SockType::STREAM, Protocol::TCP),
+            (SockType::DGRAM, Protocol::UDP),
+            (SockType::RAW, Protocol::DEFAULT)
+        ]
+    );
+    assert!(r.iter().all(|a| a.addr == lo4(7)));
+    // Passive with no host: the wildcard address.
+    let r = o
+        .getaddrinfo(
+            None,
+            Some("9000"),
+            &hints(Family::INET, SockType::STREAM, libc::AI_PASSIVE | numeric),
+        )
+        .unwrap();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].addr, SockAddr::v4(Ipv4Addr::UNSPECIFIED, 9000));
+    let r = o
+        .getaddrinfo(
+            None,
+            Some("9000"),
+            &hints(Family::INET6, SockType::STREAM, libc::AI_PASSIVE | numeric),
+        )
+        .unwrap();
+    assert_eq!(r[0].addr, SockAddr::v6(Ipv6Addr::UNSPECIFIED, 9000));
+    // Not passive with no host: loopback.
+    let r = o
+        .getaddrinfo(
+            None,
+            Some("9000"),
+            &hints(Family::INET, SockType::STREAM, numeric),
+        )
+        .unwrap();
+    assert_eq!(r[0].addr, lo4(9000));
+    // No service: port 0.
+    let r = o
+        .getaddrinfo(
+            Some("127.0.0.1"),
+            None,
+            &hints(Family::INET, SockType::DGRAM, numeric),
+        )
+        .unwrap();
+    assert_eq!(r[0].addr, lo4(0));
+});
+
+conformance!(getaddrinfo_numeric_errors, |b: &dyn Backend| {
+    let o = b.ops();
+    let numeric = libc::AI_NUMERICHOST | libc::AI_NUMERICSERV;
+    let err = |node: Option<&str>, service: Option<&str>, h: AddrInfoHints| {
+        o.getaddrinfo(node, service, &h).unwrap_err().code
+    };
+    // A name where a number is required.
+    assert_eq!(
+        err(
+            Some("localhost"),
+            Some("80"),
+            hints(Family::INET, SockType::STREAM, numeric)
+        ),
+        GaiError::EAI_NONAME.code
+    );
+    assert_eq!(
+        err(
+            Some("127.0.0.1"),
+            Some("http"),
+            hints(Family::INET, SockType::STREAM, numeric)
+        ),
+        GaiError::EAI_NONAME.code
+    );
+    // Neither host nor service.
+    assert_eq!(
+        err(None, None, hints(Family::INET, SockType::STREAM, 0)),
+        GaiError::EAI_NONAME.code
+    );
+    // An IPv6 literal asked for as IPv4.
+    let e = err(
+        Some("::1"),
+        Some("80"),
+        hints(Family::INET, SockType::STREAM, numeric),
+    );
+    assert_eq!(e, EAI_ADDRFAMILY, "EAI code {e}");
+    // An unsupported family.
+    assert_eq!(
+        err(
+            Some("127.0.0.1"),
+            Some("80"),
+            hints(Family(9999), SockType::STREAM, numeric)
+        ),
+        GaiError::EAI_FAMILY.code
+    );
+});
+
+conformance!(getnameinfo_numeric, |b: &dyn Backend| {
+    let o = b.ops();
+    let numeric = libc::NI_NUMERICHOST | libc::NI_NUMERICSERV;
+    let n = o.getnameinfo(&lo4(80), numeric).unwrap();
+    assert_eq!((n.host.as_str(), n.service.as_str()), ("127.0.0.1", "80"));
+    let n = o.getnameinfo(&lo6(443), numeric).unwrap();
+    assert_eq!((n.host.as_str(), n.service.as_str()), ("::1", "443"));
+    let n = o
+        .getnameinfo(&SockAddr::v4(Ipv4Addr::new(10, 1, 2, 3), 65535), numeric)
+        .unwrap();
+    assert_eq!((n.host.as_str(), n.service.as_str()), ("10.1.2.3", "65535"));
+});
+
+conformance!(interfaces_list_loopback, |b: &dyn Backend| {
+    let o = b.ops();
+    let ifs = o.interfaces().unwrap();
+    let lo = ifs
+        .iter()
+        .find(|i| i.name == "lo")
+        .unwrap_or_else(|| panic!("no lo in {ifs:?}"));
+    assert!(
+        lo.flags.up && lo.flags.loopback && lo.flags.running,
+        "{:?}",
+        lo.flags
+    );
+    assert!(
+        lo.inet
+            .iter()
+            .any(|a| a.address == Some(SockAddr::v4(Ipv4Addr::LOCALHOST, 0))),
+        "{:?}",
+        lo.inet
+    );
+    assert!(
+        lo.inet
+            .iter()
+            .any(|a| a.netmask == Some(SockAddr::v4(Ipv4Addr::new(255, 0, 0, 0), 0))),
+        "{:?}",
+        lo.inet
+    );
+    assert!(
+        lo.inet6
+            .iter()
+            .any(|a| a.address == Some(SockAddr::v6(Ipv6Addr::LOCALHOST, 0))),
+        "{:?}",
+        lo.inet6
+    );
+    let index = o.if_nametoindex("lo").unwrap();
+    assert_eq!(lo.index, Some(index));
+    assert_eq!(o.if_indextoname(index).unwrap(), "lo");
+    assert_eq!(lo.mtu, Some(65536));
+    // Unknown names and indexes.
+    assert_eq!(o.if_nametoindex("no-such-if0").unwrap_err(), Errno::ENODEV);
+    assert_eq!(o.if_indextoname(999_999).unwrap_err(), Errno::ENXIO);
+    // The interface's IPv4 address through an ioctl on any socket.
+    let s = o
+        .socket(Family::INET, SockType::DGRAM, Protocol::DEFAULT, false)
+        .unwrap();
+    assert_eq!(o.interface_ipv4(s, "lo").unwrap(), Ipv4Addr::LOCALHOST);
+    assert_eq!(
+        o.interface_ipv4(s, "no-such-if0").unwrap_err(),
+        Errno::ENODEV
+    );
+});
