@@ -282,9 +282,11 @@ unsafe fn push_cmsg(l: *mut lua_State, m: Cmsg) {
 
 /// `cmsghdr.new(level, type, data)`
 pub(crate) unsafe extern "C-unwind" fn cm_new(l: *mut lua_State) -> c_int {
-    lua_settop(l, 3);
+    // level and type are checked as passed ("got no value" when missing); only then is the
+    // stack padded to three slots, so a missing data argument reports "got nil" (msghdr.md §2)
     let level = check_cint(l, 1);
     let ty = check_cint(l, 2);
+    lua_settop(l, 3);
     let data = check_str(l, 3);
     let m = guard(l, || Cmsg {
         level,
