@@ -1,1 +1,251 @@
-//! Tests of the `lua` topic (see main.rs).
+//! Tests of the `lua` topic (see main.rs): the Lua-written suite in `llsocket-lua/test/`
+//! run in-process on the bundled Lua 5.4 (`llsocket::preload`), and the built loadable
+//! module loaded by a real `require` in a separate `lua5.4` process.
+//!
+//! In-process, every `*_test.lua` file gets its own fresh Lua state and runs through
+//! `runner.lua` loaded in library mode (`--lib`), so the same runner code decides what
+//! passes here and under the system interpreters (`cargo xtask ci --step lua`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use mlua::{Function, Lua, Table};
+
+/// `llsocket-lua/test/`.
+fn suite_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../llsocket-lua/test")
+}
+
+/// The suite's `*_test.lua` files, sorted by name.
+fn test_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(suite_dir())
+        .expect("llsocket-lua/test/ is readable")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with("_test.lua"))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Runs one test file in a fresh state: `(passed, [(test, message)])`.
+fn run_file(path: &Path) -> mlua::Result<(i64, Vec<(String, String)>)> {
+    let lua = Lua::new();
+    llsocket::preload(&lua)?;
+    let runner_path = suite_dir().join("runner.lua");
+    let src = std::fs::read(&runner_path).map_err(mlua::Error::external)?;
+    let runner: Table = lua
+        .load(src)
+        .set_name(format!("@{}", runner_path.display()))
+        .call("--lib")?;
+    let run: Function = runner.get("run_file")?;
+    let shown = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (passed, failures): (i64, Table) =
+        run.call((path.to_string_lossy().into_owned(), shown))?;
+    let mut out = Vec::new();
+    for f in failures.sequence_values::<Table>() {
+        let f = f?;
+        out.push((f.get::<String>(1)?, f.get::<String>(2)?));
+    }
+    Ok((passed, out))
+}
+
+#[test]
+fn lua_suite_has_the_runner_and_test_files() {
+    assert!(
+        suite_dir().join("runner.lua").is_file(),
+        "llsocket-lua/test/runner.lua missing"
+    );
+    let names: Vec<String> = test_files()
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    for want in [
+        "addrinfo_test.lua",
+        "constants_test.lua",
+        "device_test.lua",
+        "env_test.lua",
+        "errors_test.lua",
+        "iovec_test.lua",
+        "msghdr_test.lua",
+        "socket_io_test.lua",
+        "socket_opt_test.lua",
+        "socket_test.lua",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} missing from {names:?}"
+        );
+    }
+}
+
+#[test]
+fn lua_suite_passes_in_process_on_bundled_lua() {
+    let files = test_files();
+    assert!(!files.is_empty(), "no *_test.lua files found");
+    let mut total = 0;
+    let mut failed = Vec::new();
+    for path in &files {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        match run_file(path) {
+            Ok((passed, failures)) => {
+                assert!(passed > 0 || !failures.is_empty(), "{name}: no test ran");
+                total += passed;
+                failed.extend(
+                    failures
+                        .into_iter()
+                        .map(|(test, msg)| format!("{name}: {test}: {msg}")),
+                );
+            }
+            Err(e) => failed.push(format!("{name}: runner error: {e}")),
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} Lua test(s) failed ({total} passed):\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+}
+
+#[test]
+fn runner_reports_failures_and_exit_status() {
+    // The runner itself: a failing assertion, a raised error and a passing test in one file,
+    // run through the same library entry point the suite uses.
+    let dir = std::env::temp_dir().join(format!("llsocket-runner-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("selfcheck_test.lua");
+    std::fs::write(
+        &file,
+        "local t = ...\n\
+         t.case('fails', function() t.eq(1, 2) end)\n\
+         t.case('raises', function() error('boom') end)\n\
+         t.case('argerr', function() t.argerr(function() require('llsocket').socket.new('x') end, 1, 'integer expected, got string') end)\n\
+         t.case('passes', function() t.nres(2, 1, nil) end)\n",
+    )
+    .unwrap();
+    let r = run_file(&file);
+    let _ = std::fs::remove_dir_all(&dir);
+    let (passed, failures) = r.unwrap();
+    assert_eq!(passed, 2);
+    let names: Vec<&str> = failures.iter().map(|f| f.0.as_str()).collect();
+    assert_eq!(names, ["fails", "raises"]);
+    assert!(
+        failures[0].1.contains("expected 2, got 1"),
+        "{}",
+        failures[0].1
+    );
+    assert!(failures[1].1.contains("boom"), "{}", failures[1].1);
+}
+
+/// `$CARGO` (set by cargo for test runs) or `cargo`.
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// Builds the loadable module for Lua 5.4 into a dedicated target dir under `target/`
+/// and returns the directory holding `llsocket.so`.
+fn build_module_54() -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("lua54-module");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let status = Command::new(cargo())
+        .args([
+            "build",
+            "-p",
+            "llsocket-lua",
+            "--lib",
+            "--no-default-features",
+            "--features",
+            "lua54,module",
+        ])
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(&root)
+        .status()
+        .expect("cannot run cargo");
+    assert!(status.success(), "building the Lua 5.4 module failed");
+    let ext = if cfg!(target_vendor = "apple") {
+        "dylib"
+    } else {
+        "so"
+    };
+    let built = target.join("debug").join(format!("libllsocket.{ext}"));
+    let dir = target.join("cpath");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&built, dir.join("llsocket.so"))
+        .unwrap_or_else(|e| panic!("copy {}: {e}", built.display()));
+    dir
+}
+
+/// Runs `lua5.4` with `args`, `LUA_CPATH` finding `module_dir` first; fails clearly if the
+/// interpreter is not installed.
+fn lua54(module_dir: &Path, args: &[&str]) -> std::process::Output {
+    let cpath = format!("{}/?.so;;", module_dir.display());
+    match Command::new("lua5.4")
+        .args(args)
+        .env("LUA_CPATH", cpath)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            panic!("lua5.4 is not installed (apt-get install lua5.4): cannot load the built module")
+        }
+        Err(e) => panic!("cannot run lua5.4: {e}"),
+    }
+}
+
+#[test]
+fn built_module_loads_through_require_in_lua54_and_passes_the_suite() {
+    let dir = build_module_54();
+    let script = r#"
+        local ll = require('llsocket')
+        assert(package.loaded.llsocket == ll)
+        local p = assert(ll.socket.pair(ll.SOCK_STREAM))
+        assert(p[1]:send('over the real module') == 20)
+        local got = p[2]:recv()
+        local fd = p[1]:fd()
+        p[1]:close(); p[2]:close()
+        io.write(_VERSION, '|', got, '|', tostring(p[1]):match('^llsocket%.socket: ') and 'tostring ok' or 'bad',
+            '|', ll.env.os, '|', tostring(fd >= 0), '\n')
+    "#;
+    let out = lua54(&dir, &["-e", script]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "lua5.4 failed: {}\n{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fields: Vec<&str> = stdout.trim().split('|').collect();
+    assert_eq!(
+        fields.len(),
+        5,
+        "unexpected output {stdout:?} ({})",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fields[0], "Lua 5.4");
+    assert_eq!(fields[1], "over the real module");
+    assert_eq!(fields[2], "tostring ok");
+    assert!(
+        !fields[3].is_empty() && fields[3] != "unknown",
+        "env.os {:?}",
+        fields[3]
+    );
+    assert_eq!(fields[4], "true");
+
+    // The whole Lua suite under the real interpreter and the real module.
+    let out = lua54(&dir, &["llsocket-lua/test/runner.lua"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or("");
+    assert!(
+        out.status.success() && last.ends_with(" passed, 0 failed"),
+        "runner under lua5.4 failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
