@@ -666,9 +666,16 @@ pub(crate) unsafe extern "C-unwind" fn m_recvfd(l: *mut lua_State) -> c_int {
         let mut control = vec![0u8; cmsg::cmsg_space(4)];
         let mut iov: [&mut [u8]; 1] = [&mut data];
         let out = b.recvmsg(Fd(s.fd), &mut iov, &mut control, MsgFlags(flags))?;
-        let got = cmsg::decode(&control[..out.control_len.min(control.len())])
+        // The control space is sized for one descriptor, but its padding can hold a second
+        // one: deliver the first and close every other descriptor received (no leak).
+        let mut fds = cmsg::decode(&control[..out.control_len.min(control.len())])
             .into_iter()
-            .find_map(|m| m.fds().and_then(|f| f.first().copied()));
+            .filter_map(|m| m.fds())
+            .flatten();
+        let got = fds.next();
+        for extra in fds {
+            let _ = b.close(extra);
+        }
         Ok::<_, Errno>((out.bytes, got))
     });
     match r {

@@ -476,3 +476,58 @@ t.case('__gc does not close an unwrapped or closed descriptor', function()
     t.eq(w:send('alive'), 5)
     t.eq(b:recv(), 'alive')
 end)
+
+-- ---------------------------------------------------------------------------
+-- completeness
+
+t.case('every documented method exists on socket objects', function()
+    local s = new(AF_INET, SOCK_DGRAM)
+    for _, m in ipairs({ 'fd', 'family', 'socktype', 'protocol', 'unwrap', 'dup', 'close', 'shutdown',
+        'bind', 'listen', 'connect', 'accept', 'acceptfd', 'recvable', 'sendable', 'send', 'sendto',
+        'write', 'sendmsg', 'sendfd', 'sendfile', 'recv', 'recvfrom', 'read', 'recvfd', 'recvmsg',
+        'atmark', 'getsockname', 'getpeername', 'cloexec', 'nonblock', 'error', 'acceptconn',
+        'reuseaddr', 'reuseport', 'broadcast', 'debug', 'keepalive', 'oobinline', 'dontroute',
+        'timestamp', 'rcvbuf', 'rcvlowat', 'sndbuf', 'sndlowat', 'tcpnodelay', 'tcpkeepintvl',
+        'tcpkeepcnt', 'tcpkeepalive', 'tcpcork', 'rcvtimeo', 'sndtimeo', 'linger', 'mcastloop',
+        'mcastttl', 'mcastif', 'mcastjoin', 'mcastleave', 'mcastjoinsrc', 'mcastleavesrc',
+        'mcastblocksrc', 'mcastunblocksrc' }) do
+        t.is_type(s[m], 'function', m)
+    end
+    local names = {}
+    for k, v in pairs(socket) do
+        t.is_type(v, 'function', k)
+        names[#names + 1] = k
+    end
+    table.sort(names)
+    t.deq(names, { 'close', 'new', 'pair', 'shutdown', 'wrap' })
+end)
+
+t.case('the module table has the documented sub-tables', function()
+    for _, k in ipairs({ 'socket', 'addrinfo', 'msghdr', 'cmsghdr', 'cmsghdrs', 'device', 'env' }) do
+        t.is_type(llsocket[k], 'table', k)
+    end
+    t.is_type(llsocket.device.getifaddrs, 'function')
+    t.is_type(llsocket.msghdr.new, 'function')
+    t.is_type(llsocket.cmsghdr.new, 'function')
+    t.is_type(llsocket.cmsghdr.rights, 'function')
+    t.is_type(llsocket.cmsghdrs.new, 'function')
+    t.is_type(llsocket.iovec.new, 'function')
+end)
+
+t.case('socket.wrap of a datagram socket', function()
+    local p = socket.pair(SOCK_DGRAM)
+    t.closing(p[2])
+    local w = t.closing(socket.wrap(p[1]:unwrap()))
+    t.eq(w:family(), AF_UNIX)
+    t.eq(w:socktype(), SOCK_DGRAM)
+    t.eq(w:send('d'), 1)
+    t.eq(p[2]:recv(), 'd')
+end)
+
+t.case('recv of an impossible buffer size raises the memory error', function()
+    local a = pair()
+    local huge = math.tointeger and math.tointeger(2 ^ 62) or 2 ^ 62
+    t.raises(function() a:recv(huge) end, 'not enough memory')
+    t.raises(function() a:read(huge) end, 'not enough memory')
+    t.raises(function() a:recvfrom(huge) end, 'not enough memory')
+end)
