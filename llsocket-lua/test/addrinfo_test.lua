@@ -277,3 +277,35 @@ t.case('getnameinfo of a unix address: a table or nil, EAI error', function()
         t.is_type(r[1], 'table')
     end
 end)
+
+t.case('getaddrinfo: flags from position 6 on are OR-ed (nil counts as 0)', function()
+    local passive = addrinfo.getaddrinfo(nil, '80', AF_INET, SOCK_STREAM, 0, nil, AI_PASSIVE)
+    t.eq(passive[1]:addr(), '0.0.0.0', 'AI_PASSIVE in 7th position is used')
+    local active = addrinfo.getaddrinfo(nil, '80', AF_INET, SOCK_STREAM, 0)
+    t.eq(active[1]:addr(), '127.0.0.1', 'no AI_PASSIVE: loopback')
+    local both = addrinfo.getaddrinfo('127.0.0.1', '80', AF_INET, SOCK_STREAM, 0, AI_NUMERICHOST, nil,
+        llsocket.AI_NUMERICSERV)
+    t.eq(both[1]:port(), 80)
+    local r = t.nres(2, addrinfo.getaddrinfo('127.0.0.1', 'http', AF_INET, SOCK_STREAM, 0, nil,
+        llsocket.AI_NUMERICSERV))
+    t.is_nil(r[1], 'AI_NUMERICSERV in 7th position refuses a service name')
+    t.eq(r[2].op, 'getaddrinfo')
+end)
+
+if llsocket.env.os == 'linux' then
+    t.case('linux: abstract unix names bind and connect', function()
+        local name = '\0' .. t.tmppath('abstract')
+        local l = t.closing(llsocket.socket.new(AF_UNIX, SOCK_STREAM))
+        t.is_true(l:bind(addrinfo.unix(name)))
+        t.is_true(l:listen())
+        t.eq(l:getsockname():addr(), '', 'abstract names read back as ""')
+        local again = t.closing(llsocket.socket.new(AF_UNIX, SOCK_STREAM))
+        local r = t.nres(2, again:bind(addrinfo.unix(name)))
+        t.err(r[2], 'EADDRINUSE', 'bind')
+        local c = t.closing(llsocket.socket.new(AF_UNIX, SOCK_STREAM))
+        t.is_true(c:connect(addrinfo.unix(name)))
+        local s = t.closing(l:accept())
+        t.eq(c:send('abs'), 3)
+        t.eq(s:recv(), 'abs')
+    end)
+end

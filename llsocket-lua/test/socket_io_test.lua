@@ -779,3 +779,37 @@ t.case('cloexec and nonblock: getters, setters return the old state, strict bool
     t.argerr(function() a:cloexec('x') end, 1, 'boolean expected, got string')
     t.argerr(function() a:nonblock(1) end, 1, 'boolean expected, got number')
 end)
+
+t.case('recvfrom of an empty UDP datagram: "", nil, nil, ai', function()
+    local rx = new(AF_INET, SOCK_DGRAM)
+    t.is_true(rx:bind(addrinfo.inet('127.0.0.1', 0)))
+    local tx = new(AF_INET, SOCK_DGRAM)
+    t.is_true(tx:bind(addrinfo.inet('127.0.0.1', 0)))
+    local mh = llsocket.msghdr.new()
+    mh:name(rx:getsockname())
+    t.deq(t.pack(tx:sendmsg(mh)), { n = 3, 0, nil, false })
+    t.is_true(rx:recvable(2000))
+    local r = t.nres(4, rx:recvfrom())
+    t.eq(r[1], '')
+    t.eq(r[4]:port(), tx:getsockname():port())
+end)
+
+t.case('accept(true) over IPv6 loopback', function()
+    local l = socket.new(AF_INET6, SOCK_STREAM)
+    if not l then
+        return
+    end
+    t.closing(l)
+    if not l:bind(addrinfo.inet6('::1', 0)) then
+        return -- ::1 not configured here
+    end
+    t.is_true(l:listen())
+    local c = new(AF_INET6, SOCK_STREAM)
+    t.is_true(c:connect(l:getsockname()))
+    local r = t.nres(4, l:accept(true))
+    t.closing(r[1])
+    t.eq(r[1]:family(), AF_INET6)
+    t.eq(r[4]:family(), AF_INET6)
+    t.eq(r[4]:addr(), '::1')
+    t.eq(r[4]:port(), c:getsockname():port())
+end)

@@ -425,3 +425,15 @@ if linux then
         t.eq(rx:recv(), 'to the group')
     end)
 end
+
+if linux then
+    t.case('linux: timeouts the kernel refuses give nil, err (setsockopt)', function()
+        local s = new(AF_INET, SOCK_STREAM)
+        local r = t.nres(2, s:rcvtimeo(-1.5))
+        t.is_nil(r[1])
+        t.err(r[2], 'EDOM', 'setsockopt')
+        r = t.nres(2, s:sndtimeo(-0.25))
+        t.err(r[2], 'EDOM', 'setsockopt')
+        t.eq(s:rcvtimeo(), 0, 'unchanged')
+    end)
+end
