@@ -1,7 +1,109 @@
 //! `llsocket-sim`: a deterministic, seeded, virtual-time simulated network implementing
-//! [`SocketOps`].
+//! [`SocketOps`], so socket code (and the Lua API over it) can be tested without a kernel.
 //!
-//! (Work in progress: the crate map and the list of differences from Linux follow.)
+//! ```
+//! use llsocket_api::{Family, MsgFlags, Protocol, SockAddr, SockType, SocketOps};
+//! let sim = llsocket_sim::Sim::new(42);
+//! let (server, client) = (sim.host("server"), sim.host("client"));
+//! let l = server.socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, false).unwrap();
+//! server.bind(l, &SockAddr::v4(server.ipv4(), 8080)).unwrap();
+//! server.listen(l, 16).unwrap();
+//! let c = client.socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, false).unwrap();
+//! client.connect(c, &SockAddr::v4(server.ipv4(), 8080)).unwrap();
+//! let a = server.accept(l, false).unwrap().fd;
+//! client.send(c, b"ping", MsgFlags::NONE).unwrap();
+//! let mut buf = [0u8; 16];
+//! assert_eq!(server.recv(a, &mut buf, MsgFlags::NONE).unwrap(), 4);
+//! ```
+//!
+//! Map of the crate:
+//!
+//! | module | what lives there |
+//! |---|---|
+//! | this file | the public API: [`Sim`], [`SimBuilder`], [`Host`], [`LinkConfig`], [`Latency`], [`HostFaults`] |
+//! | `world` | the world core: virtual clock, `(time, sequence)` event queue, trace and digest, hosts, descriptor tables, objects |
+//! | `net` | the wire: packets, link faults, the TCP handshake, ordered reliable delivery, resets, UDP delivery |
+//! | `ops` | every socket operation: checks, state changes, blocking rules, options, multicast |
+//! | `netdb` | hosts and services tables, `getaddrinfo`/`getnameinfo`, interfaces |
+//! | `rng` | the one seeded generator (xoshiro256**) |
+//!
+//! # Determinism
+//!
+//! One [`Sim`] is one single-threaded world. Every choice (ephemeral ports, latency
+//! samples, faults) comes from one xoshiro256** generator seeded by [`Sim::new`];
+//! every map is ordered; events run in `(virtual time, sequence)` order; nothing
+//! reads the wall clock or the environment. The same seed and the same program
+//! give the same [`Sim::trace`] and [`Sim::trace_digest`]. A world without faults
+//! draws random numbers only for ephemeral ports.
+//!
+//! # Time and blocking
+//!
+//! The clock only moves when something waits. A blocking call that would wait runs
+//! the world's events (advancing the clock to each) until it can finish or its
+//! timeout (`SO_RCVTIMEO`, `SO_SNDTIMEO`, the `poll` timeout) passes on the virtual
+//! clock. Loopback traffic, and traffic over fault-free zero-latency links (the
+//! default), is delivered inside the sending call, as on Linux loopback.
+//!
+//! # Socket options: simulated or stored
+//!
+//! | option | |
+//! |---|---|
+//! | `SO_REUSEADDR`, `SO_REUSEPORT` | simulated (bind conflicts; REUSEPORT groups share datagrams/connections by seeded choice) |
+//! | `SO_BROADCAST` | simulated (`EACCES` without it) |
+//! | `SO_OOBINLINE` | simulated (urgent byte in the stream or out of band) |
+//! | `SO_TIMESTAMP` | simulated (`SCM_TIMESTAMP` with virtual time on `recvmsg`) |
+//! | `SO_RCVBUF`, `SO_SNDBUF` | simulated: set doubles the value (clamped to 212992, minimum 2304/4608) like Linux, and the doubled value is the byte capacity |
+//! | `SO_RCVLOWAT` | simulated (stream readiness and blocking receive) |
+//! | `SO_SNDLOWAT` | read-only 1; setting is `ENOPROTOOPT` (as Linux) |
+//! | `SO_RCVTIMEO`, `SO_SNDTIMEO` | simulated on the virtual clock (`EDOM` for bad microseconds) |
+//! | `SO_LINGER` | simulated: `{on, 0}` resets on close; `{on, n}` makes a blocking close wait up to n virtual seconds for the send queue |
+//! | `SO_ERROR`, `SO_TYPE`, `SO_PROTOCOL`, `SO_ACCEPTCONN` | derived, read-only (`SO_ERROR` clears) |
+//! | `IP_MULTICAST_LOOP`, `IPV6_MULTICAST_LOOP` | simulated |
+//! | `IP_MULTICAST_TTL`, `IPV6_MULTICAST_HOPS` | simulated as "0 stays on the host" |
+//! | `IP_MULTICAST_IF`, `IPV6_MULTICAST_IF` | stored (checked against the host's interfaces) |
+//! | `SO_DEBUG`, `SO_KEEPALIVE`, `SO_DONTROUTE`, `TCP_NODELAY`, `TCP_CORK`, `TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT` | stored (range-checked like Linux) |
+//!
+//! Level checks as Linux: TCP options on a UDP socket are `ENOPROTOOPT`; IPv6
+//! options on an `AF_INET` socket are `ENOPROTOOPT`; IP options on a unix socket
+//! are `EOPNOTSUPP`.
+//!
+//! # Differences from Linux
+//!
+//! * A blocking call that nothing in the world can ever complete (no timeout, no
+//!   pending event) returns `EDEADLK` instead of hanging.
+//! * TCP is modelled, not emulated: no congestion control, no MSS segmentation
+//!   beyond 64 KiB chunks, no Nagle, no delayed ACKs, no keepalive probes, no
+//!   `TIME_WAIT` (a closed port is free at once). The window is the receiver's free
+//!   `SO_RCVBUF`; a sender can queue `SO_SNDBUF` more bytes.
+//! * A reliable packet is retransmitted 8 times (200 ms, doubling) before the
+//!   connection fails with `ETIMEDOUT` (Linux retries for ~15 minutes). SYNs follow
+//!   Linux (`ETIMEDOUT` after 127 s).
+//! * A host address `10.0.0.n` with no host behind it drops packets (a connect times
+//!   out); addresses outside the simulated networks are `ENETUNREACH`.
+//! * Unix stream senders are limited by their own `SO_SNDBUF` against the bytes
+//!   queued at the peer; unix datagram and seqpacket senders block (or `EAGAIN`)
+//!   when the receiver holds `SO_SNDBUF` bytes. No `SCM_CREDENTIALS`.
+//! * A unix path stays bound after its socket closes (like the socket file on
+//!   Linux) until [`Host::unlink`]; there is no file system otherwise.
+//! * Raw sockets are `EPERM`; there is no privilege model (binding ports below
+//!   1024 and `SO_DEBUG` succeed).
+//! * `SCM_TIMESTAMP` and `SO_TIMESTAMP` use the virtual clock since the start.
+//! * `localhost` resolves to `::1` for `AF_INET6` queries.
+//! * `IP_MULTICAST_TTL`/hops only distinguish 0 (host-local) from more.
+//! * Datagram receive buffers count payload bytes, not kernel `truesize`.
+//!
+//! # Faults
+//!
+//! [`LinkConfig`] (per one-way link: latency distribution, loss, duplication,
+//! reordering), [`Sim::partition`] (both ways) and [`Sim::partition_oneway`],
+//! [`Host::crash`]/[`Host::restart`], and [`HostFaults`] (short reads/writes, `EINTR`,
+//! connection resets) all draw from the world's one seed.
+
+mod net;
+mod netdb;
+mod ops;
+mod rng;
+mod world;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -15,6 +117,8 @@ use llsocket_api::{
     SockAddr, SockOpt, SockType, SocketOps,
 };
 
+use world::{Config, Kind, World};
+
 /// The latency of a link.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Latency {
@@ -24,7 +128,10 @@ pub enum Latency {
     Uniform(Duration, Duration),
 }
 
-/// Faults on a one-way link between two hosts.
+/// Faults on a one-way link between two hosts ([`Sim::set_link`]).
+///
+/// TCP hides loss, duplication and reordering from the byte stream (they show as
+/// delay: a lost segment is retransmitted after 200 ms, doubling); UDP shows them.
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub struct LinkConfig {
     /// Delay of every packet.
@@ -48,14 +155,15 @@ impl Default for LinkConfig {
     }
 }
 
-/// Per-host fault switches (probabilities 0..1).
+/// Per-host fault switches (probabilities 0..1), drawn from the world's seed.
 #[derive(Clone, Copy, PartialEq, Debug, Default)]
 pub struct HostFaults {
     /// A stream send or receive moves fewer bytes than it could (at least one).
     pub short_io: f64,
-    /// A call in blocking mode fails with `EINTR` before doing anything.
+    /// A call in blocking mode (a blocking socket without `MSG_DONTWAIT`, or a
+    /// `poll` with a timeout) fails with `EINTR` before doing anything.
     pub eintr: f64,
-    /// A stream send resets its connection (both ends see `ECONNRESET`).
+    /// A TCP send resets its connection instead (both ends see `ECONNRESET`).
     pub reset: f64,
 }
 
@@ -63,37 +171,47 @@ pub struct HostFaults {
 #[derive(Clone, Debug)]
 pub struct SimBuilder {
     seed: u64,
+    cfg: Config,
 }
 
 impl SimBuilder {
     /// `SOMAXCONN`: the largest `listen` backlog (default 4096, as Linux 5.4+).
-    pub fn somaxconn(self, n: i32) -> SimBuilder {
-        let _ = n;
+    pub fn somaxconn(mut self, n: i32) -> SimBuilder {
+        self.cfg.somaxconn = n;
         self
     }
 
-    /// The default `SO_RCVBUF` of new sockets, in bytes.
-    pub fn rcvbuf(self, n: usize) -> SimBuilder {
-        let _ = n;
+    /// The `SO_RCVBUF` of new sockets, in bytes (default: Linux's per type).
+    pub fn rcvbuf(mut self, n: usize) -> SimBuilder {
+        self.cfg.rcvbuf = Some(n.min(i32::MAX as usize) as i32);
         self
     }
 
-    /// The default `SO_SNDBUF` of new sockets, in bytes.
-    pub fn sndbuf(self, n: usize) -> SimBuilder {
-        let _ = n;
+    /// The `SO_SNDBUF` of new sockets, in bytes (default: Linux's per type).
+    pub fn sndbuf(mut self, n: usize) -> SimBuilder {
+        self.cfg.sndbuf = Some(n.min(i32::MAX as usize) as i32);
+        self
+    }
+
+    /// The per-host descriptor limit (`RLIMIT_NOFILE`, default 1024): `EMFILE` beyond it.
+    pub fn fd_limit(mut self, n: usize) -> SimBuilder {
+        self.cfg.fd_limit = n;
+        self
+    }
+
+    /// Whether [`Sim::trace`] keeps the records (default true). The digest is
+    /// always kept; turning records off saves memory in long runs.
+    pub fn keep_trace(mut self, on: bool) -> SimBuilder {
+        self.cfg.keep_trace = on;
         self
     }
 
     /// Builds the world.
     pub fn build(self) -> Sim {
         Sim {
-            w: Rc::new(RefCell::new(World { seed: self.seed })),
+            w: Rc::new(RefCell::new(World::new(self.seed, self.cfg))),
         }
     }
-}
-
-struct World {
-    seed: u64,
 }
 
 /// One simulated world. Cheap to clone (`Rc` inside); single-threaded (not `Send`).
@@ -116,7 +234,16 @@ impl Sim {
 
     /// A builder for a world with a custom configuration.
     pub fn builder(seed: u64) -> SimBuilder {
-        SimBuilder { seed }
+        SimBuilder {
+            seed,
+            cfg: Config {
+                somaxconn: 4096,
+                rcvbuf: None,
+                sndbuf: None,
+                fd_limit: 1024,
+                keep_trace: true,
+            },
+        }
     }
 
     /// The seed.
@@ -124,38 +251,49 @@ impl Sim {
         self.w.borrow().seed
     }
 
-    /// A new host named `name`.
+    /// A new host named `name` with loopback (127.0.0.1/8, ::1) and one external
+    /// interface `eth0` with 10.0.0.n/24 and fd00::n/64 (n = 1, 2, ... in creation order).
+    ///
+    /// At most 254 hosts per world.
     pub fn host(&self, name: &str) -> Host {
-        let _ = name;
+        let id = self.w.borrow_mut().add_host(name);
+        assert!(id < 254, "llsocket-sim: at most 254 hosts per world");
         Host {
             w: self.w.clone(),
-            id: 0,
+            id,
         }
     }
 
     /// The virtual clock since the start.
     pub fn now(&self) -> Duration {
-        Duration::ZERO
+        Duration::from_nanos(self.w.borrow().now)
     }
 
-    /// Runs the world forward by `d`.
+    /// Runs the world forward by `d` (every event due in that time runs).
     pub fn advance(&self, d: Duration) {
-        let _ = d;
+        let mut w = self.w.borrow_mut();
+        let until = w.now.saturating_add(d.as_nanos() as u64);
+        w.run_until(until);
     }
 
-    /// The event trace.
+    /// The event trace, one line per record: `<ns> h<host> <what> <a> <b>`.
     pub fn trace(&self) -> Vec<String> {
-        Vec::new()
+        self.w
+            .borrow()
+            .trace
+            .iter()
+            .map(|r| format!("{} h{} {} {} {}", r.t, r.host, r.what, r.a, r.b))
+            .collect()
     }
 
-    /// A stable hash of the trace.
+    /// A stable hash (FNV-1a) of every trace record so far.
     pub fn trace_digest(&self) -> u64 {
-        0
+        self.w.borrow().digest
     }
 
-    /// Faults on the link `a -> b`.
+    /// Faults on the one-way link `a -> b`.
     pub fn set_link(&self, a: &Host, b: &Host, cfg: LinkConfig) {
-        let _ = (a, b, cfg);
+        self.w.borrow_mut().links.insert((a.id, b.id), cfg);
     }
 
     /// Faults on both directions between `a` and `b`.
@@ -164,17 +302,31 @@ impl Sim {
         self.set_link(b, a, cfg);
     }
 
-    /// Cuts both directions between `a` and `b`.
+    /// Cuts both directions between `a` and `b`: every packet is lost until [`Sim::heal`].
     pub fn partition(&self, a: &Host, b: &Host) {
-        let _ = (a, b);
+        self.partition_oneway(a, b);
+        self.partition_oneway(b, a);
+    }
+
+    /// Cuts only the direction `a -> b`.
+    pub fn partition_oneway(&self, a: &Host, b: &Host) {
+        let mut w = self.w.borrow_mut();
+        w.cut.insert((a.id, b.id));
+        w.tr(a.id, "partition", b.id as i64, 0);
     }
 
     /// Restores both directions between `a` and `b`.
     pub fn heal(&self, a: &Host, b: &Host) {
-        let _ = (a, b);
+        let mut w = self.w.borrow_mut();
+        w.cut.remove(&(a.id, b.id));
+        w.cut.remove(&(b.id, a.id));
+        w.tr(a.id, "heal", b.id as i64, 0);
     }
 
-    /// How to replay this run.
+    /// How to replay this run: `llsocket-sim: seed=<seed>; replay with LLSOCKET_SIM_SEED=<seed>`.
+    ///
+    /// The simulator itself never reads the environment; a test that wants
+    /// replays reads `LLSOCKET_SIM_SEED` and passes it to [`Sim::new`].
     pub fn replay_hint(&self) -> String {
         let s = self.seed();
         format!("llsocket-sim: seed={s}; replay with LLSOCKET_SIM_SEED={s}")
@@ -182,6 +334,9 @@ impl Sim {
 }
 
 /// A host's view of the world; implements [`SocketOps`]. Cheap to clone.
+///
+/// Descriptors are per host: the lowest free number from 3 (0-2 are reserved as
+/// if stdio), close-on-exec by default.
 #[derive(Clone)]
 pub struct Host {
     w: Rc<RefCell<World>>,
@@ -190,41 +345,84 @@ pub struct Host {
 
 impl fmt::Debug for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Host({})", self.id)
+        write!(f, "Host({}, {:?})", self.id, self.name())
     }
 }
 
 impl Host {
+    fn with<T>(&self, f: impl FnOnce(&mut World, usize) -> T) -> T {
+        f(&mut self.w.borrow_mut(), self.id)
+    }
+
     /// The host's name.
     pub fn name(&self) -> String {
-        String::new()
+        self.w.borrow().hosts[self.id].name.clone()
     }
 
     /// `10.0.0.n`.
     pub fn ipv4(&self) -> Ipv4Addr {
-        Ipv4Addr::new(10, 0, 0, self.id as u8 + 1)
+        world::host_v4(self.id)
     }
 
     /// `fd00::n`.
     pub fn ipv6(&self) -> Ipv6Addr {
-        Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, self.id as u16 + 1)
+        self.w.borrow().host_v6(self.id)
     }
 
-    /// A simulated regular file holding `data`.
+    /// A simulated regular file holding `data` (for `sendfile`): a descriptor in this host's table.
     pub fn create_file(&self, data: &[u8]) -> Result<Fd> {
-        let _ = (data, &self.w);
-        Err(Errno::ENOSYS)
+        self.with(|w, h| {
+            let id = w.new_obj(h, Kind::File(data.to_vec()), false);
+            w.install(h, id, true).inspect_err(|_| {
+                w.objs.remove(&id);
+            })
+        })
     }
 
-    /// All sockets vanish.
-    pub fn crash(&self) {}
+    /// Removes a unix socket path (`unlink(2)`): `ENOENT` when nothing is there.
+    pub fn unlink(&self, path: &[u8]) -> Result<()> {
+        self.with(|w, h| {
+            w.hosts[h]
+                .unix_paths
+                .remove(path)
+                .map(drop)
+                .ok_or(Errno::ENOENT)
+        })
+    }
 
-    /// Brings a crashed host back.
-    pub fn restart(&self) {}
+    /// The descriptors open in this host's table, ascending (for leak checks).
+    pub fn open_fds(&self) -> Vec<Fd> {
+        self.with(|w, h| w.hosts[h].fds.keys().map(|&k| Fd(k)).collect())
+    }
+
+    /// Crash: every socket and descriptor vanishes without a packet; the host is
+    /// down (packets to it are lost) until [`Host::restart`]. Peers see resets on
+    /// their next packet after the restart, or time out while it is down.
+    pub fn crash(&self) {
+        self.with(|w, h| w.crash(h));
+    }
+
+    /// Brings a crashed host back up, with empty tables.
+    pub fn restart(&self) {
+        self.with(|w, h| w.restart(h));
+    }
 
     /// Sets the host's fault switches.
     pub fn set_faults(&self, f: HostFaults) {
-        let _ = f;
+        self.with(|w, h| w.hosts[h].faults = f);
+    }
+}
+
+/// Scatters `data` into `iov` in order.
+fn scatter(data: &[u8], iov: &mut [&mut [u8]]) {
+    let mut rest = data;
+    for b in iov.iter_mut() {
+        if rest.is_empty() {
+            break;
+        }
+        let n = rest.len().min(b.len());
+        b[..n].copy_from_slice(&rest[..n]);
+        rest = &rest[n..];
     }
 }
 
@@ -233,125 +431,250 @@ impl SocketOps for Host {
         Platform {
             os: "linux",
             unix_path_max: 108,
-            somaxconn: 4096,
+            somaxconn: self.w.borrow().cfg.somaxconn,
         }
     }
-    fn socket(&self, _: Family, _: SockType, _: Protocol, _: bool) -> Result<Fd> {
-        Err(Errno::ENOSYS)
+
+    fn socket(
+        &self,
+        family: Family,
+        ty: SockType,
+        protocol: Protocol,
+        nonblock: bool,
+    ) -> Result<Fd> {
+        self.with(|w, h| {
+            let r = w.op_socket(h, family, ty, protocol, nonblock);
+            w.tr_res(h, "socket", Fd(family.0), &r, |fd| i64::from(fd.0));
+            r
+        })
     }
-    fn socketpair(&self, _: SockType, _: Protocol, _: bool) -> Result<(Fd, Fd)> {
-        Err(Errno::ENOSYS)
+
+    fn socketpair(&self, ty: SockType, protocol: Protocol, nonblock: bool) -> Result<(Fd, Fd)> {
+        self.with(|w, h| {
+            let r = w.op_socketpair(h, ty, protocol, nonblock);
+            w.tr_res(h, "socketpair", Fd(ty.0), &r, |p| i64::from(p.0 .0));
+            r
+        })
     }
-    fn dup(&self, _: Fd) -> Result<Fd> {
-        Err(Errno::ENOSYS)
+
+    fn dup(&self, fd: Fd) -> Result<Fd> {
+        self.with(|w, h| {
+            let r = w.op_dup(h, fd);
+            w.tr_res(h, "dup", fd, &r, |n| i64::from(n.0));
+            r
+        })
     }
-    fn close(&self, _: Fd) -> Result<()> {
-        Err(Errno::ENOSYS)
+
+    fn close(&self, fd: Fd) -> Result<()> {
+        self.with(|w, h| {
+            let r = w.op_close(h, fd);
+            w.tr_res(h, "close", fd, &r, |_| 0);
+            r
+        })
     }
-    fn shutdown(&self, _: Fd, _: Shutdown) -> Result<()> {
-        Err(Errno::ENOSYS)
+
+    fn shutdown(&self, fd: Fd, how: Shutdown) -> Result<()> {
+        self.with(|w, h| {
+            let r = w.op_shutdown(h, fd, how);
+            w.tr_res(h, "shutdown", fd, &r, |_| 0);
+            r
+        })
     }
-    fn bind(&self, _: Fd, _: &SockAddr) -> Result<()> {
-        Err(Errno::ENOSYS)
+
+    fn bind(&self, fd: Fd, addr: &SockAddr) -> Result<()> {
+        self.with(|w, h| {
+            let r = w.op_bind(h, fd, addr);
+            w.tr_res(h, "bind", fd, &r, |_| 0);
+            r
+        })
     }
-    fn connect(&self, _: Fd, _: &SockAddr) -> Result<()> {
-        Err(Errno::ENOSYS)
+
+    fn connect(&self, fd: Fd, addr: &SockAddr) -> Result<()> {
+        self.with(|w, h| {
+            let r = w.op_connect(h, fd, addr);
+            w.tr_res(h, "connect", fd, &r, |_| 0);
+            r
+        })
     }
-    fn listen(&self, _: Fd, _: i32) -> Result<()> {
-        Err(Errno::ENOSYS)
+
+    fn listen(&self, fd: Fd, backlog: i32) -> Result<()> {
+        self.with(|w, h| {
+            let r = w.op_listen(h, fd, backlog);
+            w.tr_res(h, "listen", fd, &r, |_| 0);
+            r
+        })
     }
-    fn accept(&self, _: Fd, _: bool) -> Result<Accepted> {
-        Err(Errno::ENOSYS)
+
+    fn accept(&self, fd: Fd, want_addr: bool) -> Result<Accepted> {
+        self.with(|w, h| {
+            let r = w.op_accept(h, fd, want_addr);
+            w.tr_res(h, "accept", fd, &r, |a| i64::from(a.fd.0));
+            r
+        })
     }
-    fn send(&self, _: Fd, _: &[u8], _: MsgFlags) -> Result<usize> {
-        Err(Errno::ENOSYS)
+
+    fn send(&self, fd: Fd, buf: &[u8], flags: MsgFlags) -> Result<usize> {
+        self.with(|w, h| w.op_sendmsg(h, fd, buf, &[], None, flags))
     }
-    fn sendto(&self, _: Fd, _: &[u8], _: &SockAddr, _: MsgFlags) -> Result<usize> {
-        Err(Errno::ENOSYS)
+
+    fn sendto(&self, fd: Fd, buf: &[u8], to: &SockAddr, flags: MsgFlags) -> Result<usize> {
+        self.with(|w, h| w.op_sendmsg(h, fd, buf, &[], Some(to), flags))
     }
-    fn recv(&self, _: Fd, _: &mut [u8], _: MsgFlags) -> Result<usize> {
-        Err(Errno::ENOSYS)
+
+    fn recv(&self, fd: Fd, buf: &mut [u8], flags: MsgFlags) -> Result<usize> {
+        self.with(|w, h| {
+            let mut g = w.op_recvmsg(h, fd, buf.len(), flags)?;
+            if !g.discard {
+                buf[..g.data.len()].copy_from_slice(&g.data);
+            }
+            w.recv_control(h, None, &mut g, 0, flags);
+            Ok(g.ret)
+        })
     }
-    fn recvfrom(&self, _: Fd, _: &mut [u8], _: MsgFlags) -> Result<(usize, Option<SockAddr>)> {
-        Err(Errno::ENOSYS)
+
+    fn recvfrom(
+        &self,
+        fd: Fd,
+        buf: &mut [u8],
+        flags: MsgFlags,
+    ) -> Result<(usize, Option<SockAddr>)> {
+        self.with(|w, h| {
+            let mut g = w.op_recvmsg(h, fd, buf.len(), flags)?;
+            if !g.discard {
+                buf[..g.data.len()].copy_from_slice(&g.data);
+            }
+            w.recv_control(h, None, &mut g, 0, flags);
+            Ok((g.ret, g.addr))
+        })
     }
+
     fn sendmsg<'a>(
         &self,
-        _: Fd,
-        _: &[&'a [u8]],
-        _: &[u8],
-        _: Option<&'a SockAddr>,
-        _: MsgFlags,
+        fd: Fd,
+        iov: &[&'a [u8]],
+        control: &[u8],
+        to: Option<&'a SockAddr>,
+        flags: MsgFlags,
     ) -> Result<usize> {
-        Err(Errno::ENOSYS)
+        let data = iov.concat();
+        self.with(|w, h| w.op_sendmsg(h, fd, &data, control, to, flags))
     }
+
     #[allow(clippy::needless_lifetimes)] // matches the trait declaration
     fn recvmsg<'a>(
         &self,
-        _: Fd,
-        _: &mut [&'a mut [u8]],
-        _: &mut [u8],
-        _: MsgFlags,
+        fd: Fd,
+        iov: &mut [&'a mut [u8]],
+        control: &mut [u8],
+        flags: MsgFlags,
     ) -> Result<RecvMsgOut> {
-        Err(Errno::ENOSYS)
+        let cap = iov.iter().map(|b| b.len()).sum();
+        self.with(|w, h| {
+            let mut g = w.op_recvmsg(h, fd, cap, flags)?;
+            if !g.discard {
+                scatter(&g.data, iov);
+            }
+            let id = w.sock_of(h, fd).ok();
+            let ctl = w.recv_control(h, id, &mut g, control.len(), flags);
+            control[..ctl.len()].copy_from_slice(&ctl);
+            Ok(RecvMsgOut {
+                bytes: g.ret,
+                control_len: ctl.len(),
+                flags: g.flags,
+                addr: g.addr,
+            })
+        })
     }
-    fn sendfile(&self, _: Fd, _: Fd, _: i64, _: usize) -> Result<usize> {
-        Err(Errno::ENOSYS)
+
+    fn sendfile(&self, sock: Fd, file: Fd, offset: i64, len: usize) -> Result<usize> {
+        self.with(|w, h| w.op_sendfile(h, sock, file, offset, len))
     }
-    fn poll(&self, _: Fd, _: Interest, _: i32) -> Result<bool> {
-        Err(Errno::ENOSYS)
+
+    fn poll(&self, fd: Fd, interest: Interest, timeout_ms: i32) -> Result<bool> {
+        self.with(|w, h| w.op_poll(h, fd, interest, timeout_ms))
     }
-    fn atmark(&self, _: Fd) -> Result<bool> {
-        Err(Errno::ENOSYS)
+
+    fn atmark(&self, fd: Fd) -> Result<bool> {
+        self.with(|w, h| w.op_atmark(h, fd))
     }
-    fn getsockname(&self, _: Fd) -> Result<SockAddr> {
-        Err(Errno::ENOSYS)
+
+    fn getsockname(&self, fd: Fd) -> Result<SockAddr> {
+        self.with(|w, h| w.op_getsockname(h, fd))
     }
-    fn getpeername(&self, _: Fd) -> Result<SockAddr> {
-        Err(Errno::ENOSYS)
+
+    fn getpeername(&self, fd: Fd) -> Result<SockAddr> {
+        self.with(|w, h| w.op_getpeername(h, fd))
     }
-    fn nonblock(&self, _: Fd) -> Result<bool> {
-        Err(Errno::ENOSYS)
+
+    fn nonblock(&self, fd: Fd) -> Result<bool> {
+        self.with(|w, h| {
+            let id = w.obj_of(h, fd)?;
+            Ok(w.nonblock_of(id))
+        })
     }
-    fn set_nonblock(&self, _: Fd, _: bool) -> Result<()> {
-        Err(Errno::ENOSYS)
+
+    fn set_nonblock(&self, fd: Fd, on: bool) -> Result<()> {
+        self.with(|w, h| {
+            let id = w.obj_of(h, fd)?;
+            if let Some(o) = w.objs.get_mut(&id) {
+                o.nonblock = on;
+            }
+            Ok(())
+        })
     }
-    fn cloexec(&self, _: Fd) -> Result<bool> {
-        Err(Errno::ENOSYS)
+
+    fn cloexec(&self, fd: Fd) -> Result<bool> {
+        self.with(|w, h| w.slot(h, fd).map(|s| s.cloexec))
     }
-    fn set_cloexec(&self, _: Fd, _: bool) -> Result<()> {
-        Err(Errno::ENOSYS)
+
+    fn set_cloexec(&self, fd: Fd, on: bool) -> Result<()> {
+        self.with(|w, h| {
+            w.slot(h, fd)?;
+            if let Some(s) = w.hosts[h].fds.get_mut(&fd.0) {
+                s.cloexec = on;
+            }
+            Ok(())
+        })
     }
-    fn getsockopt(&self, _: Fd, _: OptName) -> Result<SockOpt> {
-        Err(Errno::ENOSYS)
+
+    fn getsockopt(&self, fd: Fd, name: OptName) -> Result<SockOpt> {
+        self.with(|w, h| w.op_getsockopt(h, fd, name))
     }
-    fn setsockopt(&self, _: Fd, _: SockOpt) -> Result<()> {
-        Err(Errno::ENOSYS)
+
+    fn setsockopt(&self, fd: Fd, opt: SockOpt) -> Result<()> {
+        self.with(|w, h| w.op_setsockopt(h, fd, opt))
     }
-    fn multicast(&self, _: Fd, _: McastOp, _: &McastRequest) -> Result<()> {
-        Err(Errno::ENOSYS)
+
+    fn multicast(&self, fd: Fd, op: McastOp, req: &McastRequest) -> Result<()> {
+        self.with(|w, h| w.op_multicast(h, fd, op, req))
     }
-    fn interface_ipv4(&self, _: Fd, _: &str) -> Result<Ipv4Addr> {
-        Err(Errno::ENOSYS)
+
+    fn interface_ipv4(&self, fd: Fd, name: &str) -> Result<Ipv4Addr> {
+        self.with(|w, h| w.op_interface_ipv4(h, fd, name))
     }
-    fn if_nametoindex(&self, _: &str) -> Result<u32> {
-        Err(Errno::ENOSYS)
+
+    fn if_nametoindex(&self, name: &str) -> Result<u32> {
+        World::if_nametoindex(name)
     }
-    fn if_indextoname(&self, _: u32) -> Result<String> {
-        Err(Errno::ENOSYS)
+
+    fn if_indextoname(&self, index: u32) -> Result<String> {
+        World::if_indextoname(index)
     }
+
     fn getaddrinfo<'a>(
         &self,
-        _: Option<&'a str>,
-        _: Option<&'a str>,
-        _: &AddrInfoHints,
+        node: Option<&'a str>,
+        service: Option<&'a str>,
+        hints: &AddrInfoHints,
     ) -> std::result::Result<Vec<AddrInfo>, GaiError> {
-        Err(GaiError::EAI_FAIL)
+        self.w.borrow().getaddrinfo(node, service, hints)
     }
-    fn getnameinfo(&self, _: &SockAddr, _: i32) -> std::result::Result<NameInfo, GaiError> {
-        Err(GaiError::EAI_FAIL)
+
+    fn getnameinfo(&self, addr: &SockAddr, flags: i32) -> std::result::Result<NameInfo, GaiError> {
+        self.w.borrow().getnameinfo(addr, flags)
     }
+
     fn interfaces(&self) -> Result<Vec<Interface>> {
-        Err(Errno::ENOSYS)
+        Ok(self.w.borrow().interfaces(self.id))
     }
 }

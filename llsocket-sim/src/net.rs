@@ -1,0 +1,764 @@
+//! The wire: packets, links with faults, TCP's handshake, ordered reliable delivery with
+//! retransmission, resets, and UDP delivery (unicast, broadcast, multicast).
+//!
+//! TCP is modelled at the level a socket API can observe: a SYN/SYN-ACK handshake
+//! (SYN retransmitted at 1, 3, 7, 15, 31, 63 s, `ETIMEDOUT` at 127 s as Linux's
+//! `tcp_syn_retries = 6`), data segments with sequence numbers reassembled in
+//! order at the receiver (so loss, duplication and reordering are invisible to
+//! the byte stream and show only as delay), a window equal to the receiver's free
+//! `SO_RCVBUF`, FIN and RST. A reliable packet that keeps getting lost is
+//! retransmitted after 200 ms, doubling, 8 times; then the connection fails with
+//! `ETIMEDOUT` (Linux's `tcp_retries2` takes ~15 minutes instead).
+
+use std::net::IpAddr;
+
+use llsocket_api::{Errno, Family, SockAddr};
+
+use crate::world::{as_family, canon, canon_ip, Ev, Nanos, ObjId, Seg, St, World};
+
+const MS: Nanos = 1_000_000;
+const SEC: Nanos = 1_000_000_000;
+/// Retransmission attempts of a reliable packet before the connection times out.
+const MAX_RETX: u32 = 8;
+/// SYN retransmissions before `connect` gives up (`tcp_syn_retries`).
+pub(crate) const SYN_RETRIES: u32 = 6;
+
+/// A packet between two hosts.
+#[derive(Clone, Debug)]
+pub(crate) struct Packet {
+    pub src_h: usize,
+    pub dst_h: usize,
+    pub body: Body,
+}
+
+/// What a packet carries.
+#[derive(Clone, Debug)]
+pub(crate) enum Body {
+    Syn {
+        client: ObjId,
+        gen: u32,
+        src: SockAddr,
+        dst: SockAddr,
+    },
+    SynAck {
+        client: ObjId,
+        gen: u32,
+        child: ObjId,
+    },
+    Data {
+        from: ObjId,
+        to: ObjId,
+        seq: u64,
+        data: Vec<u8>,
+        urg: Option<usize>,
+    },
+    Fin {
+        from: ObjId,
+        to: ObjId,
+        seq: u64,
+    },
+    Rst {
+        to: ObjId,
+    },
+    Dgram {
+        from: ObjId,
+        src: SockAddr,
+        dst: SockAddr,
+        data: Vec<u8>,
+    },
+}
+
+impl Packet {
+    pub(crate) fn rst(src_h: usize, dst_h: usize, to: ObjId) -> Packet {
+        Packet {
+            src_h,
+            dst_h,
+            body: Body::Rst { to },
+        }
+    }
+
+    fn reliable(&self) -> bool {
+        matches!(
+            self.body,
+            Body::Data { .. } | Body::Fin { .. } | Body::SynAck { .. }
+        )
+    }
+
+    fn kind(&self) -> i64 {
+        match self.body {
+            Body::Syn { .. } => 1,
+            Body::SynAck { .. } => 2,
+            Body::Data { .. } => 3,
+            Body::Fin { .. } => 4,
+            Body::Rst { .. } => 5,
+            Body::Dgram { .. } => 6,
+        }
+    }
+}
+
+impl World {
+    /// Sends a packet: at once over an instant link, else through the link's faults.
+    pub(crate) fn transmit(&mut self, p: Packet) {
+        if self.instant(p.src_h, p.dst_h) {
+            self.arrive(p);
+        } else {
+            self.send_attempt(p, 0);
+        }
+    }
+
+    /// One transmission attempt over a faulty (or slow) link.
+    pub(crate) fn send_attempt(&mut self, p: Packet, attempt: u32) {
+        let (a, b) = (p.src_h, p.dst_h);
+        if !self.hosts[a].up {
+            return;
+        }
+        if let Body::Data { from, .. } | Body::Fin { from, .. } = p.body {
+            if !self.exists(from) || self.sr(from).st != St::Connected {
+                return;
+            }
+        }
+        let cfg = self.link(a, b);
+        let lost = self.cut.contains(&(a, b)) || !self.hosts[b].up || self.rng.chance(cfg.loss);
+        if lost {
+            self.tr(a, "lost", p.kind(), i64::from(attempt));
+            if p.reliable() {
+                if attempt >= MAX_RETX {
+                    self.give_up(&p);
+                } else {
+                    let at = self.now + ((200 * MS) << attempt);
+                    self.schedule(at, Ev::Retx(p, attempt + 1));
+                }
+            }
+            return;
+        }
+        let mut d = self.sample_latency(cfg.latency);
+        if self.rng.chance(cfg.reorder) {
+            let extra = self.rng.range(1, (2 * d).max(MS));
+            self.tr(a, "reorder", p.kind(), extra as i64);
+            d += extra;
+        }
+        let at = self.now + d;
+        if self.rng.chance(cfg.duplicate) {
+            let extra = self.rng.range(0, MS);
+            self.tr(a, "dup", p.kind(), extra as i64);
+            self.schedule(at + extra, Ev::Arrive(p.clone()));
+        }
+        self.schedule(at, Ev::Arrive(p));
+    }
+
+    /// A reliable packet was lost too often: its connection times out.
+    fn give_up(&mut self, p: &Packet) {
+        if let Body::Data { from, .. } | Body::Fin { from, .. } = p.body {
+            if self.exists(from) {
+                let host = self.sr(from).host;
+                self.tr(host, "timeout", from as i64, 0);
+                self.fail(from, libc::ETIMEDOUT);
+            }
+        }
+    }
+
+    /// Ends a connection with an error.
+    pub(crate) fn fail(&mut self, id: ObjId, err: i32) {
+        let s = self.s(id);
+        s.err = err;
+        s.st = St::Closed;
+        s.sq.clear();
+        s.inflight = 0;
+        s.peer_id = None;
+        s.ooo.clear();
+        self.reap(id);
+        if self.exists(id) && self.sr(id).orphan {
+            self.destroy(id);
+        }
+    }
+
+    /// A packet reaches its destination host.
+    pub(crate) fn arrive(&mut self, p: Packet) {
+        let b = p.dst_h;
+        if !self.hosts[b].up {
+            self.tr(b, "lost-down", p.kind(), 0);
+            if p.reliable() {
+                let at = self.now + 200 * MS;
+                self.schedule(at, Ev::Retx(p, 1));
+            }
+            return;
+        }
+        match p.body {
+            Body::Syn {
+                client,
+                gen,
+                src,
+                dst,
+            } => self.on_syn(p.src_h, b, client, gen, src, dst),
+            Body::SynAck { client, gen, child } => {
+                let ok = self.exists(client) && {
+                    let c = self.sr(client);
+                    c.st == St::SynSent && c.conn_gen == gen
+                };
+                if ok {
+                    let c = self.s(client);
+                    c.st = St::Connected;
+                    c.peer_id = Some(child);
+                    self.tr(b, "established", client as i64, child as i64);
+                } else {
+                    self.transmit(Packet::rst(b, p.src_h, child));
+                }
+            }
+            Body::Data { from, to, seq, .. } | Body::Fin { from, to, seq } => {
+                let alive = self.exists(to) && {
+                    let s = self.sr(to);
+                    (s.st == St::Connected || s.st == St::SynSent)
+                        && !s.orphan
+                        && s.peer_id == Some(from)
+                };
+                if !alive {
+                    // Linux: a segment for a closed socket is answered with a reset,
+                    // except segments of an orphan still closing.
+                    let orphan_ok = self.exists(to) && self.sr(to).orphan;
+                    if !orphan_ok {
+                        self.tr(b, "rst-closed", to as i64, from as i64);
+                        self.transmit(Packet::rst(b, p.src_h, from));
+                    } else {
+                        self.transmit(Packet::rst(b, p.src_h, from));
+                        self.destroy(to);
+                    }
+                    // The sender's in-flight count no longer matters: it gets the reset.
+                    return;
+                }
+                let cur = self.sr(to).rcv_nxt;
+                if seq < cur {
+                    self.tr(b, "dup-drop", to as i64, seq as i64);
+                    return;
+                }
+                if seq > cur {
+                    self.s(to).ooo.insert(seq, p);
+                    return;
+                }
+                self.deliver_stream(p);
+                loop {
+                    let next = {
+                        let s = self.s(to);
+                        let k = s.rcv_nxt;
+                        s.ooo.remove(&k)
+                    };
+                    match next {
+                        Some(q) => self.deliver_stream(q),
+                        None => break,
+                    }
+                }
+            }
+            Body::Rst { to } => {
+                if self.exists(to) {
+                    self.on_rst(to);
+                }
+            }
+            Body::Dgram {
+                from,
+                src,
+                dst,
+                data,
+            } => self.deliver_dgram(p.src_h, b, from, src, dst, data),
+        }
+    }
+
+    /// In-order stream data or FIN at its receiver.
+    fn deliver_stream(&mut self, p: Packet) {
+        match p.body {
+            Body::Data {
+                from,
+                to,
+                data,
+                urg,
+                ..
+            } => {
+                let len = data.len();
+                if self.exists(from) {
+                    let f = self.s(from);
+                    f.inflight = f.inflight.saturating_sub(len);
+                }
+                let now = self.now;
+                let s = self.s(to);
+                s.rcv_nxt += len as u64;
+                let mut data = data;
+                if let Some(i) = urg {
+                    s.mark = Some(s.rq_total + i as u64);
+                    if s.opts.oobinline {
+                        s.oob = None;
+                    } else {
+                        s.oob = Some(data.remove(i));
+                    }
+                }
+                let n = data.len();
+                if n > 0 {
+                    s.rq_total += n as u64;
+                    s.rq_bytes += n;
+                    s.rq.push_back(Seg {
+                        data,
+                        off: 0,
+                        from: None,
+                        rights: Vec::new(),
+                        ts: now,
+                    });
+                }
+                let host = s.host;
+                self.tr(host, "data", to as i64, len as i64);
+                if self.exists(from) {
+                    self.reap(from);
+                }
+            }
+            Body::Fin { from, to, .. } => {
+                let s = self.s(to);
+                s.rd_eof = true;
+                let host = s.host;
+                self.tr(host, "fin", to as i64, from as i64);
+                if self.exists(from) {
+                    self.reap(from);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_rst(&mut self, id: ObjId) {
+        let (host, st, orphan, rd_eof) = {
+            let s = self.sr(id);
+            (s.host, s.st, s.orphan, s.rd_eof)
+        };
+        self.tr(host, "rst", id as i64, 0);
+        match st {
+            St::SynSent => {
+                let s = self.s(id);
+                s.err = libc::ECONNREFUSED;
+                s.st = St::Idle;
+                s.peer_id = None;
+            }
+            St::Connected => {
+                if orphan {
+                    self.destroy(id);
+                    return;
+                }
+                let e = if rd_eof {
+                    libc::EPIPE
+                } else {
+                    libc::ECONNRESET
+                };
+                self.fail(id, e);
+            }
+            _ => {}
+        }
+    }
+
+    /// Moves a TCP sender's queued bytes onto the wire, as far as the peer's window allows.
+    pub(crate) fn pump(&mut self, id: ObjId) {
+        loop {
+            if !self.exists(id) {
+                return;
+            }
+            let s = self.sr(id);
+            if s.st != St::Connected || !s.is_tcp() {
+                return;
+            }
+            let Some(peer) = s.peer_id else { return };
+            let (src_h, from_seq) = (s.host, s.snd_nxt);
+            if s.sq.is_empty() {
+                if s.fin_pending && !s.fin_sent {
+                    let dst_h = self.peer_host(peer, src_h);
+                    self.s(id).fin_sent = true;
+                    self.tr(src_h, "send-fin", id as i64, 0);
+                    self.transmit(Packet {
+                        src_h,
+                        dst_h,
+                        body: Body::Fin {
+                            from: id,
+                            to: peer,
+                            seq: from_seq,
+                        },
+                    });
+                    self.reap(id);
+                }
+                return;
+            }
+            let window = if self.exists(peer) {
+                let p = self.sr(peer);
+                (p.opts.rcvbuf.max(1) as usize)
+                    .saturating_sub(p.rq_bytes)
+                    .saturating_sub(s.inflight)
+            } else {
+                1460
+            };
+            let n = window.min(s.sq.len()).min(65_536);
+            if n == 0 {
+                return;
+            }
+            let dst_h = self.peer_host(peer, src_h);
+            let s = self.s(id);
+            let data: Vec<u8> = s.sq.drain(..n).collect();
+            let seq = s.snd_nxt;
+            let urg = match s.snd_urg {
+                Some(u) if u >= seq && u < seq + n as u64 => {
+                    s.snd_urg = None;
+                    Some((u - seq) as usize)
+                }
+                _ => None,
+            };
+            s.snd_nxt += n as u64;
+            s.inflight += n;
+            self.transmit(Packet {
+                src_h,
+                dst_h,
+                body: Body::Data {
+                    from: id,
+                    to: peer,
+                    seq,
+                    data,
+                    urg,
+                },
+            });
+        }
+    }
+
+    /// The host of a peer socket (its last known host when it is gone: the
+    /// packet then meets a missing socket and draws a reset).
+    fn peer_host(&self, peer: ObjId, fallback: usize) -> usize {
+        match self.objs.get(&peer).map(|o| &o.kind) {
+            Some(crate::world::Kind::Sock(s)) => s.host,
+            _ => self.dead_host.get(&peer).copied().unwrap_or(fallback),
+        }
+    }
+
+    /// Sends (or re-sends) a SYN.
+    pub(crate) fn send_syn(&mut self, client: ObjId, dst: &SockAddr) {
+        let s = self.sr(client);
+        let (h, gen) = (s.host, s.conn_gen);
+        let src = canon(s.local.as_ref().expect("bound before SYN"));
+        let dst = canon(dst);
+        let ip = dst.as_socket_addr().map(|a| a.ip()).expect("IP address");
+        self.tr(h, "syn", client as i64, i64::from(dst.port().unwrap_or(0)));
+        match self.route(h, ip) {
+            Some(b) => self.transmit(Packet {
+                src_h: h,
+                dst_h: b,
+                body: Body::Syn {
+                    client,
+                    gen,
+                    src,
+                    dst,
+                },
+            }),
+            None => self.tr(h, "no-route", client as i64, 0),
+        }
+    }
+
+    pub(crate) fn syn_timer(&mut self, sock: ObjId, gen: u32, attempt: u32) {
+        if !self.exists(sock) {
+            return;
+        }
+        let s = self.sr(sock);
+        if s.st != St::SynSent || s.conn_gen != gen || s.peer_id.is_some() {
+            return;
+        }
+        let host = s.host;
+        if attempt >= SYN_RETRIES {
+            self.tr(host, "syn-timeout", sock as i64, 0);
+            let s = self.s(sock);
+            s.err = libc::ETIMEDOUT;
+            s.st = St::Idle;
+            return;
+        }
+        let dst = s.peer.clone().expect("connecting socket has a peer");
+        self.send_syn(sock, &dst);
+        let at = self.now + (SEC << (attempt + 1));
+        self.schedule(
+            at,
+            Ev::SynTimer {
+                sock,
+                gen,
+                attempt: attempt + 1,
+            },
+        );
+    }
+
+    /// A SYN at host `b`: a new child in the listener's queue, a reset, or nothing (full backlog).
+    fn on_syn(
+        &mut self,
+        a: usize,
+        b: usize,
+        client: ObjId,
+        gen: u32,
+        src: SockAddr,
+        dst: SockAddr,
+    ) {
+        let fresh = self.exists(client) && {
+            let c = self.sr(client);
+            c.st == St::SynSent && c.conn_gen == gen && c.peer_id.is_none()
+        };
+        if !fresh {
+            return;
+        }
+        let Some(l) = self.find_listener(b, &dst) else {
+            self.tr(b, "refuse", client as i64, 0);
+            self.transmit(Packet::rst(b, a, client));
+            return;
+        };
+        let ls = self.sr(l);
+        if ls.acceptq.len() > ls.backlog {
+            self.tr(b, "syn-drop-backlog", l as i64, ls.acceptq.len() as i64);
+            return;
+        }
+        let (fam, proto, opts) = (ls.family, ls.proto, ls.opts.clone());
+        let nonblock = self.nonblock_of(l);
+        let child = self.new_sock(b, fam, llsocket_api::SockType::STREAM, proto, nonblock);
+        {
+            let c = self.s(child);
+            c.st = St::Connected;
+            c.local = Some(as_family(&dst, fam));
+            c.peer = Some(as_family(&src, fam));
+            c.peer_id = Some(client);
+            c.listener = Some(l);
+            c.opts = opts;
+        }
+        if let Some(port) = dst.port() {
+            self.hosts[b]
+                .ports
+                .entry((false, port))
+                .or_default()
+                .insert(child);
+        }
+        self.s(l).acceptq.push_back(child);
+        self.s(client).peer_id = Some(child);
+        self.tr(b, "syn-accept", l as i64, child as i64);
+        self.transmit(Packet {
+            src_h: b,
+            dst_h: a,
+            body: Body::SynAck { client, gen, child },
+        });
+    }
+
+    /// Whether a bound local address accepts packets for canonical destination `dst`.
+    fn addr_accepts(local: &SockAddr, family: Family, dst: &SockAddr) -> bool {
+        let (Some(l), Some(d)) = (canon(local).as_socket_addr(), dst.as_socket_addr()) else {
+            return false;
+        };
+        if l.port() != d.port() {
+            return false;
+        }
+        if family == Family::INET && d.is_ipv6() {
+            return false;
+        }
+        let lip = canon_ip(l.ip());
+        if lip.is_unspecified() {
+            // An INET6 wildcard is dual-stack; an INET wildcard takes only IPv4.
+            return family == Family::INET6 || lip.is_ipv4() == d.is_ipv4();
+        }
+        lip == d.ip()
+    }
+
+    fn find_listener(&mut self, b: usize, dst: &SockAddr) -> Option<ObjId> {
+        let port = dst.port()?;
+        let set = self.hosts[b].ports.get(&(false, port))?;
+        let mut exact = Vec::new();
+        let mut wild = Vec::new();
+        for &id in set {
+            let s = self.sr(id);
+            if s.st != St::Listen {
+                continue;
+            }
+            let Some(local) = &s.local else { continue };
+            if !Self::addr_accepts(local, s.family, dst) {
+                continue;
+            }
+            if local.is_unspecified_ip() {
+                wild.push(id);
+            } else {
+                exact.push(id);
+            }
+        }
+        let pool = if exact.is_empty() { wild } else { exact };
+        match pool.len() {
+            0 => None,
+            1 => Some(pool[0]),
+            n => Some(pool[self.rng.range(0, n as u64 - 1) as usize]),
+        }
+    }
+
+    /// A datagram at host `b`.
+    fn deliver_dgram(
+        &mut self,
+        a: usize,
+        b: usize,
+        from: ObjId,
+        src: SockAddr,
+        dst: SockAddr,
+        data: Vec<u8>,
+    ) {
+        let Some(port) = dst.port() else { return };
+        let dip = dst.as_socket_addr().map(|x| x.ip());
+        let group = dip.filter(|ip| ip.is_multicast());
+        let bcast = dip.is_some_and(is_broadcast);
+        let sip = src.as_socket_addr().map(|x| x.ip());
+        let mut exact = Vec::new();
+        let mut wild = Vec::new();
+        let mut connected = Vec::new();
+        if let Some(set) = self.hosts[b].ports.get(&(true, port)) {
+            for &id in set {
+                let s = self.sr(id);
+                let Some(local) = &s.local else { continue };
+                let lc = canon(local);
+                let lip = lc.as_socket_addr().map(|x| canon_ip(x.ip()));
+                let family_ok = !(s.family == Family::INET && dst.family() == Family::INET6);
+                if !family_ok {
+                    continue;
+                }
+                if let Some(g) = group {
+                    let addr_ok = lip.is_some_and(|l| l.is_unspecified() || Some(l) == Some(g));
+                    let member = s.mcast.iter().any(|m| {
+                        m.group == g
+                            && sip.is_some_and(|si| {
+                                if m.include.is_empty() {
+                                    !m.exclude.contains(&si)
+                                } else {
+                                    m.include.contains(&si)
+                                }
+                            })
+                    });
+                    if addr_ok && member {
+                        exact.push(id);
+                    }
+                    continue;
+                }
+                if bcast {
+                    if lip.is_some_and(|l| l.is_unspecified() || Some(l) == dip) {
+                        exact.push(id);
+                    }
+                    continue;
+                }
+                if !Self::addr_accepts(local, s.family, &dst) {
+                    continue;
+                }
+                match &s.peer {
+                    Some(p) if canon(p) == src => connected.push(id),
+                    Some(_) => {}
+                    None if local.is_unspecified_ip() => wild.push(id),
+                    None => exact.push(id),
+                }
+            }
+        }
+        let targets: Vec<ObjId> = if group.is_some() || bcast {
+            exact
+        } else {
+            let pool = [connected, exact, wild]
+                .into_iter()
+                .find(|v| !v.is_empty())
+                .unwrap_or_default();
+            match pool.len() {
+                0 => Vec::new(),
+                1 => pool,
+                n => vec![pool[self.rng.range(0, n as u64 - 1) as usize]],
+            }
+        };
+        if targets.is_empty() {
+            self.tr(b, "port-unreach", i64::from(port), 0);
+            if group.is_none() && !bcast && self.exists(from) && self.sr(from).peer.is_some() {
+                // ICMP port unreachable reaches a connected sender.
+                if self.instant(b, a) {
+                    self.s(from).err = libc::ECONNREFUSED;
+                }
+            }
+            return;
+        }
+        let now = self.now;
+        for id in targets {
+            let s = self.s(id);
+            let len = data.len();
+            if s.rq_bytes + len > s.opts.rcvbuf.max(0) as usize && !s.rq.is_empty() {
+                let host = s.host;
+                self.tr(host, "rcvbuf-drop", id as i64, len as i64);
+                continue;
+            }
+            let fam = s.family;
+            s.rq_bytes += len;
+            s.rq.push_back(Seg {
+                data: data.clone(),
+                off: 0,
+                from: Some(as_family(&src, fam)),
+                rights: Vec::new(),
+                ts: now,
+            });
+            let host = s.host;
+            self.tr(host, "dgram", id as i64, len as i64);
+        }
+    }
+
+    /// Sends a UDP datagram from socket `id` (already bound) to canonical `dst`.
+    pub(crate) fn send_dgram(
+        &mut self,
+        id: ObjId,
+        dst: &SockAddr,
+        data: &[u8],
+    ) -> Result<(), Errno> {
+        let s = self.sr(id);
+        let h = s.host;
+        let local = s.local.clone().expect("bound before sending");
+        let dip = dst.as_socket_addr().map(|x| x.ip()).ok_or(Errno::EINVAL)?;
+        let lip = local
+            .as_socket_addr()
+            .map(|x| x.ip())
+            .ok_or(Errno::EINVAL)?;
+        let src_ip = self.source_ip(h, lip, dip);
+        let src = canon(&SockAddr::from(std::net::SocketAddr::new(
+            src_ip,
+            local.port().unwrap_or(0),
+        )));
+        let mk = |b: usize| Packet {
+            src_h: h,
+            dst_h: b,
+            body: Body::Dgram {
+                from: id,
+                src: src.clone(),
+                dst: dst.clone(),
+                data: data.to_vec(),
+            },
+        };
+        if dip.is_multicast() {
+            let (lp, ttl) = match dip {
+                IpAddr::V4(_) => (s.opts.mloop4, s.opts.mttl4),
+                IpAddr::V6(_) => (s.opts.mloop6, s.opts.mhops6),
+            };
+            for b in 0..self.hosts.len() {
+                if (b == h && lp) || (b != h && ttl >= 1) {
+                    self.transmit(mk(b));
+                }
+            }
+            return Ok(());
+        }
+        if is_broadcast(dip) {
+            if !s.opts.broadcast {
+                return Err(Errno::EACCES);
+            }
+            for b in 0..self.hosts.len() {
+                self.transmit(mk(b));
+            }
+            return Ok(());
+        }
+        match self.route(h, dip) {
+            Some(b) => self.transmit(mk(b)),
+            None => {
+                if !matches!(canon_ip(dip), IpAddr::V4(v) if v.octets()[..3] == [10, 0, 0])
+                    && !matches!(canon_ip(dip), IpAddr::V6(v) if v.segments()[0] == 0xfd00)
+                {
+                    return Err(Errno::ENETUNREACH);
+                }
+                self.tr(h, "no-host", id as i64, 0);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The limited broadcast address or the simulated subnet's broadcast address.
+pub(crate) fn is_broadcast(ip: IpAddr) -> bool {
+    match canon_ip(ip) {
+        IpAddr::V4(v4) => v4 == std::net::Ipv4Addr::BROADCAST || v4.octets() == [10, 0, 0, 255],
+        IpAddr::V6(_) => false,
+    }
+}

@@ -1,0 +1,1836 @@
+//! The socket operations of a simulated host: argument checks, state changes and the
+//! blocking rules, written against [`World`].
+//!
+//! Each function takes the world and the calling host's index; `lib.rs` wraps
+//! them into the [`llsocket_api::SocketOps`] implementation of [`crate::Host`].
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use llsocket_api::cmsg;
+use llsocket_api::opt::Timeval;
+use llsocket_api::{
+    Accepted, Errno, Family, Fd, Interest, McastOp, McastRequest, MsgFlags, OptName, Protocol,
+    Result, Shutdown, SockAddr, SockOpt, SockType, UnixAddr,
+};
+
+use crate::world::{
+    as_family, canon, canon_ip, host_v4, host_v6, Ev, Kind, Membership, Nanos, ObjId, Seg, St,
+    World,
+};
+
+const MS: Nanos = 1_000_000;
+/// `MSG_CMSG_CLOEXEC`.
+const MSG_CMSG_CLOEXEC: i32 = 0x4000_0000;
+/// `SCM_MAX_FD`.
+const SCM_MAX_FD: usize = 253;
+
+fn timeout_of(tv: Timeval) -> Option<Nanos> {
+    tv.as_millis().map(|ms| ms.saturating_mul(MS))
+}
+
+/// What a receive produced, before it is scattered into the caller's buffers.
+pub(crate) struct Got {
+    pub data: Vec<u8>,
+    /// The return value (may exceed `data.len()` with `MSG_TRUNC`).
+    pub ret: usize,
+    pub flags: MsgFlags,
+    pub addr: Option<SockAddr>,
+    pub rights: Vec<ObjId>,
+    pub ts: Option<Nanos>,
+    /// Stream `MSG_TRUNC`: bytes were discarded, nothing is copied.
+    pub discard: bool,
+}
+
+impl Got {
+    fn empty() -> Got {
+        Got {
+            data: Vec::new(),
+            ret: 0,
+            flags: MsgFlags::NONE,
+            addr: None,
+            rights: Vec::new(),
+            ts: None,
+            discard: false,
+        }
+    }
+}
+
+/// Takes a socket's pending error (`SO_ERROR` semantics).
+fn take_err(w: &mut World, id: ObjId) -> Option<Errno> {
+    let s = w.s(id);
+    if s.err != 0 {
+        let e = s.err;
+        s.err = 0;
+        Some(Errno(e))
+    } else {
+        None
+    }
+}
+
+impl World {
+    // ---- life cycle ----------------------------------------------------------------
+
+    pub(crate) fn op_socket(
+        &mut self,
+        h: usize,
+        family: Family,
+        ty: SockType,
+        protocol: Protocol,
+        nonblock: bool,
+    ) -> Result<Fd> {
+        let nonblock = nonblock || ty.0 & libc::SOCK_NONBLOCK != 0;
+        let base = SockType(ty.0 & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC));
+        let proto = protocol.0;
+        let (ty, proto) = match family {
+            Family::UNIX => {
+                if proto != 0 && proto != libc::PF_UNIX {
+                    return Err(Errno::EPROTONOSUPPORT);
+                }
+                match base {
+                    SockType::STREAM | SockType::DGRAM | SockType::SEQPACKET => (base, 0),
+                    SockType::RAW => (SockType::DGRAM, 0),
+                    _ => return Err(Errno::ESOCKTNOSUPPORT),
+                }
+            }
+            Family::INET | Family::INET6 => match base {
+                SockType::STREAM if proto == 0 || proto == libc::IPPROTO_TCP => {
+                    (base, libc::IPPROTO_TCP)
+                }
+                SockType::DGRAM if proto == 0 || proto == libc::IPPROTO_UDP => {
+                    (base, libc::IPPROTO_UDP)
+                }
+                SockType::STREAM | SockType::DGRAM => return Err(Errno::EPROTONOSUPPORT),
+                SockType::RAW => return Err(Errno::EPERM),
+                SockType::SEQPACKET => return Err(Errno::ESOCKTNOSUPPORT),
+                _ => return Err(Errno::EINVAL),
+            },
+            _ => return Err(Errno::EAFNOSUPPORT),
+        };
+        let id = self.new_sock(h, family, ty, proto, nonblock);
+        match self.install(h, id, true) {
+            Ok(fd) => Ok(fd),
+            Err(e) => {
+                self.destroy(id);
+                Err(e)
+            }
+        }
+    }
+
+    pub(crate) fn op_socketpair(
+        &mut self,
+        h: usize,
+        ty: SockType,
+        protocol: Protocol,
+        nonblock: bool,
+    ) -> Result<(Fd, Fd)> {
+        let a = self.op_socket(h, Family::UNIX, ty, protocol, nonblock)?;
+        let b = match self.op_socket(h, Family::UNIX, ty, protocol, nonblock) {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = self.op_close(h, a);
+                return Err(e);
+            }
+        };
+        let (ia, ib) = (self.obj_of(h, a)?, self.obj_of(h, b)?);
+        for (x, y) in [(ia, ib), (ib, ia)] {
+            let s = self.s(x);
+            s.st = St::Connected;
+            s.peer_id = Some(y);
+            s.peer = Some(SockAddr::Unix(UnixAddr::Unnamed));
+        }
+        Ok((a, b))
+    }
+
+    pub(crate) fn op_dup(&mut self, h: usize, fd: Fd) -> Result<Fd> {
+        let obj = self.obj_of(h, fd)?;
+        self.install(h, obj, true)
+    }
+
+    pub(crate) fn op_close(&mut self, h: usize, fd: Fd) -> Result<()> {
+        let obj = self.obj_of(h, fd)?;
+        // SO_LINGER with a timeout: a blocking close waits for the send queue to drain.
+        let lingers = self.exists(obj)
+            && {
+                let s = self.sr(obj);
+                s.is_tcp()
+                    && s.st == St::Connected
+                    && s.opts.linger.enabled
+                    && s.opts.linger.secs > 0
+                    && !s.sq.is_empty()
+            }
+            && !self.nonblock_of(obj);
+        if lingers {
+            let secs = self.sr(obj).opts.linger.secs as Nanos;
+            let _ = self.wait(false, Some(secs * 1000 * MS), Errno::EAGAIN, |w| {
+                let done = !w.exists(obj) || {
+                    let s = w.sr(obj);
+                    s.sq.is_empty() || s.st != St::Connected
+                };
+                done.then_some(Ok(()))
+            });
+        }
+        self.hosts[h].fds.remove(&fd.0);
+        self.unref(obj);
+        Ok(())
+    }
+
+    pub(crate) fn op_shutdown(&mut self, h: usize, fd: Fd, how: Shutdown) -> Result<()> {
+        let id = self.sock_of(h, fd)?;
+        if !(0..=2).contains(&how.0) {
+            return Err(Errno::EINVAL);
+        }
+        let rd = how == Shutdown::READ || how == Shutdown::BOTH;
+        let wr = how == Shutdown::WRITE || how == Shutdown::BOTH;
+        let s = self.sr(id);
+        if s.is_unix() {
+            let peer = s.peer_id.filter(|_| s.is_conn() && s.st == St::Connected);
+            let s = self.s(id);
+            s.rd_shut |= rd;
+            s.wr_shut |= wr;
+            if let Some(p) = peer.filter(|p| self.exists(*p)) {
+                let ps = self.s(p);
+                ps.rd_eof |= wr;
+                ps.wr_shut |= rd;
+            }
+            return Ok(());
+        }
+        match s.st {
+            St::Listen => {
+                if rd {
+                    let q: Vec<ObjId> = self.s(id).acceptq.drain(..).collect();
+                    for c in q {
+                        self.abort(c);
+                    }
+                    self.s(id).st = St::Idle;
+                }
+                Ok(())
+            }
+            St::Connected => {
+                let tcp = s.is_tcp();
+                let s = self.s(id);
+                s.rd_shut |= rd;
+                if wr && !s.wr_shut {
+                    s.wr_shut = true;
+                    if tcp {
+                        s.fin_pending = true;
+                        self.pump(id);
+                    }
+                }
+                Ok(())
+            }
+            St::SynSent => {
+                // Linux: shutting down a connecting socket disconnects it.
+                let s = self.s(id);
+                s.st = St::Idle;
+                s.peer_id = None;
+                s.conn_gen += 1;
+                Ok(())
+            }
+            St::Idle | St::Closed => {
+                let s = self.s(id);
+                s.rd_shut |= rd;
+                s.wr_shut |= wr;
+                Err(Errno::ENOTCONN)
+            }
+        }
+    }
+
+    // ---- naming --------------------------------------------------------------------
+
+    /// Whether a new binding of socket `id` to `addr` collides with `other`.
+    fn collides(&self, id: ObjId, addr: &SockAddr, other: ObjId) -> bool {
+        if other == id {
+            return false;
+        }
+        let (me, o) = (self.sr(id), self.sr(other));
+        let Some(olocal) = &o.local else { return false };
+        let (a, b) = (canon(addr), canon(olocal));
+        let (Some(a), Some(b)) = (a.as_socket_addr(), b.as_socket_addr()) else {
+            return false;
+        };
+        let overlap = {
+            let (ai, bi) = (canon_ip(a.ip()), canon_ip(b.ip()));
+            let a_wild = ai.is_unspecified();
+            let b_wild = bi.is_unspecified();
+            let a6 = me.family == Family::INET6;
+            let b6 = o.family == Family::INET6;
+            if a_wild && b_wild {
+                true
+            } else if a_wild {
+                a6 || bi.is_ipv4()
+            } else if b_wild {
+                b6 || ai.is_ipv4()
+            } else {
+                ai == bi
+            }
+        };
+        if !overlap {
+            return false;
+        }
+        let reuseaddr = me.opts.reuseaddr
+            && o.opts.reuseaddr
+            && (me.is_udp() || (o.st != St::Listen && me.st != St::Listen));
+        let reuseport = me.opts.reuseport && o.opts.reuseport;
+        !(reuseaddr || reuseport)
+    }
+
+    /// Binds an IP socket (port 0: an ephemeral port).
+    fn bind_ip(&mut self, h: usize, id: ObjId, addr: &SockAddr) -> Result<()> {
+        let s = self.sr(id);
+        let udp = s.is_udp();
+        let ip = addr.as_socket_addr().map(|a| a.ip()).ok_or(Errno::EINVAL)?;
+        if !self.is_local(h, ip) {
+            return Err(Errno::EADDRNOTAVAIL);
+        }
+        let mut port = addr.port().unwrap_or(0);
+        if port == 0 {
+            port = self.ephemeral(h, udp)?;
+        } else if let Some(set) = self.hosts[h].ports.get(&(udp, port)) {
+            if set.iter().any(|&o| self.collides(id, addr, o)) {
+                return Err(Errno::EADDRINUSE);
+            }
+        }
+        let local = addr.with_port(port);
+        self.s(id).local = Some(local);
+        self.hosts[h]
+            .ports
+            .entry((udp, port))
+            .or_default()
+            .insert(id);
+        Ok(())
+    }
+
+    /// Binds an unbound IP socket to the wildcard address and an ephemeral port.
+    fn autobind(&mut self, h: usize, id: ObjId) -> Result<()> {
+        let s = self.sr(id);
+        if s.local.is_some() {
+            return Ok(());
+        }
+        let any = if s.family == Family::INET6 {
+            SockAddr::v6(Ipv6Addr::UNSPECIFIED, 0)
+        } else {
+            SockAddr::v4(Ipv4Addr::UNSPECIFIED, 0)
+        };
+        self.bind_ip(h, id, &any)
+    }
+
+    pub(crate) fn op_bind(&mut self, h: usize, fd: Fd, addr: &SockAddr) -> Result<()> {
+        let id = self.sock_of(h, fd)?;
+        let s = self.sr(id);
+        let family = s.family;
+        match (family, addr) {
+            (Family::UNIX, SockAddr::Unix(u)) => {
+                if s.local.is_some() {
+                    return Err(Errno::EINVAL);
+                }
+                let u = match u {
+                    UnixAddr::Unnamed => {
+                        // Autobind: an abstract name of five hex digits.
+                        let mut n = self.rng.range(0, 0xfffff);
+                        loop {
+                            let name = format!("{n:05x}").into_bytes();
+                            if !self.hosts[h].unix_abstract.contains_key(&name) {
+                                break UnixAddr::Abstract(name);
+                            }
+                            n = (n + 1) & 0xfffff;
+                        }
+                    }
+                    UnixAddr::Path(p) if p.is_empty() => return Err(Errno::EINVAL),
+                    other => other.clone(),
+                };
+                match &u {
+                    UnixAddr::Path(p) => {
+                        if self.hosts[h].unix_paths.contains_key(p) {
+                            return Err(Errno::EADDRINUSE);
+                        }
+                        self.hosts[h].unix_paths.insert(p.clone(), Some(id));
+                    }
+                    UnixAddr::Abstract(p) => {
+                        if self.hosts[h].unix_abstract.contains_key(p) {
+                            return Err(Errno::EADDRINUSE);
+                        }
+                        self.hosts[h].unix_abstract.insert(p.clone(), id);
+                    }
+                    UnixAddr::Unnamed => unreachable!("autobind picked a name"),
+                }
+                self.s(id).local = Some(SockAddr::Unix(u));
+                Ok(())
+            }
+            (Family::UNIX, _) => Err(Errno::EINVAL),
+            (Family::INET, SockAddr::V4(_)) | (Family::INET6, SockAddr::V6(_)) => {
+                if s.local.is_some() {
+                    return Err(Errno::EINVAL);
+                }
+                self.bind_ip(h, id, addr)
+            }
+            (Family::INET6, SockAddr::V4(_)) => Err(Errno::EINVAL),
+            _ => Err(Errno::EAFNOSUPPORT),
+        }
+    }
+
+    /// The socket bound at a unix address on host `h`.
+    fn unix_lookup(&self, h: usize, addr: &SockAddr) -> Result<ObjId> {
+        match addr {
+            SockAddr::Unix(UnixAddr::Path(p)) => match self.hosts[h].unix_paths.get(p) {
+                None => Err(Errno::ENOENT),
+                Some(None) => Err(Errno::ECONNREFUSED),
+                Some(Some(id)) => Ok(*id),
+            },
+            SockAddr::Unix(UnixAddr::Abstract(p)) => self.hosts[h]
+                .unix_abstract
+                .get(p)
+                .copied()
+                .ok_or(Errno::ECONNREFUSED),
+            SockAddr::Unix(UnixAddr::Unnamed) => Err(Errno::EINVAL),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    pub(crate) fn op_connect(&mut self, h: usize, fd: Fd, addr: &SockAddr) -> Result<()> {
+        let id = self.sock_of(h, fd)?;
+        let nonblock = self.nonblock_of(id);
+        let s = self.sr(id);
+        if s.is_unix() {
+            return self.connect_unix(h, id, addr, nonblock);
+        }
+        if s.is_udp() {
+            if addr.family() == Family::UNSPEC {
+                let s = self.s(id);
+                s.peer = None;
+                s.st = St::Idle;
+                return Ok(());
+            }
+            let dst = self.check_ip_dest(id, addr)?;
+            self.autobind(h, id)?;
+            self.fix_source(h, id, &dst);
+            let fam = self.sr(id).family;
+            let s = self.s(id);
+            s.peer = Some(as_family(&dst, fam));
+            s.st = St::Connected;
+            return Ok(());
+        }
+        // TCP.
+        match s.st {
+            St::Listen => return Err(Errno::EISCONN),
+            St::Connected | St::Closed if s.connect_pending => {
+                let s = self.s(id);
+                s.connect_pending = false;
+                if s.st == St::Connected {
+                    return Ok(());
+                }
+            }
+            St::Connected => return Err(Errno::EISCONN),
+            St::SynSent if nonblock => return Err(Errno::EALREADY),
+            St::Idle if s.connect_pending => {
+                // A non-blocking connect failed: report it once.
+                self.s(id).connect_pending = false;
+                if let Some(e) = take_err(self, id) {
+                    return Err(e);
+                }
+            }
+            _ => {}
+        }
+        if self.sr(id).st != St::SynSent {
+            if self.sr(id).st == St::Closed {
+                return Err(Errno::EISCONN);
+            }
+            let dst = self.check_ip_dest(id, addr)?;
+            let dip = dst.as_socket_addr().map(|a| a.ip()).ok_or(Errno::EINVAL)?;
+            if dip.is_multicast() || crate::net::is_broadcast(dip) {
+                return Err(Errno::ENETUNREACH);
+            }
+            if self.route(h, dip).is_none()
+                && !matches!(canon_ip(dip), IpAddr::V4(v) if v.octets()[..3] == [10, 0, 0])
+                && !matches!(canon_ip(dip), IpAddr::V6(v) if v.segments()[0] == 0xfd00)
+            {
+                return Err(Errno::ENETUNREACH);
+            }
+            self.autobind(h, id)?;
+            self.fix_source(h, id, &dst);
+            let fam = self.sr(id).family;
+            let s = self.s(id);
+            s.peer = Some(as_family(&dst, fam));
+            s.st = St::SynSent;
+            s.err = 0;
+            s.conn_gen += 1;
+            s.peer_id = None;
+            let gen = s.conn_gen;
+            let at = self.now + 1000 * MS;
+            self.schedule(
+                at,
+                Ev::SynTimer {
+                    sock: id,
+                    gen,
+                    attempt: 0,
+                },
+            );
+            self.send_syn(id, &dst);
+            if nonblock {
+                self.s(id).connect_pending = true;
+                return Err(Errno::EINPROGRESS);
+            }
+        }
+        self.eintr(h, true)?;
+        let timeout = timeout_of(self.sr(id).opts.sndtimeo);
+        self.wait(false, timeout, Errno::EINPROGRESS, |w| {
+            if !w.exists(id) {
+                return Some(Err(Errno::EBADF));
+            }
+            match w.sr(id).st {
+                St::SynSent => None,
+                St::Connected => Some(Ok(())),
+                _ => Some(Err(take_err(w, id).unwrap_or(Errno::ECONNREFUSED))),
+            }
+        })
+    }
+
+    /// The destination of an IP connect/sendto, canonical (`EAFNOSUPPORT`, `EINVAL`).
+    fn check_ip_dest(&self, id: ObjId, addr: &SockAddr) -> Result<SockAddr> {
+        let fam = self.sr(id).family;
+        match (fam, addr) {
+            (Family::INET, SockAddr::V4(_)) => Ok(addr.clone()),
+            (Family::INET6, SockAddr::V6(_)) => Ok(canon(addr)),
+            (Family::INET6, SockAddr::V4(_)) => Ok(addr.clone()),
+            (Family::INET6, _) => Err(Errno::EINVAL),
+            _ => Err(Errno::EAFNOSUPPORT),
+        }
+    }
+
+    /// After connecting a wildcard-bound socket, its local address is the route's source.
+    fn fix_source(&mut self, h: usize, id: ObjId, dst: &SockAddr) {
+        let s = self.sr(id);
+        let local = s.local.clone().expect("bound");
+        let (Some(l), Some(d)) = (local.as_socket_addr(), dst.as_socket_addr()) else {
+            return;
+        };
+        if !canon_ip(l.ip()).is_unspecified() {
+            return;
+        }
+        let src = self.source_ip(h, l.ip(), d.ip());
+        let fam = s.family;
+        let a = as_family(
+            &SockAddr::from(std::net::SocketAddr::new(src, l.port())),
+            fam,
+        );
+        self.s(id).local = Some(a);
+    }
+
+    fn connect_unix(&mut self, h: usize, id: ObjId, addr: &SockAddr, nonblock: bool) -> Result<()> {
+        if !matches!(addr, SockAddr::Unix(_)) {
+            return Err(Errno::EINVAL);
+        }
+        let s = self.sr(id);
+        if s.is_conn() && s.st == St::Connected {
+            return Err(Errno::EISCONN);
+        }
+        let target = self.unix_lookup(h, addr)?;
+        let (tty, tst) = {
+            let t = self.sr(target);
+            (t.ty, t.st)
+        };
+        let ty = self.sr(id).ty;
+        if tty != ty {
+            return Err(Errno::EPROTOTYPE);
+        }
+        if ty == SockType::DGRAM {
+            let taddr = self.sr(target).local.clone();
+            let s = self.s(id);
+            s.peer_id = Some(target);
+            s.peer = taddr;
+            s.st = St::Connected;
+            return Ok(());
+        }
+        if tst != St::Listen {
+            return Err(Errno::ECONNREFUSED);
+        }
+        self.eintr(h, !nonblock)?;
+        let timeout = timeout_of(self.sr(id).opts.sndtimeo);
+        self.wait(nonblock, timeout, Errno::EAGAIN, |w| {
+            if !w.exists(target) || w.sr(target).st != St::Listen {
+                return Some(Err(Errno::ECONNREFUSED));
+            }
+            let t = w.sr(target);
+            (t.acceptq.len() <= t.backlog).then_some(Ok(()))
+        })?;
+        let (fam, opts, taddr) = {
+            let t = self.sr(target);
+            (t.family, t.opts.clone(), t.local.clone())
+        };
+        let tnb = self.nonblock_of(target);
+        let child = self.new_sock(h, fam, ty, 0, tnb);
+        let my_local = self.sr(id).local.clone();
+        {
+            let c = self.s(child);
+            c.st = St::Connected;
+            c.local = taddr.clone();
+            c.peer = Some(my_local.unwrap_or(SockAddr::Unix(UnixAddr::Unnamed)));
+            c.peer_id = Some(id);
+            c.listener = Some(target);
+            c.opts = opts;
+        }
+        self.s(target).acceptq.push_back(child);
+        let s = self.s(id);
+        s.st = St::Connected;
+        s.peer_id = Some(child);
+        s.peer = taddr;
+        self.tr(h, "unix-connect", id as i64, child as i64);
+        Ok(())
+    }
+
+    pub(crate) fn op_listen(&mut self, h: usize, fd: Fd, backlog: i32) -> Result<()> {
+        let id = self.sock_of(h, fd)?;
+        let s = self.sr(id);
+        if !s.is_conn() {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        if s.st != St::Idle && s.st != St::Listen {
+            return Err(Errno::EINVAL);
+        }
+        if s.is_unix() && s.local.is_none() {
+            return Err(Errno::EINVAL);
+        }
+        if !s.is_unix() {
+            self.autobind(h, id)?;
+        }
+        let max = self.cfg.somaxconn.max(0) as u32;
+        let b = if backlog as u32 > max {
+            max
+        } else {
+            backlog as u32
+        };
+        let s = self.s(id);
+        s.backlog = b as usize;
+        s.st = St::Listen;
+        Ok(())
+    }
+
+    pub(crate) fn op_accept(&mut self, h: usize, fd: Fd, want_addr: bool) -> Result<Accepted> {
+        let id = self.sock_of(h, fd)?;
+        let s = self.sr(id);
+        if !s.is_conn() {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        if s.st != St::Listen {
+            return Err(Errno::EINVAL);
+        }
+        let nonblock = self.nonblock_of(id);
+        self.eintr(h, !nonblock)?;
+        let timeout = timeout_of(self.sr(id).opts.rcvtimeo);
+        self.wait(nonblock, timeout, Errno::EAGAIN, |w| {
+            let Ok(cur) = w.sock_of(h, fd) else {
+                return Some(Err(Errno::EBADF));
+            };
+            if cur != id || w.sr(id).st != St::Listen {
+                return Some(Err(Errno::EINVAL));
+            }
+            let child = *w.sr(id).acceptq.front()?;
+            if w.hosts[h].fds.len() >= w.cfg.fd_limit {
+                return Some(Err(Errno::EMFILE));
+            }
+            w.s(id).acceptq.pop_front();
+            let nb = w.nonblock_of(id);
+            if let Some(o) = w.objs.get_mut(&child) {
+                o.nonblock = nb;
+            }
+            w.s(child).listener = None;
+            let fd = match w.install(h, child, true) {
+                Ok(fd) => fd,
+                Err(e) => return Some(Err(e)),
+            };
+            let addr = if want_addr {
+                w.sr(child).peer.clone()
+            } else {
+                None
+            };
+            Some(Ok(Accepted { fd, addr }))
+        })
+    }
+
+    // ---- data ----------------------------------------------------------------------
+
+    /// Parses outgoing control data: the objects of `SCM_RIGHTS` (referenced, in flight).
+    fn parse_control(&mut self, h: usize, id: ObjId, control: &[u8]) -> Result<Vec<ObjId>> {
+        let mut rights = Vec::new();
+        let mut rest = control;
+        let unix = self.sr(id).is_unix();
+        while rest.len() >= cmsg::cmsg_len(0) {
+            let Some((m, used)) = cmsg::decode_first(rest) else {
+                return Err(Errno::EINVAL);
+            };
+            rest = &rest[used..];
+            if m.level != libc::SOL_SOCKET {
+                continue;
+            }
+            if !m.is_rights() || !unix {
+                return Err(Errno::EINVAL);
+            }
+            for fd in cmsg::decode_fds(&m.data) {
+                rights.push(self.obj_of(h, fd)?);
+            }
+        }
+        if rights.len() > SCM_MAX_FD {
+            return Err(Errno::EINVAL);
+        }
+        for &r in &rights {
+            if let Some(o) = self.objs.get_mut(&r) {
+                o.refs += 1;
+            }
+        }
+        Ok(rights)
+    }
+
+    pub(crate) fn op_sendmsg(
+        &mut self,
+        h: usize,
+        fd: Fd,
+        data: &[u8],
+        control: &[u8],
+        to: Option<&SockAddr>,
+        flags: MsgFlags,
+    ) -> Result<usize> {
+        let id = self.sock_of(h, fd)?;
+        let nonblock = self.nonblock_of(id) || flags.contains(MsgFlags::DONTWAIT);
+        let rights = self.parse_control(h, id, control)?;
+        let r = self.sendmsg_inner(h, id, data, &rights, to, flags, nonblock);
+        if r.is_err() {
+            for o in rights {
+                self.unref(o);
+            }
+        }
+        self.tr_res(h, "send", fd, &r, |n| *n as i64);
+        r
+    }
+
+    #[allow(clippy::too_many_arguments)] // one private dispatcher; the arguments are the call's
+    fn sendmsg_inner(
+        &mut self,
+        h: usize,
+        id: ObjId,
+        data: &[u8],
+        rights: &[ObjId],
+        to: Option<&SockAddr>,
+        flags: MsgFlags,
+        nonblock: bool,
+    ) -> Result<usize> {
+        let s = self.sr(id);
+        let oob = flags.contains(MsgFlags::OOB);
+        if s.ty == SockType::STREAM {
+            if s.is_unix() && to.is_some() {
+                return Err(if s.st == St::Connected {
+                    Errno::EISCONN
+                } else {
+                    Errno::EOPNOTSUPP
+                });
+            }
+            self.eintr(h, !nonblock)?;
+            return self.stream_send(h, id, data, rights.to_vec(), oob, nonblock);
+        }
+        if oob {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        if s.is_udp() {
+            return self.udp_send(h, id, data, to, nonblock);
+        }
+        // Unix datagram or seqpacket.
+        let target = if s.ty == SockType::SEQPACKET {
+            if s.st != St::Connected {
+                return Err(if s.wr_shut {
+                    Errno::EPIPE
+                } else {
+                    Errno::ENOTCONN
+                });
+            }
+            match s.peer_id {
+                Some(p) if self.exists(p) => p,
+                _ => return Err(Errno::EPIPE),
+            }
+        } else if let Some(a) = to {
+            if !matches!(a, SockAddr::Unix(_)) {
+                return Err(Errno::EINVAL);
+            }
+            let t = self.unix_lookup(h, a)?;
+            if self.sr(t).ty != s.ty {
+                return Err(Errno::EPROTOTYPE);
+            }
+            t
+        } else {
+            if let Some(e) = take_err(self, id) {
+                return Err(e);
+            }
+            match self.sr(id).peer_id {
+                Some(p) if self.exists(p) => p,
+                _ => return Err(Errno::ENOTCONN),
+            }
+        };
+        let s = self.sr(id);
+        if s.wr_shut {
+            return Err(Errno::EPIPE);
+        }
+        let sndbuf = s.opts.sndbuf.max(0) as usize;
+        if data.len() + 32 > sndbuf {
+            return Err(Errno::EMSGSIZE);
+        }
+        let from = s.local.clone().unwrap_or(SockAddr::Unix(UnixAddr::Unnamed));
+        let timeout = timeout_of(s.opts.sndtimeo);
+        self.eintr(h, !nonblock)?;
+        let mut rights = Some(rights.to_vec());
+        self.wait(nonblock, timeout, Errno::EAGAIN, |w| {
+            if !w.exists(target) {
+                return Some(Err(Errno::ECONNREFUSED));
+            }
+            let t = w.sr(target);
+            if t.ty == SockType::SEQPACKET && t.rd_shut {
+                return Some(Err(Errno::EPIPE));
+            }
+            if !t.rq.is_empty() && t.rq_bytes + data.len() > sndbuf {
+                return None;
+            }
+            let now = w.now;
+            let t = w.s(target);
+            t.rq_bytes += data.len();
+            t.rq.push_back(Seg {
+                data: data.to_vec(),
+                off: 0,
+                from: Some(from.clone()),
+                rights: rights.take().unwrap_or_default(),
+                ts: now,
+            });
+            Some(Ok(data.len()))
+        })
+    }
+
+    fn udp_send(
+        &mut self,
+        h: usize,
+        id: ObjId,
+        data: &[u8],
+        to: Option<&SockAddr>,
+        _nonblock: bool,
+    ) -> Result<usize> {
+        let dst = match to {
+            Some(a) => self.check_ip_dest(id, a)?,
+            None => match &self.sr(id).peer {
+                Some(p) => canon(p),
+                None => return Err(Errno::EDESTADDRREQ),
+            },
+        };
+        if let Some(e) = take_err(self, id) {
+            return Err(e);
+        }
+        if self.sr(id).wr_shut {
+            return Err(Errno::EPIPE);
+        }
+        if dst.port() == Some(0) {
+            return Err(Errno::EINVAL);
+        }
+        let max = if dst.family() == Family::INET6 {
+            65_527
+        } else {
+            65_507
+        };
+        if data.len() > max {
+            return Err(Errno::EMSGSIZE);
+        }
+        self.autobind(h, id)?;
+        self.send_dgram(id, &dst, data)?;
+        Ok(data.len())
+    }
+
+    /// Free send space of a connected stream socket.
+    fn stream_space(&self, id: ObjId) -> usize {
+        let s = self.sr(id);
+        let sndbuf = s.opts.sndbuf.max(0) as usize;
+        if s.is_unix() {
+            match s.peer_id.filter(|p| self.exists(*p)) {
+                Some(p) => sndbuf.saturating_sub(self.sr(p).rq_bytes),
+                None => 0,
+            }
+        } else {
+            sndbuf.saturating_sub(s.sq.len() + s.inflight)
+        }
+    }
+
+    /// Writes into a connected stream: partial writes, blocking, EPIPE, resets.
+    pub(crate) fn stream_send(
+        &mut self,
+        h: usize,
+        id: ObjId,
+        data: &[u8],
+        rights: Vec<ObjId>,
+        oob: bool,
+        nonblock: bool,
+    ) -> Result<usize> {
+        if self.sr(id).is_tcp() && self.sr(id).st == St::Connected && self.fault(h, |f| f.reset) {
+            self.tr(h, "fault-reset", id as i64, 0);
+            self.abort_keep(id);
+            return Err(Errno::ECONNRESET);
+        }
+        let timeout = timeout_of(self.sr(id).opts.sndtimeo);
+        let mut sent = 0usize;
+        let mut rights = Some(rights);
+        let r = self.wait(nonblock, timeout, Errno::EAGAIN, |w| {
+            if !w.exists(id) {
+                return Some(Err(Errno::EBADF));
+            }
+            if let Some(e) = take_err(w, id) {
+                return Some(if sent > 0 { Ok(sent) } else { Err(e) });
+            }
+            let s = w.sr(id);
+            if s.wr_shut || s.st == St::Closed {
+                return Some(if sent > 0 {
+                    Ok(sent)
+                } else {
+                    Err(Errno::EPIPE)
+                });
+            }
+            match s.st {
+                St::Connected => {}
+                St::SynSent => return None,
+                _ => {
+                    return Some(Err(if s.is_unix() {
+                        Errno::ENOTCONN
+                    } else {
+                        Errno::EPIPE
+                    }))
+                }
+            }
+            if s.is_unix() && s.peer_id.filter(|p| w.exists(*p)).is_none() {
+                return Some(if sent > 0 {
+                    Ok(sent)
+                } else {
+                    Err(Errno::EPIPE)
+                });
+            }
+            if data.is_empty() {
+                return Some(Ok(0));
+            }
+            let free = w.stream_space(id);
+            if free == 0 {
+                return if sent > 0 && nonblock {
+                    Some(Ok(sent))
+                } else {
+                    None
+                };
+            }
+            let mut n = free.min(data.len() - sent);
+            let mut short = false;
+            if n > 1 && w.fault(h, |f| f.short_io) {
+                n = w.rng.range(1, n as u64 - 1) as usize;
+                short = true;
+                w.tr(h, "fault-short-write", id as i64, n as i64);
+            }
+            let chunk = &data[sent..sent + n];
+            let last = sent + n == data.len();
+            let urgent = oob && last;
+            if w.sr(id).is_unix() {
+                let peer = w.sr(id).peer_id.expect("checked above");
+                let from = w
+                    .sr(id)
+                    .local
+                    .clone()
+                    .unwrap_or(SockAddr::Unix(UnixAddr::Unnamed));
+                let now = w.now;
+                let p = w.s(peer);
+                let mut bytes = chunk.to_vec();
+                if urgent {
+                    p.mark = Some(p.rq_total + bytes.len() as u64 - 1);
+                    if !p.opts.oobinline {
+                        p.oob = bytes.pop();
+                    }
+                }
+                p.rq_total += bytes.len() as u64;
+                p.rq_bytes += bytes.len();
+                let rights = rights.take().unwrap_or_default();
+                if !bytes.is_empty() || !rights.is_empty() {
+                    p.rq.push_back(Seg {
+                        data: bytes,
+                        off: 0,
+                        from: Some(from),
+                        rights,
+                        ts: now,
+                    });
+                }
+            } else {
+                let s = w.s(id);
+                s.sq.extend(chunk);
+                if urgent {
+                    s.snd_urg = Some(s.snd_nxt + s.sq.len() as u64 - 1);
+                }
+                w.pump(id);
+            }
+            sent += n;
+            if sent == data.len() || short || nonblock {
+                Some(Ok(sent))
+            } else {
+                None
+            }
+        });
+        match r {
+            Err(e) if sent > 0 && (e == Errno::EAGAIN || e == Errno::EDEADLK) => Ok(sent),
+            r => r,
+        }
+    }
+
+    /// A reset from this end that keeps the socket (fault injection): both ends see ECONNRESET.
+    fn abort_keep(&mut self, id: ObjId) {
+        let (host, peer) = {
+            let s = self.sr(id);
+            (s.host, s.peer_id)
+        };
+        if let Some(p) = peer {
+            if self.exists(p) {
+                let ph = self.sr(p).host;
+                self.transmit(crate::net::Packet::rst(host, ph, p));
+            }
+        }
+        self.fail(id, 0);
+    }
+
+    pub(crate) fn op_recvmsg(
+        &mut self,
+        h: usize,
+        fd: Fd,
+        cap: usize,
+        flags: MsgFlags,
+    ) -> Result<Got> {
+        let id = self.sock_of(h, fd)?;
+        let nonblock = self.nonblock_of(id) || flags.contains(MsgFlags::DONTWAIT);
+        let r = self.recv_inner(h, id, cap, flags, nonblock);
+        self.tr_res(h, "recv", fd, &r, |g| g.ret as i64);
+        r
+    }
+
+    fn recv_inner(
+        &mut self,
+        h: usize,
+        id: ObjId,
+        cap: usize,
+        flags: MsgFlags,
+        nonblock: bool,
+    ) -> Result<Got> {
+        let peek = flags.contains(MsgFlags::PEEK);
+        let s = self.sr(id);
+        if flags.contains(MsgFlags::OOB) {
+            if s.ty != SockType::STREAM {
+                return Err(Errno::EOPNOTSUPP);
+            }
+            if s.opts.oobinline {
+                return Err(Errno::EINVAL);
+            }
+            let Some(b) = s.oob else {
+                return Err(Errno::EINVAL);
+            };
+            if !peek {
+                self.s(id).oob = None;
+            }
+            let mut g = Got::empty();
+            if cap > 0 {
+                g.data.push(b);
+                g.ret = 1;
+            } else {
+                g.flags |= MsgFlags::TRUNC;
+            }
+            return Ok(g);
+        }
+        if s.st == St::Listen {
+            return Err(if s.is_unix() {
+                Errno::EINVAL
+            } else {
+                Errno::ENOTCONN
+            });
+        }
+        if s.ty == SockType::STREAM {
+            if s.is_unix() && s.st != St::Connected && s.rq.is_empty() {
+                return Err(Errno::EINVAL);
+            }
+            if s.is_tcp() && s.st == St::Idle && s.rq.is_empty() && s.err == 0 {
+                return Err(Errno::ENOTCONN);
+            }
+            if cap == 0 {
+                return Ok(Got::empty());
+            }
+            self.eintr(h, !nonblock)?;
+            return self.stream_recv(h, id, cap, flags, nonblock);
+        }
+        if s.ty == SockType::SEQPACKET && s.st != St::Connected {
+            return Err(Errno::ENOTCONN);
+        }
+        let timeout = timeout_of(s.opts.rcvtimeo);
+        let seqpacket = s.ty == SockType::SEQPACKET;
+        let unix = s.is_unix();
+        self.eintr(h, !nonblock)?;
+        self.wait(nonblock, timeout, Errno::EAGAIN, |w| {
+            if !w.exists(id) {
+                return Some(Err(Errno::EBADF));
+            }
+            let s = w.s(id);
+            if let Some(seg) = s.rq.front_mut() {
+                let real = seg.data.len() - seg.off;
+                let n = real.min(cap);
+                let mut g = Got::empty();
+                g.data = seg.data[seg.off..seg.off + n].to_vec();
+                g.ret = if flags.contains(MsgFlags::TRUNC) {
+                    real
+                } else {
+                    n
+                };
+                if real > cap {
+                    g.flags |= MsgFlags::TRUNC;
+                }
+                g.addr = if seqpacket && !unix {
+                    None
+                } else {
+                    seg.from.clone()
+                };
+                g.ts = Some(seg.ts);
+                if peek {
+                    g.rights.clone_from(&seg.rights);
+                    for &r in &g.rights.clone() {
+                        if let Some(o) = w.objs.get_mut(&r) {
+                            o.refs += 1;
+                        }
+                    }
+                } else {
+                    let seg = s.rq.pop_front().expect("front exists");
+                    s.rq_bytes -= real;
+                    g.rights = seg.rights;
+                }
+                return Some(Ok(g));
+            }
+            if let Some(e) = take_err(w, id) {
+                return Some(Err(e));
+            }
+            let s = w.sr(id);
+            if s.rd_shut || (seqpacket && s.rd_eof) {
+                return Some(Ok(Got::empty()));
+            }
+            None
+        })
+    }
+
+    fn stream_recv(
+        &mut self,
+        h: usize,
+        id: ObjId,
+        cap: usize,
+        flags: MsgFlags,
+        nonblock: bool,
+    ) -> Result<Got> {
+        let peek = flags.contains(MsgFlags::PEEK);
+        let waitall = flags.contains(MsgFlags::WAITALL) && !peek;
+        let s = self.sr(id);
+        let target = if waitall {
+            cap
+        } else {
+            (s.opts.rcvlowat.max(1) as usize).min(cap)
+        };
+        let timeout = timeout_of(s.opts.rcvtimeo);
+        let mut g = Got::empty();
+        g.discard = flags.contains(MsgFlags::TRUNC);
+        let mut got = 0usize;
+        let r = self.wait(nonblock, timeout, Errno::EAGAIN, |w| {
+            if !w.exists(id) {
+                return Some(Err(Errno::EBADF));
+            }
+            let mut stop = false;
+            // Copy what is there, up to the urgent mark and a rights boundary.
+            loop {
+                let s = w.sr(id);
+                if got >= cap {
+                    break;
+                }
+                if got > 0 && s.mark == Some(s.rd_total + if peek { got as u64 } else { 0 }) {
+                    stop = true;
+                    break;
+                }
+                let avail = if peek {
+                    s.rq_bytes.saturating_sub(got)
+                } else {
+                    s.stream_avail()
+                };
+                if avail == 0 {
+                    break;
+                }
+                let mut want = (cap - got).min(avail);
+                if want > 1 && w.fault(h, |f| f.short_io) {
+                    want = w.rng.range(1, want as u64 - 1) as usize;
+                    w.tr(h, "fault-short-read", id as i64, want as i64);
+                    stop = true;
+                }
+                let n = w.stream_take(id, want, got, peek, &mut g);
+                got += n;
+                if n == 0 || stop || !g.rights.is_empty() {
+                    stop = true;
+                    break;
+                }
+            }
+            let s = w.sr(id);
+            if got >= target || (got > 0 && (stop || nonblock)) {
+                return Some(Ok(()));
+            }
+            if got > 0 && (s.rd_eof || s.rd_shut || s.err != 0 || s.st == St::Closed) {
+                return Some(Ok(()));
+            }
+            if got == 0 {
+                if s.rd_eof || s.rd_shut {
+                    return Some(Ok(()));
+                }
+                if let Some(e) = take_err(w, id) {
+                    return Some(Err(e));
+                }
+                let s = w.sr(id);
+                if s.st == St::Closed {
+                    return Some(Ok(()));
+                }
+                if s.is_tcp() && s.st == St::Idle {
+                    return Some(Err(Errno::ENOTCONN));
+                }
+            }
+            None
+        });
+        let r = match r {
+            Err(e) if got > 0 && (e == Errno::EAGAIN || e == Errno::EDEADLK) => Ok(()),
+            r => r,
+        };
+        // Reading opened the window: let the peer send what it has queued.
+        if self.exists(id) && !peek {
+            if let Some(p) = self.sr(id).peer_id {
+                self.pump(p);
+            }
+        }
+        r?;
+        g.ret = got;
+        Ok(g)
+    }
+
+    /// Takes up to `want` bytes from a stream's queue (from offset `skip` when peeking).
+    fn stream_take(
+        &mut self,
+        id: ObjId,
+        want: usize,
+        skip: usize,
+        peek: bool,
+        g: &mut Got,
+    ) -> usize {
+        let s = self.s(id);
+        let mut n = 0;
+        if peek {
+            let mut skip = skip;
+            for seg in &s.rq {
+                let len = seg.data.len() - seg.off;
+                if skip >= len {
+                    skip -= len;
+                    continue;
+                }
+                let take = (len - skip).min(want - n);
+                if !g.discard {
+                    g.data
+                        .extend_from_slice(&seg.data[seg.off + skip..seg.off + skip + take]);
+                }
+                if g.addr.is_none() {
+                    g.addr.clone_from(&seg.from);
+                }
+                n += take;
+                skip = 0;
+                if n == want {
+                    break;
+                }
+            }
+            return n;
+        }
+        while n < want {
+            let Some(seg) = s.rq.front_mut() else { break };
+            if seg.off == 0 && !seg.rights.is_empty() {
+                if n > 0 {
+                    break;
+                }
+                g.rights = std::mem::take(&mut seg.rights);
+            }
+            if g.addr.is_none() {
+                g.addr.clone_from(&seg.from);
+            }
+            if g.ts.is_none() {
+                g.ts = Some(seg.ts);
+            }
+            let len = seg.data.len() - seg.off;
+            let take = len.min(want - n);
+            if !g.discard {
+                g.data.extend_from_slice(&seg.data[seg.off..seg.off + take]);
+            }
+            seg.off += take;
+            n += take;
+            if seg.off == seg.data.len() {
+                s.rq.pop_front();
+            }
+            if !g.rights.is_empty() {
+                break;
+            }
+        }
+        s.rq_bytes -= n;
+        s.rd_total += n as u64;
+        if let Some(m) = s.mark {
+            if s.rd_total > m && s.oob.is_none() {
+                s.mark = None;
+            }
+        }
+        n
+    }
+
+    /// Builds the control data of a receive; installs received descriptors.
+    pub(crate) fn recv_control(
+        &mut self,
+        h: usize,
+        id: Option<ObjId>,
+        g: &mut Got,
+        clen: usize,
+        flags: MsgFlags,
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        let want_ts = id.is_some_and(|i| self.exists(i) && self.sr(i).opts.timestamp);
+        if want_ts {
+            if let Some(ts) = g.ts {
+                let mut d = Vec::with_capacity(16);
+                d.extend_from_slice(&((ts / 1_000_000_000) as i64).to_ne_bytes());
+                d.extend_from_slice(&(((ts % 1_000_000_000) / 1000) as i64).to_ne_bytes());
+                let m = cmsg::Cmsg {
+                    level: libc::SOL_SOCKET,
+                    ty: libc::SCM_TIMESTAMP,
+                    data: d,
+                };
+                if out.len() + cmsg::cmsg_space(16) <= clen {
+                    cmsg::encode_into(&mut out, &m);
+                } else {
+                    g.flags |= MsgFlags::CTRUNC;
+                }
+            }
+        }
+        let rights = std::mem::take(&mut g.rights);
+        if !rights.is_empty() {
+            let room = clen.saturating_sub(out.len());
+            let fdmax = if room >= cmsg::cmsg_len(0) {
+                (room - cmsg::cmsg_len(0)) / 4
+            } else {
+                0
+            };
+            let cloexec = flags.0 & MSG_CMSG_CLOEXEC != 0;
+            let mut fds = Vec::new();
+            for (i, &r) in rights.iter().enumerate() {
+                if i < fdmax {
+                    match self.install(h, r, cloexec) {
+                        Ok(fd) => {
+                            fds.push(fd);
+                            // The in-flight reference became the descriptor's.
+                            if let Some(o) = self.objs.get_mut(&r) {
+                                o.refs -= 1;
+                            }
+                            continue;
+                        }
+                        Err(_) => g.flags |= MsgFlags::CTRUNC,
+                    }
+                } else {
+                    g.flags |= MsgFlags::CTRUNC;
+                }
+                self.unref(r);
+            }
+            if !fds.is_empty() {
+                let start = out.len();
+                cmsg::encode_into(&mut out, &cmsg::Cmsg::rights(&fds));
+                out.truncate((start + cmsg::cmsg_space(fds.len() * 4)).min(clen));
+            }
+        }
+        out
+    }
+
+    pub(crate) fn op_sendfile(
+        &mut self,
+        h: usize,
+        sock: Fd,
+        file: Fd,
+        offset: i64,
+        len: usize,
+    ) -> Result<usize> {
+        let fobj = self.obj_of(h, file)?;
+        let id = self.sock_of(h, sock)?;
+        let data = match self.objs.get(&fobj).map(|o| &o.kind) {
+            Some(Kind::File(d)) => d.clone(),
+            _ => return Err(Errno::EINVAL),
+        };
+        if offset < 0 {
+            return Err(Errno::EINVAL);
+        }
+        let start = (offset as usize).min(data.len());
+        let end = start.saturating_add(len).min(data.len());
+        let chunk = &data[start..end];
+        let nonblock = self.nonblock_of(id);
+        let r = if chunk.is_empty() {
+            Ok(0)
+        } else if self.sr(id).ty == SockType::STREAM {
+            self.eintr(h, !nonblock)?;
+            self.stream_send(h, id, chunk, Vec::new(), false, nonblock)
+        } else {
+            self.sendmsg_inner(h, id, chunk, &[], None, MsgFlags::NONE, nonblock)
+        };
+        self.tr_res(h, "sendfile", sock, &r, |n| *n as i64);
+        r
+    }
+
+    // ---- readiness and state ---------------------------------------------------------
+
+    /// poll(2) bits of one object: (in, out, pri, hup, err).
+    fn readiness(&self, id: ObjId) -> (bool, bool, bool, bool, bool) {
+        let s = match self.objs.get(&id).map(|o| &o.kind) {
+            Some(Kind::Sock(s)) => s,
+            _ => return (true, true, false, false, false),
+        };
+        let err = s.err != 0;
+        let lowat = s.opts.rcvlowat.max(1) as usize;
+        let mut hup = s.wr_shut && (s.rd_shut || s.rd_eof);
+        let mut inb = s.rd_eof || s.rd_shut;
+        let mut out = false;
+        if s.ty == SockType::STREAM || s.ty == SockType::SEQPACKET {
+            match s.st {
+                St::Listen => inb |= !s.acceptq.is_empty(),
+                St::Idle | St::Closed => hup = true,
+                St::SynSent => {}
+                St::Connected => {
+                    let avail = if s.ty == SockType::STREAM {
+                        s.stream_avail()
+                    } else {
+                        s.rq_bytes
+                    };
+                    inb |= avail >= lowat || (!s.rq.is_empty() && s.ty == SockType::SEQPACKET);
+                    inb |= s.ty == SockType::STREAM
+                        && s.rq_bytes > 0
+                        && s.stream_avail() == 0
+                        && s.mark.is_some();
+                    out = s.wr_shut || self.stream_space(id) > 0;
+                }
+            }
+            if s.is_unix() && s.st == St::Connected && s.peer_id.is_none_or(|p| !self.exists(p)) {
+                hup = true;
+            }
+        } else {
+            inb |= !s.rq.is_empty();
+            out = true;
+            if s.is_unix() {
+                if let Some(p) = s.peer_id.filter(|p| self.exists(*p)) {
+                    let t = self.sr(p);
+                    out = t.rq.is_empty() || t.rq_bytes < s.opts.sndbuf.max(0) as usize;
+                }
+            }
+        }
+        if hup {
+            inb = true;
+        }
+        (inb, out, s.oob.is_some(), hup, err)
+    }
+
+    pub(crate) fn op_poll(
+        &mut self,
+        h: usize,
+        fd: Fd,
+        interest: Interest,
+        timeout_ms: i32,
+    ) -> Result<bool> {
+        let id = self.obj_of(h, fd)?;
+        let check = |w: &World| {
+            let (i, o, p, hup, err) = w.readiness(id);
+            (interest.read && (i || hup || err))
+                || (interest.write && (o || hup || err))
+                || (interest.except && p)
+        };
+        let r = if timeout_ms <= 0 {
+            Ok(check(self))
+        } else {
+            self.eintr(h, true)?;
+            let t = timeout_ms as Nanos * MS;
+            match self.wait(false, Some(t), Errno::ETIMEDOUT, |w| {
+                if w.obj_of(h, fd) != Ok(id) {
+                    return Some(Err(Errno::EBADF));
+                }
+                check(w).then_some(Ok(true))
+            }) {
+                Err(Errno::ETIMEDOUT) => Ok(false),
+                r => r,
+            }
+        };
+        self.tr_res(h, "poll", fd, &r, |b| i64::from(*b));
+        r
+    }
+
+    pub(crate) fn op_atmark(&mut self, h: usize, fd: Fd) -> Result<bool> {
+        let id = self.sock_of(h, fd)?;
+        let s = self.sr(id);
+        if s.ty != SockType::STREAM {
+            return Err(Errno::ENOTTY);
+        }
+        Ok(s.mark == Some(s.rd_total))
+    }
+
+    pub(crate) fn op_getsockname(&mut self, h: usize, fd: Fd) -> Result<SockAddr> {
+        let id = self.sock_of(h, fd)?;
+        let s = self.sr(id);
+        Ok(match (&s.local, s.family) {
+            (Some(a), _) => a.clone(),
+            (None, Family::INET) => SockAddr::v4(Ipv4Addr::UNSPECIFIED, 0),
+            (None, Family::INET6) => SockAddr::v6(Ipv6Addr::UNSPECIFIED, 0),
+            (None, _) => SockAddr::Unix(UnixAddr::Unnamed),
+        })
+    }
+
+    pub(crate) fn op_getpeername(&mut self, h: usize, fd: Fd) -> Result<SockAddr> {
+        let id = self.sock_of(h, fd)?;
+        let s = self.sr(id);
+        if s.st != St::Connected {
+            return Err(Errno::ENOTCONN);
+        }
+        if s.is_unix() && s.ty == SockType::DGRAM && s.peer_id.is_none_or(|p| !self.exists(p)) {
+            return Err(Errno::ENOTCONN);
+        }
+        s.peer.clone().ok_or(Errno::ENOTCONN)
+    }
+
+    // ---- options -------------------------------------------------------------------
+
+    /// The level checks every option goes through (see the crate docs).
+    fn opt_level_ok(&self, id: ObjId, name: OptName) -> Result<()> {
+        let s = self.sr(id);
+        use OptName as O;
+        let tcp_level = matches!(
+            name,
+            O::TcpNoDelay | O::TcpKeepIntvl | O::TcpKeepCnt | O::TcpKeepAlive | O::TcpCork
+        );
+        let ip_level = matches!(
+            name,
+            O::MulticastLoopV4 | O::MulticastTtlV4 | O::MulticastIfV4
+        );
+        let ip6_level = matches!(
+            name,
+            O::MulticastLoopV6 | O::MulticastHopsV6 | O::MulticastIfV6
+        );
+        if s.is_unix() && (tcp_level || ip_level || ip6_level) {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        if tcp_level && !s.is_tcp() {
+            return Err(Errno::ENOPROTOOPT);
+        }
+        if ip6_level && s.family != Family::INET6 {
+            return Err(Errno::ENOPROTOOPT);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn op_getsockopt(&mut self, h: usize, fd: Fd, name: OptName) -> Result<SockOpt> {
+        let id = self.sock_of(h, fd)?;
+        self.opt_level_ok(id, name)?;
+        if name == OptName::Error {
+            let e = self.s(id).err;
+            self.s(id).err = 0;
+            return Ok(SockOpt::Error(e));
+        }
+        let s = self.sr(id);
+        let o = &s.opts;
+        use OptName as N;
+        Ok(match name {
+            N::ReuseAddr => SockOpt::ReuseAddr(o.reuseaddr),
+            N::ReusePort => SockOpt::ReusePort(o.reuseport),
+            N::Broadcast => SockOpt::Broadcast(o.broadcast),
+            N::Debug => SockOpt::Debug(o.debug),
+            N::KeepAlive => SockOpt::KeepAlive(o.keepalive),
+            N::OobInline => SockOpt::OobInline(o.oobinline),
+            N::DontRoute => SockOpt::DontRoute(o.dontroute),
+            N::Timestamp => SockOpt::Timestamp(o.timestamp),
+            N::RcvBuf => SockOpt::RcvBuf(o.rcvbuf),
+            N::RcvLowat => SockOpt::RcvLowat(o.rcvlowat),
+            N::SndBuf => SockOpt::SndBuf(o.sndbuf),
+            N::SndLowat => SockOpt::SndLowat(1),
+            N::RcvTimeo => SockOpt::RcvTimeo(o.rcvtimeo),
+            N::SndTimeo => SockOpt::SndTimeo(o.sndtimeo),
+            N::Linger => SockOpt::Linger(o.linger),
+            N::TcpNoDelay => SockOpt::TcpNoDelay(o.nodelay),
+            N::TcpKeepIntvl => SockOpt::TcpKeepIntvl(o.keepintvl),
+            N::TcpKeepCnt => SockOpt::TcpKeepCnt(o.keepcnt),
+            N::TcpKeepAlive => SockOpt::TcpKeepAlive(o.keepidle),
+            N::TcpCork => SockOpt::TcpCork(o.cork),
+            N::AcceptConn => SockOpt::AcceptConn(s.st == St::Listen),
+            N::Error => unreachable!("handled above"),
+            N::Type => SockOpt::Type(s.ty.0),
+            N::Protocol => SockOpt::Protocol(s.proto),
+            N::MulticastLoopV4 => SockOpt::MulticastLoopV4(o.mloop4),
+            N::MulticastLoopV6 => SockOpt::MulticastLoopV6(o.mloop6),
+            N::MulticastTtlV4 => SockOpt::MulticastTtlV4(o.mttl4),
+            N::MulticastHopsV6 => SockOpt::MulticastHopsV6(o.mhops6),
+            N::MulticastIfV4 => SockOpt::MulticastIfV4(o.mif4),
+            N::MulticastIfV6 => SockOpt::MulticastIfV6(o.mif6),
+        })
+    }
+
+    pub(crate) fn op_setsockopt(&mut self, h: usize, fd: Fd, opt: SockOpt) -> Result<()> {
+        let id = self.sock_of(h, fd)?;
+        self.opt_level_ok(id, opt.name())?;
+        let is_tcp = self.sr(id).is_tcp();
+        let local4 = |ip: Ipv4Addr| ip.is_unspecified() || ip.is_loopback() || ip == host_v4(h);
+        let o = &mut self.s(id).opts;
+        let bufsize = |v: i32, min: i32| -> i32 {
+            let v = (v as u32).min(212_992) as i32;
+            (v * 2).max(min)
+        };
+        match opt {
+            SockOpt::ReuseAddr(b) => o.reuseaddr = b,
+            SockOpt::ReusePort(b) => o.reuseport = b,
+            SockOpt::Broadcast(b) => o.broadcast = b,
+            SockOpt::Debug(b) => o.debug = b,
+            SockOpt::KeepAlive(b) => o.keepalive = b,
+            SockOpt::OobInline(b) => o.oobinline = b,
+            SockOpt::DontRoute(b) => o.dontroute = b,
+            SockOpt::Timestamp(b) => o.timestamp = b,
+            SockOpt::RcvBuf(v) => o.rcvbuf = bufsize(v, 2304),
+            SockOpt::SndBuf(v) => o.sndbuf = bufsize(v, 4608),
+            SockOpt::RcvLowat(v) => o.rcvlowat = if v < 0 { i32::MAX } else { v.max(1) },
+            SockOpt::SndLowat(_) => return Err(Errno::ENOPROTOOPT),
+            SockOpt::RcvTimeo(tv) | SockOpt::SndTimeo(tv) => {
+                if !(0..1_000_000).contains(&tv.usec) {
+                    return Err(Errno::EDOM);
+                }
+                let tv = if tv.sec < 0 { Timeval::default() } else { tv };
+                if matches!(opt, SockOpt::RcvTimeo(_)) {
+                    o.rcvtimeo = tv;
+                } else {
+                    o.sndtimeo = tv;
+                }
+            }
+            SockOpt::Linger(l) => {
+                o.linger.enabled = l.enabled;
+                if l.enabled {
+                    o.linger.secs = l.secs;
+                }
+            }
+            SockOpt::TcpNoDelay(b) => o.nodelay = b,
+            SockOpt::TcpCork(b) => o.cork = b,
+            SockOpt::TcpKeepIntvl(v) => {
+                if !(1..=32767).contains(&v) {
+                    return Err(Errno::EINVAL);
+                }
+                o.keepintvl = v;
+            }
+            SockOpt::TcpKeepCnt(v) => {
+                if !(1..=127).contains(&v) {
+                    return Err(Errno::EINVAL);
+                }
+                o.keepcnt = v;
+            }
+            SockOpt::TcpKeepAlive(v) => {
+                if !(1..=32767).contains(&v) {
+                    return Err(Errno::EINVAL);
+                }
+                o.keepidle = v;
+            }
+            SockOpt::AcceptConn(_)
+            | SockOpt::Error(_)
+            | SockOpt::Type(_)
+            | SockOpt::Protocol(_) => return Err(Errno::ENOPROTOOPT),
+            SockOpt::MulticastLoopV4(b) => o.mloop4 = b,
+            SockOpt::MulticastLoopV6(b) => o.mloop6 = b,
+            SockOpt::MulticastTtlV4(v) | SockOpt::MulticastHopsV6(v) => {
+                let v = match v {
+                    -1 => 1,
+                    0..=255 => v,
+                    _ => return Err(Errno::EINVAL),
+                };
+                if matches!(opt, SockOpt::MulticastTtlV4(_)) {
+                    o.mttl4 = v;
+                } else {
+                    o.mhops6 = v;
+                }
+            }
+            SockOpt::MulticastIfV4(ip) => {
+                if !local4(ip) {
+                    return Err(Errno::EADDRNOTAVAIL);
+                }
+                o.mif4 = ip;
+            }
+            SockOpt::MulticastIfV6(idx) => {
+                if idx > 2 {
+                    return Err(Errno::EINVAL);
+                }
+                o.mif6 = idx;
+            }
+        }
+        let _ = is_tcp;
+        self.tr(h, "setsockopt", i64::from(fd.0), 0);
+        Ok(())
+    }
+
+    pub(crate) fn op_multicast(
+        &mut self,
+        h: usize,
+        fd: Fd,
+        op: McastOp,
+        req: &McastRequest,
+    ) -> Result<()> {
+        let id = self.sock_of(h, fd)?;
+        let s = self.sr(id);
+        if s.is_unix() {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let v4_iface = |ip: Ipv4Addr| -> Result<u32> {
+            if ip.is_unspecified() {
+                Ok(0)
+            } else if ip.is_loopback() {
+                Ok(1)
+            } else if ip == host_v4(h) {
+                Ok(2)
+            } else {
+                Err(Errno::ENODEV)
+            }
+        };
+        let ip_of = |a: &SockAddr| a.as_socket_addr().map(|x| canon_ip(x.ip()));
+        let (group, ifindex, source): (IpAddr, u32, Option<IpAddr>) = match req {
+            McastRequest::V4 { group, interface } => {
+                if matches!(op, McastOp::Block | McastOp::Unblock) {
+                    return Err(Errno::EINVAL);
+                }
+                (IpAddr::V4(*group), v4_iface(*interface)?, None)
+            }
+            McastRequest::V6 { group, interface } => {
+                if matches!(op, McastOp::Block | McastOp::Unblock) {
+                    return Err(Errno::EINVAL);
+                }
+                if s.family != Family::INET6 {
+                    return Err(Errno::ENOPROTOOPT);
+                }
+                if *interface > 2 {
+                    return Err(Errno::ENODEV);
+                }
+                (IpAddr::V6(*group), *interface, None)
+            }
+            McastRequest::SourceV4 {
+                group,
+                source,
+                interface,
+            } => (
+                IpAddr::V4(*group),
+                v4_iface(*interface)?,
+                Some(IpAddr::V4(*source)),
+            ),
+            McastRequest::Source {
+                group,
+                source,
+                interface,
+            } => {
+                let (Some(g), Some(sr)) = (ip_of(group), ip_of(source)) else {
+                    return Err(Errno::EINVAL);
+                };
+                if g.is_ipv6() && s.family != Family::INET6 {
+                    return Err(Errno::EINVAL);
+                }
+                if *interface > 2 {
+                    return Err(Errno::ENODEV);
+                }
+                (g, *interface, Some(sr))
+            }
+        };
+        if s.is_tcp() {
+            return Err(Errno::EPROTO);
+        }
+        if !group.is_multicast() {
+            return Err(Errno::EINVAL);
+        }
+        let s = self.s(id);
+        let pos = s.mcast.iter().position(|m| m.group == group);
+        match (op, source, pos) {
+            (McastOp::Join, None, Some(_)) => return Err(Errno::EADDRINUSE),
+            (McastOp::Join, None, None) => s.mcast.push(Membership {
+                group,
+                ifindex,
+                include: Default::default(),
+                exclude: Default::default(),
+            }),
+            (McastOp::Join, Some(src), Some(p)) => {
+                if s.mcast[p].include.is_empty() {
+                    return Err(Errno::EINVAL);
+                }
+                s.mcast[p].include.insert(src);
+            }
+            (McastOp::Join, Some(src), None) => s.mcast.push(Membership {
+                group,
+                ifindex,
+                include: [src].into_iter().collect(),
+                exclude: Default::default(),
+            }),
+            (McastOp::Leave, _, None) => return Err(Errno::EADDRNOTAVAIL),
+            (McastOp::Leave, None, Some(p)) => {
+                s.mcast.remove(p);
+            }
+            (McastOp::Leave, Some(src), Some(p)) => {
+                if !s.mcast[p].include.remove(&src) {
+                    return Err(Errno::EADDRNOTAVAIL);
+                }
+                if s.mcast[p].include.is_empty() {
+                    s.mcast.remove(p);
+                }
+            }
+            (McastOp::Block | McastOp::Unblock, _, None) => return Err(Errno::EADDRNOTAVAIL),
+            (McastOp::Block | McastOp::Unblock, None, Some(_)) => return Err(Errno::EINVAL),
+            (McastOp::Block, Some(src), Some(p)) => {
+                if !s.mcast[p].include.is_empty() {
+                    return Err(Errno::EINVAL);
+                }
+                s.mcast[p].exclude.insert(src);
+            }
+            (McastOp::Unblock, Some(src), Some(p)) => {
+                if !s.mcast[p].exclude.remove(&src) {
+                    return Err(Errno::EADDRNOTAVAIL);
+                }
+            }
+        }
+        self.tr(h, "multicast", i64::from(fd.0), op as i64);
+        Ok(())
+    }
+
+    /// `SIOCGIFADDR` on the simulated interfaces.
+    pub(crate) fn op_interface_ipv4(&mut self, h: usize, fd: Fd, name: &str) -> Result<Ipv4Addr> {
+        self.sock_of(h, fd)?;
+        if name.len() >= 16 || name.contains('\0') {
+            return Err(Errno::ENXIO);
+        }
+        match name {
+            "lo" => Ok(Ipv4Addr::LOCALHOST),
+            "eth0" => Ok(host_v4(h)),
+            _ => Err(Errno::ENODEV),
+        }
+    }
+
+    /// Crash: every socket and descriptor of the host vanishes without a packet.
+    pub(crate) fn crash(&mut self, h: usize) {
+        self.tr(h, "crash", 0, 0);
+        self.hosts[h].up = false;
+        let objs: Vec<ObjId> = self.hosts[h].objs.iter().copied().collect();
+        for id in objs {
+            self.objs.remove(&id);
+            self.dead_host.insert(id, h);
+        }
+        let fds: Vec<ObjId> = self.hosts[h].fds.values().map(|s| s.obj).collect();
+        for id in fds {
+            // Files (and sockets of other hosts received by SCM_RIGHTS) lose this reference.
+            if self.objs.contains_key(&id) {
+                self.unref(id);
+            }
+        }
+        let host = &mut self.hosts[h];
+        host.objs.clear();
+        host.fds.clear();
+        host.unix_paths.clear();
+        host.unix_abstract.clear();
+        host.ports.clear();
+    }
+
+    pub(crate) fn restart(&mut self, h: usize) {
+        self.tr(h, "restart", 0, 0);
+        self.hosts[h].up = true;
+    }
+
+    pub(crate) fn host_v6(&self, h: usize) -> Ipv6Addr {
+        host_v6(h)
+    }
+}

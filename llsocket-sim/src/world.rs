@@ -1,0 +1,881 @@
+//! The world core: virtual clock, event queue, trace, hosts, descriptor tables and objects.
+//!
+//! Everything lives in one [`World`] behind `Rc<RefCell<..>>`. Iteration order
+//! never depends on hashing: every map is a `BTreeMap`, every random choice
+//! comes from the one seeded [`Rng`], and events run in `(time, sequence)` order.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use llsocket_api::opt::{Linger, Timeval};
+use llsocket_api::{Errno, Family, Fd, Result, SockAddr, SockType};
+
+use crate::net::Packet;
+use crate::rng::Rng;
+use crate::{HostFaults, Latency, LinkConfig};
+
+/// An object id (socket or file): the "open file description".
+pub(crate) type ObjId = u64;
+
+/// Nanoseconds of virtual time.
+pub(crate) type Nanos = u64;
+
+/// Knobs fixed when the world is built.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub somaxconn: i32,
+    pub rcvbuf: Option<i32>,
+    pub sndbuf: Option<i32>,
+    pub fd_limit: usize,
+    pub keep_trace: bool,
+}
+
+/// One trace record; formatted lazily so tracing stays cheap.
+#[derive(Clone, Debug)]
+pub(crate) struct TraceRec {
+    pub t: Nanos,
+    pub host: u32,
+    pub what: &'static str,
+    pub a: i64,
+    pub b: i64,
+}
+
+/// A scheduled event.
+#[derive(Debug)]
+pub(crate) enum Ev {
+    /// A packet reaches its destination host.
+    Arrive(Packet),
+    /// A reliable packet's retransmission attempt `attempt`.
+    Retx(Packet, u32),
+    /// The SYN retransmission timer of a connecting socket.
+    SynTimer { sock: ObjId, gen: u32, attempt: u32 },
+}
+
+/// One descriptor-table slot.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FdSlot {
+    pub obj: ObjId,
+    pub cloexec: bool,
+}
+
+/// A simulated host.
+#[derive(Debug)]
+pub(crate) struct HostState {
+    pub name: String,
+    pub up: bool,
+    pub fds: BTreeMap<i32, FdSlot>,
+    /// Unix path names: `Some(socket)` while bound, `None` once the socket is
+    /// gone (the socket file stays, as on Linux, until `Host::unlink`).
+    pub unix_paths: BTreeMap<Vec<u8>, Option<ObjId>>,
+    pub unix_abstract: BTreeMap<Vec<u8>, ObjId>,
+    /// Bound IP sockets by (is_udp, port).
+    pub ports: BTreeMap<(bool, u16), BTreeSet<ObjId>>,
+    pub faults: HostFaults,
+    /// Every socket object of the host (for crash).
+    pub objs: BTreeSet<ObjId>,
+}
+
+/// An open file description.
+#[derive(Debug)]
+pub(crate) struct Obj {
+    /// Descriptors (in any table) and in-flight `SCM_RIGHTS` referring to it.
+    pub refs: u32,
+    pub nonblock: bool,
+    pub kind: Kind,
+}
+
+/// What an object is.
+#[derive(Debug)]
+pub(crate) enum Kind {
+    Sock(Box<Sock>),
+    File(Vec<u8>),
+}
+
+/// Socket state.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum St {
+    /// Fresh or bound, not connected.
+    Idle,
+    Listen,
+    SynSent,
+    Connected,
+    /// Connection over (reset, timed out, refused): no traffic any more.
+    Closed,
+}
+
+/// One queued unit of received data: a datagram, or a piece of a stream.
+#[derive(Debug)]
+pub(crate) struct Seg {
+    pub data: Vec<u8>,
+    pub off: usize,
+    pub from: Option<SockAddr>,
+    pub rights: Vec<ObjId>,
+    pub ts: Nanos,
+}
+
+/// A multicast membership.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct Membership {
+    pub group: IpAddr,
+    pub ifindex: u32,
+    /// Source-specific: the accepted sources (empty: any-source).
+    pub include: BTreeSet<IpAddr>,
+    /// Any-source: the blocked sources.
+    pub exclude: BTreeSet<IpAddr>,
+}
+
+/// Every option value; see the crate docs for which are simulated.
+#[derive(Clone, Debug)]
+pub(crate) struct Opts {
+    pub reuseaddr: bool,
+    pub reuseport: bool,
+    pub broadcast: bool,
+    pub debug: bool,
+    pub keepalive: bool,
+    pub oobinline: bool,
+    pub dontroute: bool,
+    pub timestamp: bool,
+    pub rcvbuf: i32,
+    pub sndbuf: i32,
+    pub rcvlowat: i32,
+    pub rcvtimeo: Timeval,
+    pub sndtimeo: Timeval,
+    pub linger: Linger,
+    pub nodelay: bool,
+    pub cork: bool,
+    pub keepintvl: i32,
+    pub keepcnt: i32,
+    pub keepidle: i32,
+    pub mloop4: bool,
+    pub mloop6: bool,
+    pub mttl4: i32,
+    pub mhops6: i32,
+    pub mif4: Ipv4Addr,
+    pub mif6: u32,
+}
+
+/// A socket.
+#[derive(Debug)]
+pub(crate) struct Sock {
+    pub host: usize,
+    pub family: Family,
+    pub ty: SockType,
+    pub proto: i32,
+    pub st: St,
+    pub local: Option<SockAddr>,
+    pub peer: Option<SockAddr>,
+    /// The other end of a stream connection (or a connected unix datagram peer).
+    pub peer_id: Option<ObjId>,
+    pub backlog: usize,
+    pub acceptq: VecDeque<ObjId>,
+    /// Children not yet accepted point at their listener.
+    pub listener: Option<ObjId>,
+    pub rq: VecDeque<Seg>,
+    pub rq_bytes: usize,
+    /// Stream send side: bytes not yet transmitted, bytes in flight, sequence numbers.
+    pub sq: VecDeque<u8>,
+    pub inflight: usize,
+    pub snd_nxt: u64,
+    pub rcv_nxt: u64,
+    /// Out-of-order stream packets held until contiguous.
+    pub ooo: BTreeMap<u64, Packet>,
+    /// The send sequence number of a pending urgent byte.
+    pub snd_urg: Option<u64>,
+    /// Received urgent byte (not inline) and the stream offset of the mark.
+    pub oob: Option<u8>,
+    pub mark: Option<u64>,
+    /// Stream bytes ever queued / read (offsets for the urgent mark).
+    pub rq_total: u64,
+    pub rd_total: u64,
+    pub rd_eof: bool,
+    pub rd_shut: bool,
+    pub wr_shut: bool,
+    /// FIN queued after the send queue drains / already sent.
+    pub fin_pending: bool,
+    pub fin_sent: bool,
+    pub err: i32,
+    /// A non-blocking connect's outcome not yet reported by a second `connect`.
+    pub connect_pending: bool,
+    pub conn_gen: u32,
+    /// The descriptor was closed; the object lives on only to flush its send queue.
+    pub orphan: bool,
+    pub opts: Opts,
+    pub mcast: Vec<Membership>,
+}
+
+impl Sock {
+    pub(crate) fn is_unix(&self) -> bool {
+        self.family == Family::UNIX
+    }
+    pub(crate) fn is_tcp(&self) -> bool {
+        !self.is_unix() && self.ty == SockType::STREAM
+    }
+    pub(crate) fn is_udp(&self) -> bool {
+        !self.is_unix() && self.ty == SockType::DGRAM
+    }
+    /// Connection-oriented (stream or seqpacket).
+    pub(crate) fn is_conn(&self) -> bool {
+        self.ty == SockType::STREAM || self.ty == SockType::SEQPACKET
+    }
+    /// Bytes readable now in a stream, up to the urgent mark when one is ahead.
+    pub(crate) fn stream_avail(&self) -> usize {
+        let n = self.rq_bytes;
+        match self.mark {
+            Some(m) if m > self.rd_total => n.min((m - self.rd_total) as usize),
+            _ => n,
+        }
+    }
+}
+
+/// The world.
+#[derive(Debug)]
+pub(crate) struct World {
+    pub seed: u64,
+    pub rng: Rng,
+    pub now: Nanos,
+    seq: u64,
+    events: BTreeMap<(Nanos, u64), Ev>,
+    pub trace: Vec<TraceRec>,
+    pub digest: u64,
+    pub hosts: Vec<HostState>,
+    pub objs: BTreeMap<ObjId, Obj>,
+    next_obj: ObjId,
+    pub links: BTreeMap<(usize, usize), LinkConfig>,
+    pub cut: BTreeSet<(usize, usize)>,
+    pub cfg: Config,
+    /// The host of every destroyed socket, so late packets for it find the host.
+    pub dead_host: BTreeMap<ObjId, usize>,
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+/// Linux defaults for buffer sizes (`net.core.{r,w}mem_default`, `tcp_{r,w}mem[1]`).
+const UNIX_BUF: i32 = 212_992;
+
+impl World {
+    pub(crate) fn new(seed: u64, cfg: Config) -> World {
+        World {
+            seed,
+            rng: Rng::new(seed),
+            now: 0,
+            seq: 0,
+            events: BTreeMap::new(),
+            trace: Vec::new(),
+            digest: FNV_OFFSET,
+            hosts: Vec::new(),
+            objs: BTreeMap::new(),
+            next_obj: 1,
+            links: BTreeMap::new(),
+            cut: BTreeSet::new(),
+            cfg,
+            dead_host: BTreeMap::new(),
+        }
+    }
+
+    // ---- trace -------------------------------------------------------------------
+
+    /// Appends a trace record (and folds it into the digest).
+    pub(crate) fn tr(&mut self, host: usize, what: &'static str, a: i64, b: i64) {
+        let mut h = fnv(self.digest, &self.now.to_le_bytes());
+        h = fnv(h, &(host as u32).to_le_bytes());
+        h = fnv(h, what.as_bytes());
+        h = fnv(h, &a.to_le_bytes());
+        self.digest = fnv(h, &b.to_le_bytes());
+        if self.cfg.keep_trace {
+            self.trace.push(TraceRec {
+                t: self.now,
+                host: host as u32,
+                what,
+                a,
+                b,
+            });
+        }
+    }
+
+    /// Traces the result of an operation: the value, or the negated errno.
+    pub(crate) fn tr_res<T>(
+        &mut self,
+        host: usize,
+        what: &'static str,
+        fd: Fd,
+        r: &Result<T>,
+        val: impl Fn(&T) -> i64,
+    ) {
+        let v = match r {
+            Ok(v) => val(v),
+            Err(e) => -i64::from(e.0),
+        };
+        self.tr(host, what, i64::from(fd.0), v);
+    }
+
+    // ---- events ------------------------------------------------------------------
+
+    pub(crate) fn schedule(&mut self, at: Nanos, ev: Ev) {
+        self.seq += 1;
+        self.events.insert((at.max(self.now), self.seq), ev);
+    }
+
+    /// Runs the next event if it is due by `deadline` (`None`: any). Without one,
+    /// moves the clock to the deadline and returns `false`.
+    pub(crate) fn step(&mut self, deadline: Option<Nanos>) -> bool {
+        let due = match self.events.first_key_value() {
+            Some((&(t, _), _)) => deadline.is_none_or(|d| t <= d),
+            None => false,
+        };
+        if !due {
+            if let Some(d) = deadline {
+                self.now = self.now.max(d);
+            }
+            return false;
+        }
+        let ((t, _), ev) = self.events.pop_first().expect("checked above");
+        self.now = self.now.max(t);
+        self.handle(ev);
+        true
+    }
+
+    /// Runs every event due by `until`, then sets the clock to `until`.
+    pub(crate) fn run_until(&mut self, until: Nanos) {
+        while self.step(Some(until)) {}
+        self.now = self.now.max(until);
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        match ev {
+            Ev::Arrive(p) => self.arrive(p),
+            Ev::Retx(p, attempt) => self.send_attempt(p, attempt),
+            Ev::SynTimer { sock, gen, attempt } => self.syn_timer(sock, gen, attempt),
+        }
+    }
+
+    /// Waits (running the world) until `f` has an answer. `f` returning `None`
+    /// means "would block". Non-blocking callers get `EAGAIN`; a timeout gives
+    /// `on_timeout`; a wait nothing can ever end gives `EDEADLK`.
+    pub(crate) fn wait<T>(
+        &mut self,
+        nonblock: bool,
+        timeout: Option<Nanos>,
+        on_timeout: Errno,
+        mut f: impl FnMut(&mut World) -> Option<Result<T>>,
+    ) -> Result<T> {
+        let deadline = timeout.map(|t| self.now.saturating_add(t));
+        loop {
+            if let Some(r) = f(self) {
+                return r;
+            }
+            if nonblock {
+                return Err(Errno::EAGAIN);
+            }
+            if !self.step(deadline) {
+                if let Some(r) = f(self) {
+                    return r;
+                }
+                return Err(if deadline.is_some() {
+                    on_timeout
+                } else {
+                    Errno::EDEADLK
+                });
+            }
+        }
+    }
+
+    // ---- hosts, links --------------------------------------------------------------
+
+    pub(crate) fn add_host(&mut self, name: &str) -> usize {
+        self.hosts.push(HostState {
+            name: name.to_owned(),
+            up: true,
+            fds: BTreeMap::new(),
+            unix_paths: BTreeMap::new(),
+            unix_abstract: BTreeMap::new(),
+            ports: BTreeMap::new(),
+            faults: HostFaults::default(),
+            objs: BTreeSet::new(),
+        });
+        let id = self.hosts.len() - 1;
+        self.tr(id, "host", id as i64, 0);
+        id
+    }
+
+    pub(crate) fn link(&self, a: usize, b: usize) -> LinkConfig {
+        self.links.get(&(a, b)).copied().unwrap_or_default()
+    }
+
+    /// Whether packets a -> b arrive at once, in the sender's call (loopback,
+    /// or a fault-free zero-latency link between live hosts).
+    pub(crate) fn instant(&self, a: usize, b: usize) -> bool {
+        a == b
+            || (self.hosts[b].up
+                && !self.cut.contains(&(a, b))
+                && self.link(a, b) == LinkConfig::default())
+    }
+
+    pub(crate) fn sample_latency(&mut self, l: Latency) -> Nanos {
+        match l {
+            Latency::Fixed(d) => d.as_nanos() as Nanos,
+            Latency::Uniform(lo, hi) => self
+                .rng
+                .range(lo.as_nanos() as Nanos, hi.as_nanos() as Nanos),
+        }
+    }
+
+    /// Draws a host fault.
+    pub(crate) fn fault(&mut self, host: usize, pick: fn(&HostFaults) -> f64) -> bool {
+        let p = pick(&self.hosts[host].faults);
+        self.rng.chance(p)
+    }
+
+    /// `EINTR` injection for a call about to run in blocking mode.
+    pub(crate) fn eintr(&mut self, host: usize, blocking: bool) -> Result<()> {
+        if blocking && self.fault(host, |f| f.eintr) {
+            self.tr(host, "fault-eintr", 0, 0);
+            return Err(Errno::EINTR);
+        }
+        Ok(())
+    }
+
+    // ---- objects and descriptors -----------------------------------------------------
+
+    pub(crate) fn new_obj(&mut self, host: usize, kind: Kind, nonblock: bool) -> ObjId {
+        let id = self.next_obj;
+        self.next_obj += 1;
+        if matches!(kind, Kind::Sock(_)) {
+            self.hosts[host].objs.insert(id);
+        }
+        self.objs.insert(
+            id,
+            Obj {
+                refs: 0,
+                nonblock,
+                kind,
+            },
+        );
+        id
+    }
+
+    pub(crate) fn default_opts(&self, family: Family, ty: SockType) -> Opts {
+        let (r, s) = if family == Family::UNIX || ty == SockType::DGRAM {
+            (UNIX_BUF, UNIX_BUF)
+        } else {
+            (131_072, 16_384)
+        };
+        Opts {
+            reuseaddr: false,
+            reuseport: false,
+            broadcast: false,
+            debug: false,
+            keepalive: false,
+            oobinline: false,
+            dontroute: false,
+            timestamp: false,
+            rcvbuf: self.cfg.rcvbuf.unwrap_or(r),
+            sndbuf: self.cfg.sndbuf.unwrap_or(s),
+            rcvlowat: 1,
+            rcvtimeo: Timeval::default(),
+            sndtimeo: Timeval::default(),
+            linger: Linger::default(),
+            nodelay: false,
+            cork: false,
+            keepintvl: 75,
+            keepcnt: 9,
+            keepidle: 7200,
+            mloop4: true,
+            mloop6: true,
+            mttl4: 1,
+            mhops6: 1,
+            mif4: Ipv4Addr::UNSPECIFIED,
+            mif6: 0,
+        }
+    }
+
+    pub(crate) fn new_sock(
+        &mut self,
+        host: usize,
+        family: Family,
+        ty: SockType,
+        proto: i32,
+        nonblock: bool,
+    ) -> ObjId {
+        let opts = self.default_opts(family, ty);
+        let s = Sock {
+            host,
+            family,
+            ty,
+            proto,
+            st: St::Idle,
+            local: None,
+            peer: None,
+            peer_id: None,
+            backlog: 0,
+            acceptq: VecDeque::new(),
+            listener: None,
+            rq: VecDeque::new(),
+            rq_bytes: 0,
+            sq: VecDeque::new(),
+            inflight: 0,
+            snd_nxt: 0,
+            rcv_nxt: 0,
+            ooo: BTreeMap::new(),
+            snd_urg: None,
+            oob: None,
+            mark: None,
+            rq_total: 0,
+            rd_total: 0,
+            rd_eof: false,
+            rd_shut: false,
+            wr_shut: false,
+            fin_pending: false,
+            fin_sent: false,
+            err: 0,
+            connect_pending: false,
+            conn_gen: 0,
+            orphan: false,
+            opts,
+            mcast: Vec::new(),
+        };
+        self.new_obj(host, Kind::Sock(Box::new(s)), nonblock)
+    }
+
+    /// Installs `obj` at the lowest free descriptor of `host` (from 3).
+    pub(crate) fn install(&mut self, host: usize, obj: ObjId, cloexec: bool) -> Result<Fd> {
+        let fds = &self.hosts[host].fds;
+        if fds.len() >= self.cfg.fd_limit {
+            return Err(Errno::EMFILE);
+        }
+        let mut n = 3;
+        for &k in fds.keys() {
+            if k == n {
+                n += 1;
+            } else if k > n {
+                break;
+            }
+        }
+        self.hosts[host].fds.insert(n, FdSlot { obj, cloexec });
+        if let Some(o) = self.objs.get_mut(&obj) {
+            o.refs += 1;
+        }
+        Ok(Fd(n))
+    }
+
+    pub(crate) fn slot(&self, host: usize, fd: Fd) -> Result<FdSlot> {
+        self.hosts[host].fds.get(&fd.0).copied().ok_or(Errno::EBADF)
+    }
+
+    pub(crate) fn obj_of(&self, host: usize, fd: Fd) -> Result<ObjId> {
+        self.slot(host, fd).map(|s| s.obj)
+    }
+
+    /// The socket behind `fd` (`EBADF`, `ENOTSOCK`).
+    pub(crate) fn sock_of(&self, host: usize, fd: Fd) -> Result<ObjId> {
+        let id = self.obj_of(host, fd)?;
+        match self.objs.get(&id).map(|o| &o.kind) {
+            Some(Kind::Sock(_)) => Ok(id),
+            Some(Kind::File(_)) => Err(Errno::ENOTSOCK),
+            None => Err(Errno::EBADF),
+        }
+    }
+
+    pub(crate) fn exists(&self, id: ObjId) -> bool {
+        matches!(self.objs.get(&id).map(|o| &o.kind), Some(Kind::Sock(_)))
+    }
+
+    /// The socket `id` (an internal invariant: it exists).
+    pub(crate) fn s(&mut self, id: ObjId) -> &mut Sock {
+        match self.objs.get_mut(&id).map(|o| &mut o.kind) {
+            Some(Kind::Sock(s)) => s,
+            _ => panic!("llsocket-sim: socket {id} vanished (internal invariant)"),
+        }
+    }
+
+    pub(crate) fn sr(&self, id: ObjId) -> &Sock {
+        match self.objs.get(&id).map(|o| &o.kind) {
+            Some(Kind::Sock(s)) => s,
+            _ => panic!("llsocket-sim: socket {id} vanished (internal invariant)"),
+        }
+    }
+
+    pub(crate) fn nonblock_of(&self, id: ObjId) -> bool {
+        self.objs.get(&id).is_some_and(|o| o.nonblock)
+    }
+
+    /// Drops one reference; the last one closes the object.
+    pub(crate) fn unref(&mut self, id: ObjId) {
+        let last = match self.objs.get_mut(&id) {
+            Some(o) => {
+                o.refs = o.refs.saturating_sub(1);
+                o.refs == 0
+            }
+            None => false,
+        };
+        if last {
+            let is_sock = matches!(self.objs.get(&id).map(|o| &o.kind), Some(Kind::Sock(_)));
+            if is_sock {
+                self.sock_release(id);
+            } else {
+                self.objs.remove(&id);
+            }
+        }
+    }
+
+    /// Removes a socket object for good, with its names and queued rights.
+    pub(crate) fn destroy(&mut self, id: ObjId) {
+        let Some(obj) = self.objs.remove(&id) else {
+            return;
+        };
+        let Kind::Sock(s) = obj.kind else { return };
+        let host = s.host;
+        self.hosts[host].objs.remove(&id);
+        self.dead_host.insert(id, host);
+        if let Some(addr) = &s.local {
+            match addr {
+                SockAddr::Unix(llsocket_api::UnixAddr::Path(p)) => {
+                    if let Some(slot) = self.hosts[host].unix_paths.get_mut(p) {
+                        if *slot == Some(id) {
+                            *slot = None;
+                        }
+                    }
+                }
+                SockAddr::Unix(llsocket_api::UnixAddr::Abstract(p)) => {
+                    if self.hosts[host].unix_abstract.get(p) == Some(&id) {
+                        self.hosts[host].unix_abstract.remove(p);
+                    }
+                }
+                _ => {
+                    if let Some(port) = addr.port() {
+                        let key = (s.is_udp(), port);
+                        if let Some(set) = self.hosts[host].ports.get_mut(&key) {
+                            set.remove(&id);
+                            if set.is_empty() {
+                                self.hosts[host].ports.remove(&key);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for seg in s.rq {
+            for r in seg.rights {
+                self.unref(r);
+            }
+        }
+        for child in s.acceptq {
+            self.abort(child);
+        }
+    }
+
+    /// Resets a connection from this end (RST to the peer) and removes the socket.
+    pub(crate) fn abort(&mut self, id: ObjId) {
+        if !self.exists(id) {
+            return;
+        }
+        let (host, peer, st) = {
+            let s = self.sr(id);
+            (s.host, s.peer_id, s.st)
+        };
+        if let (Some(p), St::Connected) = (peer, st) {
+            let to_host = self.objs.get(&p).map(|_| self.sr(p).host);
+            if let Some(th) = to_host {
+                self.transmit(Packet::rst(host, th, p));
+            }
+        }
+        self.destroy(id);
+    }
+
+    /// A closed descriptor table entry's object: release a socket as `close` does.
+    fn sock_release(&mut self, id: ObjId) {
+        let (host, unix, conn, st, unread, linger0) = {
+            let s = self.sr(id);
+            (
+                s.host,
+                s.is_unix(),
+                s.is_conn(),
+                s.st,
+                !s.rq.is_empty() || s.oob.is_some(),
+                s.opts.linger.enabled && s.opts.linger.secs == 0,
+            )
+        };
+        self.tr(host, "release", id as i64, i64::from(unread));
+        if conn && st == St::Connected {
+            if unread || linger0 {
+                // Linux: unread data (or SO_LINGER 0) turns the close into a reset.
+                self.abort(id);
+                return;
+            }
+            if unix {
+                let peer = self.sr(id).peer_id;
+                if let Some(p) = peer.filter(|p| self.exists(*p)) {
+                    let ps = self.s(p);
+                    ps.rd_eof = true;
+                    ps.peer_id = None;
+                }
+                self.destroy(id);
+                return;
+            }
+            // TCP: FIN after the send queue drains; the orphan flushes it.
+            let s = self.s(id);
+            s.orphan = true;
+            s.wr_shut = true;
+            s.fin_pending = true;
+            self.pump(id);
+            self.reap(id);
+            return;
+        }
+        if unix && !conn {
+            // Datagram peers connected to us: their next send is ECONNREFUSED.
+            let peers: Vec<ObjId> = self.hosts[host]
+                .objs
+                .iter()
+                .copied()
+                .filter(|&o| o != id && self.sr(o).peer_id == Some(id))
+                .collect();
+            for p in peers {
+                let ps = self.s(p);
+                ps.err = libc::ECONNREFUSED;
+                ps.peer_id = None;
+            }
+        }
+        self.destroy(id);
+    }
+
+    /// Removes an orphan once it has nothing left to send.
+    pub(crate) fn reap(&mut self, id: ObjId) {
+        if !self.exists(id) {
+            return;
+        }
+        let s = self.sr(id);
+        if s.orphan && (s.fin_sent || s.st != St::Connected) && s.inflight == 0 && s.sq.is_empty() {
+            self.destroy(id);
+        }
+    }
+
+    // ---- addresses -------------------------------------------------------------------
+
+    /// The host an IP address routes to from `from` (`None`: nobody answers).
+    pub(crate) fn route(&self, from: usize, ip: IpAddr) -> Option<usize> {
+        let ip = canon_ip(ip);
+        match ip {
+            IpAddr::V4(v4) => {
+                if v4.is_loopback() || v4.is_unspecified() {
+                    return Some(from);
+                }
+                let o = v4.octets();
+                if o[0] == 10 && o[1] == 0 && o[2] == 0 && o[3] >= 1 {
+                    let n = usize::from(o[3]) - 1;
+                    return (n < self.hosts.len()).then_some(n);
+                }
+                None
+            }
+            IpAddr::V6(v6) => {
+                if v6.is_loopback() || v6.is_unspecified() {
+                    return Some(from);
+                }
+                let s = v6.segments();
+                if s[0] == 0xfd00 && s[1..7].iter().all(|&x| x == 0) && s[7] >= 1 {
+                    let n = usize::from(s[7]) - 1;
+                    return (n < self.hosts.len()).then_some(n);
+                }
+                None
+            }
+        }
+    }
+
+    /// Whether `ip` is an address of `host` (for `bind`).
+    pub(crate) fn is_local(&self, host: usize, ip: IpAddr) -> bool {
+        let ip = canon_ip(ip);
+        match ip {
+            IpAddr::V4(v4) => {
+                v4.is_unspecified()
+                    || v4.is_loopback()
+                    || v4 == host_v4(host)
+                    || v4.is_multicast()
+                    || v4 == Ipv4Addr::BROADCAST
+                    || v4 == Ipv4Addr::new(10, 0, 0, 255)
+            }
+            IpAddr::V6(v6) => {
+                v6.is_unspecified() || v6.is_loopback() || v6 == host_v6(host) || v6.is_multicast()
+            }
+        }
+    }
+
+    /// The source address a socket bound to `local` uses towards `dst`.
+    pub(crate) fn source_ip(&self, host: usize, local: IpAddr, dst: IpAddr) -> IpAddr {
+        let lc = canon_ip(local);
+        if !lc.is_unspecified() && !lc.is_multicast() {
+            return lc;
+        }
+        match canon_ip(dst) {
+            IpAddr::V4(d) if d.is_loopback() || d.is_unspecified() => {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            }
+            IpAddr::V4(_) => IpAddr::V4(host_v4(host)),
+            IpAddr::V6(d) if d.is_loopback() || d.is_unspecified() => {
+                IpAddr::V6(Ipv6Addr::LOCALHOST)
+            }
+            IpAddr::V6(_) => IpAddr::V6(host_v6(host)),
+        }
+    }
+
+    /// Picks a free ephemeral port (32768..=60999, drawn from the seed).
+    pub(crate) fn ephemeral(&mut self, host: usize, udp: bool) -> Result<u16> {
+        for _ in 0..64 {
+            let p = self.rng.range(32768, 60999) as u16;
+            if !self.hosts[host].ports.contains_key(&(udp, p)) {
+                return Ok(p);
+            }
+        }
+        (32768..=60999u16)
+            .find(|p| !self.hosts[host].ports.contains_key(&(udp, *p)))
+            .ok_or(Errno::EADDRINUSE)
+    }
+}
+
+/// `10.0.0.n` of host index `i`.
+pub(crate) fn host_v4(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, 0, (i + 1) as u8)
+}
+
+/// `fd00::n` of host index `i`.
+pub(crate) fn host_v6(i: usize) -> Ipv6Addr {
+    Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, (i + 1) as u16)
+}
+
+/// An IPv4-mapped IPv6 address as plain IPv4; anything else unchanged.
+pub(crate) fn canon_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        v4 => v4,
+    }
+}
+
+/// An IP socket address in canonical form (v4-mapped → v4).
+pub(crate) fn canon(a: &SockAddr) -> SockAddr {
+    match a {
+        SockAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SockAddr::v4(v4, v6.port()),
+            None => a.clone(),
+        },
+        _ => a.clone(),
+    }
+}
+
+/// A canonical address as a socket of `family` sees it (v4 → v4-mapped for INET6).
+pub(crate) fn as_family(a: &SockAddr, family: Family) -> SockAddr {
+    match a {
+        SockAddr::V4(v4) if family == Family::INET6 => {
+            SockAddr::v6(v4.ip().to_ipv6_mapped(), v4.port())
+        }
+        _ => a.clone(),
+    }
+}
