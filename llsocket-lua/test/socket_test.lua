@@ -531,3 +531,26 @@ t.case('recv of an impossible buffer size raises the memory error', function()
     t.raises(function() a:read(huge) end, 'not enough memory')
     t.raises(function() a:recvfrom(huge) end, 'not enough memory')
 end)
+
+t.case('metatables are registered in the registry under their type names', function()
+    t.ok(debug and debug.getregistry and debug.getmetatable, 'the suite needs the debug library')
+    local reg = debug.getregistry()
+    local s = new(AF_INET, SOCK_STREAM)
+    t.eq(debug.getmetatable(s), reg['llsocket.socket'])
+    t.eq(reg['llsocket.socket'].__metatable, 1)
+    t.eq(getmetatable(llsocket.addrinfo.inet()), reg['llsocket.addrinfo'])
+    t.eq(getmetatable(llsocket.msghdr.new()), reg['llsocket.msghdr'])
+    t.eq(getmetatable(llsocket.cmsghdr.new(1, 1, 'x')), reg['llsocket.cmsghdr'])
+    t.eq(getmetatable(llsocket.cmsghdrs.new()), reg['llsocket.cmsghdrs'])
+    for _, name in ipairs({ 'llsocket.socket', 'llsocket.addrinfo', 'llsocket.msghdr',
+        'llsocket.cmsghdr', 'llsocket.cmsghdrs' }) do
+        local mt = reg[name]
+        t.is_type(mt, 'table', name)
+        t.is_type(mt.__index, 'table', name)
+        t.is_type(mt.__gc, 'function', name)
+        t.is_type(mt.__tostring, 'function', name)
+        if math.type then
+            t.eq(mt.__name, name)
+        end
+    end
+end)

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use mlua::{Function, Lua, Table};
+use mlua::{Function, Lua, LuaOptions, StdLib, Table};
 
 /// `llsocket-lua/test/`.
 fn suite_dir() -> PathBuf {
@@ -33,7 +33,10 @@ fn test_files() -> Vec<PathBuf> {
 
 /// Runs one test file in a fresh state: `(passed, [(test, message)])`.
 fn run_file(path: &Path) -> mlua::Result<(i64, Vec<(String, String)>)> {
-    let lua = Lua::new();
+    // SAFETY: mlua calls the unsafe libraries "unsafe" because Lua code could break memory
+    // safety with them (debug); the only code run here is this repository's test suite,
+    // which uses debug.getregistry/traceback like under the standalone interpreters.
+    let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL, LuaOptions::new()) };
     llsocket::preload(&lua)?;
     let runner_path = suite_dir().join("runner.lua");
     let src = std::fs::read(&runner_path).map_err(mlua::Error::external)?;
@@ -137,8 +140,9 @@ fn runner_reports_failures_and_exit_status() {
     let names: Vec<&str> = failures.iter().map(|f| f.0.as_str()).collect();
     assert_eq!(names, ["fails", "raises"]);
     assert!(
-        failures[0].1.contains("expected 2, got 1"),
-        "{}",
+        failures[0].1.contains("expected 2, got 1")
+            && failures[0].1.contains("selfcheck_test.lua:2"),
+        "message with the failing line: {}",
         failures[0].1
     );
     assert!(failures[1].1.contains("boom"), "{}", failures[1].1);
