@@ -199,6 +199,8 @@ impl World {
                     let c = self.s(client);
                     c.st = St::Connected;
                     c.peer_id = Some(child);
+                    let t = c.syn_timer.take();
+                    self.cancel(t);
                     self.tr(b, "established", client as i64, child as i64);
                 } else {
                     self.transmit(Packet::rst(b, p.src_h, child));
@@ -331,6 +333,8 @@ impl World {
                 s.err = libc::ECONNREFUSED;
                 s.st = St::Idle;
                 s.peer_id = None;
+                let t = s.syn_timer.take();
+                self.cancel(t);
             }
             St::Connected => {
                 if orphan {
@@ -386,11 +390,13 @@ impl World {
             } else {
                 1460
             };
-            let n = window.min(s.sq.len()).min(65_536);
+            // Loopback moves 64 KiB segments; a link between hosts an Ethernet MSS.
+            let dst_h = self.peer_host(peer, src_h);
+            let mss = if dst_h == src_h { 65_536 } else { 1460 };
+            let n = window.min(s.sq.len()).min(mss);
             if n == 0 {
                 return;
             }
-            let dst_h = self.peer_host(peer, src_h);
             let s = self.s(id);
             let data: Vec<u8> = s.sq.drain(..n).collect();
             let seq = s.snd_nxt;
@@ -458,6 +464,7 @@ impl World {
             return;
         }
         let host = s.host;
+        self.s(sock).syn_timer = None;
         if attempt >= SYN_RETRIES {
             self.tr(host, "syn-timeout", sock as i64, 0);
             let s = self.s(sock);
@@ -465,10 +472,14 @@ impl World {
             s.st = St::Idle;
             return;
         }
-        let dst = s.peer.clone().expect("connecting socket has a peer");
+        let dst = self
+            .sr(sock)
+            .peer
+            .clone()
+            .expect("connecting socket has a peer");
         self.send_syn(sock, &dst);
         let at = self.now + (SEC << (attempt + 1));
-        self.schedule(
+        let key = self.schedule(
             at,
             Ev::SynTimer {
                 sock,
@@ -476,6 +487,11 @@ impl World {
                 attempt: attempt + 1,
             },
         );
+        if self.exists(sock) && self.sr(sock).st == St::SynSent {
+            self.s(sock).syn_timer = Some(key);
+        } else {
+            self.cancel(Some(key));
+        }
     }
 
     /// A SYN at host `b`: a new child in the listener's queue, a reset, or nothing (full backlog).

@@ -224,6 +224,8 @@ impl World {
                 s.st = St::Idle;
                 s.peer_id = None;
                 s.conn_gen += 1;
+                let t = s.syn_timer.take();
+                self.cancel(t);
                 Ok(())
             }
             St::Idle | St::Closed => {
@@ -456,7 +458,7 @@ impl World {
             s.peer_id = None;
             let gen = s.conn_gen;
             let at = self.now + 1000 * MS;
-            self.schedule(
+            let key = self.schedule(
                 at,
                 Ev::SynTimer {
                     sock: id,
@@ -464,6 +466,7 @@ impl World {
                     attempt: 0,
                 },
             );
+            self.s(id).syn_timer = Some(key);
             self.send_syn(id, &dst);
             if nonblock {
                 self.s(id).connect_pending = true;
@@ -904,70 +907,83 @@ impl World {
             if data.is_empty() {
                 return Some(Ok(0));
             }
-            let free = w.stream_space(id);
-            if free == 0 {
-                return if sent > 0 && nonblock {
-                    Some(Ok(sent))
-                } else {
-                    None
-                };
-            }
-            let mut n = free.min(data.len() - sent);
-            let mut short = false;
-            if n > 1 && w.fault(h, |f| f.short_io) {
-                n = w.rng.range(1, n as u64 - 1) as usize;
-                short = true;
-                w.tr(h, "fault-short-write", id as i64, n as i64);
-            }
-            let chunk = &data[sent..sent + n];
-            let last = sent + n == data.len();
-            let urgent = oob && last;
-            if w.sr(id).is_unix() {
-                let peer = w.sr(id).peer_id.expect("checked above");
-                let from = w
-                    .sr(id)
-                    .local
-                    .clone()
-                    .unwrap_or(SockAddr::Unix(UnixAddr::Unnamed));
-                let now = w.now;
-                let p = w.s(peer);
-                let mut bytes = chunk.to_vec();
-                if urgent {
-                    p.mark = Some(p.rq_total + bytes.len() as u64 - 1);
-                    if !p.opts.oobinline {
-                        p.oob = bytes.pop();
-                    }
+            loop {
+                let free = w.stream_space(id);
+                if free == 0 {
+                    return if sent > 0 && nonblock {
+                        Some(Ok(sent))
+                    } else {
+                        None
+                    };
                 }
-                p.rq_total += bytes.len() as u64;
-                p.rq_bytes += bytes.len();
-                let rights = rights.take().unwrap_or_default();
-                if !bytes.is_empty() || !rights.is_empty() {
-                    p.rq.push_back(Seg {
-                        data: bytes,
-                        off: 0,
-                        from: Some(from),
-                        rights,
-                        ts: now,
-                    });
+                let mut n = free.min(data.len() - sent);
+                let mut short = false;
+                if n > 1 && w.fault(h, |f| f.short_io) {
+                    n = w.rng.range(1, n as u64 - 1) as usize;
+                    short = true;
+                    w.tr(h, "fault-short-write", id as i64, n as i64);
                 }
-            } else {
-                let s = w.s(id);
-                s.sq.extend(chunk);
-                if urgent {
-                    s.snd_urg = Some(s.snd_nxt + s.sq.len() as u64 - 1);
+                let chunk = &data[sent..sent + n];
+                let last = sent + n == data.len();
+                w.stream_put(id, chunk, oob && last, &mut rights);
+                sent += n;
+                if sent == data.len() || short {
+                    return Some(Ok(sent));
                 }
-                w.pump(id);
-            }
-            sent += n;
-            if sent == data.len() || short || nonblock {
-                Some(Ok(sent))
-            } else {
-                None
+                if w.sr(id).st != St::Connected {
+                    return Some(Ok(sent));
+                }
             }
         });
         match r {
             Err(e) if sent > 0 && (e == Errno::EAGAIN || e == Errno::EDEADLK) => Ok(sent),
             r => r,
+        }
+    }
+
+    /// Queues one chunk of a stream write: into the unix peer's queue, or the TCP send queue.
+    fn stream_put(
+        &mut self,
+        id: ObjId,
+        chunk: &[u8],
+        urgent: bool,
+        rights: &mut Option<Vec<ObjId>>,
+    ) {
+        if self.sr(id).is_unix() {
+            let peer = self.sr(id).peer_id.expect("checked by the caller");
+            let from = self
+                .sr(id)
+                .local
+                .clone()
+                .unwrap_or(SockAddr::Unix(UnixAddr::Unnamed));
+            let now = self.now;
+            let p = self.s(peer);
+            let mut bytes = chunk.to_vec();
+            if urgent {
+                p.mark = Some(p.rq_total + bytes.len() as u64 - 1);
+                if !p.opts.oobinline {
+                    p.oob = bytes.pop();
+                }
+            }
+            p.rq_total += bytes.len() as u64;
+            p.rq_bytes += bytes.len();
+            let rights = rights.take().unwrap_or_default();
+            if !bytes.is_empty() || !rights.is_empty() {
+                p.rq.push_back(Seg {
+                    data: bytes,
+                    off: 0,
+                    from: Some(from),
+                    rights,
+                    ts: now,
+                });
+            }
+        } else {
+            let s = self.s(id);
+            s.sq.extend(chunk);
+            if urgent {
+                s.snd_urg = Some(s.snd_nxt + s.sq.len() as u64 - 1);
+            }
+            self.pump(id);
         }
     }
 
@@ -1040,7 +1056,7 @@ impl World {
             });
         }
         if s.ty == SockType::STREAM {
-            if s.is_unix() && s.st != St::Connected && s.rq.is_empty() {
+            if s.is_unix() && (s.st == St::Idle || s.st == St::SynSent) && s.rq.is_empty() {
                 return Err(Errno::EINVAL);
             }
             if s.is_tcp() && s.st == St::Idle && s.rq.is_empty() && s.err == 0 {

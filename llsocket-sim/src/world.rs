@@ -197,6 +197,8 @@ pub(crate) struct Sock {
     /// A non-blocking connect's outcome not yet reported by a second `connect`.
     pub connect_pending: bool,
     pub conn_gen: u32,
+    /// The pending SYN retransmission timer.
+    pub syn_timer: Option<(Nanos, u64)>,
     /// The descriptor was closed; the object lives on only to flush its send queue.
     pub orphan: bool,
     pub opts: Opts,
@@ -319,9 +321,20 @@ impl World {
 
     // ---- events ------------------------------------------------------------------
 
-    pub(crate) fn schedule(&mut self, at: Nanos, ev: Ev) {
+    /// Schedules an event; the key cancels it.
+    pub(crate) fn schedule(&mut self, at: Nanos, ev: Ev) -> (Nanos, u64) {
         self.seq += 1;
-        self.events.insert((at.max(self.now), self.seq), ev);
+        let key = (at.max(self.now), self.seq);
+        self.events.insert(key, ev);
+        key
+    }
+
+    /// Cancels a scheduled event (a timer that no longer matters), so a wait
+    /// does not run the clock to it.
+    pub(crate) fn cancel(&mut self, key: Option<(Nanos, u64)>) {
+        if let Some(k) = key {
+            self.events.remove(&k);
+        }
     }
 
     /// Runs the next event if it is due by `deadline` (`None`: any). Without one,
@@ -538,6 +551,7 @@ impl World {
             err: 0,
             connect_pending: false,
             conn_gen: 0,
+            syn_timer: None,
             orphan: false,
             opts,
             mcast: Vec::new(),

@@ -1,0 +1,438 @@
+//! TCP between simulated hosts: handshake, refusal, backlog, buffers, shutdown, resets, OOB.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use llsocket_api::opt::Linger;
+use llsocket_api::{
+    Errno, Family, Interest, MsgFlags, OptName, Protocol, Shutdown, SockAddr, SockOpt, SockType,
+    SocketOps,
+};
+use llsocket_sim::{Latency, LinkConfig, Sim};
+
+use super::{listener, recv_exact, tcp, tcp_pair, two_hosts};
+
+#[test]
+fn echo_between_hosts_with_addresses() {
+    let (sim, a, b) = two_hosts(10);
+    let (c, s, l) = tcp_pair(&sim, &a, &b, 8080);
+    let cname = a.getsockname(c).unwrap();
+    let SockAddr::V4(cv4) = cname else {
+        panic!("{cname:?}")
+    };
+    assert_eq!(*cv4.ip(), a.ipv4(), "the source is the route's address");
+    assert!(
+        (32768..=60999).contains(&cv4.port()),
+        "ephemeral port {}",
+        cv4.port()
+    );
+    assert_eq!(a.getpeername(c), Ok(SockAddr::v4(b.ipv4(), 8080)));
+    assert_eq!(b.getpeername(s), Ok(cname));
+    assert_eq!(b.getsockname(s), Ok(SockAddr::v4(b.ipv4(), 8080)));
+    assert_eq!(a.send(c, b"hello", MsgFlags::NONE), Ok(5));
+    assert_eq!(recv_exact(&sim, &b, s, 5), b"hello");
+    assert_eq!(
+        b.getsockopt(l, OptName::AcceptConn),
+        Ok(SockOpt::AcceptConn(true))
+    );
+    assert_eq!(
+        b.getsockopt(s, OptName::AcceptConn),
+        Ok(SockOpt::AcceptConn(false))
+    );
+    assert_eq!(
+        b.getsockopt(s, OptName::Protocol),
+        Ok(SockOpt::Protocol(libc::IPPROTO_TCP))
+    );
+    assert_eq!(
+        b.getsockopt(s, OptName::Type),
+        Ok(SockOpt::Type(libc::SOCK_STREAM))
+    );
+}
+
+#[test]
+fn loopback_and_ipv6_dual_stack() {
+    let sim = Sim::new(11);
+    let h = sim.host("solo");
+    let l = h
+        .socket(Family::INET6, SockType::STREAM, Protocol::DEFAULT, false)
+        .unwrap();
+    h.bind(l, &SockAddr::v6(std::net::Ipv6Addr::UNSPECIFIED, 9000))
+        .unwrap();
+    h.listen(l, 4).unwrap();
+    let c = tcp(&h);
+    h.connect(c, &SockAddr::v4(Ipv4Addr::LOCALHOST, 9000))
+        .unwrap();
+    let acc = h.accept(l, true).unwrap();
+    let SockAddr::V6(peer) = acc.addr.clone().unwrap() else {
+        panic!("{:?}", acc.addr)
+    };
+    assert_eq!(
+        peer.ip().to_ipv4_mapped(),
+        Some(Ipv4Addr::LOCALHOST),
+        "v4-mapped peer"
+    );
+    assert_eq!(h.getsockname(c).unwrap().port(), Some(peer.port()));
+}
+
+#[test]
+fn refused_blocking_and_nonblocking() {
+    let (sim, a, b) = two_hosts(12);
+    let c = tcp(&a);
+    assert_eq!(
+        a.connect(c, &SockAddr::v4(b.ipv4(), 1)),
+        Err(Errno::ECONNREFUSED),
+        "{}",
+        sim.replay_hint()
+    );
+    let n = a
+        .socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, true)
+        .unwrap();
+    assert_eq!(
+        a.connect(n, &SockAddr::v4(b.ipv4(), 1)),
+        Err(Errno::EINPROGRESS)
+    );
+    assert_eq!(a.poll(n, Interest::WRITE, 100), Ok(true));
+    assert_eq!(
+        a.getsockopt(n, OptName::Error),
+        Ok(SockOpt::Error(libc::ECONNREFUSED))
+    );
+    assert_eq!(
+        a.getsockopt(n, OptName::Error),
+        Ok(SockOpt::Error(0)),
+        "SO_ERROR clears"
+    );
+}
+
+#[test]
+fn nonblocking_connect_then_so_error_zero() {
+    let (sim, a, b) = two_hosts(13);
+    sim.set_link_both(
+        &a,
+        &b,
+        LinkConfig {
+            latency: Latency::Fixed(Duration::from_millis(5)),
+            ..LinkConfig::default()
+        },
+    );
+    let l = listener(&b, 443, 8);
+    let n = a
+        .socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, true)
+        .unwrap();
+    assert_eq!(
+        a.connect(n, &SockAddr::v4(b.ipv4(), 443)),
+        Err(Errno::EINPROGRESS)
+    );
+    assert_eq!(
+        a.connect(n, &SockAddr::v4(b.ipv4(), 443)),
+        Err(Errno::EALREADY)
+    );
+    assert_eq!(
+        a.poll(n, Interest::WRITE, 0),
+        Ok(false),
+        "not yet: 10 ms RTT"
+    );
+    assert_eq!(a.poll(n, Interest::WRITE, 1000), Ok(true));
+    assert_eq!(
+        sim.now(),
+        Duration::from_millis(10),
+        "one round trip; {}",
+        sim.replay_hint()
+    );
+    assert_eq!(a.getsockopt(n, OptName::Error), Ok(SockOpt::Error(0)));
+    assert_eq!(
+        a.connect(n, &SockAddr::v4(b.ipv4(), 443)),
+        Ok(()),
+        "completion reported once"
+    );
+    assert_eq!(
+        a.connect(n, &SockAddr::v4(b.ipv4(), 443)),
+        Err(Errno::EISCONN)
+    );
+    assert!(b.accept(l, false).is_ok());
+}
+
+#[test]
+fn backlog_overflow_drops_syn_then_retries() {
+    let (sim, a, b) = two_hosts(14);
+    let l = listener(&b, 5000, 0); // Linux accepts backlog + 1 = 1 connection
+    let c1 = tcp(&a);
+    a.connect(c1, &SockAddr::v4(b.ipv4(), 5000)).unwrap();
+    let c2 = a
+        .socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, true)
+        .unwrap();
+    assert_eq!(
+        a.connect(c2, &SockAddr::v4(b.ipv4(), 5000)),
+        Err(Errno::EINPROGRESS)
+    );
+    assert_eq!(
+        a.poll(c2, Interest::WRITE, 0),
+        Ok(false),
+        "SYN dropped: still connecting"
+    );
+    // Accepting frees room; the SYN retransmitted at 1 s gets in.
+    b.accept(l, false).unwrap();
+    assert_eq!(
+        a.poll(c2, Interest::WRITE, 5000),
+        Ok(true),
+        "{}",
+        sim.replay_hint()
+    );
+    assert_eq!(sim.now(), Duration::from_secs(1));
+    assert_eq!(a.getsockopt(c2, OptName::Error), Ok(SockOpt::Error(0)));
+    // A third, blocking connect against a full queue times out after 127 s.
+    let c3 = tcp(&a);
+    let t0 = sim.now();
+    assert_eq!(
+        a.connect(c3, &SockAddr::v4(b.ipv4(), 5000)),
+        Err(Errno::ETIMEDOUT),
+        "{}",
+        sim.replay_hint()
+    );
+    assert_eq!(sim.now() - t0, Duration::from_secs(127));
+}
+
+#[test]
+fn send_buffer_bounds_partial_writes_and_eagain() {
+    let sim = Sim::builder(15).rcvbuf(4096).sndbuf(4096).build();
+    let a = sim.host("a");
+    let b = sim.host("b");
+    let (c, s, _l) = tcp_pair(&sim, &a, &b, 6000);
+    a.set_nonblock(c, true).unwrap();
+    let big = vec![7u8; 20_000];
+    let n = a.send(c, &big, MsgFlags::NONE).unwrap();
+    assert_eq!(
+        n,
+        8192,
+        "receiver's 4096 + sender's 4096; {}",
+        sim.replay_hint()
+    );
+    assert_eq!(a.send(c, &big, MsgFlags::NONE), Err(Errno::EAGAIN));
+    assert_eq!(a.poll(c, Interest::WRITE, 0), Ok(false));
+    // Reading opens the window; the queued bytes move and the sender is writable.
+    let got = recv_exact(&sim, &b, s, 8192);
+    assert!(got.iter().all(|&x| x == 7));
+    assert_eq!(a.poll(c, Interest::WRITE, 0), Ok(true));
+    // setsockopt doubles, as Linux.
+    a.setsockopt(c, SockOpt::SndBuf(10_000)).unwrap();
+    assert_eq!(
+        a.getsockopt(c, OptName::SndBuf),
+        Ok(SockOpt::SndBuf(20_000))
+    );
+}
+
+#[test]
+fn peek_waitall_lowat_and_trunc() {
+    let (sim, a, b) = two_hosts(16);
+    sim.set_link(
+        &a,
+        &b,
+        LinkConfig {
+            latency: Latency::Fixed(Duration::from_millis(3)),
+            ..LinkConfig::default()
+        },
+    );
+    let (c, s, _l) = tcp_pair(&sim, &a, &b, 6001);
+    a.send(c, b"abc", MsgFlags::NONE).unwrap();
+    a.send(c, b"def", MsgFlags::NONE).unwrap();
+    let mut buf = [0u8; 6];
+    assert_eq!(b.recv(s, &mut buf[..2], MsgFlags::PEEK), Ok(2));
+    assert_eq!(&buf[..2], b"ab");
+    // WAITALL waits for both segments.
+    assert_eq!(
+        b.recv(s, &mut buf, MsgFlags::WAITALL),
+        Ok(6),
+        "{}",
+        sim.replay_hint()
+    );
+    assert_eq!(&buf, b"abcdef");
+    // SO_RCVLOWAT: a blocking receive waits for 4 bytes.
+    b.setsockopt(s, SockOpt::RcvLowat(4)).unwrap();
+    a.send(c, b"12", MsgFlags::NONE).unwrap();
+    a.send(c, b"34", MsgFlags::NONE).unwrap();
+    sim.advance(Duration::from_millis(3));
+    assert_eq!(b.poll(s, Interest::READ, 0), Ok(true));
+    assert_eq!(
+        b.recv(s, &mut buf, MsgFlags::TRUNC),
+        Ok(4),
+        "stream MSG_TRUNC discards"
+    );
+    assert_eq!(b.recv(s, &mut buf, MsgFlags::DONTWAIT), Err(Errno::EAGAIN));
+}
+
+#[test]
+fn shutdown_eof_and_epipe_without_signal() {
+    let (sim, a, b) = two_hosts(17);
+    let (c, s, _l) = tcp_pair(&sim, &a, &b, 6002);
+    a.send(c, b"bye", MsgFlags::NONE).unwrap();
+    a.shutdown(c, Shutdown::WRITE).unwrap();
+    assert_eq!(a.send(c, b"x", MsgFlags::NONE), Err(Errno::EPIPE));
+    let mut buf = [0u8; 8];
+    assert_eq!(b.recv(s, &mut buf, MsgFlags::NONE), Ok(3));
+    assert_eq!(b.recv(s, &mut buf, MsgFlags::NONE), Ok(0), "EOF after FIN");
+    assert_eq!(b.poll(s, Interest::READ, 0), Ok(true));
+    // The other direction still works.
+    b.send(s, b"ok", MsgFlags::NONE).unwrap();
+    assert_eq!(a.recv(c, &mut buf, MsgFlags::NONE), Ok(2));
+    assert_eq!(a.shutdown(tcp(&a), Shutdown::READ), Err(Errno::ENOTCONN));
+    assert_eq!(a.shutdown(c, Shutdown(7)), Err(Errno::EINVAL));
+    let _ = sim;
+}
+
+#[test]
+fn close_with_unread_data_resets_peer() {
+    let (sim, a, b) = two_hosts(18);
+    let (c, s, _l) = tcp_pair(&sim, &a, &b, 6003);
+    b.send(s, b"unread", MsgFlags::NONE).unwrap();
+    a.close(c).unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        b.recv(s, &mut buf, MsgFlags::NONE),
+        Err(Errno::ECONNRESET),
+        "{}",
+        sim.replay_hint()
+    );
+    assert_eq!(b.send(s, b"x", MsgFlags::NONE), Err(Errno::EPIPE));
+}
+
+#[test]
+fn send_to_closed_peer_gets_reset_then_epipe() {
+    let (sim, a, b) = two_hosts(19);
+    let (c, s, _l) = tcp_pair(&sim, &a, &b, 6004);
+    b.close(s).unwrap();
+    let mut buf = [0u8; 4];
+    assert_eq!(a.recv(c, &mut buf, MsgFlags::NONE), Ok(0));
+    assert_eq!(
+        a.send(c, b"1", MsgFlags::NONE),
+        Ok(1),
+        "the first write is accepted"
+    );
+    assert_eq!(
+        a.send(c, b"2", MsgFlags::NONE),
+        Err(Errno::EPIPE),
+        "{}",
+        sim.replay_hint()
+    );
+}
+
+#[test]
+fn linger_zero_resets() {
+    let (sim, a, b) = two_hosts(20);
+    let (c, s, _l) = tcp_pair(&sim, &a, &b, 6005);
+    a.setsockopt(
+        c,
+        SockOpt::Linger(Linger {
+            enabled: true,
+            secs: 0,
+        }),
+    )
+    .unwrap();
+    a.close(c).unwrap();
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        b.recv(s, &mut buf, MsgFlags::NONE),
+        Err(Errno::ECONNRESET),
+        "{}",
+        sim.replay_hint()
+    );
+}
+
+#[test]
+fn out_of_band_byte_mark_and_poll() {
+    let (sim, a, b) = two_hosts(21);
+    let (c, s, _l) = tcp_pair(&sim, &a, &b, 6006);
+    a.send(c, b"ab", MsgFlags::NONE).unwrap();
+    a.send(c, b"!", MsgFlags::OOB).unwrap();
+    a.send(c, b"cd", MsgFlags::NONE).unwrap();
+    let pri = Interest::default().with_except(true);
+    assert_eq!(b.poll(s, pri, 0), Ok(true));
+    assert_eq!(b.atmark(s), Ok(false));
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        b.recv(s, &mut buf, MsgFlags::NONE),
+        Ok(2),
+        "a read stops at the mark"
+    );
+    assert_eq!(b.atmark(s), Ok(true));
+    assert_eq!(b.recv(s, &mut buf, MsgFlags::OOB), Ok(1));
+    assert_eq!(buf[0], b'!');
+    assert_eq!(b.recv(s, &mut buf, MsgFlags::OOB), Err(Errno::EINVAL));
+    assert_eq!(b.recv(s, &mut buf, MsgFlags::NONE), Ok(2));
+    assert_eq!(&buf[..2], b"cd");
+    let _ = sim;
+}
+
+#[test]
+fn bind_conflicts_and_reuse() {
+    let (_sim, a, _b) = two_hosts(22);
+    let x = tcp(&a);
+    a.bind(x, &SockAddr::v4(Ipv4Addr::UNSPECIFIED, 7777))
+        .unwrap();
+    a.listen(x, 1).unwrap();
+    let y = tcp(&a);
+    assert_eq!(
+        a.bind(y, &SockAddr::v4(Ipv4Addr::LOCALHOST, 7777)),
+        Err(Errno::EADDRINUSE)
+    );
+    assert_eq!(
+        a.bind(y, &SockAddr::v4(Ipv4Addr::new(10, 9, 9, 9), 1)),
+        Err(Errno::EADDRNOTAVAIL)
+    );
+    assert_eq!(
+        a.bind(y, &SockAddr::v6(std::net::Ipv6Addr::LOCALHOST, 1)),
+        Err(Errno::EAFNOSUPPORT)
+    );
+    a.close(x).unwrap();
+    a.bind(y, &SockAddr::v4(Ipv4Addr::LOCALHOST, 7777)).unwrap();
+    assert_eq!(
+        a.bind(y, &SockAddr::v4(Ipv4Addr::LOCALHOST, 7778)),
+        Err(Errno::EINVAL)
+    );
+    // SO_REUSEPORT on both: two listeners share a port.
+    let (p, q) = (tcp(&a), tcp(&a));
+    for fd in [p, q] {
+        a.setsockopt(fd, SockOpt::ReusePort(true)).unwrap();
+        a.bind(fd, &SockAddr::v4(Ipv4Addr::LOCALHOST, 7800))
+            .unwrap();
+        a.listen(fd, 8).unwrap();
+    }
+    // SO_REUSEADDR on UDP sockets.
+    let (u, v) = (super::udp(&a), super::udp(&a));
+    for fd in [u, v] {
+        a.setsockopt(fd, SockOpt::ReuseAddr(true)).unwrap();
+        a.bind(fd, &SockAddr::v4(Ipv4Addr::LOCALHOST, 7900))
+            .unwrap();
+    }
+}
+
+#[test]
+fn unreachable_and_unknown_networks() {
+    let (sim, a, _b) = two_hosts(23);
+    let c = tcp(&a);
+    assert_eq!(
+        a.connect(c, &SockAddr::v4(Ipv4Addr::new(8, 8, 8, 8), 53)),
+        Err(Errno::ENETUNREACH)
+    );
+    // 10.0.0.77: nobody there; the SYN goes unanswered.
+    let t0 = sim.now();
+    assert_eq!(
+        a.connect(c, &SockAddr::v4(Ipv4Addr::new(10, 0, 0, 77), 53)),
+        Err(Errno::ETIMEDOUT)
+    );
+    assert_eq!(sim.now() - t0, Duration::from_secs(127));
+}
+
+#[test]
+fn listener_close_resets_unaccepted_connections() {
+    let (sim, a, b) = two_hosts(24);
+    let l = listener(&b, 6100, 4);
+    let c = tcp(&a);
+    a.connect(c, &SockAddr::v4(b.ipv4(), 6100)).unwrap();
+    b.close(l).unwrap();
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        a.recv(c, &mut buf, MsgFlags::NONE),
+        Err(Errno::ECONNRESET),
+        "{}",
+        sim.replay_hint()
+    );
+}
