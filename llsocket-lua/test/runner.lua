@@ -24,7 +24,7 @@ local M = {}
 
 local unpack = table.unpack or unpack
 local select, type, tostring, pcall, error = select, type, tostring, pcall, error
-local format, find, rep = string.format, string.find, string.rep
+local format, find = string.format, string.find
 
 -- ---------------------------------------------------------------------------
 -- helpers given to test files
