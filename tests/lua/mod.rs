@@ -1,6 +1,7 @@
 //! Tests of the `lua` topic (see main.rs): the Lua-written suite in `llsocket-lua/test/`
 //! run in-process on the bundled Lua 5.4 (`llsocket::preload`), and the built loadable
-//! module loaded by a real `require` in a separate `lua5.4` process.
+//! module loaded by a real `require` in a separate `lua5.4` process; the backend-independent
+//! part of the suite also runs on the simulator (same Lua API, `preload_with`).
 //!
 //! In-process, every `*_test.lua` file gets its own fresh Lua state and runs through
 //! `runner.lua` loaded in library mode (`--lib`), so the same runner code decides what
@@ -8,6 +9,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::rc::Rc;
+use std::time::Duration;
+
+use llsocket_api::SocketOps;
+use llsocket_sim::Sim;
 
 use mlua::{Function, Lua, LuaOptions, StdLib, Table};
 
@@ -31,13 +37,21 @@ fn test_files() -> Vec<PathBuf> {
     files
 }
 
-/// Runs one test file in a fresh state: `(passed, [(test, message)])`.
+/// Runs one test file in a fresh state over the POSIX backend: `(passed, [(test, message)])`.
 fn run_file(path: &Path) -> mlua::Result<(i64, Vec<(String, String)>)> {
+    run_file_on(path, llsocket::default_backend())
+}
+
+/// Runs one test file in a fresh state over `backend`.
+fn run_file_on(
+    path: &Path,
+    backend: Rc<dyn SocketOps>,
+) -> mlua::Result<(i64, Vec<(String, String)>)> {
     // SAFETY: mlua calls the unsafe libraries "unsafe" because Lua code could break memory
     // safety with them (debug); the only code run here is this repository's test suite,
     // which uses debug.getregistry/traceback like under the standalone interpreters.
     let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL, LuaOptions::new()) };
-    llsocket::preload(&lua)?;
+    llsocket::preload_with(&lua, backend)?;
     let runner_path = suite_dir().join("runner.lua");
     let src = std::fs::read(&runner_path).map_err(mlua::Error::external)?;
     let runner: Table = lua
@@ -251,5 +265,93 @@ fn built_module_loads_through_require_in_lua54_and_passes_the_suite() {
         out.status.success() && last.ends_with(" passed, 0 failed"),
         "runner under lua5.4 failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Suite files whose every test holds on the simulator too. The others check host facts the
+/// simulator does not model (`/etc/services` names, a real `FILE*` for sendfile, `lo`'s MAC).
+const SIM_FILES: &[&str] = &[
+    "constants_test.lua",
+    "env_test.lua",
+    "errors_test.lua",
+    "iovec_test.lua",
+    "msghdr_test.lua",
+    "socket_opt_test.lua",
+];
+
+#[test]
+fn lua_suite_files_pass_on_the_simulator() {
+    let mut failed = Vec::new();
+    for name in SIM_FILES {
+        let sim = Sim::new(0x5eed);
+        let path = suite_dir().join(name);
+        match run_file_on(&path, Rc::new(sim.host("lua"))) {
+            Ok((passed, failures)) => {
+                assert!(passed > 0, "{name}: no test ran on the simulator");
+                failed.extend(
+                    failures
+                        .into_iter()
+                        .map(|(test, msg)| format!("{name}: {test}: {msg}")),
+                );
+            }
+            Err(e) => failed.push(format!("{name}: runner error: {e} ({})", sim.replay_hint())),
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} Lua test(s) failed on the simulator:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+}
+
+/// A TCP exchange over the simulated loopback, timed by the virtual clock.
+const SIM_SCRIPT: &str = r#"
+    local ll = require('llsocket')
+    local S, A = ll.socket, ll.addrinfo
+    local l = assert(S.new(ll.AF_INET, ll.SOCK_STREAM))
+    assert(l:bind(A.inet('127.0.0.1', 0)))
+    assert(l:listen())
+    local c = assert(S.new(ll.AF_INET, ll.SOCK_STREAM, 0, true))
+    local ok, err = c:connect(l:getsockname())
+    assert(ok, tostring(err))
+    assert(c:sendable(1000))
+    local s = assert(l:accept())
+    assert(c:send('ping') == 4)
+    local got = s:recv()
+    local idle = { s:recvable(150) }
+    local nb = { c:recv() }
+    s:close()
+    assert(c:recvable(1000))
+    local eof = select('#', c:recv())
+    return table.concat({ got, tostring(idle[1]), tostring(idle[2]), tostring(idle[3]),
+        tostring(nb[1]), tostring(nb[2]), tostring(nb[3]), tostring(eof) }, ',')
+"#;
+
+/// Runs `SIM_SCRIPT` on a fresh simulator: (result, virtual time used, trace digest).
+fn run_sim_script(seed: u64) -> (String, Duration, u64) {
+    let sim = Sim::new(seed);
+    let lua = Lua::new();
+    llsocket::preload_with(&lua, Rc::new(sim.host("lua"))).unwrap();
+    let t0 = sim.now();
+    let out: String = lua
+        .load(SIM_SCRIPT)
+        .set_name("=sim_script")
+        .eval()
+        .unwrap_or_else(|e| panic!("{e}\n{}", sim.replay_hint()));
+    (out, sim.now() - t0, sim.trace_digest())
+}
+
+#[test]
+fn lua_api_runs_on_the_simulator_in_virtual_time() {
+    let (out, used, digest) = run_sim_script(42);
+    assert_eq!(out, "ping,false,nil,true,nil,nil,true,0");
+    // the only wait that could not be satisfied at once is recvable(150): exactly 150 ms
+    assert_eq!(used, Duration::from_millis(150));
+    let (out2, used2, digest2) = run_sim_script(42);
+    assert_eq!(
+        (out2, used2, digest2),
+        (out, used, digest),
+        "same seed, same run"
     );
 }
