@@ -273,6 +273,7 @@ fn built_module_loads_through_require_in_lua54_and_passes_the_suite() {
 const SIM_FILES: &[&str] = &[
     "constants_test.lua",
     "env_test.lua",
+    "errno_module_test.lua",
     "errors_test.lua",
     "iovec_test.lua",
     "msghdr_test.lua",
