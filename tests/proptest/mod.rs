@@ -4,7 +4,7 @@
 //! A case is a list of [`Op`]s over *handles* (symbolic descriptors: the n-th
 //! descriptor the sequence created). Both backends execute the same list; every
 //! operation's result is turned into an [`Outcome`] in which descriptors are
-//! handle numbers, ports are "the k-th port seen" and unix names lose their
+//! handle numbers, ports are the socket that holds them and unix names lose their
 //! per-process prefix. The two outcome lists must be equal.
 //!
 //! Nothing may block on the kernel side: sockets are created non-blocking,
@@ -24,7 +24,21 @@ use llsocket_api::{
     SockType, SocketOps, UnixAddr,
 };
 use proptest::prelude::*;
-use proptest::sample::Index;
+
+/// A handle operand: picks handle `n % count` among those created so far
+/// (shrinks towards the first one).
+#[derive(Clone, Copy, Debug)]
+struct Index(usize);
+
+impl Index {
+    fn index(self, len: usize) -> usize {
+        self.0 % len
+    }
+}
+
+fn index() -> impl Strategy<Value = Index> {
+    (0usize..64).prop_map(Index)
+}
 
 /// Socket kinds a sequence can create.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,6 +143,8 @@ const GET_NAMES: &[OptName] = &[
 enum Op {
     Socket(Kind),
     Pair(SockType),
+    /// A connection in one step: listener, client, accepted socket (three handles).
+    Conn(Kind),
     Bind(Index, BindTo),
     Listen(Index, i32),
     Connect(Index, Index),
@@ -163,7 +179,7 @@ fn bind_to() -> impl Strategy<Value = BindTo> {
         3 => Just(BindTo::Loopback),
         1 => Just(BindTo::Wildcard),
         1 => (0u8..3).prop_map(BindTo::Name),
-        1 => any::<Index>().prop_map(BindTo::SameAs),
+        1 => index().prop_map(BindTo::SameAs),
     ]
 }
 
@@ -184,7 +200,7 @@ fn set_choice() -> impl Strategy<Value = SetChoice> {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let h = any::<Index>;
+    let h = index;
     prop_oneof![
         6 => kind().prop_map(Op::Socket),
         2 => prop_oneof![
@@ -193,6 +209,12 @@ fn op() -> impl Strategy<Value = Op> {
             Just(SockType::SEQPACKET)
         ]
         .prop_map(Op::Pair),
+        4 => prop_oneof![
+            3 => Just(Kind::Tcp4),
+            1 => Just(Kind::Tcp6),
+            2 => Just(Kind::UnixStream)
+        ]
+        .prop_map(Op::Conn),
         5 => (h(), bind_to()).prop_map(|(a, t)| Op::Bind(a, t)),
         4 => (h(), 0i32..5).prop_map(|(a, n)| Op::Listen(a, n)),
         5 => (h(), h()).prop_map(|(a, t)| Op::Connect(a, t)),
@@ -212,10 +234,12 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// A port number, as "the k-th distinct non-zero port seen" (0 stays 0).
+/// A port number, as the socket object that holds it (see [`Exec::port`]),
+/// or else as "the k-th other port seen"; 0 stays 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Port {
     Zero,
+    Of(usize),
     Seen(usize),
 }
 
@@ -254,12 +278,22 @@ enum Outcome {
     /// The target handle of a connect/sendto/bind is closed: not attempted (its
     /// old port could be reused by a concurrent test on the kernel side).
     TargetClosed,
+    /// The target has no port yet: not attempted. The kernel's handling of a
+    /// connect to port 0 is timing-dependent (whether a later bind of the same
+    /// socket sees its ephemeral port still held varies from run to run).
+    TargetUnbound,
+    /// The target is an IP socket of another protocol or family: not attempted.
+    /// Whether its port number is also taken in the other port space (TCP vs
+    /// UDP, IPv4 vs IPv6) is chance, on the kernel even by other tests.
+    TargetMismatch,
     /// The address of the target could not be read.
     TargetErr(Errno),
     /// Not attempted because it could block on the kernel (connect on a blocking socket).
     WouldBlockSkipped,
     /// Accept on a blocking socket with nothing pending: not attempted.
     NotReady,
+    /// The sub-steps of a `Conn`.
+    Steps(Vec<Outcome>),
     /// Connect not attempted: the listener's queue may be full, and the kernel would
     /// then retry the handshake on a 1 s timer (timing-dependent).
     BacklogFull,
@@ -301,18 +335,57 @@ impl<'a> Exec<'a> {
         }
     }
 
-    fn port(&mut self, p: u16) -> Port {
+    /// Names the socket behind an IP address seen from handle `h`: the first open
+    /// handle (in creation order) of the same type whose local address is `a`
+    /// (a wildcard-bound one matches any IP) and whose peer is `peer` (or, when
+    /// `remote`, which has no peer). Ports themselves differ between backends,
+    /// and the kernel lets several connected sockets share a local port, so a
+    /// port alone names nothing. Unknown addresses are "the k-th other port".
+    fn port(&mut self, h: usize, a: &SockAddr, peer: Option<&SockAddr>, remote: bool) -> Port {
+        let Some(p) = a.port() else { return Port::Zero };
         if p == 0 {
             return Port::Zero;
+        }
+        let ty = self.kinds[h].1;
+        for k in 0..self.fds.len() {
+            let Some(fd) = self.fds[k] else { continue };
+            if self.kinds[k].1 != ty || self.kinds[k].0 == Family::UNIX {
+                continue;
+            }
+            let Ok(local) = self.o.getsockname(fd) else {
+                continue;
+            };
+            let same = local.family() == a.family()
+                && local.port() == Some(p)
+                && (local.is_unspecified_ip()
+                    || local.as_socket_addr().map(|x| x.ip())
+                        == a.as_socket_addr().map(|x| x.ip()));
+            if !same {
+                continue;
+            }
+            let kpeer = self.o.getpeername(fd).ok();
+            if kpeer.as_ref() == peer || (remote && kpeer.is_none()) {
+                return Port::Of(self.obj[k]);
+            }
         }
         let n = self.ports.len();
         Port::Seen(*self.ports.entry(p).or_insert(n))
     }
 
-    fn norm(&mut self, a: &SockAddr) -> NAddr {
+    /// Normalises `a`, seen on handle `h` as its own address (`remote == false`)
+    /// or as the address of the other end (`remote == true`).
+    fn norm(&mut self, h: usize, a: &SockAddr, remote: bool) -> NAddr {
+        let fd = self.fd(h);
+        // A local address belongs to a socket with our peer; a remote one to a
+        // socket whose peer is our local address.
+        let peer = if remote {
+            self.o.getsockname(fd).ok()
+        } else {
+            self.o.getpeername(fd).ok()
+        };
         match a {
-            SockAddr::V4(v) => NAddr::V4(*v.ip(), self.port(v.port())),
-            SockAddr::V6(v) => NAddr::V6(*v.ip(), self.port(v.port())),
+            SockAddr::V4(v) => NAddr::V4(*v.ip(), self.port(h, a, peer.as_ref(), remote)),
+            SockAddr::V6(v) => NAddr::V6(*v.ip(), self.port(h, a, peer.as_ref(), remote)),
             SockAddr::Unix(UnixAddr::Unnamed) => NAddr::Unnamed,
             SockAddr::Unix(UnixAddr::Abstract(n)) => {
                 let s = String::from_utf8_lossy(n).into_owned();
@@ -336,7 +409,7 @@ impl<'a> Exec<'a> {
     }
 
     /// The handle an index picks, if any handle exists.
-    fn pick(&self, i: &Index) -> Option<usize> {
+    fn pick(&self, i: Index) -> Option<usize> {
         (!self.fds.is_empty()).then(|| i.index(self.fds.len()))
     }
 
@@ -360,12 +433,21 @@ impl<'a> Exec<'a> {
         f != Family::UNIX && t == SockType::STREAM
     }
 
-    /// The address to reach handle `t` at: its name, with a wildcard IP made loopback.
-    fn target(&mut self, t: usize) -> Result<SockAddr, Outcome> {
+    /// The address for handle `h` to reach handle `t` at: `t`'s name, with a
+    /// wildcard IP made loopback.
+    fn target(&mut self, h: usize, t: usize) -> Result<SockAddr, Outcome> {
         if self.fds[t].is_none() {
             return Err(Outcome::TargetClosed);
         }
+        let (hf, ht) = self.kinds[h];
+        let (tf, tt) = self.kinds[t];
+        if hf != Family::UNIX && tf != Family::UNIX && (hf, ht) != (tf, tt) {
+            return Err(Outcome::TargetMismatch);
+        }
         let a = self.o.getsockname(self.fd(t)).map_err(Outcome::TargetErr)?;
+        if a.port() == Some(0) {
+            return Err(Outcome::TargetUnbound);
+        }
         Ok(match a {
             SockAddr::V4(v) if v.ip().is_unspecified() => {
                 SockAddr::v4(Ipv4Addr::LOCALHOST, v.port())
@@ -414,13 +496,80 @@ impl<'a> Exec<'a> {
                 }
                 Err(e) => Outcome::Err(e),
             },
+            Op::Conn(k) => Outcome::Steps(self.conn(step, *k)),
             _ => {
-                let Some(h) = self.pick(self.handle_index(op)) else {
+                let Some(h) = self.pick(*self.handle_index(op)) else {
                     return Outcome::NoHandle;
                 };
                 self.exec_on(step, h, op)
             }
         }
+    }
+
+    /// Connects handle `h` to handle `t`'s address (see the module comment for the guards).
+    fn connect_to(&mut self, h: usize, t: usize) -> Outcome {
+        let o = self.o;
+        let fd = self.fd(h);
+        let addr = match self.target(h, t) {
+            Ok(a) => a,
+            Err(out) => return out,
+        };
+        match o.nonblock(fd) {
+            Ok(false) => return Outcome::WouldBlockSkipped,
+            Ok(true) => {}
+            Err(e) => return Outcome::Err(e),
+        }
+        let lobj = self.obj[t];
+        if let Some(&(backlog, n)) = self.listening.get(&lobj) {
+            if self.is_tcp(h) && n >= backlog.max(1) as usize {
+                return Outcome::BacklogFull;
+            }
+        }
+        let r = o.connect(fd, &addr);
+        if matches!(r, Ok(()) | Err(Errno::EINPROGRESS)) {
+            if let Some(e) = self.listening.get_mut(&lobj) {
+                e.1 += 1;
+            }
+        }
+        Self::res(r, |_| Outcome::Unit)
+    }
+
+    /// Listener, client, connect, accept; stops at the first failure.
+    fn conn(&mut self, step: usize, k: Kind) -> Vec<Outcome> {
+        let mut out = Vec::new();
+        let (l, c) = (self.fds.len(), self.fds.len() + 1);
+        let any = Index(0);
+        let bind = match k {
+            Kind::UnixStream => BindTo::Name(100 + (step % 100) as u8),
+            _ => BindTo::Loopback,
+        };
+        let plan = [
+            Op::Socket(k),
+            Op::Bind(any, bind),
+            Op::Listen(any, 4),
+            Op::Socket(k),
+            Op::Connect(any, any),
+            Op::Accept(any),
+        ];
+        for (i, op) in plan.iter().enumerate() {
+            let o = match (i, op) {
+                (0 | 3, _) => self.exec(step, op),
+                (1 | 2 | 5, _) => self.exec_on(step, l, op),
+                _ => self.connect_to(c, l),
+            };
+            let failed = !matches!(
+                o,
+                Outcome::Handle(_)
+                    | Outcome::Unit
+                    | Outcome::Accepted(..)
+                    | Outcome::Err(Errno::EINPROGRESS)
+            );
+            out.push(o);
+            if failed {
+                break;
+            }
+        }
+        out
     }
 
     fn handle_index<'o>(&self, op: &'o Op) -> &'o Index {
@@ -441,7 +590,7 @@ impl<'a> Exec<'a> {
             | Op::Dup(i)
             | Op::Poll(i, _, _)
             | Op::Names(i) => i,
-            Op::Socket(_) | Op::Pair(_) => unreachable!("no handle operand"),
+            Op::Socket(_) | Op::Pair(_) | Op::Conn(_) => unreachable!("no handle operand"),
         }
     }
 
@@ -452,7 +601,7 @@ impl<'a> Exec<'a> {
         match op {
             Op::Bind(_, to) => {
                 let addr = match (to, family) {
-                    (BindTo::SameAs(t), _) => match self.target(t.index(self.fds.len())) {
+                    (BindTo::SameAs(t), _) => match self.target(h, t.index(self.fds.len())) {
                         Ok(a) => a,
                         Err(out) => return out,
                     },
@@ -474,31 +623,8 @@ impl<'a> Exec<'a> {
                 }
                 Self::res(r, |_| Outcome::Unit)
             }
-            Op::Connect(_, t) => {
-                let t = t.index(self.fds.len());
-                let addr = match self.target(t) {
-                    Ok(a) => a,
-                    Err(out) => return out,
-                };
-                match o.nonblock(fd) {
-                    Ok(false) => return Outcome::WouldBlockSkipped,
-                    Ok(true) => {}
-                    Err(e) => return Outcome::Err(e),
-                }
-                let lobj = self.obj[t];
-                if let Some(&(backlog, n)) = self.listening.get(&lobj) {
-                    if self.is_tcp(h) && n >= backlog.max(1) as usize {
-                        return Outcome::BacklogFull;
-                    }
-                }
-                let r = o.connect(fd, &addr);
-                if matches!(r, Ok(()) | Err(Errno::EINPROGRESS)) {
-                    if let Some(e) = self.listening.get_mut(&lobj) {
-                        e.1 += 1;
-                    }
-                }
-                Self::res(r, |_| Outcome::Unit)
-            }
+            Op::Connect(_, t) => self.connect_to(h, t.index(self.fds.len())),
+
             Op::Accept(_) => {
                 match o.nonblock(fd) {
                     Ok(false) => {
@@ -511,13 +637,16 @@ impl<'a> Exec<'a> {
                 }
                 match o.accept(fd, true) {
                     Ok(a) => {
+                        if let Some(e) = self.listening.get_mut(&self.obj[h]) {
+                            e.1 = e.1.saturating_sub(1);
+                        }
                         let kind = self.kinds[h];
                         if kind.0 != Family::UNIX {
                             // As for Socket: no Nagle on accepted TCP sockets either.
                             o.setsockopt(a.fd, SockOpt::TcpNoDelay(true)).unwrap();
                         }
                         let nh = self.add(a.fd, None, kind);
-                        let addr = a.addr.as_ref().map(|x| self.norm(x));
+                        let addr = a.addr.as_ref().map(|x| self.norm(nh, x, true));
                         Outcome::Accepted(nh, addr)
                     }
                     Err(e) => Outcome::Err(e),
@@ -531,7 +660,7 @@ impl<'a> Exec<'a> {
                 Self::res(o.send(fd, &Self::data(step, *len), flags), Outcome::Count)
             }
             Op::SendTo(_, t, len) => {
-                let addr = match self.target(t.index(self.fds.len())) {
+                let addr = match self.target(h, t.index(self.fds.len())) {
                     Ok(a) => a,
                     Err(out) => return out,
                 };
@@ -556,7 +685,7 @@ impl<'a> Exec<'a> {
                 match o.recvfrom(fd, &mut buf, MsgFlags::DONTWAIT) {
                     Ok((n, from)) => {
                         buf.truncate(n.min(*cap));
-                        let from = from.as_ref().map(|a| self.norm(a));
+                        let from = from.as_ref().map(|a| self.norm(h, a, true));
                         Outcome::From(buf, from)
                     }
                     Err(e) => Outcome::Err(e),
@@ -597,11 +726,11 @@ impl<'a> Exec<'a> {
                 Self::res(o.poll(fd, interest, 0), Outcome::Bool)
             }
             Op::Names(_) => {
-                let a = o.getsockname(fd).map(|a| self.norm(&a));
-                let b = o.getpeername(fd).map(|a| self.norm(&a));
+                let a = o.getsockname(fd).map(|a| self.norm(h, &a, false));
+                let b = o.getpeername(fd).map(|a| self.norm(h, &a, true));
                 Outcome::Names(a, b)
             }
-            Op::Socket(_) | Op::Pair(_) => unreachable!("handled by exec"),
+            Op::Socket(_) | Op::Pair(_) | Op::Conn(_) => unreachable!("handled by exec"),
         }
     }
 
