@@ -437,7 +437,7 @@ t.case('zero-byte message with a descriptor on SOCK_SEQPACKET: 0, not EOF', func
     mh:control(cm)
     local sent = t.pack(a:sendmsg(mh))
     if sent[1] ~= 0 then
-        return -- the platform refuses empty seqpacket messages; nothing to check
+        t.skip('empty SOCK_SEQPACKET messages refused here: ' .. tostring(sent[2]))
     end
     local rcm = cmsghdrs.new()
     rcm:push(cmsghdr.rights(0))
@@ -454,7 +454,7 @@ end)
 
 t.case('SCM_TIMESTAMP arrives as a control message after timestamp(true)', function()
     if not llsocket.SCM_TIMESTAMP then
-        return
+        t.skip('no SCM_TIMESTAMP on this platform')
     end
     local rx = new(AF_INET, SOCK_DGRAM)
     t.is_true(rx:bind(addrinfo.inet('127.0.0.1', 0)))

@@ -15,6 +15,7 @@
 -- A test file is a chunk called with the helper table `t`; it registers its tests with
 -- `t.case(name, fn)`. Tests run in registration order, each under pcall; functions
 -- registered with `t.cleanup(fn)` during a test run after it, whatever its outcome.
+-- `t.skip(reason)` ends a test as skipped: printed as `SKIP ...` and never counted as passed.
 --
 -- Note for test writers: call the function under test in a statement, not in a
 -- `return f(...)` tail call, when a test depends on the callee's name in a message
@@ -56,6 +57,15 @@ function t.fail(msg)
     error(setmetatable({ msg = tostring(msg) }, Failure), 0)
 end
 local fail = t.fail
+
+-- Stops the running test as skipped (reported apart; never counted as passed).
+local Skip = {}
+Skip.__tostring = function(x)
+    return 'skipped: ' .. x.msg
+end
+function t.skip(reason)
+    error(setmetatable({ msg = tostring(reason) }, Skip), 0)
+end
 
 local function with(msg, text)
     if msg ~= nil then
@@ -231,7 +241,7 @@ function t.raises(fn, pattern, msg)
     if ok then
         fail(with(msg, 'expected an error matching ' .. repr(pattern) .. ', but none was raised'))
     end
-    if getmetatable(err) == Failure then
+    if getmetatable(err) == Failure or getmetatable(err) == Skip then
         error(err, 0)
     end
     err = tostring(err)
@@ -345,6 +355,9 @@ local function where_from_traceback()
 end
 
 local function handler(e)
+    if getmetatable(e) == Skip then
+        return e
+    end
     local where = where_from_traceback()
     local msg
     if getmetatable(e) == Failure then
@@ -358,23 +371,25 @@ local function handler(e)
     return msg
 end
 
--- Runs one test file; returns passed count and a list of {test, message}.
+-- Runs one test file; returns the passed count, a list of {test, message} failures and a
+-- list of {test, reason} skips.
 function M.run_file(path, display)
     display = display or path
     local failures = {}
+    local skipped = {}
     local passed = 0
     registered = {}
     local chunk, lerr = loadfile(path)
     if not chunk then
         failures[1] = { '(load)', tostring(lerr) }
-        return 0, failures
+        return 0, failures, skipped
     end
     local ok, err = xpcall(function()
         chunk(t)
     end, handler)
     if not ok then
-        failures[1] = { '(file)', err }
-        return 0, failures
+        failures[1] = { '(file)', tostring(err) }
+        return 0, failures, skipped
     end
     local list = registered
     registered = nil
@@ -395,12 +410,14 @@ function M.run_file(path, display)
         collectgarbage('collect')
         if tok then
             passed = passed + 1
+        elseif getmetatable(terr) == Skip then
+            skipped[#skipped + 1] = { name, terr.msg }
         else
-            failures[#failures + 1] = { name, terr }
+            failures[#failures + 1] = { name, tostring(terr) }
         end
     end
     collectgarbage('collect')
-    return passed, failures
+    return passed, failures, skipped
 end
 
 -- The directory of this script ('.' when run from its own directory).
@@ -433,7 +450,7 @@ local function main(...)
     local filters = pack(...)
     local dir = own_dir()
     local files = M.list(dir)
-    local total_passed, total_failed = 0, 0
+    local total_passed, total_failed, total_skipped = 0, 0, 0
     local ran = 0
     for _, name in ipairs(files) do
         local wanted = filters.n == 0
@@ -444,18 +461,25 @@ local function main(...)
         end
         if wanted then
             ran = ran + 1
-            local passed, failures = M.run_file(dir .. '/' .. name, name)
+            local passed, failures, skipped = M.run_file(dir .. '/' .. name, name)
             total_passed = total_passed + passed
             total_failed = total_failed + #failures
+            total_skipped = total_skipped + #skipped
             for _, f in ipairs(failures) do
                 io.write(format('FAIL %s: %s: %s\n', name, f[1], f[2]))
             end
-            io.write(format('%-24s %d passed, %d failed\n', name, passed, #failures))
+            for _, f in ipairs(skipped) do
+                io.write(format('SKIP %s: %s: %s\n', name, f[1], f[2]))
+            end
+            io.write(format('%-24s %d passed, %d failed, %d skipped\n', name, passed, #failures, #skipped))
         end
     end
     if ran == 0 then
         io.write('no *_test.lua file found in ' .. dir .. '\n')
         total_failed = total_failed + 1
+    end
+    if total_skipped > 0 then
+        io.write(format('%d skipped (not counted as passed)\n', total_skipped))
     end
     io.write(format('%d passed, %d failed\n', total_passed, total_failed))
     io.stdout:flush()

@@ -447,12 +447,12 @@ end)
 t.case('UDP over IPv6 loopback', function()
     local rx = socket.new(AF_INET6, SOCK_DGRAM)
     if not rx then
-        return -- no IPv6 on this host; nothing to check
+        t.skip('no IPv6 sockets on this host')
     end
     t.closing(rx)
     local ok = rx:bind(addrinfo.inet6('::1', 0))
     if not ok then
-        return -- ::1 not configured
+        t.skip('::1 is not configured')
     end
     local tx = new(AF_INET6, SOCK_DGRAM)
     t.eq(tx:sendto('six', rx:getsockname()), 3)
@@ -797,11 +797,11 @@ end)
 t.case('accept(true) over IPv6 loopback', function()
     local l = socket.new(AF_INET6, SOCK_STREAM)
     if not l then
-        return
+        t.skip('no IPv6 sockets on this host')
     end
     t.closing(l)
     if not l:bind(addrinfo.inet6('::1', 0)) then
-        return -- ::1 not configured here
+        t.skip('::1 is not configured')
     end
     t.is_true(l:listen())
     local c = new(AF_INET6, SOCK_STREAM)

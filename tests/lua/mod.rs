@@ -63,12 +63,19 @@ fn run_file_on(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let (passed, failures): (i64, Table) =
+    let (passed, failures, skipped): (i64, Table, Table) =
         run.call((path.to_string_lossy().into_owned(), shown))?;
     let mut out = Vec::new();
     for f in failures.sequence_values::<Table>() {
         let f = f?;
         out.push((f.get::<String>(1)?, f.get::<String>(2)?));
+    }
+    // Everything the suite may skip (IPv6, SEQPACKET quirks, ...) exists on the machines
+    // this runs on: a skip here is reported as a failure, never taken as a pass.
+    for f in skipped.sequence_values::<Table>() {
+        let f = f?;
+        let reason = f.get::<String>(2)?;
+        out.push((f.get::<String>(1)?, format!("skipped: {reason}")));
     }
     Ok((passed, out))
 }
@@ -144,7 +151,8 @@ fn runner_reports_failures_and_exit_status() {
          t.case('fails', function() t.eq(1, 2) end)\n\
          t.case('raises', function() error('boom') end)\n\
          t.case('argerr', function() t.argerr(function() require('llsocket').socket.new('x') end, 1, 'integer expected, got string') end)\n\
-         t.case('passes', function() t.nres(2, 1, nil) end)\n",
+         t.case('passes', function() t.nres(2, 1, nil) end)\n\
+         t.case('skips', function() t.skip('no reason') end)\n",
     )
     .unwrap();
     let r = run_file(&file);
@@ -152,7 +160,7 @@ fn runner_reports_failures_and_exit_status() {
     let (passed, failures) = r.unwrap();
     assert_eq!(passed, 2);
     let names: Vec<&str> = failures.iter().map(|f| f.0.as_str()).collect();
-    assert_eq!(names, ["fails", "raises"]);
+    assert_eq!(names, ["fails", "raises", "skips"]);
     assert!(
         failures[0].1.contains("expected 2, got 1")
             && failures[0].1.contains("selfcheck_test.lua:2"),
@@ -160,6 +168,7 @@ fn runner_reports_failures_and_exit_status() {
         failures[0].1
     );
     assert!(failures[1].1.contains("boom"), "{}", failures[1].1);
+    assert_eq!(failures[2].1, "skipped: no reason");
 }
 
 /// `$CARGO` (set by cargo for test runs) or `cargo`.
