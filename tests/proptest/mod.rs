@@ -405,7 +405,7 @@ impl<'a> Exec<'a> {
     }
 
     fn name(&self, k: u8) -> SockAddr {
-        SockAddr::unix_abstract(format!("{}{k}", self.prefix))
+        SockAddr::unix_abstract(format!("{}{k:03}", self.prefix))
     }
 
     /// The handle an index picks, if any handle exists.
@@ -774,12 +774,17 @@ fn sim_seed() -> u64 {
     crate::conformance::sim_seed()
 }
 
+/// The abstract-name prefix on the simulator: as long as the kernel's (some
+/// errors depend on the address length, e.g. IPv6 checks the length before the
+/// family).
+const SIM_PREFIX: &str = "llsocket-prop-00000000-00000000-";
+
 /// Runs a sequence on the kernel, with abstract names unique to this case.
 fn run_kernel(ops: &[Op]) -> Vec<Outcome> {
     let case = CASE.fetch_add(1, Ordering::Relaxed);
     run(
         &llsocket_posix::Posix,
-        format!("llsocket-prop-{}-{case}-", std::process::id()),
+        format!("llsocket-prop-{:08x}-{case:08x}-", std::process::id()),
         ops,
     )
 }
@@ -788,7 +793,7 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
     let kernel = run_kernel(ops);
     let sim = llsocket_sim::Sim::new(sim_seed());
     let host = sim.host("a");
-    let simulated = run(&host, "llsocket-prop-".to_owned(), ops);
+    let simulated = run(&host, SIM_PREFIX.to_owned(), ops);
     for (i, (k, s)) in kernel.iter().zip(&simulated).enumerate() {
         prop_assert_eq!(
             k,
@@ -835,4 +840,75 @@ proptest! {
     fn kernel_and_sim_agree(ops in prop::collection::vec(op(), 1..40)) {
         check(&ops)?;
     }
+}
+
+/// An outcome with data replaced by its length, for grouping differences.
+fn shape(o: &Outcome) -> String {
+    match o {
+        Outcome::Bytes(b) => format!("Bytes(len {})", b.len()),
+        Outcome::From(b, a) => format!("From(len {}, {a:?})", b.len()),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The first step where kernel and simulator differ, with a grouping key.
+fn first_difference(ops: &[Op]) -> Option<(usize, String)> {
+    let kernel = run_kernel(ops);
+    let sim = llsocket_sim::Sim::new(sim_seed());
+    let simulated = run(&sim.host("a"), SIM_PREFIX.to_owned(), ops);
+    let i = kernel.iter().zip(&simulated).position(|(k, s)| k != s)?;
+    let name = format!("{:?}", ops[i]);
+    let name = name.split('(').next().unwrap_or_default().to_owned();
+    Some((
+        i,
+        format!(
+            "{name}: kernel {} / sim {}",
+            shape(&kernel[i]),
+            shape(&simulated[i])
+        ),
+    ))
+}
+
+/// A diagnostic for the simulator's authors: runs `PROPTEST_CASES` (default
+/// 256 x 8) random sequences, groups the differences by the first differing
+/// step, shrinks one example per group greedily and prints them all with the
+/// kernel's results, then fails if there was any. Run it with
+/// `cargo test -p llsocket-tests --test main catalogue -- --ignored --nocapture`.
+#[test]
+#[ignore = "diagnostic: lists every kind of kernel/sim difference at once"]
+fn catalogue_of_differences() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::default();
+    let mut groups: std::collections::BTreeMap<String, Vec<Op>> = Default::default();
+    for _ in 0..cases() * 8 {
+        let ops = prop::collection::vec(op(), 1..40)
+            .new_tree(&mut runner)
+            .expect("generate a sequence")
+            .current();
+        let Some((i, key)) = first_difference(&ops) else {
+            continue;
+        };
+        let mut cur: Vec<Op> = ops[..=i].to_vec();
+        let mut j = 0;
+        while j + 1 < cur.len() {
+            let mut t = cur.clone();
+            t.remove(j);
+            match first_difference(&t) {
+                Some((ti, k)) if k == key && ti + 1 == t.len() => cur = t,
+                _ => j += 1,
+            }
+        }
+        let e = groups.entry(key).or_insert_with(|| cur.clone());
+        if cur.len() < e.len() {
+            *e = cur;
+        }
+    }
+    for (key, ops) in &groups {
+        println!("== {key}");
+        for (op, out) in ops.iter().zip(run_kernel(ops)) {
+            println!("     {op:?} => kernel {}", shape(&out));
+        }
+    }
+    assert!(groups.is_empty(), "{} kinds of difference", groups.len());
 }
