@@ -9,6 +9,7 @@
 --             method through the string metatable's __index table: the same call
 --             shape as sock:fd() (method lookup, one checked argument, one integer
 --             returned). The empty loop's time is subtracted from every figure.
+--             On LuaJIT the JIT compiles str:len() away, so that comparison is n/a.
 --   pingpong  1-byte round trips (send a, recv b, send b, recv a; both ends in this
 --             process, blocking sockets) over a unix stream socketpair and over TCP
 --             on 127.0.0.1 with TCP_NODELAY. luasocket has no socketpair: its unix
@@ -19,9 +20,10 @@
 -- Time is process CPU time (os.clock; C: CLOCK_PROCESS_CPUTIME_ID): both ends
 -- run in this process and never wait, and CPU time is robust against other load
 -- on a shared machine. Each figure is the median of --reps repetitions (default
--- 5; --smoke: 1 repetition of tiny counts). Every transfer is checked (byte
--- values, lengths); a wrong result raises an error. Timing is reported, not judged.
-local SMOKE, REPS, ONLY = false, 5, nil
+-- 11; the implementations take turns within each repetition; --smoke: one
+-- repetition of tiny counts). Every transfer is checked (byte values, lengths);
+-- a wrong result raises an error. Timing is reported, not judged.
+local SMOKE, REPS, ONLY = false, 11, nil
 do
     local i = 1
     while arg and arg[i] do
@@ -41,10 +43,10 @@ do
     end
 end
 
-local N_CALLS = SMOKE and 2000 or 10000000
-local N_PAIR = SMOKE and 50 or 100000
-local N_TCP = SMOKE and 50 or 40000
-local N_BULK = SMOKE and 5 or 10000
+local N_CALLS = SMOKE and 2000 or 5000000
+local N_PAIR = SMOKE and 50 or 50000
+local N_TCP = SMOKE and 50 or 20000
+local N_BULK = SMOKE and 5 or 5000
 local BULK = 64 * 1024
 
 local llsocket = require('llsocket')
@@ -269,7 +271,23 @@ local function px_tcp(nonblock)
     local srv = check(S.socket(S.AF_INET, S.SOCK_STREAM, 0))
     check(S.bind(srv, { family = S.AF_INET, addr = '127.0.0.1', port = 0 }) == 0, 'posix bind')
     check(S.listen(srv, 1) == 0, 'posix listen')
-    local sa = check(S.getsockname(srv))
+    -- luaposix 33.4 under LuaJIT sometimes returns a garbage family (and no port) from
+    -- getsockname, seen about once in a thousand calls, sometimes for every retry in a row.
+    -- Setup only: if it keeps failing, read the port through llsocket (wrap, then unwrap so
+    -- that llsocket does not close luaposix's descriptor).
+    local port
+    for _ = 1, 3 do
+        port = check(S.getsockname(srv)).port
+        if port then
+            break
+        end
+    end
+    if not port then
+        local w = check(L.socket.wrap(srv))
+        port = check(w:getsockname()):port()
+        check(w:unwrap() == srv, 'unwrap')
+    end
+    local sa = { port = port }
     local a = check(S.socket(S.AF_INET, S.SOCK_STREAM, 0))
     check(S.connect(a, { family = S.AF_INET, addr = '127.0.0.1', port = sa.port }) == 0, 'posix connect')
     local b = check(S.accept(srv))
@@ -565,6 +583,13 @@ for _, row in ipairs(order) do
     local higher_better = row:match('^bulk') ~= nil
     local ref = row == 'calls' and 'baseline' or 'C'
     local cmp = '-'
+    if row == 'calls' and jit then
+        -- LuaJIT compiles str:len() into the trace (the baseline measures ~0 ns), while a
+        -- call into a C module through the Lua C API leaves the trace: no fair baseline
+        vals.baseline = nil
+        cmp = 'n/a on LuaJIT'
+        verdicts[#verdicts + 1] = 'calls: within 5% of a C-function call: n/a on LuaJIT (builtins are compiled)'
+    end
     if vals.llsocket and vals[ref] then
         -- r > 1 means llsocket is slower than the reference
         local r = higher_better and (vals[ref] / vals.llsocket) or (vals.llsocket / vals[ref])
