@@ -29,6 +29,7 @@ use llsocket_api::{
 mod errors;
 mod files;
 mod misc;
+mod msg;
 mod netdb;
 mod opts;
 mod pairs;

@@ -478,3 +478,103 @@ conformance!(tcp_bind_in_use, |b: &dyn Backend| {
         .unwrap();
     assert_eq!(o.bind(u2, &ubound).unwrap_err(), Errno::EADDRINUSE);
 });
+
+conformance!(
+    tcp_closing_a_listener_resets_pending_connections,
+    |b: &dyn Backend| {
+        let o = b.ops();
+        let (l, bound) = listener(b, lo4(0), true);
+        let c = o
+            .socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, true)
+            .unwrap();
+        assert_eq!(o.connect(c, &bound).unwrap_err(), Errno::EINPROGRESS);
+        o.send(c, b"queued", MsgFlags::NONE).unwrap();
+        // Never accepted: closing the listener resets the queued connection.
+        o.close(l).unwrap();
+        assert_eq!(
+            recv_vec(b, c, 8, MsgFlags::NONE).unwrap_err(),
+            Errno::ECONNRESET
+        );
+        // And the port is free again: connecting is refused.
+        let c2 = o
+            .socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, false)
+            .unwrap();
+        assert_eq!(o.connect(c2, &bound).unwrap_err(), Errno::ECONNREFUSED);
+    }
+);
+
+conformance!(tcp_linger_zero_close_is_a_reset, |b: &dyn Backend| {
+    let o = b.ops();
+    let (c, s) = tcp_pair(b, lo4(0), true);
+    o.setsockopt(
+        s,
+        SockOpt::Linger(llsocket_api::Linger {
+            enabled: true,
+            secs: 0,
+        }),
+    )
+    .unwrap();
+    // No unread data, but linger {on, 0} makes close abortive.
+    o.close(s).unwrap();
+    assert_eq!(
+        recv_vec(b, c, 8, MsgFlags::NONE).unwrap_err(),
+        Errno::ECONNRESET
+    );
+    assert_eq!(recv_vec(b, c, 8, MsgFlags::NONE).unwrap(), b"");
+});
+
+conformance!(tcp_unconnected_data_errors, |b: &dyn Backend| {
+    let o = b.ops();
+    let s = o
+        .socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, true)
+        .unwrap();
+    // Sending on a never-connected stream is EPIPE on Linux, receiving ENOTCONN.
+    assert_eq!(o.send(s, b"x", MsgFlags::NONE).unwrap_err(), Errno::EPIPE);
+    assert_eq!(
+        recv_vec(b, s, 8, MsgFlags::NONE).unwrap_err(),
+        Errno::ENOTCONN
+    );
+    // A listener has no data either.
+    let (l, _) = listener(b, lo4(0), true);
+    assert_eq!(
+        recv_vec(b, l, 8, MsgFlags::NONE).unwrap_err(),
+        Errno::ENOTCONN
+    );
+    assert_eq!(o.send(l, b"x", MsgFlags::NONE).unwrap_err(), Errno::EPIPE);
+});
+
+conformance!(blocking_calls_time_out_with_eagain, |b: &dyn Backend| {
+    use llsocket_api::opt::Timeval;
+    let o = b.ops();
+    let short = Timeval {
+        sec: 0,
+        usec: 20_000,
+    };
+    // recv on an empty blocking socket with SO_RCVTIMEO: EAGAIN once the time is up.
+    let (c, s) = tcp_pair(b, lo4(0), false);
+    o.setsockopt(s, SockOpt::RcvTimeo(short)).unwrap();
+    assert_eq!(recv_vec(b, s, 8, MsgFlags::NONE).unwrap_err(), AGAIN);
+    // MSG_WAITALL with part of the data there: the part, after the timeout.
+    o.send(c, b"abc", MsgFlags::NONE).unwrap();
+    assert_eq!(recv_vec(b, s, 10, MsgFlags::WAITALL).unwrap(), b"abc");
+    // accept on a blocking listener with SO_RCVTIMEO: EAGAIN.
+    let (l, _) = listener(b, lo4(0), false);
+    o.setsockopt(l, SockOpt::RcvTimeo(short)).unwrap();
+    assert_eq!(o.accept(l, false).unwrap_err(), AGAIN);
+    // send on a full blocking socket with SO_SNDTIMEO: EAGAIN when nothing fitted.
+    let (x, _y) = o
+        .socketpair(SockType::STREAM, Protocol::DEFAULT, true)
+        .unwrap();
+    let chunk = vec![7u8; 4096];
+    let mut full = false;
+    for _ in 0..10_000 {
+        if o.send(x, &chunk, MsgFlags::NONE).is_err() {
+            full = true;
+            break;
+        }
+    }
+    assert!(full, "the socketpair never filled up");
+    o.set_nonblock(x, false).unwrap();
+    o.setsockopt(x, SockOpt::SndTimeo(short)).unwrap();
+    assert_eq!(o.send(x, &chunk, MsgFlags::NONE).unwrap_err(), AGAIN);
+});
