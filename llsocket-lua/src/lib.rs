@@ -80,7 +80,7 @@ unsafe extern "C-unwind" fn preload_loader(l: *mut lua_State) -> c_int {
     // SAFETY: upvalue 1 is the BackendCell userdata created by `preload_with`.
     unsafe {
         let cell = ffi::lua_touserdata(l, ffi::lua_upvalueindex(1)) as *const lua::BackendCell;
-        match cell.as_ref().and_then(|c| c.clone()) {
+        match cell.as_ref().and_then(|c| c.backend.clone()) {
             Some(b) => open_with(l, b),
             None => lua::raise_str(l, c"llsocket: backend is gone"),
         }

@@ -8,7 +8,8 @@
 //! that could raise a memory error.
 #![allow(unsafe_op_in_unsafe_fn)] // every fn here is an FFI body on a live lua_State; the contract is the module's
 
-use std::ffi::{c_char, c_int, CStr};
+use std::cell::{Cell, RefCell};
+use std::ffi::{c_char, c_int, c_void, CStr};
 use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
@@ -46,13 +47,44 @@ pub(crate) fn up(u: Up) -> c_int {
     lua_upvalueindex(u as c_int)
 }
 
-/// The backend, dropped by the holder's `__gc` (then every call reports an error).
-pub(crate) type BackendCell = Option<Rc<dyn SocketOps>>;
+/// Receive buffers up to this size come from the instance's scratch buffer ([`BackendCell`]);
+/// larger ones are allocated per call (so a huge `recv` does not pin its memory).
+pub(crate) const SCRATCH_MAX: usize = 256 * 1024;
+
+/// Per module instance state held in the userdata that is upvalue 1 of every function.
+#[derive(Default)]
+pub(crate) struct BackendCell {
+    /// The backend, dropped by the holder's `__gc` (then every call reports an error).
+    pub backend: Option<Rc<dyn SocketOps>>,
+    /// Identity cache of the socket self check: the last userdata block that passed it.
+    /// Cleared when that block stops being a live socket (`__gc`, `unwrap`).
+    pub last_sock: Cell<*const c_void>,
+    /// Grow-only receive buffer (zeroed only when it grows) for `recv`/`recvfrom`/`read`.
+    pub scratch: RefCell<Vec<u8>>,
+}
+
+impl BackendCell {
+    /// A cell holding `backend`.
+    pub(crate) fn new(backend: Rc<dyn SocketOps>) -> BackendCell {
+        BackendCell {
+            backend: Some(backend),
+            last_sock: Cell::new(std::ptr::null()),
+            scratch: RefCell::new(Vec::new()),
+        }
+    }
+}
+
+/// The running function's [`BackendCell`] (upvalue 1), if it is one.
+#[inline(always)]
+pub(crate) unsafe fn cell(l: *mut lua_State) -> Option<&'static BackendCell> {
+    // SAFETY: upvalue 1 of every module function is the BackendCell userdata; it is kept
+    // alive by that upvalue for the whole call.
+    (lua_touserdata(l, up(Up::Backend)) as *const BackendCell).as_ref()
+}
 
 /// The backend of the running function, or a raised error once the state is closing.
 pub(crate) unsafe fn backend(l: *mut lua_State) -> &'static dyn SocketOps {
-    let cell = lua_touserdata(l, up(Up::Backend)) as *const BackendCell;
-    match cell.as_ref().and_then(|c| c.as_ref()) {
+    match cell(l).and_then(|c| c.backend.as_ref()) {
         // SAFETY: the cell lives in a userdata referenced by this function's upvalue,
         // so it outlives the call; the reference is used only during the call.
         Some(rc) => unsafe { &*Rc::as_ptr(rc) },
@@ -62,9 +94,8 @@ pub(crate) unsafe fn backend(l: *mut lua_State) -> &'static dyn SocketOps {
 
 /// The backend if it is still there (for `__gc`).
 pub(crate) unsafe fn backend_opt(l: *mut lua_State) -> Option<&'static dyn SocketOps> {
-    let cell = lua_touserdata(l, up(Up::Backend)) as *const BackendCell;
-    cell.as_ref()
-        .and_then(|c| c.as_ref())
+    cell(l)
+        .and_then(|c| c.backend.as_ref())
         // SAFETY: as in `backend`.
         .map(|rc| unsafe { &*Rc::as_ptr(rc) })
 }
@@ -150,8 +181,10 @@ pub(crate) unsafe fn is_none_or_nil(l: *mut lua_State, arg: c_int) -> bool {
 }
 
 /// Strict integer (integer subtype on ≥ 5.3, integral number before).
+#[inline]
 pub(crate) unsafe fn check_int(l: *mut lua_State, arg: c_int) -> i64 {
-    if lua_type(l, arg) == LUA_TNUMBER && lua_isinteger(l, arg) != 0 {
+    // `lua_isinteger` is false for every non-number (also in the 5.1/5.2 compat version)
+    if lua_isinteger(l, arg) != 0 {
         lua_tointeger(l, arg) as i64
     } else {
         type_error(l, arg, c"integer", false)
@@ -159,11 +192,14 @@ pub(crate) unsafe fn check_int(l: *mut lua_State, arg: c_int) -> i64 {
 }
 
 /// Optional strict integer.
+#[inline]
 pub(crate) unsafe fn opt_int(l: *mut lua_State, arg: c_int, def: i64) -> i64 {
-    if is_none_or_nil(l, arg) {
+    if lua_isinteger(l, arg) != 0 {
+        lua_tointeger(l, arg) as i64
+    } else if is_none_or_nil(l, arg) {
         def
     } else {
-        check_int(l, arg)
+        type_error(l, arg, c"integer", false)
     }
 }
 

@@ -15,8 +15,13 @@ use crate::{addrinfo, device, errors, iovec, msg, socket};
 unsafe extern "C-unwind" fn backend_gc(l: *mut lua_State) -> c_int {
     let cell = lua_touserdata(l, 1) as *mut BackendCell;
     if let Some(c) = cell.as_mut() {
-        let taken = c.take();
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(taken)));
+        let taken = c.backend.take();
+        let scratch = std::mem::take(c.scratch.get_mut());
+        c.last_sock.set(std::ptr::null());
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            drop(taken);
+            drop(scratch);
+        }));
     }
     0
 }
@@ -25,7 +30,7 @@ unsafe extern "C-unwind" fn backend_gc(l: *mut lua_State) -> c_int {
 pub(crate) unsafe fn push_backend_cell(l: *mut lua_State, backend: Rc<dyn SocketOps>) {
     let backend = ManuallyDrop::new(backend);
     let p = lua_newuserdata(l, std::mem::size_of::<BackendCell>()) as *mut BackendCell;
-    std::ptr::write(p, Some(ManuallyDrop::into_inner(backend)));
+    std::ptr::write(p, BackendCell::new(ManuallyDrop::into_inner(backend)));
     lua_createtable(l, 0, 1);
     lua_pushcclosure(l, backend_gc, 0);
     lua_setfield(l, -2, c"__gc".as_ptr());

@@ -2,7 +2,8 @@
 //! and every socket method (socket.md), as thin conversions around [`SocketOps`].
 #![allow(unsafe_op_in_unsafe_fn)] // FFI bodies on a live lua_State
 
-use std::ffi::{c_int, CStr};
+use std::cell::RefMut;
+use std::ffi::{c_int, c_void, CStr};
 use std::mem::ManuallyDrop;
 
 use llsocket_api::{
@@ -32,9 +33,34 @@ impl Sock {
 }
 
 /// `self` of a socket method (metatable compared with the upvalue).
+///
+/// The block that passed last is remembered in the instance's [`BackendCell`]: the same
+/// block again is accepted with two API calls instead of four. Every way a block stops
+/// being a live socket clears the entry (`__gc`, `unwrap`); a block that passed holds a
+/// `Sock` for its whole life, so a hit always reads a `Sock`.
 #[inline(always)]
 pub(crate) unsafe fn check_sock(l: *mut lua_State) -> &'static mut Sock {
-    &mut *check_ud::<Sock>(l, 1, Up::Socket, c"llsocket.socket")
+    let p = lua_touserdata(l, 1);
+    let cell = cell(l);
+    if let Some(c) = cell {
+        if !p.is_null() && std::ptr::eq(c.last_sock.get(), p) {
+            return &mut *(p as *mut Sock);
+        }
+    }
+    let s = check_ud::<Sock>(l, 1, Up::Socket, c"llsocket.socket");
+    if let Some(c) = cell {
+        c.last_sock.set(s as *const c_void);
+    }
+    &mut *s
+}
+
+/// Forgets the block at index 1 in the self-check cache (it stops being a live socket).
+unsafe fn forget_sock(l: *mut lua_State) {
+    if let Some(c) = cell(l) {
+        if std::ptr::eq(c.last_sock.get(), lua_touserdata(l, 1)) {
+            c.last_sock.set(std::ptr::null());
+        }
+    }
 }
 
 /// Pushes a new socket object owning `fd`.
@@ -227,6 +253,7 @@ pub(crate) unsafe extern "C-unwind" fn m_unwrap(l: *mut lua_State) -> c_int {
     let s = check_sock(l);
     let fd = s.fd;
     s.fd = -1;
+    forget_sock(l);
     lua_pushnil(l);
     lua_setmetatable(l, 1);
     lua_pushinteger(l, fd as lua_Integer);
@@ -272,6 +299,7 @@ pub(crate) unsafe extern "C-unwind" fn m_shutdown(l: *mut lua_State) -> c_int {
 
 /// `__gc`: closes a descriptor still owned.
 pub(crate) unsafe extern "C-unwind" fn m_gc(l: *mut lua_State) -> c_int {
+    forget_sock(l);
     let p = lua_touserdata(l, 1) as *mut Sock;
     if let (Some(s), Some(b)) = (p.as_mut(), backend_opt(l)) {
         if s.fd != -1 {
@@ -583,6 +611,49 @@ unsafe fn alloc_buf(l: *mut lua_State, size: usize) -> Vec<u8> {
     v
 }
 
+/// A receive buffer of `len` bytes: the instance's scratch buffer, or a fresh allocation
+/// when the scratch is busy (re-entered from a finalizer) or `len` is above [`SCRATCH_MAX`].
+/// Kept in `ManuallyDrop` while Lua API calls that may raise are made.
+enum RecvBuf {
+    Scratch(ManuallyDrop<RefMut<'static, Vec<u8>>>, usize),
+    Owned(ManuallyDrop<Vec<u8>>),
+}
+
+impl RecvBuf {
+    fn bytes(&mut self) -> &mut [u8] {
+        match self {
+            RecvBuf::Scratch(r, len) => &mut r[..*len],
+            RecvBuf::Owned(v) => &mut v[..],
+        }
+    }
+
+    /// Gives the scratch back / frees the allocation.
+    fn release(self) {
+        match self {
+            RecvBuf::Scratch(r, _) => drop(ManuallyDrop::into_inner(r)),
+            RecvBuf::Owned(v) => drop(ManuallyDrop::into_inner(v)),
+        }
+    }
+}
+
+/// A receive buffer of `len` bytes (see [`RecvBuf`]); raises the memory error if none can be had.
+unsafe fn recv_buf(l: *mut lua_State, len: usize) -> RecvBuf {
+    if len <= SCRATCH_MAX {
+        if let Some(mut r) = cell(l).and_then(|c| c.scratch.try_borrow_mut().ok()) {
+            if r.len() < len {
+                let extra = len - r.len();
+                if r.try_reserve_exact(extra).is_err() {
+                    drop(r);
+                    raise_memory(l);
+                }
+                r.resize(len, 0);
+            }
+            return RecvBuf::Scratch(ManuallyDrop::new(r), len);
+        }
+    }
+    RecvBuf::Owned(ManuallyDrop::new(alloc_buf(l, len)))
+}
+
 /// Shared body of `recv`, `recvfrom`, `read`.
 unsafe fn recv_common(
     l: *mut lua_State,
@@ -597,26 +668,27 @@ unsafe fn recv_common(
         return ret_nil_err(l, Errno::EINVAL, ops[0]);
     }
     let b = backend(l);
-    let mut buf = alloc_buf(l, bufsize as usize);
+    let mut buf = recv_buf(l, bufsize as usize);
     let r = guard(l, || {
+        let bytes = buf.bytes();
         if from {
-            b.recvfrom(Fd(s.fd), &mut buf, MsgFlags(flags))
+            b.recvfrom(Fd(s.fd), bytes, MsgFlags(flags))
         } else {
-            b.recv(Fd(s.fd), &mut buf, MsgFlags(flags))
-                .map(|n| (n, None))
+            b.recv(Fd(s.fd), bytes, MsgFlags(flags)).map(|n| (n, None))
         }
     });
     match r {
         Ok((n, addr)) => {
             let addr = ManuallyDrop::new(addr);
             if n == 0 && !s.is_dgram() {
-                drop(buf);
+                buf.release();
                 drop(ManuallyDrop::into_inner(addr));
                 return 0;
             }
-            let n = n.min(buf.len());
-            buf.truncate(n);
-            push_vec(l, buf);
+            let bytes = buf.bytes();
+            let n = n.min(bytes.len());
+            push_bytes(l, &bytes[..n]);
+            buf.release();
             match ManuallyDrop::into_inner(addr) {
                 Some(a) if from => {
                     lua_pushnil(l);
@@ -631,7 +703,7 @@ unsafe fn recv_common(
             }
         }
         Err(e) => {
-            drop(buf);
+            buf.release();
             if e.is_again() {
                 ret_again_nil(l)
             } else {

@@ -554,3 +554,42 @@ t.case('metatables are registered in the registry under their type names', funct
         end
     end
 end)
+
+t.case('a socket that passed the self check is refused after unwrap', function()
+    local s = socket.new(AF_INET, SOCK_STREAM)
+    local fdf, fam = s.fd, s.family
+    t.is_int(s:fd())
+    t.is_int(fdf(s))
+    local raw = s:unwrap()
+    t.closing(socket.wrap(raw))
+    t.argerr(function() fdf(s) end, 1, 'llsocket.socket expected, got userdata')
+    t.argerr(function() fam(s) end, 1, 'llsocket.socket expected, got userdata')
+end)
+
+t.case('the self check tells sockets apart from other objects, alternating', function()
+    local a, b = pair()
+    local fdf = a.fd
+    local ai = llsocket.addrinfo.inet()
+    for _ = 1, 3 do
+        t.eq(fdf(a), a:fd())
+        t.eq(fdf(b), b:fd())
+        t.raises(function() fdf(ai) end, 'bad argument #1 .-%(llsocket%.socket expected, got ')
+        t.raises(function() fdf(llsocket.iovec.new()) end, 'bad argument #1 .-%(llsocket%.socket expected, got ')
+    end
+end)
+
+t.case('collected sockets do not confuse later self checks', function()
+    local fdf
+    for i = 1, 50 do
+        local s = socket.new(AF_INET, SOCK_DGRAM)
+        fdf = fdf or s.fd
+        t.is_int(fdf(s))
+        s = nil
+        collectgarbage('collect')
+        local others = { llsocket.addrinfo.inet(), llsocket.msghdr.new(), llsocket.cmsghdrs.new(),
+            llsocket.iovec.new(), llsocket.cmsghdr.new(1, 1, 'x') }
+        for _, o in ipairs(others) do
+            t.raises(function() fdf(o) end, 'bad argument #1 .-%(llsocket%.socket expected, got ', 'round ' .. i)
+        end
+    end
+end)
