@@ -37,7 +37,9 @@ impl Sock {
 /// The block that passed last is remembered in the instance's [`BackendCell`]: the same
 /// block again is accepted with two API calls instead of four. Every way a block stops
 /// being a live socket clears the entry (`__gc`, `unwrap`); a block that passed holds a
-/// `Sock` for its whole life, so a hit always reads a `Sock`.
+/// `Sock` for its whole life, so a hit always reads a `Sock`. (Only `debug.setmetatable`
+/// removing the metatable of a live socket could free its block without `__gc`; the debug
+/// library is outside what the module defends against, as in C modules.)
 #[inline(always)]
 pub(crate) unsafe fn check_sock(l: *mut lua_State) -> &'static mut Sock {
     let p = lua_touserdata(l, 1);
