@@ -157,6 +157,43 @@ impl World {
         }
     }
 
+    /// A TCP connection closed both ways (our FIN sent, theirs received) is over:
+    /// the socket is `TCP_CLOSE` and an automatically chosen port is released, as
+    /// Linux's `tcp_done` does (no `TIME_WAIT` here).
+    pub(crate) fn maybe_done(&mut self, id: ObjId) {
+        let s = self.sr(id);
+        if s.is_tcp()
+            && s.st == St::Connected
+            && s.fin_sent
+            && s.rd_eof
+            && s.sq.is_empty()
+            && !s.orphan
+        {
+            self.s(id).st = St::Closed;
+            self.release_port(id);
+        }
+    }
+
+    /// Unbinds a TCP socket whose port was picked automatically (not by `bind`).
+    pub(crate) fn release_port(&mut self, id: ObjId) {
+        let s = self.sr(id);
+        if !s.is_tcp() || s.port_locked || s.listener.is_some() || s.unhashed {
+            return;
+        }
+        let host = s.host;
+        if let Some(port) = s.local.as_ref().and_then(|a| a.port()) {
+            if let Some(set) = self.hosts[host].ports.get_mut(&(false, port)) {
+                set.remove(&id);
+                if set.is_empty() {
+                    self.hosts[host].ports.remove(&(false, port));
+                }
+            }
+            // getsockname keeps showing the old port (Linux's inet_sport), but the
+            // socket may be bound again.
+            self.s(id).unhashed = true;
+        }
+    }
+
     /// Ends a connection with an error.
     pub(crate) fn fail(&mut self, id: ObjId, err: i32) {
         let s = self.s(id);
@@ -166,6 +203,7 @@ impl World {
         s.inflight = 0;
         s.peer_id = None;
         s.ooo.clear();
+        self.release_port(id);
         self.reap(id);
         if self.exists(id) && self.sr(id).orphan {
             self.destroy(id);
@@ -228,6 +266,18 @@ impl World {
                     return;
                 }
                 let cur = self.sr(to).rcv_nxt;
+                let (rd_shut, fin_sent) = (self.sr(to).rd_shut, self.sr(to).fin_sent);
+                if rd_shut
+                    && fin_sent
+                    && matches!(&p.body, Body::Data { data, .. } if !data.is_empty())
+                {
+                    // RFC 1122 (and Linux in FIN_WAIT): new data for a socket that shut
+                    // down both ways resets the connection.
+                    self.tr(b, "rst-shutdown", to as i64, from as i64);
+                    self.fail(to, libc::ECONNRESET);
+                    self.transmit(Packet::rst(b, p.src_h, from));
+                    return;
+                }
                 if seq < cur {
                     self.tr(b, "dup-drop", to as i64, seq as i64);
                     return;
@@ -281,15 +331,7 @@ impl World {
                 let now = self.now;
                 let s = self.s(to);
                 s.rcv_nxt += len as u64;
-                let mut data = data;
-                if let Some(i) = urg {
-                    s.mark = Some(s.rq_total + i as u64);
-                    if s.opts.oobinline {
-                        s.oob = None;
-                    } else {
-                        s.oob = Some(data.remove(i));
-                    }
-                }
+                let urg = urg.map(|i| (s.rq_total + i as u64, data[i]));
                 let n = data.len();
                 if n > 0 {
                     s.rq_total += n as u64;
@@ -298,11 +340,15 @@ impl World {
                         data,
                         off: 0,
                         from: None,
+                        src: None,
                         rights: Vec::new(),
                         ts: now,
                     });
                 }
                 let host = s.host;
+                if let Some((at, b)) = urg {
+                    self.urgent_arrives(to, at, b);
+                }
                 self.tr(host, "data", to as i64, len as i64);
                 if self.exists(from) {
                     self.reap(from);
@@ -313,7 +359,9 @@ impl World {
                 s.rd_eof = true;
                 let host = s.host;
                 self.tr(host, "fin", to as i64, from as i64);
+                self.maybe_done(to);
                 if self.exists(from) {
+                    self.maybe_done(from);
                     self.reap(from);
                 }
             }
@@ -335,6 +383,7 @@ impl World {
                 s.peer_id = None;
                 let t = s.syn_timer.take();
                 self.cancel(t);
+                self.release_port(id);
             }
             St::Connected => {
                 if orphan {
@@ -369,6 +418,7 @@ impl World {
                     let dst_h = self.peer_host(peer, src_h);
                     self.s(id).fin_sent = true;
                     self.tr(src_h, "send-fin", id as i64, 0);
+                    self.maybe_done(id);
                     self.transmit(Packet {
                         src_h,
                         dst_h,
@@ -440,6 +490,16 @@ impl World {
         let dst = canon(dst);
         let ip = dst.as_socket_addr().map(|a| a.ip()).expect("IP address");
         self.tr(h, "syn", client as i64, i64::from(dst.port().unwrap_or(0)));
+        if src == dst && self.route(h, ip) == Some(h) {
+            // A socket connecting to its own address: TCP simultaneous open with itself.
+            let s = self.s(client);
+            s.st = St::Connected;
+            s.peer_id = Some(client);
+            let t = s.syn_timer.take();
+            self.cancel(t);
+            self.tr(h, "self-connect", client as i64, 0);
+            return;
+        }
         match self.route(h, ip) {
             Some(b) => self.transmit(Packet {
                 src_h: h,
@@ -470,6 +530,7 @@ impl World {
             let s = self.s(sock);
             s.err = libc::ETIMEDOUT;
             s.st = St::Idle;
+            self.release_port(sock);
             return;
         }
         let dst = self
@@ -521,7 +582,7 @@ impl World {
             self.tr(b, "syn-drop-backlog", l as i64, ls.acceptq.len() as i64);
             return;
         }
-        let (fam, proto, opts) = (ls.family, ls.proto, ls.opts.clone());
+        let (fam, proto, opts, locked) = (ls.family, ls.proto, ls.opts.clone(), ls.port_locked);
         let nonblock = self.nonblock_of(l);
         let child = self.new_sock(b, fam, llsocket_api::SockType::STREAM, proto, nonblock);
         {
@@ -532,6 +593,7 @@ impl World {
             c.peer_id = Some(client);
             c.listener = Some(l);
             c.opts = opts;
+            c.port_locked = locked;
         }
         if let Some(port) = dst.port() {
             self.hosts[b]
@@ -697,6 +759,7 @@ impl World {
                 data: data.clone(),
                 off: 0,
                 from: Some(as_family(&src, fam)),
+                src: None,
                 rights: Vec::new(),
                 ts: now,
             });

@@ -111,14 +111,17 @@ impl World {
                     (SockType::STREAM, Protocol::TCP),
                     (SockType::DGRAM, Protocol::UDP),
                 ];
-                if service.is_none() {
+                // glibc lists raw sockets unless a named service restricts the types.
+                if service.is_none_or(|s| s.parse::<u16>().is_ok()) {
                     k.push((SockType::RAW, Protocol::DEFAULT));
                 }
                 k
             }
             SockType::STREAM => vec![(SockType::STREAM, Protocol::TCP)],
             SockType::DGRAM => vec![(SockType::DGRAM, Protocol::UDP)],
-            SockType::RAW if service.is_none() => vec![(SockType::RAW, hints.protocol)],
+            SockType::RAW if service.is_none_or(|s| s.parse::<u16>().is_ok()) => {
+                vec![(SockType::RAW, hints.protocol)]
+            }
             SockType::RAW => return Err(GaiError::EAI_SERVICE),
             _ => return Err(GaiError::EAI_SOCKTYPE),
         };

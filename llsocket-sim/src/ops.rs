@@ -24,6 +24,28 @@ const MSG_CMSG_CLOEXEC: i32 = 0x4000_0000;
 /// `SCM_MAX_FD`.
 const SCM_MAX_FD: usize = 253;
 
+/// The length of `addr` in its C `sockaddr` form (Linux checks lengths before families).
+fn c_len(addr: &SockAddr) -> usize {
+    match addr {
+        SockAddr::V4(_) => 16,
+        SockAddr::V6(_) => 28,
+        SockAddr::Unix(UnixAddr::Unnamed) => 2,
+        SockAddr::Unix(UnixAddr::Path(p)) => 2 + p.len() + 1,
+        SockAddr::Unix(UnixAddr::Abstract(n)) => 3 + n.len(),
+        SockAddr::Other { data, .. } => 2 + data.len(),
+    }
+}
+
+/// `EINVAL` when `addr` is shorter than the family's `sockaddr`, else `EAFNOSUPPORT`.
+fn wrong_family(fam: Family, addr: &SockAddr) -> Errno {
+    let need = if fam == Family::INET6 { 24 } else { 16 };
+    if c_len(addr) < need {
+        Errno::EINVAL
+    } else {
+        Errno::EAFNOSUPPORT
+    }
+}
+
 fn timeout_of(tv: Timeval) -> Option<Nanos> {
     tv.as_millis().map(|ms| ms.saturating_mul(MS))
 }
@@ -39,6 +61,8 @@ pub(crate) struct Got {
     pub ts: Option<Nanos>,
     /// Stream `MSG_TRUNC`: bytes were discarded, nothing is copied.
     pub discard: bool,
+    /// The unix socket that sent the data (its current name is the address).
+    pub src: Option<ObjId>,
 }
 
 impl Got {
@@ -51,6 +75,7 @@ impl Got {
             rights: Vec::new(),
             ts: None,
             discard: false,
+            src: None,
         }
     }
 }
@@ -197,17 +222,21 @@ impl World {
         match s.st {
             St::Listen => {
                 if rd {
+                    // Linux: tcp_disconnect stops listening and frees an automatic port.
                     let q: Vec<ObjId> = self.s(id).acceptq.drain(..).collect();
                     for c in q {
                         self.abort(c);
                     }
                     self.s(id).st = St::Idle;
+                    self.release_port(id);
                 }
                 Ok(())
             }
             St::Connected => {
                 let tcp = s.is_tcp();
                 let s = self.s(id);
+                // Linux's inet_shutdown marks a finished connect as connected.
+                s.connect_pending = false;
                 s.rd_shut |= rd;
                 if wr && !s.wr_shut {
                     s.wr_shut = true;
@@ -285,6 +314,7 @@ impl World {
             return Err(Errno::EADDRNOTAVAIL);
         }
         let mut port = addr.port().unwrap_or(0);
+        self.s(id).port_locked = port != 0;
         if port == 0 {
             port = self.ephemeral(h, udp)?;
         } else if let Some(set) = self.hosts[h].ports.get(&(udp, port)) {
@@ -293,7 +323,9 @@ impl World {
             }
         }
         let local = addr.with_port(port);
-        self.s(id).local = Some(local);
+        let s = self.s(id);
+        s.local = Some(local);
+        s.unhashed = false;
         self.hosts[h]
             .ports
             .entry((udp, port))
@@ -305,7 +337,7 @@ impl World {
     /// Binds an unbound IP socket to the wildcard address and an ephemeral port.
     fn autobind(&mut self, h: usize, id: ObjId) -> Result<()> {
         let s = self.sr(id);
-        if s.local.is_some() {
+        if s.local.is_some() && !s.unhashed {
             return Ok(());
         }
         let any = if s.family == Family::INET6 {
@@ -319,11 +351,16 @@ impl World {
     pub(crate) fn op_bind(&mut self, h: usize, fd: Fd, addr: &SockAddr) -> Result<()> {
         let id = self.sock_of(h, fd)?;
         let s = self.sr(id);
-        let family = s.family;
+        let (family, ty) = (s.family, s.ty.0);
         match (family, addr) {
             (Family::UNIX, SockAddr::Unix(u)) => {
                 if s.local.is_some() {
-                    return Err(Errno::EINVAL);
+                    // Linux: an unnamed address asks for autobind, a no-op once bound.
+                    return if *u == UnixAddr::Unnamed {
+                        Ok(())
+                    } else {
+                        Err(Errno::EINVAL)
+                    };
                 }
                 let u = match u {
                     UnixAddr::Unnamed => {
@@ -331,7 +368,10 @@ impl World {
                         let mut n = self.rng.range(0, 0xfffff);
                         loop {
                             let name = format!("{n:05x}").into_bytes();
-                            if !self.hosts[h].unix_abstract.contains_key(&name) {
+                            if !self.hosts[h]
+                                .unix_abstract
+                                .contains_key(&(ty, name.clone()))
+                            {
                                 break UnixAddr::Abstract(name);
                             }
                             n = (n + 1) & 0xfffff;
@@ -348,10 +388,10 @@ impl World {
                         self.hosts[h].unix_paths.insert(p.clone(), Some(id));
                     }
                     UnixAddr::Abstract(p) => {
-                        if self.hosts[h].unix_abstract.contains_key(p) {
+                        if self.hosts[h].unix_abstract.contains_key(&(ty, p.clone())) {
                             return Err(Errno::EADDRINUSE);
                         }
-                        self.hosts[h].unix_abstract.insert(p.clone(), id);
+                        self.hosts[h].unix_abstract.insert((ty, p.clone()), id);
                     }
                     UnixAddr::Unnamed => unreachable!("autobind picked a name"),
                 }
@@ -360,18 +400,18 @@ impl World {
             }
             (Family::UNIX, _) => Err(Errno::EINVAL),
             (Family::INET, SockAddr::V4(_)) | (Family::INET6, SockAddr::V6(_)) => {
-                if s.local.is_some() {
+                if s.local.is_some() && !s.unhashed {
                     return Err(Errno::EINVAL);
                 }
                 self.bind_ip(h, id, addr)
             }
-            (Family::INET6, SockAddr::V4(_)) => Err(Errno::EINVAL),
-            _ => Err(Errno::EAFNOSUPPORT),
+            _ => Err(wrong_family(family, addr)),
         }
     }
 
-    /// The socket bound at a unix address on host `h`.
-    fn unix_lookup(&self, h: usize, addr: &SockAddr) -> Result<ObjId> {
+    /// The socket bound at a unix address on host `h`, for a socket of type `ty`
+    /// (Linux hashes abstract names with the socket type: each type has its own).
+    fn unix_lookup(&self, h: usize, addr: &SockAddr, ty: SockType) -> Result<ObjId> {
         match addr {
             SockAddr::Unix(UnixAddr::Path(p)) => match self.hosts[h].unix_paths.get(p) {
                 None => Err(Errno::ENOENT),
@@ -380,7 +420,7 @@ impl World {
             },
             SockAddr::Unix(UnixAddr::Abstract(p)) => self.hosts[h]
                 .unix_abstract
-                .get(p)
+                .get(&(ty.0, p.clone()))
                 .copied()
                 .ok_or(Errno::ECONNREFUSED),
             SockAddr::Unix(UnixAddr::Unnamed) => Err(Errno::EINVAL),
@@ -402,8 +442,9 @@ impl World {
                 s.st = St::Idle;
                 return Ok(());
             }
-            let dst = self.check_ip_dest(id, addr)?;
+            // Linux's inet_dgram_connect binds before it looks at the address.
             self.autobind(h, id)?;
+            let dst = self.check_ip_dest(id, addr, false)?;
             self.fix_source(h, id, &dst);
             let fam = self.sr(id).family;
             let s = self.s(id);
@@ -436,7 +477,7 @@ impl World {
             if self.sr(id).st == St::Closed {
                 return Err(Errno::EISCONN);
             }
-            let dst = self.check_ip_dest(id, addr)?;
+            let dst = self.check_ip_dest(id, addr, false)?;
             let dip = dst.as_socket_addr().map(|a| a.ip()).ok_or(Errno::EINVAL)?;
             if dip.is_multicast() || crate::net::is_broadcast(dip) {
                 return Err(Errno::ENETUNREACH);
@@ -488,14 +529,18 @@ impl World {
     }
 
     /// The destination of an IP connect/sendto, canonical (`EAFNOSUPPORT`, `EINVAL`).
-    fn check_ip_dest(&self, id: ObjId, addr: &SockAddr) -> Result<SockAddr> {
-        let fam = self.sr(id).family;
-        match (fam, addr) {
+    fn check_ip_dest(&self, id: ObjId, addr: &SockAddr, sendto: bool) -> Result<SockAddr> {
+        let s = self.sr(id);
+        match (s.family, addr) {
+            // udpv6_sendmsg: a family it does not handle is EINVAL whatever the length.
+            (Family::INET6, SockAddr::Unix(_) | SockAddr::Other { .. }) if sendto => {
+                Err(Errno::EINVAL)
+            }
             (Family::INET, SockAddr::V4(_)) => Ok(addr.clone()),
             (Family::INET6, SockAddr::V6(_)) => Ok(canon(addr)),
-            (Family::INET6, SockAddr::V4(_)) => Ok(addr.clone()),
-            (Family::INET6, _) => Err(Errno::EINVAL),
-            _ => Err(Errno::EAFNOSUPPORT),
+            // UDP over IPv6 takes IPv4 destinations; TCP checks the length first.
+            (Family::INET6, SockAddr::V4(_)) if s.is_udp() => Ok(addr.clone()),
+            (fam, _) => Err(wrong_family(fam, addr)),
         }
     }
 
@@ -522,11 +567,8 @@ impl World {
         if !matches!(addr, SockAddr::Unix(_)) {
             return Err(Errno::EINVAL);
         }
-        let s = self.sr(id);
-        if s.is_conn() && s.st == St::Connected {
-            return Err(Errno::EISCONN);
-        }
-        let target = self.unix_lookup(h, addr)?;
+        // Linux order: validate the address, find the target, then look at our state.
+        let target = self.unix_lookup(h, addr, self.sr(id).ty)?;
         let (tty, tst) = {
             let t = self.sr(target);
             (t.ty, t.st)
@@ -536,6 +578,9 @@ impl World {
             return Err(Errno::EPROTOTYPE);
         }
         if ty == SockType::DGRAM {
+            if self.sr(target).peer_id.is_some_and(|p| p != id) {
+                return Err(Errno::EPERM);
+            }
             let taddr = self.sr(target).local.clone();
             let s = self.s(id);
             s.peer_id = Some(target);
@@ -543,8 +588,13 @@ impl World {
             s.st = St::Connected;
             return Ok(());
         }
-        if tst != St::Listen {
+        if tst != St::Listen || self.sr(target).rd_shut {
             return Err(Errno::ECONNREFUSED);
+        }
+        match self.sr(id).st {
+            St::Connected => return Err(Errno::EISCONN),
+            St::Idle => {}
+            _ => return Err(Errno::EINVAL),
         }
         self.eintr(h, !nonblock)?;
         let timeout = timeout_of(self.sr(id).opts.sndtimeo);
@@ -728,21 +778,39 @@ impl World {
             self.eintr(h, !nonblock)?;
             return self.stream_send(h, id, data, rights.to_vec(), oob, nonblock);
         }
+        if s.is_udp() {
+            // Linux (inet_send_prepare): any send binds an unbound UDP socket first.
+            let oob_first = s.family == Family::INET || to.is_some() || s.peer.is_some();
+            self.autobind(h, id)?;
+            // IPv4 checks MSG_OOB first; IPv6 looks for a destination first.
+            if oob && oob_first {
+                return Err(Errno::EOPNOTSUPP);
+            }
+            return self.udp_send(h, id, data, to, nonblock);
+        }
         if oob {
             return Err(Errno::EOPNOTSUPP);
         }
-        if s.is_udp() {
-            return self.udp_send(h, id, data, to, nonblock);
-        }
-        // Unix datagram or seqpacket.
-        let target = if s.ty == SockType::SEQPACKET {
-            if s.st != St::Connected {
-                return Err(if s.wr_shut {
-                    Errno::EPIPE
-                } else {
-                    Errno::ENOTCONN
-                });
+        // Unix datagram or seqpacket (Linux's order: seqpacket looks at a pending
+        // error and the connection first; then a shut-down sender is EPIPE).
+        if s.ty == SockType::SEQPACKET {
+            if let Some(e) = take_err(self, id) {
+                return Err(e);
             }
+            if self.sr(id).st != St::Connected {
+                return Err(Errno::ENOTCONN);
+            }
+        }
+        let s = self.sr(id);
+        if let Some(a) = to.filter(|_| s.ty == SockType::DGRAM) {
+            if !matches!(a, SockAddr::Unix(UnixAddr::Path(_) | UnixAddr::Abstract(_))) {
+                return Err(Errno::EINVAL);
+            }
+        }
+        if s.wr_shut {
+            return Err(Errno::EPIPE);
+        }
+        let target = if s.ty == SockType::SEQPACKET {
             match s.peer_id {
                 Some(p) if self.exists(p) => p,
                 _ => return Err(Errno::EPIPE),
@@ -751,9 +819,14 @@ impl World {
             if !matches!(a, SockAddr::Unix(_)) {
                 return Err(Errno::EINVAL);
             }
-            let t = self.unix_lookup(h, a)?;
+            let t = self.unix_lookup(h, a, s.ty)?;
             if self.sr(t).ty != s.ty {
                 return Err(Errno::EPROTOTYPE);
+            }
+            // Linux's unix_may_send: a socket connected elsewhere takes nothing from us.
+            // (A dead peer still counts until a send notices it.)
+            if self.sr(t).peer_id.is_some_and(|p| p != id) {
+                return Err(Errno::EPERM);
             }
             t
         } else {
@@ -762,7 +835,15 @@ impl World {
             }
             match self.sr(id).peer_id {
                 Some(p) if self.exists(p) => p,
-                _ => return Err(Errno::ENOTCONN),
+                Some(_) => {
+                    // Linux: the peer died; this send reports it and disconnects.
+                    let s = self.s(id);
+                    s.peer_id = None;
+                    s.peer = None;
+                    s.st = St::Idle;
+                    return Err(Errno::ECONNREFUSED);
+                }
+                None => return Err(Errno::ENOTCONN),
             }
         };
         let s = self.sr(id);
@@ -773,7 +854,8 @@ impl World {
         if data.len() + 32 > sndbuf {
             return Err(Errno::EMSGSIZE);
         }
-        let from = s.local.clone().unwrap_or(SockAddr::Unix(UnixAddr::Unnamed));
+        // An unbound sender has no address at all (recvfrom reports none).
+        let from = s.local.clone();
         let timeout = timeout_of(s.opts.sndtimeo);
         self.eintr(h, !nonblock)?;
         let mut rights = Some(rights.to_vec());
@@ -782,7 +864,7 @@ impl World {
                 return Some(Err(Errno::ECONNREFUSED));
             }
             let t = w.sr(target);
-            if t.ty == SockType::SEQPACKET && t.rd_shut {
+            if t.rd_shut {
                 return Some(Err(Errno::EPIPE));
             }
             if !t.rq.is_empty() && t.rq_bytes + data.len() > sndbuf {
@@ -794,7 +876,8 @@ impl World {
             t.rq.push_back(Seg {
                 data: data.to_vec(),
                 off: 0,
-                from: Some(from.clone()),
+                from: from.clone(),
+                src: Some(id),
                 rights: rights.take().unwrap_or_default(),
                 ts: now,
             });
@@ -811,7 +894,7 @@ impl World {
         _nonblock: bool,
     ) -> Result<usize> {
         let dst = match to {
-            Some(a) => self.check_ip_dest(id, a)?,
+            Some(a) => self.check_ip_dest(id, a, true)?,
             None => match &self.sr(id).peer {
                 Some(p) => canon(p),
                 None => return Err(Errno::EDESTADDRREQ),
@@ -875,6 +958,20 @@ impl World {
             if !w.exists(id) {
                 return Some(Err(Errno::EBADF));
             }
+            let s = w.sr(id);
+            if s.is_unix() {
+                // Linux's unix_stream_sendmsg: no peer, then shutdown, then a dead peer.
+                if s.st == St::Idle || s.st == St::Listen {
+                    return Some(Err(Errno::ENOTCONN));
+                }
+                if s.wr_shut || s.st == St::Closed || s.peer_id.is_none_or(|p| !w.exists(p)) {
+                    return Some(if sent > 0 {
+                        Ok(sent)
+                    } else {
+                        Err(Errno::EPIPE)
+                    });
+                }
+            }
             if let Some(e) = take_err(w, id) {
                 return Some(if sent > 0 { Ok(sent) } else { Err(e) });
             }
@@ -889,20 +986,7 @@ impl World {
             match s.st {
                 St::Connected => {}
                 St::SynSent => return None,
-                _ => {
-                    return Some(Err(if s.is_unix() {
-                        Errno::ENOTCONN
-                    } else {
-                        Errno::EPIPE
-                    }))
-                }
-            }
-            if s.is_unix() && s.peer_id.filter(|p| w.exists(*p)).is_none() {
-                return Some(if sent > 0 {
-                    Ok(sent)
-                } else {
-                    Err(Errno::EPIPE)
-                });
+                _ => return Some(Err(Errno::EPIPE)),
             }
             if data.is_empty() {
                 return Some(Ok(0));
@@ -951,20 +1035,12 @@ impl World {
     ) {
         if self.sr(id).is_unix() {
             let peer = self.sr(id).peer_id.expect("checked by the caller");
-            let from = self
-                .sr(id)
-                .local
-                .clone()
-                .unwrap_or(SockAddr::Unix(UnixAddr::Unnamed));
+            let from = self.sr(id).local.clone();
             let now = self.now;
             let p = self.s(peer);
-            let mut bytes = chunk.to_vec();
-            if urgent {
-                p.mark = Some(p.rq_total + bytes.len() as u64 - 1);
-                if !p.opts.oobinline {
-                    p.oob = bytes.pop();
-                }
-            }
+            let bytes = chunk.to_vec();
+            let urg = (urgent && !bytes.is_empty())
+                .then(|| (p.rq_total + bytes.len() as u64 - 1, bytes[bytes.len() - 1]));
             p.rq_total += bytes.len() as u64;
             p.rq_bytes += bytes.len();
             let rights = rights.take().unwrap_or_default();
@@ -972,10 +1048,14 @@ impl World {
                 p.rq.push_back(Seg {
                     data: bytes,
                     off: 0,
-                    from: Some(from),
+                    from,
+                    src: Some(id),
                     rights,
                     ts: now,
                 });
+            }
+            if let Some((at, b)) = urg {
+                self.urgent_arrives(peer, at, b);
             }
         } else {
             let s = self.s(id);
@@ -1011,7 +1091,12 @@ impl World {
     ) -> Result<Got> {
         let id = self.sock_of(h, fd)?;
         let nonblock = self.nonblock_of(id) || flags.contains(MsgFlags::DONTWAIT);
-        let r = self.recv_inner(h, id, cap, flags, nonblock);
+        let mut r = self.recv_inner(h, id, cap, flags, nonblock);
+        if let Ok(g) = &mut r {
+            if let Some(sid) = g.src.filter(|&s| self.exists(s)) {
+                g.addr = self.sr(sid).local.clone();
+            }
+        }
         self.tr_res(h, "recv", fd, &r, |g| g.ret as i64);
         r
     }
@@ -1059,11 +1144,8 @@ impl World {
             if s.is_unix() && (s.st == St::Idle || s.st == St::SynSent) && s.rq.is_empty() {
                 return Err(Errno::EINVAL);
             }
-            if s.is_tcp() && s.st == St::Idle && s.rq.is_empty() && s.err == 0 {
+            if s.is_tcp() && s.st == St::Idle && s.rq.is_empty() && s.err == 0 && !s.rd_shut {
                 return Err(Errno::ENOTCONN);
-            }
-            if cap == 0 {
-                return Ok(Got::empty());
             }
             self.eintr(h, !nonblock)?;
             return self.stream_recv(h, id, cap, flags, nonblock);
@@ -1093,6 +1175,7 @@ impl World {
                 if real > cap {
                     g.flags |= MsgFlags::TRUNC;
                 }
+                g.src = seg.src;
                 g.addr = if seqpacket && !unix {
                     None
                 } else {
@@ -1117,7 +1200,9 @@ impl World {
                 return Some(Err(e));
             }
             let s = w.sr(id);
-            if s.rd_shut || (seqpacket && s.rd_eof) {
+            // Linux: a shut-down datagram socket returns 0 only to a blocking reader
+            // (a non-blocking one gets EAGAIN); seqpacket signals EOF either way.
+            if (seqpacket && (s.rd_eof || s.rd_shut)) || (s.rd_shut && !nonblock) {
                 return Some(Ok(Got::empty()));
             }
             None
@@ -1135,45 +1220,69 @@ impl World {
         let peek = flags.contains(MsgFlags::PEEK);
         let waitall = flags.contains(MsgFlags::WAITALL) && !peek;
         let s = self.sr(id);
+        // Linux's sock_rcvlowat: at least one byte, even for a zero-length read
+        // (which then waits for data and returns 0 once some is there).
         let target = if waitall {
             cap
         } else {
             (s.opts.rcvlowat.max(1) as usize).min(cap)
-        };
+        }
+        .max(1);
         let timeout = timeout_of(s.opts.rcvtimeo);
         let mut g = Got::empty();
         g.discard = flags.contains(MsgFlags::TRUNC);
         let mut got = 0usize;
+        let mut skipped = 0usize;
         let r = self.wait(nonblock, timeout, Errno::EAGAIN, |w| {
             if !w.exists(id) {
                 return Some(Err(Errno::EBADF));
             }
+            if cap == 0 && w.sr(id).rq_bytes > 0 {
+                if let Some(seg) = w.sr(id).rq.front() {
+                    g.addr.clone_from(&seg.from);
+                    g.src = seg.src;
+                }
+                return Some(Ok(()));
+            }
             let mut stop = false;
-            // Copy what is there, up to the urgent mark and a rights boundary.
+            // Copy what is there, up to the urgent mark and a rights boundary
+            // (Linux's tcp_recvmsg: stop at the mark once something was copied;
+            // at the mark, skip the urgent byte unless SO_OOBINLINE).
             loop {
-                let s = w.sr(id);
                 if got >= cap {
                     break;
                 }
-                if got > 0 && s.mark == Some(s.rd_total + if peek { got as u64 } else { 0 }) {
-                    stop = true;
+                let s = w.sr(id);
+                let off = if peek { got + skipped } else { 0 };
+                let pos = s.rd_total + off as u64;
+                let remaining = s.rq_bytes.saturating_sub(off);
+                if remaining == 0 {
                     break;
                 }
-                let avail = if peek {
-                    s.rq_bytes.saturating_sub(got)
-                } else {
-                    s.stream_avail()
-                };
-                if avail == 0 {
-                    break;
+                if s.mark == Some(pos) {
+                    if got > 0 {
+                        stop = true;
+                        break;
+                    }
+                    if !s.opts.oobinline {
+                        if peek {
+                            skipped += 1;
+                        } else {
+                            w.stream_skip_urgent(id);
+                        }
+                        continue;
+                    }
                 }
-                let mut want = (cap - got).min(avail);
+                let mut want = (cap - got).min(remaining);
+                if let Some(m) = s.mark.filter(|&m| m > pos) {
+                    want = want.min((m - pos) as usize);
+                }
                 if want > 1 && w.fault(h, |f| f.short_io) {
                     want = w.rng.range(1, want as u64 - 1) as usize;
                     w.tr(h, "fault-short-read", id as i64, want as i64);
                     stop = true;
                 }
-                let n = w.stream_take(id, want, got, peek, &mut g);
+                let n = w.stream_take(id, want, off, peek, &mut g);
                 got += n;
                 if n == 0 || stop || !g.rights.is_empty() {
                     stop = true;
@@ -1188,6 +1297,13 @@ impl World {
                 return Some(Ok(()));
             }
             if got == 0 {
+                // Unix reports a pending error before EOF; TCP reports a FIN first.
+                if s.is_unix() {
+                    if let Some(e) = take_err(w, id) {
+                        return Some(Err(e));
+                    }
+                }
+                let s = w.sr(id);
                 if s.rd_eof || s.rd_shut {
                     return Some(Ok(()));
                 }
@@ -1243,8 +1359,9 @@ impl World {
                     g.data
                         .extend_from_slice(&seg.data[seg.off + skip..seg.off + skip + take]);
                 }
-                if g.addr.is_none() {
+                if g.addr.is_none() && g.src.is_none() {
                     g.addr.clone_from(&seg.from);
+                    g.src = seg.src;
                 }
                 n += take;
                 skip = 0;
@@ -1262,8 +1379,9 @@ impl World {
                 }
                 g.rights = std::mem::take(&mut seg.rights);
             }
-            if g.addr.is_none() {
+            if g.addr.is_none() && g.src.is_none() {
                 g.addr.clone_from(&seg.from);
+                g.src = seg.src;
             }
             if g.ts.is_none() {
                 g.ts = Some(seg.ts);
@@ -1284,12 +1402,34 @@ impl World {
         }
         s.rq_bytes -= n;
         s.rd_total += n as u64;
-        if let Some(m) = s.mark {
-            if s.rd_total > m && s.oob.is_none() {
-                s.mark = None;
-            }
+        if s.mark.is_some_and(|m| s.rd_total > m) {
+            // Read past the mark: the urgent data is gone (Linux clears urg_data).
+            s.mark = None;
+            s.oob = None;
         }
         n
+    }
+
+    /// Consumes the urgent byte at the read position without copying it.
+    fn stream_skip_urgent(&mut self, id: ObjId) {
+        let mut g = Got::empty();
+        g.discard = true;
+        self.stream_take(id, 1, 0, false, &mut g);
+    }
+
+    /// Urgent data arrived: `offset` is the urgent byte's position in the stream.
+    /// A previous urgent byte becomes ordinary data, unless the reader sits on it
+    /// (then it is dropped, as Linux's `tcp_check_urg` does).
+    pub(crate) fn urgent_arrives(&mut self, id: ObjId, offset: u64, byte: u8) {
+        let s = self.sr(id);
+        if let Some(old) = s.mark {
+            if old < offset && old == s.rd_total && !s.opts.oobinline && s.rq_bytes > 0 {
+                self.stream_skip_urgent(id);
+            }
+        }
+        let s = self.s(id);
+        s.mark = Some(offset);
+        s.oob = Some(byte);
     }
 
     /// Builds the control data of a receive; installs received descriptors.
@@ -1415,10 +1555,6 @@ impl World {
                         s.rq_bytes
                     };
                     inb |= avail >= lowat || (!s.rq.is_empty() && s.ty == SockType::SEQPACKET);
-                    inb |= s.ty == SockType::STREAM
-                        && s.rq_bytes > 0
-                        && s.stream_avail() == 0
-                        && s.mark.is_some();
                     out = s.wr_shut || self.stream_space(id) > 0;
                 }
             }
@@ -1434,6 +1570,11 @@ impl World {
                     out = t.rq.is_empty() || t.rq_bytes < s.opts.sndbuf.max(0) as usize;
                 }
             }
+        }
+        if s.st == St::Listen {
+            // inet_csk_listen_poll / unix_poll: only pending connections count.
+            let hup = s.is_unix() && s.rd_shut && s.wr_shut;
+            return (!s.acceptq.is_empty() || hup, false, false, hup, err);
         }
         if hup {
             inb = true;
@@ -1500,8 +1641,15 @@ impl World {
         if s.st != St::Connected {
             return Err(Errno::ENOTCONN);
         }
-        if s.is_unix() && s.ty == SockType::DGRAM && s.peer_id.is_none_or(|p| !self.exists(p)) {
-            return Err(Errno::ENOTCONN);
+        if s.is_unix() {
+            // The peer's name now (it may have bound after connecting), else the last known.
+            if let Some(p) = s.peer_id.filter(|p| self.exists(*p)) {
+                return Ok(self
+                    .sr(p)
+                    .local
+                    .clone()
+                    .unwrap_or(SockAddr::Unix(UnixAddr::Unnamed)));
+            }
         }
         s.peer.clone().ok_or(Errno::ENOTCONN)
     }
@@ -1509,7 +1657,7 @@ impl World {
     // ---- options -------------------------------------------------------------------
 
     /// The level checks every option goes through (see the crate docs).
-    fn opt_level_ok(&self, id: ObjId, name: OptName) -> Result<()> {
+    fn opt_level_ok(&self, id: ObjId, name: OptName, get: bool) -> Result<()> {
         let s = self.sr(id);
         use OptName as O;
         let tcp_level = matches!(
@@ -1527,18 +1675,25 @@ impl World {
         if s.is_unix() && (tcp_level || ip_level || ip6_level) {
             return Err(Errno::EOPNOTSUPP);
         }
+        // Linux: the IP layer answers a level it does not know with ENOPROTOOPT
+        // on set and EOPNOTSUPP on get.
+        let wrong = if get && s.family == Family::INET {
+            Errno::EOPNOTSUPP
+        } else {
+            Errno::ENOPROTOOPT
+        };
         if tcp_level && !s.is_tcp() {
-            return Err(Errno::ENOPROTOOPT);
+            return Err(wrong);
         }
         if ip6_level && s.family != Family::INET6 {
-            return Err(Errno::ENOPROTOOPT);
+            return Err(wrong);
         }
         Ok(())
     }
 
     pub(crate) fn op_getsockopt(&mut self, h: usize, fd: Fd, name: OptName) -> Result<SockOpt> {
         let id = self.sock_of(h, fd)?;
-        self.opt_level_ok(id, name)?;
+        self.opt_level_ok(id, name, true)?;
         if name == OptName::Error {
             let e = self.s(id).err;
             self.s(id).err = 0;
@@ -1583,7 +1738,7 @@ impl World {
 
     pub(crate) fn op_setsockopt(&mut self, h: usize, fd: Fd, opt: SockOpt) -> Result<()> {
         let id = self.sock_of(h, fd)?;
-        self.opt_level_ok(id, opt.name())?;
+        self.opt_level_ok(id, opt.name(), false)?;
         let is_tcp = self.sr(id).is_tcp();
         let local4 = |ip: Ipv4Addr| ip.is_unspecified() || ip.is_loopback() || ip == host_v4(h);
         let o = &mut self.s(id).opts;
@@ -1667,7 +1822,7 @@ impl World {
             }
             SockOpt::MulticastIfV6(idx) => {
                 if idx > 2 {
-                    return Err(Errno::EINVAL);
+                    return Err(Errno::ENODEV);
                 }
                 o.mif6 = idx;
             }

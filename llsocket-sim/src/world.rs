@@ -67,7 +67,8 @@ pub(crate) struct HostState {
     /// Unix path names: `Some(socket)` while bound, `None` once the socket is
     /// gone (the socket file stays, as on Linux, until `Host::unlink`).
     pub unix_paths: BTreeMap<Vec<u8>, Option<ObjId>>,
-    pub unix_abstract: BTreeMap<Vec<u8>, ObjId>,
+    /// Abstract names by (socket type, name).
+    pub unix_abstract: BTreeMap<(i32, Vec<u8>), ObjId>,
     /// Bound IP sockets by (is_udp, port).
     pub ports: BTreeMap<(bool, u16), BTreeSet<ObjId>>,
     pub faults: HostFaults,
@@ -109,6 +110,8 @@ pub(crate) struct Seg {
     pub data: Vec<u8>,
     pub off: usize,
     pub from: Option<SockAddr>,
+    /// The sending unix socket: its name is read when the data is received (Linux).
+    pub src: Option<ObjId>,
     pub rights: Vec<ObjId>,
     pub ts: Nanos,
 }
@@ -197,6 +200,11 @@ pub(crate) struct Sock {
     /// A non-blocking connect's outcome not yet reported by a second `connect`.
     pub connect_pending: bool,
     pub conn_gen: u32,
+    /// `bind` chose the port (Linux's `SOCK_BINDPORT_LOCK`): it is kept when the connection ends.
+    pub port_locked: bool,
+    /// The port was released (`inet_put_port`): `local` still shows it, but the
+    /// socket counts as unbound.
+    pub unhashed: bool,
     /// The pending SYN retransmission timer.
     pub syn_timer: Option<(Nanos, u64)>,
     /// The descriptor was closed; the object lives on only to flush its send queue.
@@ -219,11 +227,13 @@ impl Sock {
     pub(crate) fn is_conn(&self) -> bool {
         self.ty == SockType::STREAM || self.ty == SockType::SEQPACKET
     }
-    /// Bytes readable now in a stream, up to the urgent mark when one is ahead.
+    /// Bytes readable now in a stream: up to the urgent mark when one is ahead;
+    /// at the mark, everything but the urgent byte (skipped unless inline).
     pub(crate) fn stream_avail(&self) -> usize {
         let n = self.rq_bytes;
         match self.mark {
             Some(m) if m > self.rd_total => n.min((m - self.rd_total) as usize),
+            Some(m) if m == self.rd_total && !self.opts.oobinline => n.saturating_sub(1),
             _ => n,
         }
     }
@@ -551,6 +561,8 @@ impl World {
             err: 0,
             connect_pending: false,
             conn_gen: 0,
+            port_locked: false,
+            unhashed: false,
             syn_timer: None,
             orphan: false,
             opts,
@@ -659,8 +671,9 @@ impl World {
                     }
                 }
                 SockAddr::Unix(llsocket_api::UnixAddr::Abstract(p)) => {
-                    if self.hosts[host].unix_abstract.get(p) == Some(&id) {
-                        self.hosts[host].unix_abstract.remove(p);
+                    let key = (s.ty.0, p.clone());
+                    if self.hosts[host].unix_abstract.get(&key) == Some(&id) {
+                        self.hosts[host].unix_abstract.remove(&key);
                     }
                 }
                 _ => {
@@ -695,6 +708,14 @@ impl World {
             let s = self.sr(id);
             (s.host, s.peer_id, s.st)
         };
+        if self.sr(id).is_unix() {
+            if let Some(p) = peer.filter(|&p| p != id && self.exists(p)) {
+                let name = self.sr(id).local.clone();
+                self.unix_peer_gone(p, true, name);
+            }
+            self.destroy(id);
+            return;
+        }
         if let (Some(p), St::Connected) = (peer, st) {
             let to_host = self.objs.get(&p).map(|_| self.sr(p).host);
             if let Some(th) = to_host {
@@ -726,10 +747,9 @@ impl World {
             }
             if unix {
                 let peer = self.sr(id).peer_id;
-                if let Some(p) = peer.filter(|p| self.exists(*p)) {
-                    let ps = self.s(p);
-                    ps.rd_eof = true;
-                    ps.peer_id = None;
+                if let Some(p) = peer.filter(|&p| p != id && self.exists(p)) {
+                    let name = self.sr(id).local.clone();
+                    self.unix_peer_gone(p, false, name);
                 }
                 self.destroy(id);
                 return;
@@ -743,21 +763,26 @@ impl World {
             self.reap(id);
             return;
         }
-        if unix && !conn {
-            // Datagram peers connected to us: their next send is ECONNREFUSED.
-            let peers: Vec<ObjId> = self.hosts[host]
-                .objs
-                .iter()
-                .copied()
-                .filter(|&o| o != id && self.sr(o).peer_id == Some(id))
-                .collect();
-            for p in peers {
-                let ps = self.s(p);
-                ps.err = libc::ECONNREFUSED;
-                ps.peer_id = None;
-            }
-        }
+        // Unix datagram peers connected to us keep pointing at the dead socket:
+        // their next send is ECONNREFUSED (see `sendmsg_inner`).
         self.destroy(id);
+    }
+
+    /// The other end of a unix stream/seqpacket connection went away: Linux sets
+    /// `SHUTDOWN_MASK` on the survivor (EOF, EPIPE) and `ECONNRESET` when data was
+    /// left unread (or the connection was never accepted). The state stays connected.
+    pub(crate) fn unix_peer_gone(&mut self, p: ObjId, reset: bool, name: Option<SockAddr>) {
+        let ps = self.s(p);
+        // getpeername keeps answering with the dead peer's name.
+        if let Some(n) = name {
+            ps.peer = Some(n);
+        }
+        ps.rd_eof = true;
+        ps.wr_shut = true;
+        ps.peer_id = None;
+        if reset {
+            ps.err = libc::ECONNRESET;
+        }
     }
 
     /// Removes an orphan once it has nothing left to send.

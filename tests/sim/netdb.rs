@@ -25,7 +25,7 @@ fn host_names_services_and_localhost() {
     let r = a
         .getaddrinfo(Some("localhost"), Some("7"), &AddrInfoHints::default())
         .unwrap();
-    assert_eq!(r.len(), 2, "STREAM and DGRAM");
+    assert_eq!(r.len(), 3, "STREAM, DGRAM and RAW for a numeric service");
     assert_eq!(r[0].addr, SockAddr::v4(Ipv4Addr::LOCALHOST, 7));
     assert_eq!(
         a.getaddrinfo(Some("nosuch"), None, &hints),
