@@ -240,6 +240,7 @@ impl World {
                     let t = c.syn_timer.take();
                     self.cancel(t);
                     self.tr(b, "established", client as i64, child as i64);
+                    self.established(client);
                 } else {
                     self.transmit(Packet::rst(b, p.src_h, child));
                 }
@@ -381,6 +382,9 @@ impl World {
                 s.err = libc::ECONNREFUSED;
                 s.st = St::Idle;
                 s.peer_id = None;
+                // tcp_done: SHUTDOWN_MASK (recv then returns 0, send EPIPE).
+                s.rd_shut = true;
+                s.wr_shut = true;
                 let t = s.syn_timer.take();
                 self.cancel(t);
                 self.release_port(id);
@@ -482,6 +486,15 @@ impl World {
         }
     }
 
+    /// A connection just became established: a shutdown(SHUT_WR) made before
+    /// (it set the flag and failed with ENOTCONN) now sends its FIN.
+    fn established(&mut self, id: ObjId) {
+        if self.sr(id).wr_shut {
+            self.s(id).fin_pending = true;
+            self.pump(id);
+        }
+    }
+
     /// Sends (or re-sends) a SYN.
     pub(crate) fn send_syn(&mut self, client: ObjId, dst: &SockAddr) {
         let s = self.sr(client);
@@ -498,6 +511,7 @@ impl World {
             let t = s.syn_timer.take();
             self.cancel(t);
             self.tr(h, "self-connect", client as i64, 0);
+            self.established(client);
             return;
         }
         match self.route(h, ip) {
@@ -530,6 +544,8 @@ impl World {
             let s = self.s(sock);
             s.err = libc::ETIMEDOUT;
             s.st = St::Idle;
+            s.rd_shut = true;
+            s.wr_shut = true;
             self.release_port(sock);
             return;
         }

@@ -250,6 +250,8 @@ impl World {
             St::SynSent => {
                 // Linux: shutting down a connecting socket disconnects it.
                 let s = self.s(id);
+                s.disconnecting |= s.connect_pending;
+                s.connect_pending = false;
                 s.st = St::Idle;
                 s.peer_id = None;
                 s.conn_gen += 1;
@@ -261,6 +263,8 @@ impl World {
                 let s = self.s(id);
                 s.rd_shut |= rd;
                 s.wr_shut |= wr;
+                s.disconnecting |= s.connect_pending;
+                s.connect_pending = false;
                 Err(Errno::ENOTCONN)
             }
         }
@@ -319,6 +323,16 @@ impl World {
             port = self.ephemeral(h, udp)?;
         } else if let Some(set) = self.hosts[h].ports.get(&(udp, port)) {
             if set.iter().any(|&o| self.collides(id, addr, o)) {
+                // Linux's __inet_bind has already cleared the address when the
+                // port check fails (a socket with a released port shows 0.0.0.0).
+                let fam = self.sr(id).family;
+                if let Some(p) = self.sr(id).local.as_ref().and_then(|a| a.port()) {
+                    self.s(id).local = Some(if fam == Family::INET6 {
+                        SockAddr::v6(Ipv6Addr::UNSPECIFIED, p)
+                    } else {
+                        SockAddr::v4(Ipv4Addr::UNSPECIFIED, p)
+                    });
+                }
                 return Err(Errno::EADDRINUSE);
             }
         }
@@ -453,23 +467,31 @@ impl World {
             return Ok(());
         }
         // TCP.
+        if s.disconnecting {
+            return Err(Errno::EINVAL);
+        }
         match s.st {
             St::Listen => return Err(Errno::EISCONN),
-            St::Connected | St::Closed if s.connect_pending => {
-                let s = self.s(id);
-                s.connect_pending = false;
-                if s.st == St::Connected {
-                    return Ok(());
-                }
+            St::Connected if s.connect_pending => {
+                // The non-blocking connect finished: reported once as success.
+                self.s(id).connect_pending = false;
+                return Ok(());
             }
             St::Connected => return Err(Errno::EISCONN),
             St::SynSent if nonblock => return Err(Errno::EALREADY),
-            St::Idle if s.connect_pending => {
-                // A non-blocking connect failed: report it once.
-                self.s(id).connect_pending = false;
-                if let Some(e) = take_err(self, id) {
-                    return Err(e);
-                }
+            St::Closed | St::Idle if s.connect_pending => {
+                // Linux's sock_error path: the connection failed or was reset; report
+                // the error (ECONNABORTED without one) and disconnect.
+                let e = take_err(self, id).unwrap_or(Errno::ECONNABORTED);
+                let s = self.s(id);
+                s.connect_pending = false;
+                s.st = St::Idle;
+                s.rd_shut = false;
+                s.wr_shut = false;
+                s.rd_eof = false;
+                s.fin_pending = false;
+                s.fin_sent = false;
+                return Err(e);
             }
             _ => {}
         }
@@ -636,7 +658,9 @@ impl World {
         if !s.is_conn() {
             return Err(Errno::EOPNOTSUPP);
         }
-        if s.st != St::Idle && s.st != St::Listen {
+        // (A non-blocking connect not yet reported leaves Linux's sock->state
+        // SS_CONNECTING: listen is EINVAL then too.)
+        if (s.st != St::Idle && s.st != St::Listen) || s.connect_pending || s.disconnecting {
             return Err(Errno::EINVAL);
         }
         if s.is_unix() && s.local.is_none() {
@@ -768,6 +792,9 @@ impl World {
         let s = self.sr(id);
         let oob = flags.contains(MsgFlags::OOB);
         if s.ty == SockType::STREAM {
+            if s.is_unix() && oob && data.is_empty() {
+                return Err(Errno::EOPNOTSUPP);
+            }
             if s.is_unix() && to.is_some() {
                 return Err(if s.st == St::Connected {
                     Errno::EISCONN
@@ -780,13 +807,14 @@ impl World {
         }
         if s.is_udp() {
             // Linux (inet_send_prepare): any send binds an unbound UDP socket first.
-            let oob_first = s.family == Family::INET || to.is_some() || s.peer.is_some();
+            let v4 = s.family == Family::INET;
             self.autobind(h, id)?;
-            // IPv4 checks MSG_OOB first; IPv6 looks for a destination first.
-            if oob && oob_first {
+            // udp_sendmsg (IPv4) rejects MSG_OOB first; udpv6_sendmsg never looks at
+            // it, except for an IPv4 destination (which it hands to udp_sendmsg).
+            if oob && v4 {
                 return Err(Errno::EOPNOTSUPP);
             }
-            return self.udp_send(h, id, data, to, nonblock);
+            return self.udp_send(h, id, data, to, oob);
         }
         if oob {
             return Err(Errno::EOPNOTSUPP);
@@ -834,7 +862,13 @@ impl World {
                 return Err(e);
             }
             match self.sr(id).peer_id {
-                Some(p) if self.exists(p) => p,
+                Some(p) if self.exists(p) => {
+                    // unix_may_send: our peer may have connected elsewhere since.
+                    if self.sr(p).peer_id.is_some_and(|q| q != id) {
+                        return Err(Errno::EPERM);
+                    }
+                    p
+                }
                 Some(_) => {
                     // Linux: the peer died; this send reports it and disconnects.
                     let s = self.s(id);
@@ -891,7 +925,7 @@ impl World {
         id: ObjId,
         data: &[u8],
         to: Option<&SockAddr>,
-        _nonblock: bool,
+        oob: bool,
     ) -> Result<usize> {
         let dst = match to {
             Some(a) => self.check_ip_dest(id, a, true)?,
@@ -900,6 +934,9 @@ impl World {
                 None => return Err(Errno::EDESTADDRREQ),
             },
         };
+        if oob && dst.family() == Family::INET {
+            return Err(Errno::EOPNOTSUPP);
+        }
         if let Some(e) = take_err(self, id) {
             return Err(e);
         }
@@ -1161,6 +1198,10 @@ impl World {
             if !w.exists(id) {
                 return Some(Err(Errno::EBADF));
             }
+            // Linux's __skb_try_recv_datagram reports a pending error before data.
+            if let Some(e) = take_err(w, id) {
+                return Some(Err(e));
+            }
             let s = w.s(id);
             if let Some(seg) = s.rq.front_mut() {
                 let real = seg.data.len() - seg.off;
@@ -1297,8 +1338,9 @@ impl World {
                 return Some(Ok(()));
             }
             if got == 0 {
-                // Unix reports a pending error before EOF; TCP reports a FIN first.
-                if s.is_unix() {
+                // Unix reports a pending error before EOF; TCP reports a received FIN
+                // first, then the error, then its own shutdown.
+                if s.is_unix() || !s.rd_eof {
                     if let Some(e) = take_err(w, id) {
                         return Some(Err(e));
                     }
@@ -1306,9 +1348,6 @@ impl World {
                 let s = w.sr(id);
                 if s.rd_eof || s.rd_shut {
                     return Some(Ok(()));
-                }
-                if let Some(e) = take_err(w, id) {
-                    return Some(Err(e));
                 }
                 let s = w.sr(id);
                 if s.st == St::Closed {
@@ -1573,8 +1612,10 @@ impl World {
         }
         if s.st == St::Listen {
             // inet_csk_listen_poll / unix_poll: only pending connections count.
+            // (unix_poll still reports its shutdown flags on a listener.)
             let hup = s.is_unix() && s.rd_shut && s.wr_shut;
-            return (!s.acceptq.is_empty() || hup, false, false, hup, err);
+            let rd = s.is_unix() && s.rd_shut;
+            return (!s.acceptq.is_empty() || rd || hup, false, false, hup, err);
         }
         if hup {
             inb = true;
@@ -1643,12 +1684,13 @@ impl World {
         }
         if s.is_unix() {
             // The peer's name now (it may have bound after connecting), else the last known.
-            if let Some(p) = s.peer_id.filter(|p| self.exists(*p)) {
-                return Ok(self
-                    .sr(p)
-                    .local
-                    .clone()
-                    .unwrap_or(SockAddr::Unix(UnixAddr::Unnamed)));
+            if let Some(p) = s.peer_id {
+                let name = if self.exists(p) {
+                    self.sr(p).local.clone()
+                } else {
+                    self.dead_names.get(&p).cloned()
+                };
+                return Ok(name.unwrap_or(SockAddr::Unix(UnixAddr::Unnamed)));
             }
         }
         s.peer.clone().ok_or(Errno::ENOTCONN)

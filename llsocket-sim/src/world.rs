@@ -199,6 +199,9 @@ pub(crate) struct Sock {
     pub err: i32,
     /// A non-blocking connect's outcome not yet reported by a second `connect`.
     pub connect_pending: bool,
+    /// shutdown() hit a connect that failed or was under way (Linux's
+    /// SS_DISCONNECTING): connect and listen are EINVAL from then on.
+    pub disconnecting: bool,
     pub conn_gen: u32,
     /// `bind` chose the port (Linux's `SOCK_BINDPORT_LOCK`): it is kept when the connection ends.
     pub port_locked: bool,
@@ -257,6 +260,8 @@ pub(crate) struct World {
     pub cfg: Config,
     /// The host of every destroyed socket, so late packets for it find the host.
     pub dead_host: BTreeMap<ObjId, usize>,
+    /// The names of destroyed unix sockets (a surviving peer's getpeername shows them).
+    pub dead_names: BTreeMap<ObjId, SockAddr>,
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -290,6 +295,7 @@ impl World {
             cut: BTreeSet::new(),
             cfg,
             dead_host: BTreeMap::new(),
+            dead_names: BTreeMap::new(),
         }
     }
 
@@ -560,6 +566,7 @@ impl World {
             fin_sent: false,
             err: 0,
             connect_pending: false,
+            disconnecting: false,
             conn_gen: 0,
             port_locked: false,
             unhashed: false,
@@ -661,6 +668,9 @@ impl World {
         let host = s.host;
         self.hosts[host].objs.remove(&id);
         self.dead_host.insert(id, host);
+        if let (true, Some(name)) = (s.is_unix(), &s.local) {
+            self.dead_names.insert(id, name.clone());
+        }
         if let Some(addr) = &s.local {
             match addr {
                 SockAddr::Unix(llsocket_api::UnixAddr::Path(p)) => {
@@ -735,7 +745,7 @@ impl World {
                 s.is_conn(),
                 s.st,
                 !s.rq.is_empty() || s.oob.is_some(),
-                s.opts.linger.enabled && s.opts.linger.secs == 0,
+                s.is_tcp() && s.opts.linger.enabled && s.opts.linger.secs == 0,
             )
         };
         self.tr(host, "release", id as i64, i64::from(unread));
