@@ -227,8 +227,13 @@ impl World {
                     for c in q {
                         self.abort(c);
                     }
-                    self.s(id).st = St::Idle;
+                    let s = self.s(id);
+                    s.st = St::Idle;
+                    // tcp_disconnect clears the shutdown flags.
+                    s.rd_shut = false;
+                    s.wr_shut = false;
                     self.release_port(id);
+                    self.reset_saddr(id);
                 }
                 Ok(())
             }
@@ -250,8 +255,9 @@ impl World {
             St::SynSent => {
                 // Linux: shutting down a connecting socket disconnects it.
                 let s = self.s(id);
-                s.disconnecting |= s.connect_pending;
                 s.connect_pending = false;
+                s.rd_shut = false;
+                s.wr_shut = false;
                 s.st = St::Idle;
                 s.peer_id = None;
                 s.conn_gen += 1;
@@ -417,7 +423,9 @@ impl World {
                 if s.local.is_some() && !s.unhashed {
                     return Err(Errno::EINVAL);
                 }
-                self.bind_ip(h, id, addr)
+                self.bind_ip(h, id, addr)?;
+                self.s(id).addr_locked = !addr.is_unspecified_ip();
+                Ok(())
             }
             _ => Err(wrong_family(family, addr)),
         }
@@ -491,6 +499,7 @@ impl World {
                 s.rd_eof = false;
                 s.fin_pending = false;
                 s.fin_sent = false;
+                self.reset_saddr(id);
                 return Err(e);
             }
             _ => {}
@@ -563,6 +572,23 @@ impl World {
             // UDP over IPv6 takes IPv4 destinations; TCP checks the length first.
             (Family::INET6, SockAddr::V4(_)) if s.is_udp() => Ok(addr.clone()),
             (fam, _) => Err(wrong_family(fam, addr)),
+        }
+    }
+
+    /// tcp_disconnect: an address `bind` did not choose goes back to the wildcard
+    /// (the port keeps showing).
+    fn reset_saddr(&mut self, id: ObjId) {
+        let s = self.sr(id);
+        if s.addr_locked {
+            return;
+        }
+        let fam = s.family;
+        if let Some(p) = s.local.as_ref().and_then(|a| a.port()) {
+            self.s(id).local = Some(if fam == Family::INET6 {
+                SockAddr::v6(Ipv6Addr::UNSPECIFIED, p)
+            } else {
+                SockAddr::v4(Ipv4Addr::UNSPECIFIED, p)
+            });
         }
     }
 
@@ -816,9 +842,16 @@ impl World {
             }
             return self.udp_send(h, id, data, to, oob);
         }
+        let ty = s.ty;
+        if oob && ty == SockType::SEQPACKET {
+            if let Some(e) = take_err(self, id) {
+                return Err(e);
+            }
+        }
         if oob {
             return Err(Errno::EOPNOTSUPP);
         }
+        let s = self.sr(id);
         // Unix datagram or seqpacket (Linux's order: seqpacket looks at a pending
         // error and the connection first; then a shut-down sender is EPIPE).
         if s.ty == SockType::SEQPACKET {
@@ -870,11 +903,19 @@ impl World {
                     p
                 }
                 Some(_) => {
-                    // Linux: the peer died; this send reports it and disconnects.
+                    // Linux: the peer died; this send reports it, disconnects, and
+                    // drops what the dead peer had sent us (unix_dgram_disconnected).
                     let s = self.s(id);
                     s.peer_id = None;
                     s.peer = None;
                     s.st = St::Idle;
+                    s.rq_bytes = 0;
+                    let dropped: Vec<Seg> = s.rq.drain(..).collect();
+                    for seg in dropped {
+                        for r in seg.rights {
+                            self.unref(r);
+                        }
+                    }
                     return Err(Errno::ECONNREFUSED);
                 }
                 None => return Err(Errno::ENOTCONN),

@@ -205,6 +205,8 @@ pub(crate) struct Sock {
     pub conn_gen: u32,
     /// `bind` chose the port (Linux's `SOCK_BINDPORT_LOCK`): it is kept when the connection ends.
     pub port_locked: bool,
+    /// `bind` chose the address (Linux's `SOCK_BINDADDR_LOCK`).
+    pub addr_locked: bool,
     /// The port was released (`inet_put_port`): `local` still shows it, but the
     /// socket counts as unbound.
     pub unhashed: bool,
@@ -569,6 +571,7 @@ impl World {
             disconnecting: false,
             conn_gen: 0,
             port_locked: false,
+            addr_locked: false,
             unhashed: false,
             syn_timer: None,
             orphan: false,
