@@ -436,3 +436,56 @@ fn listener_close_resets_unaccepted_connections() {
         sim.replay_hint()
     );
 }
+
+#[test]
+fn self_connect_is_a_connection_to_itself() {
+    let sim = Sim::new(25);
+    let h = sim.host("solo");
+    let s = h
+        .socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, true)
+        .unwrap();
+    h.bind(s, &SockAddr::v4(Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let me = h.getsockname(s).unwrap();
+    assert_eq!(h.connect(s, &me), Err(Errno::EINPROGRESS));
+    assert_eq!(h.getpeername(s), Ok(me.clone()));
+    assert_eq!(h.getsockopt(s, OptName::Error), Ok(SockOpt::Error(0)));
+    assert_eq!(h.connect(s, &me), Ok(()));
+    assert_eq!(h.send(s, b"echo", MsgFlags::NONE), Ok(4));
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        h.recv(s, &mut buf, MsgFlags::NONE),
+        Ok(4),
+        "{}",
+        sim.replay_hint()
+    );
+    assert_eq!(h.listen(s, 1), Err(Errno::EINVAL));
+}
+
+#[test]
+fn refused_connect_then_shutdown_flags_and_reconnect() {
+    let (sim, a, b) = two_hosts(26);
+    let n = a
+        .socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, true)
+        .unwrap();
+    assert_eq!(
+        a.connect(n, &SockAddr::v4(b.ipv4(), 9)),
+        Err(Errno::EINPROGRESS)
+    );
+    // The refusal is reported once by connect, then the socket can try again.
+    assert_eq!(
+        a.connect(n, &SockAddr::v4(b.ipv4(), 9)),
+        Err(Errno::ECONNREFUSED)
+    );
+    let l = listener(&b, 9, 1);
+    assert_eq!(
+        a.connect(n, &SockAddr::v4(b.ipv4(), 9)),
+        Err(Errno::EINPROGRESS)
+    );
+    assert_eq!(
+        a.connect(n, &SockAddr::v4(b.ipv4(), 9)),
+        Ok(()),
+        "{}",
+        sim.replay_hint()
+    );
+    assert!(b.accept(l, false).is_ok());
+}

@@ -235,3 +235,32 @@ fn sendfile_from_a_simulated_file() {
     );
     assert_eq!(x.sendfile(c2, f2, 0, 10_000), Err(Errno::EAGAIN));
 }
+
+#[test]
+fn dgram_peer_death_is_reported_by_the_next_send() {
+    let (sim, a, _b) = two_hosts(46);
+    let (x, y) = a
+        .socketpair(SockType::DGRAM, Protocol::DEFAULT, true)
+        .unwrap();
+    a.send(y, b"queued", MsgFlags::NONE).unwrap();
+    a.close(y).unwrap();
+    assert_eq!(
+        a.getpeername(x),
+        Ok(SockAddr::Unix(UnixAddr::Unnamed)),
+        "still connected"
+    );
+    assert_eq!(
+        a.send(x, b"?", MsgFlags::NONE),
+        Err(Errno::ECONNREFUSED),
+        "{}",
+        sim.replay_hint()
+    );
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        a.recv(x, &mut buf, MsgFlags::NONE),
+        Err(Errno::EAGAIN),
+        "the dead peer's datagrams are dropped"
+    );
+    assert_eq!(a.send(x, b"?", MsgFlags::NONE), Err(Errno::ENOTCONN));
+    assert_eq!(a.getpeername(x), Err(Errno::ENOTCONN));
+}
