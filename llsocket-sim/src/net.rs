@@ -452,7 +452,7 @@ impl World {
                 return;
             }
             let s = self.s(id);
-            let data: Vec<u8> = s.sq.drain(..n).collect();
+            let data = take_front(&mut s.sq, n);
             let seq = s.snd_nxt;
             let urg = match s.snd_urg {
                 Some(u) if u >= seq && u < seq + n as u64 => {
@@ -848,6 +848,17 @@ impl World {
         }
         Ok(())
     }
+}
+
+/// The first `n` bytes of a queue, removed (copied slice-wise, not byte by byte).
+fn take_front(q: &mut std::collections::VecDeque<u8>, n: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n);
+    let (a, b) = q.as_slices();
+    let from_a = n.min(a.len());
+    out.extend_from_slice(&a[..from_a]);
+    out.extend_from_slice(&b[..n - from_a]);
+    q.drain(..n);
+    out
 }
 
 /// The limited broadcast address or the simulated subnet's broadcast address.

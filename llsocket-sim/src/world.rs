@@ -244,6 +244,35 @@ impl Sock {
     }
 }
 
+/// Objects by id: ids are handed out in order and never reused, so a vector
+/// indexed by id is both the fastest map and trivially deterministic.
+#[derive(Debug, Default)]
+pub(crate) struct Slab {
+    v: Vec<Option<Obj>>,
+}
+
+impl Slab {
+    pub(crate) fn get(&self, k: &ObjId) -> Option<&Obj> {
+        self.v.get(*k as usize)?.as_ref()
+    }
+    pub(crate) fn get_mut(&mut self, k: &ObjId) -> Option<&mut Obj> {
+        self.v.get_mut(*k as usize)?.as_mut()
+    }
+    pub(crate) fn insert(&mut self, k: ObjId, o: Obj) {
+        let i = k as usize;
+        if self.v.len() <= i {
+            self.v.resize_with(i + 1, || None);
+        }
+        self.v[i] = Some(o);
+    }
+    pub(crate) fn remove(&mut self, k: &ObjId) -> Option<Obj> {
+        self.v.get_mut(*k as usize)?.take()
+    }
+    pub(crate) fn contains_key(&self, k: &ObjId) -> bool {
+        self.get(k).is_some()
+    }
+}
+
 /// The world.
 #[derive(Debug)]
 pub(crate) struct World {
@@ -255,7 +284,7 @@ pub(crate) struct World {
     pub trace: Vec<TraceRec>,
     pub digest: u64,
     pub hosts: Vec<HostState>,
-    pub objs: BTreeMap<ObjId, Obj>,
+    pub objs: Slab,
     next_obj: ObjId,
     pub links: BTreeMap<(usize, usize), LinkConfig>,
     pub cut: BTreeSet<(usize, usize)>,
@@ -269,12 +298,23 @@ pub(crate) struct World {
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
+/// Folds one 64-bit word into the digest (FNV-1a style, a word at a time, with a
+/// xor-shift so high bits reach the low ones).
+fn mix(h: u64, x: u64) -> u64 {
+    let h = (h ^ x).wrapping_mul(FNV_PRIME);
+    h ^ (h >> 32)
+}
+
+/// Folds bytes into the digest, eight at a time.
 fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(FNV_PRIME);
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        h = mix(h, u64::from_le_bytes(c.try_into().expect("8 bytes")));
     }
-    h
+    let mut last = [0u8; 8];
+    let rest = chunks.remainder();
+    last[..rest.len()].copy_from_slice(rest);
+    mix(h, u64::from_le_bytes(last) ^ ((bytes.len() as u64) << 56))
 }
 
 /// Linux defaults for buffer sizes (`net.core.{r,w}mem_default`, `tcp_{r,w}mem[1]`).
@@ -291,7 +331,7 @@ impl World {
             trace: Vec::new(),
             digest: FNV_OFFSET,
             hosts: Vec::new(),
-            objs: BTreeMap::new(),
+            objs: Slab::default(),
             next_obj: 1,
             links: BTreeMap::new(),
             cut: BTreeSet::new(),
@@ -305,11 +345,11 @@ impl World {
 
     /// Appends a trace record (and folds it into the digest).
     pub(crate) fn tr(&mut self, host: usize, what: &'static str, a: i64, b: i64) {
-        let mut h = fnv(self.digest, &self.now.to_le_bytes());
-        h = fnv(h, &(host as u32).to_le_bytes());
+        let mut h = mix(self.digest, self.now);
+        h = mix(h, host as u64);
         h = fnv(h, what.as_bytes());
-        h = fnv(h, &a.to_le_bytes());
-        self.digest = fnv(h, &b.to_le_bytes());
+        h = mix(h, a as u64);
+        self.digest = mix(h, b as u64);
         if self.cfg.keep_trace {
             self.trace.push(TraceRec {
                 t: self.now,
