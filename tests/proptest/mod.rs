@@ -19,9 +19,10 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use llsocket_api::cmsg::{self, Cmsg};
 use llsocket_api::{
-    Errno, Family, Fd, Interest, Linger, MsgFlags, OptName, Protocol, Shutdown, SockAddr, SockOpt,
-    SockType, SocketOps, UnixAddr,
+    Errno, Family, Fd, Interest, Linger, McastOp, McastRequest, MsgFlags, OptName, Protocol,
+    Shutdown, SockAddr, SockOpt, SockType, SocketOps, UnixAddr,
 };
 use proptest::prelude::*;
 
@@ -151,7 +152,19 @@ enum Op {
     Accept(Index),
     Send(Index, usize, bool),
     SendTo(Index, Index, usize),
-    Recv(Index, usize, bool),
+    /// Receive up to `cap` bytes; flags: bit 0 PEEK, 1 OOB, 2 WAITALL, 3 TRUNC (with DONTWAIT).
+    Recv(Index, usize, u8),
+    /// recvmsg with a `cap`-byte buffer and a control buffer of the given size choice.
+    RecvMsg(Index, usize, u8),
+    /// sendmsg of `len` bytes with SCM_RIGHTS carrying the other handle's descriptor.
+    SendFd(Index, Index, usize),
+    /// sockatmark.
+    Atmark(Index),
+    /// Join (true) or leave multicast group 239.1.1.k on 127.0.0.1.
+    Mcast(Index, bool, u8),
+    /// Send to multicast group 239.1.1.k at the port of another handle (the sender's
+    /// IP_MULTICAST_IF is set to 127.0.0.1 first, so nothing leaves loopback).
+    SendGroup(Index, Index, u8),
     RecvFrom(Index, usize),
     Shutdown(Index, i32),
     Close(Index),
@@ -199,6 +212,18 @@ fn set_choice() -> impl Strategy<Value = SetChoice> {
     ]
 }
 
+/// Receive flags: mostly none, sometimes PEEK, OOB, WAITALL or TRUNC.
+fn recv_flags() -> impl Strategy<Value = u8> {
+    prop_oneof![
+        10 => Just(0u8),
+        3 => Just(1u8),
+        1 => Just(2u8),
+        1 => Just(4u8),
+        1 => Just(8u8),
+        1 => 0u8..16,
+    ]
+}
+
 fn op() -> impl Strategy<Value = Op> {
     let h = index;
     prop_oneof![
@@ -221,7 +246,12 @@ fn op() -> impl Strategy<Value = Op> {
         4 => h().prop_map(Op::Accept),
         6 => (h(), 0usize..200, prop::bool::weighted(0.1)).prop_map(|(a, n, oob)| Op::Send(a, n, oob)),
         3 => (h(), h(), 0usize..100).prop_map(|(a, t, n)| Op::SendTo(a, t, n)),
-        6 => (h(), 0usize..300, prop::bool::weighted(0.2)).prop_map(|(a, n, p)| Op::Recv(a, n, p)),
+        6 => (h(), 0usize..300, recv_flags()).prop_map(|(a, n, f)| Op::Recv(a, n, f)),
+        2 => (h(), 0usize..300, 0u8..4).prop_map(|(a, n, c)| Op::RecvMsg(a, n, c)),
+        2 => (h(), h(), 0usize..50).prop_map(|(a, t, n)| Op::SendFd(a, t, n)),
+        1 => h().prop_map(Op::Atmark),
+        1 => (h(), any::<bool>(), 0u8..2).prop_map(|(a, j, g)| Op::Mcast(a, j, g)),
+        1 => (h(), h(), 0u8..2).prop_map(|(a, t, g)| Op::SendGroup(a, t, g)),
         2 => (h(), 0usize..300).prop_map(|(a, n)| Op::RecvFrom(a, n)),
         2 => (h(), prop_oneof![4 => 0i32..3, 1 => Just(3)]).prop_map(|(a, w)| Op::Shutdown(a, w)),
         3 => h().prop_map(Op::Close),
@@ -257,6 +287,9 @@ enum NAddr {
     Other(i32),
 }
 
+/// The kind a received descriptor reports (family from getsockname, SO_TYPE).
+type Adopted = Result<(Family, SockType), Errno>;
+
 /// What one operation did, normalised.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Outcome {
@@ -268,7 +301,17 @@ enum Outcome {
     Pair(usize, usize),
     Accepted(usize, Option<NAddr>),
     Count(usize),
-    Bytes(Vec<u8>),
+    /// A receive's count and the bytes written (fewer than the count with MSG_TRUNC).
+    Got(usize, Vec<u8>),
+    Msg {
+        bytes: Vec<u8>,
+        flags: i32,
+        control_len: usize,
+        addr: Option<NAddr>,
+        fds: Vec<(usize, Adopted)>,
+    },
+    /// SendFd of a TCP listener: not attempted.
+    ListenerNotPassed,
     From(Vec<u8>, Option<NAddr>),
     Bool(bool),
     Opt(SockOpt),
@@ -282,6 +325,9 @@ enum Outcome {
     /// connect to port 0 is timing-dependent (whether a later bind of the same
     /// socket sees its ephemeral port still held varies from run to run).
     TargetUnbound,
+    /// The target is a TCP socket that may have given its port back (see
+    /// `Exec::tainted`): not attempted, as the port may belong to another test now.
+    TargetPortMaybeFree,
     /// The target is an IP socket of another protocol or family: not attempted.
     /// Whether its port number is also taken in the other port space (TCP vs
     /// UDP, IPv4 vs IPv6) is chance, on the kernel even by other tests.
@@ -309,6 +355,10 @@ struct Exec<'a> {
     kinds: Vec<(Family, SockType)>,
     /// Socket objects whose buffer sizes were set explicitly.
     buf_set: Vec<bool>,
+    /// Socket objects that were connected, accepted, shut down or tried to connect:
+    /// once such a TCP socket is neither connected nor listening, the kernel may
+    /// have released its port (`tcp_done`), so another test may hold it now.
+    tainted: Vec<bool>,
     /// Listening objects: backlog, connections counted in.
     listening: HashMap<usize, (i32, usize)>,
     ports: HashMap<u16, usize>,
@@ -328,6 +378,7 @@ impl<'a> Exec<'a> {
             obj: Vec::new(),
             kinds: Vec::new(),
             buf_set: Vec::new(),
+            tainted: Vec::new(),
             listening: HashMap::new(),
             ports: HashMap::new(),
             autonames: HashMap::new(),
@@ -425,6 +476,7 @@ impl<'a> Exec<'a> {
         self.obj.push(obj.unwrap_or(h));
         self.kinds.push(kind);
         self.buf_set.push(false);
+        self.tainted.push(false);
         h
     }
 
@@ -447,6 +499,15 @@ impl<'a> Exec<'a> {
         let a = self.o.getsockname(self.fd(t)).map_err(Outcome::TargetErr)?;
         if a.port() == Some(0) {
             return Err(Outcome::TargetUnbound);
+        }
+        if tf != Family::UNIX && tt == SockType::STREAM && self.tainted[self.obj[t]] {
+            let fd = self.fd(t);
+            let connected = self.o.getpeername(fd).is_ok();
+            let listening =
+                self.o.getsockopt(fd, OptName::AcceptConn) == Ok(SockOpt::AcceptConn(true));
+            if !connected && !listening {
+                return Err(Outcome::TargetPortMaybeFree);
+            }
         }
         Ok(match a {
             SockAddr::V4(v) if v.ip().is_unspecified() => {
@@ -525,6 +586,8 @@ impl<'a> Exec<'a> {
                 return Outcome::BacklogFull;
             }
         }
+        let obj = self.obj[h];
+        self.tainted[obj] = true;
         let r = o.connect(fd, &addr);
         if matches!(r, Ok(()) | Err(Errno::EINPROGRESS)) {
             if let Some(e) = self.listening.get_mut(&lobj) {
@@ -581,6 +644,11 @@ impl<'a> Exec<'a> {
             | Op::Send(i, _, _)
             | Op::SendTo(i, _, _)
             | Op::Recv(i, _, _)
+            | Op::RecvMsg(i, _, _)
+            | Op::SendFd(i, _, _)
+            | Op::Atmark(i)
+            | Op::Mcast(i, _, _)
+            | Op::SendGroup(i, _, _)
             | Op::RecvFrom(i, _)
             | Op::Shutdown(i, _)
             | Op::Close(i)
@@ -646,6 +714,7 @@ impl<'a> Exec<'a> {
                             o.setsockopt(a.fd, SockOpt::TcpNoDelay(true)).unwrap();
                         }
                         let nh = self.add(a.fd, None, kind);
+                        self.tainted[nh] = true;
                         let addr = a.addr.as_ref().map(|x| self.norm(nh, x, true));
                         Outcome::Accepted(nh, addr)
                     }
@@ -669,16 +738,94 @@ impl<'a> Exec<'a> {
                     Outcome::Count,
                 )
             }
-            Op::Recv(_, cap, peek) => {
+            Op::Recv(_, cap, bits) => {
                 let mut flags = MsgFlags::DONTWAIT;
-                if *peek {
-                    flags |= MsgFlags::PEEK;
+                for (bit, f) in [
+                    (1, MsgFlags::PEEK),
+                    (2, MsgFlags::OOB),
+                    (4, MsgFlags::WAITALL),
+                    (8, MsgFlags::TRUNC),
+                ] {
+                    if bits & bit != 0 {
+                        flags |= f;
+                    }
                 }
                 let mut buf = vec![0u8; *cap];
                 Self::res(o.recv(fd, &mut buf, flags), |n| {
                     buf.truncate(n.min(*cap));
-                    Outcome::Bytes(buf)
+                    Outcome::Got(n, buf)
                 })
+            }
+            Op::RecvMsg(_, cap, c) => {
+                let space = [
+                    0,
+                    cmsg::cmsg_len(4),
+                    cmsg::cmsg_space(4),
+                    cmsg::cmsg_space(4 * 4),
+                ][*c as usize % 4];
+                let mut buf = vec![0u8; *cap];
+                let mut control = vec![0u8; space];
+                match o.recvmsg(fd, &mut [&mut buf[..]], &mut control, MsgFlags::DONTWAIT) {
+                    Ok(out) => {
+                        buf.truncate(out.bytes.min(*cap));
+                        let mut fds = Vec::new();
+                        let len = out.control_len.min(control.len());
+                        for m in cmsg::decode(&control[..len]) {
+                            for got in m.fds().unwrap_or_default() {
+                                fds.push(self.adopt(got));
+                            }
+                        }
+                        let addr = out.addr.as_ref().map(|a| self.norm(h, a, true));
+                        Outcome::Msg {
+                            bytes: buf,
+                            flags: out.flags.raw(),
+                            control_len: out.control_len,
+                            addr,
+                            fds,
+                        }
+                    }
+                    Err(e) => Outcome::Err(e),
+                }
+            }
+            Op::SendFd(_, t, len) => {
+                let t = t.index(self.fds.len());
+                if self.listening.contains_key(&self.obj[t]) {
+                    // A passed listener would escape the backlog guard (see `connect_to`).
+                    return Outcome::ListenerNotPassed;
+                }
+                let control = cmsg::encode(&[Cmsg::rights(&[self.fd(t)])]);
+                let data = Self::data(step, *len);
+                Self::res(
+                    o.sendmsg(fd, &[&data], &control, None, MsgFlags::DONTWAIT),
+                    Outcome::Count,
+                )
+            }
+            Op::Atmark(_) => Self::res(o.atmark(fd), Outcome::Bool),
+            Op::Mcast(_, join, k) => {
+                let req = McastRequest::V4 {
+                    group: Ipv4Addr::new(239, 1, 1, *k),
+                    interface: Ipv4Addr::LOCALHOST,
+                };
+                let op = if *join { McastOp::Join } else { McastOp::Leave };
+                Self::res(o.multicast(fd, op, &req), |_| Outcome::Unit)
+            }
+            Op::SendGroup(_, t, k) => {
+                let t = t.index(self.fds.len());
+                let port = match self.target(h, t) {
+                    Ok(a) => a.port(),
+                    Err(out) => return out,
+                };
+                let Some(port) = port else {
+                    return Outcome::TargetMismatch;
+                };
+                if let Err(e) = o.setsockopt(fd, SockOpt::MulticastIfV4(Ipv4Addr::LOCALHOST)) {
+                    return Outcome::Err(e);
+                }
+                let to = SockAddr::v4(Ipv4Addr::new(239, 1, 1, *k), port);
+                Self::res(
+                    o.sendto(fd, &Self::data(step, 10), &to, MsgFlags::DONTWAIT),
+                    Outcome::Count,
+                )
             }
             Op::RecvFrom(_, cap) => {
                 let mut buf = vec![0u8; *cap];
@@ -691,7 +838,11 @@ impl<'a> Exec<'a> {
                     Err(e) => Outcome::Err(e),
                 }
             }
-            Op::Shutdown(_, how) => Self::res(o.shutdown(fd, Shutdown(*how)), |_| Outcome::Unit),
+            Op::Shutdown(_, how) => {
+                let obj = self.obj[h];
+                self.tainted[obj] = true;
+                Self::res(o.shutdown(fd, Shutdown(*how)), |_| Outcome::Unit)
+            }
             Op::Close(_) => {
                 let r = o.close(fd);
                 self.fds[h] = None;
@@ -732,6 +883,18 @@ impl<'a> Exec<'a> {
             }
             Op::Socket(_) | Op::Pair(_) | Op::Conn(_) => unreachable!("handled by exec"),
         }
+    }
+
+    /// Makes a received descriptor a handle, with the kind the backend reports for it.
+    fn adopt(&mut self, fd: Fd) -> (usize, Adopted) {
+        let family = self.o.getsockname(fd).map(|a| a.family());
+        let ty = self.o.getsockopt(fd, OptName::Type).map(|v| match v {
+            SockOpt::Type(t) => SockType(t),
+            _ => SockType(-1),
+        });
+        let kind = family.and_then(|f| ty.map(|t| (f, t)));
+        let h = self.add(fd, None, kind.unwrap_or((Family::UNIX, SockType::STREAM)));
+        (h, kind)
     }
 
     /// Closes every handle still open.
@@ -845,7 +1008,18 @@ proptest! {
 /// An outcome with data replaced by its length, for grouping differences.
 fn shape(o: &Outcome) -> String {
     match o {
-        Outcome::Bytes(b) => format!("Bytes(len {})", b.len()),
+        Outcome::Got(n, b) => format!("Got({n}, len {})", b.len()),
+        Outcome::Count(_) => "Count".to_owned(),
+        Outcome::Msg {
+            bytes,
+            flags,
+            control_len,
+            addr,
+            fds,
+        } => format!(
+            "Msg(len {}, flags {flags:#x}, control {control_len}, {addr:?}, {fds:?})",
+            bytes.len()
+        ),
         Outcome::From(b, a) => format!("From(len {}, {a:?})", b.len()),
         other => format!("{other:?}"),
     }
@@ -908,6 +1082,12 @@ fn catalogue_of_differences() {
         println!("== {key}");
         for (op, out) in ops.iter().zip(run_kernel(ops)) {
             println!("     {op:?} => kernel {}", shape(&out));
+        }
+        let sim = llsocket_sim::Sim::new(sim_seed());
+        let simulated = run(&sim.host("a"), SIM_PREFIX.to_owned(), ops);
+        let kernel = run_kernel(ops);
+        if let (Some(k), Some(s)) = (kernel.last(), simulated.last()) {
+            println!("     last step in full: kernel {k:?}\n                        sim    {s:?}");
         }
     }
     assert!(groups.is_empty(), "{} kinds of difference", groups.len());
