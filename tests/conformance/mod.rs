@@ -33,6 +33,7 @@ mod msg;
 mod netdb;
 mod opts;
 mod pairs;
+mod quirks;
 mod tcp;
 mod udp;
 mod unix;
