@@ -196,7 +196,96 @@ impl World {
         }
         self.hosts[h].fds.remove(&fd.0);
         self.unref(obj);
+        if self.exists(obj) && self.sr(obj).is_unix() {
+            // Still referenced: maybe only by descriptors in flight (unix_gc).
+            self.unix_gc();
+        }
         Ok(())
+    }
+
+    /// Linux's unix garbage collector: unix sockets referenced only by `SCM_RIGHTS`
+    /// descriptors queued in other such sockets (or their own queue), and not
+    /// reachable from any other queue, are closed.
+    fn unix_gc(&mut self) {
+        let mut queued: std::collections::BTreeMap<ObjId, u32> = Default::default();
+        let unix: Vec<ObjId> = self
+            .hosts
+            .iter()
+            .flat_map(|hs| hs.objs.iter().copied())
+            .filter(|&o| self.exists(o) && self.sr(o).is_unix())
+            .collect();
+        for &u in &unix {
+            for seg in &self.sr(u).rq {
+                for &r in &seg.rights {
+                    *queued.entry(r).or_default() += 1;
+                }
+            }
+        }
+        let refs = |w: &World, o: ObjId| w.objs.get(&o).map_or(0, |x| x.refs);
+        let candidates: std::collections::BTreeSet<ObjId> = unix
+            .iter()
+            .copied()
+            .filter(|&u| refs(self, u) > 0 && queued.get(&u) == Some(&refs(self, u)))
+            .collect();
+        if candidates.is_empty() {
+            return;
+        }
+        // References from the candidates' own queues.
+        let mut internal: std::collections::BTreeMap<ObjId, u32> = Default::default();
+        for &c in &candidates {
+            for seg in &self.sr(c).rq {
+                for &r in &seg.rights {
+                    if candidates.contains(&r) {
+                        *internal.entry(r).or_default() += 1;
+                    }
+                }
+            }
+        }
+        let mut alive: Vec<ObjId> = candidates
+            .iter()
+            .copied()
+            .filter(|c| refs(self, *c) > internal.get(c).copied().unwrap_or(0))
+            .collect();
+        let mut reached: std::collections::BTreeSet<ObjId> = alive.iter().copied().collect();
+        while let Some(a) = alive.pop() {
+            let inside: Vec<ObjId> = self
+                .sr(a)
+                .rq
+                .iter()
+                .flat_map(|s| s.rights.iter().copied())
+                .collect();
+            for r in inside {
+                if candidates.contains(&r) && reached.insert(r) {
+                    alive.push(r);
+                }
+            }
+        }
+        let garbage: Vec<ObjId> = candidates.difference(&reached).copied().collect();
+        if garbage.is_empty() {
+            return;
+        }
+        let mut held = Vec::new();
+        for &g in &garbage {
+            for seg in self.s(g).rq.iter_mut() {
+                held.append(&mut seg.rights);
+            }
+            if let Some(o) = self.objs.get_mut(&g) {
+                o.refs = 0;
+            }
+        }
+        for &g in &garbage {
+            self.tr(self.sr(g).host, "unix-gc", g as i64, 0);
+        }
+        for &g in &garbage {
+            if self.exists(g) {
+                self.release_now(g);
+            }
+        }
+        for r in held {
+            if !garbage.contains(&r) {
+                self.unref(r);
+            }
+        }
     }
 
     pub(crate) fn op_shutdown(&mut self, h: usize, fd: Fd, how: Shutdown) -> Result<()> {
@@ -360,6 +449,10 @@ impl World {
         if s.local.is_some() && !s.unhashed {
             return Ok(());
         }
+        if let Some(l) = s.local.clone() {
+            // A released port: a new one on the address the socket still has.
+            return self.bind_ip(h, id, &l.with_port(0));
+        }
         let any = if s.family == Family::INET6 {
             SockAddr::v6(Ipv6Addr::UNSPECIFIED, 0)
         } else {
@@ -467,6 +560,7 @@ impl World {
             // Linux's inet_dgram_connect binds before it looks at the address.
             self.autobind(h, id)?;
             let dst = self.check_ip_dest(id, addr, false)?;
+            self.check_bound_family(id, &dst)?;
             self.fix_source(h, id, &dst);
             let fam = self.sr(id).family;
             let s = self.s(id);
@@ -509,6 +603,7 @@ impl World {
                 return Err(Errno::EISCONN);
             }
             let dst = self.check_ip_dest(id, addr, false)?;
+            self.check_bound_family(id, &dst)?;
             let dip = dst.as_socket_addr().map(|a| a.ip()).ok_or(Errno::EINVAL)?;
             if dip.is_multicast() || crate::net::is_broadcast(dip) {
                 return Err(Errno::ENETUNREACH);
@@ -573,6 +668,28 @@ impl World {
             (Family::INET6, SockAddr::V4(_)) if s.is_udp() => Ok(addr.clone()),
             (fam, _) => Err(wrong_family(fam, addr)),
         }
+    }
+
+    /// An IPv6 socket bound to a real IPv6 address cannot reach IPv4 destinations (its
+    /// IPv4 source is Linux's placeholder), nor one bound to a v4-mapped address IPv6
+    /// destinations: `ENETUNREACH`.
+    fn check_bound_family(&self, id: ObjId, dst: &SockAddr) -> Result<()> {
+        let s = self.sr(id);
+        if s.family != Family::INET6 || s.unhashed || !s.addr_locked {
+            return Ok(());
+        }
+        let Some(SockAddr::V6(l)) = &s.local else {
+            return Ok(());
+        };
+        if l.ip().is_unspecified() {
+            return Ok(());
+        }
+        let local_v4 = l.ip().to_ipv4_mapped().is_some();
+        let dst_v4 = canon(dst).family() == Family::INET;
+        if local_v4 != dst_v4 {
+            return Err(Errno::ENETUNREACH);
+        }
+        Ok(())
     }
 
     /// tcp_disconnect: an address `bind` did not choose goes back to the wildcard
@@ -764,8 +881,12 @@ impl World {
             if m.level != libc::SOL_SOCKET {
                 continue;
             }
-            if !m.is_rights() || !unix {
+            if !m.is_rights() {
                 return Err(Errno::EINVAL);
+            }
+            if !unix {
+                // __sock_cmsg_send accepts (and ignores) SCM_RIGHTS on IP sockets.
+                continue;
             }
             for fd in cmsg::decode_fds(&m.data) {
                 rights.push(self.obj_of(h, fd)?);
@@ -793,8 +914,26 @@ impl World {
     ) -> Result<usize> {
         let id = self.sock_of(h, fd)?;
         let nonblock = self.nonblock_of(id) || flags.contains(MsgFlags::DONTWAIT);
-        let rights = self.parse_control(h, id, control)?;
+        // Unix sockets parse control data first (scm_send); TCP and UDP only after
+        // their own state and address checks, so the verdict waits in `ctl_err`.
+        if self.sr(id).ty == SockType::SEQPACKET {
+            // unix_seqpacket_sendmsg looks at the error and the state before scm_send.
+            if let Some(e) = take_err(self, id) {
+                self.tr(h, "send", i64::from(fd.0), -i64::from(e.0));
+                return Err(e);
+            }
+            if self.sr(id).st != St::Connected {
+                return Err(Errno::ENOTCONN);
+            }
+        }
+        let (rights, ctl_err) = if self.sr(id).is_unix() {
+            (self.parse_control(h, id, control)?, None)
+        } else {
+            (Vec::new(), self.parse_control(h, id, control).err())
+        };
+        self.ctl_err = ctl_err;
         let r = self.sendmsg_inner(h, id, data, &rights, to, flags, nonblock);
+        self.ctl_err = None;
         if r.is_err() {
             for o in rights {
                 self.unref(o);
@@ -978,6 +1117,10 @@ impl World {
         if oob && dst.family() == Family::INET {
             return Err(Errno::EOPNOTSUPP);
         }
+        self.check_bound_family(id, &dst)?;
+        if let Some(e) = self.ctl_err.take() {
+            return Err(e);
+        }
         if let Some(e) = take_err(self, id) {
             return Err(e);
         }
@@ -1066,7 +1209,14 @@ impl World {
                 St::SynSent => return None,
                 _ => return Some(Err(Errno::EPIPE)),
             }
+            if let Some(e) = w.ctl_err.take() {
+                return Some(Err(e));
+            }
             if data.is_empty() {
+                // A zero-length stream write sends nothing, descriptors included.
+                for r in rights.take().unwrap_or_default() {
+                    w.unref(r);
+                }
                 return Some(Ok(0));
             }
             loop {
@@ -1189,7 +1339,11 @@ impl World {
     ) -> Result<Got> {
         let peek = flags.contains(MsgFlags::PEEK);
         let s = self.sr(id);
-        if flags.contains(MsgFlags::OOB) {
+        if s.is_tcp() && s.st == St::Listen {
+            return Err(Errno::ENOTCONN);
+        }
+        if flags.contains(MsgFlags::OOB) && !s.is_udp() {
+            // (udp_recvmsg ignores MSG_OOB; unix datagram sockets refuse it.)
             if s.ty != SockType::STREAM {
                 return Err(Errno::EOPNOTSUPP);
             }
@@ -1204,6 +1358,8 @@ impl World {
             }
             let mut g = Got::empty();
             if cap > 0 {
+                // tcp_recv_urg: MSG_TRUNC counts the byte without copying it.
+                g.discard = flags.contains(MsgFlags::TRUNC);
                 g.data.push(b);
                 g.ret = 1;
             } else {
@@ -1312,14 +1468,15 @@ impl World {
         .max(1);
         let timeout = timeout_of(s.opts.rcvtimeo);
         let mut g = Got::empty();
-        g.discard = flags.contains(MsgFlags::TRUNC);
+        // TCP discards with MSG_TRUNC; unix streams ignore the flag and copy.
+        g.discard = flags.contains(MsgFlags::TRUNC) && s.is_tcp();
         let mut got = 0usize;
         let mut skipped = 0usize;
         let r = self.wait(nonblock, timeout, Errno::EAGAIN, |w| {
             if !w.exists(id) {
                 return Some(Err(Errno::EBADF));
             }
-            if cap == 0 && w.sr(id).rq_bytes > 0 {
+            if cap == 0 && w.sr(id).stream_avail() > 0 {
                 if let Some(seg) = w.sr(id).rq.front() {
                     g.addr.clone_from(&seg.from);
                     g.src = seg.src;
@@ -1701,7 +1858,12 @@ impl World {
         let id = self.sock_of(h, fd)?;
         let s = self.sr(id);
         if s.ty != SockType::STREAM {
-            return Err(Errno::ENOTTY);
+            // udp_ioctl does not know SIOCATMARK; unix_ioctl refuses it off streams.
+            return Err(if s.is_unix() {
+                Errno::EOPNOTSUPP
+            } else {
+                Errno::ENOTTY
+            });
         }
         Ok(s.mark == Some(s.rd_total))
     }
@@ -1823,6 +1985,16 @@ impl World {
         let id = self.sock_of(h, fd)?;
         self.opt_level_ok(id, opt.name(), false)?;
         let is_tcp = self.sr(id).is_tcp();
+        // ip_setsockopt / do_ipv6_setsockopt refuse these on stream sockets.
+        match opt {
+            SockOpt::MulticastTtlV4(_) | SockOpt::MulticastIfV4(_) if is_tcp => {
+                return Err(Errno::EINVAL)
+            }
+            SockOpt::MulticastHopsV6(_) | SockOpt::MulticastIfV6(_) if is_tcp => {
+                return Err(Errno::ENOPROTOOPT)
+            }
+            _ => {}
+        }
         let local4 = |ip: Ipv4Addr| ip.is_unspecified() || ip.is_loopback() || ip == host_v4(h);
         let o = &mut self.s(id).opts;
         let bufsize = |v: i32, min: i32| -> i32 {
@@ -1910,7 +2082,6 @@ impl World {
                 o.mif6 = idx;
             }
         }
-        let _ = is_tcp;
         self.tr(h, "setsockopt", i64::from(fd.0), 0);
         Ok(())
     }

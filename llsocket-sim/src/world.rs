@@ -291,6 +291,9 @@ pub(crate) struct World {
     pub cfg: Config,
     /// The host of every destroyed socket, so late packets for it find the host.
     pub dead_host: BTreeMap<ObjId, usize>,
+    /// A control-data error of the send under way, reported where the protocol
+    /// would look at control data (see `op_sendmsg`).
+    pub ctl_err: Option<Errno>,
     /// The names of destroyed unix sockets (a surviving peer's getpeername shows them).
     pub dead_names: BTreeMap<ObjId, SockAddr>,
 }
@@ -338,6 +341,7 @@ impl World {
             cfg,
             dead_host: BTreeMap::new(),
             dead_names: BTreeMap::new(),
+            ctl_err: None,
         }
     }
 
@@ -776,6 +780,11 @@ impl World {
             }
         }
         self.destroy(id);
+    }
+
+    /// Releases a socket whose last reference is gone (as its last `close` does).
+    pub(crate) fn release_now(&mut self, id: ObjId) {
+        self.sock_release(id);
     }
 
     /// A closed descriptor table entry's object: release a socket as `close` does.
