@@ -752,7 +752,10 @@ impl World {
         };
         if targets.is_empty() {
             self.tr(b, "port-unreach", i64::from(port), 0);
-            if group.is_none() && !bcast && self.exists(from) && self.sr(from).peer.is_some() {
+            // (Linux matches the ICMP error to a socket connected to this very destination.)
+            let to_peer =
+                self.exists(from) && self.sr(from).peer.as_ref().is_some_and(|p| canon(p) == dst);
+            if group.is_none() && !bcast && to_peer {
                 // ICMP port unreachable reaches a connected sender.
                 if self.instant(b, a) {
                     self.s(from).err = libc::ECONNREFUSED;
@@ -799,7 +802,23 @@ impl World {
             .as_socket_addr()
             .map(|x| x.ip())
             .ok_or(Errno::EINVAL)?;
-        let src_ip = self.source_ip(h, lip, dip);
+        let mut src_ip = self.source_ip(h, lip, dip);
+        // A multicast send leaves by IP_MULTICAST_IF (its address is the source);
+        // through `lo` it stays on this host.
+        let mut local_only = false;
+        if dip.is_multicast() && canon_ip(lip).is_unspecified() {
+            match dip {
+                IpAddr::V4(_) if !s.opts.mif4.is_unspecified() => {
+                    src_ip = IpAddr::V4(s.opts.mif4);
+                    local_only = s.opts.mif4.is_loopback();
+                }
+                IpAddr::V6(_) if s.opts.mif6 == 1 => {
+                    src_ip = IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
+                    local_only = true;
+                }
+                _ => {}
+            }
+        }
         let src = canon(&SockAddr::from(std::net::SocketAddr::new(
             src_ip,
             local.port().unwrap_or(0),
@@ -820,7 +839,7 @@ impl World {
                 IpAddr::V6(_) => (s.opts.mloop6, s.opts.mhops6),
             };
             for b in 0..self.hosts.len() {
-                if (b == h && lp) || (b != h && ttl >= 1) {
+                if (b == h && lp) || (b != h && ttl >= 1 && !local_only) {
                     self.transmit(mk(b));
                 }
             }

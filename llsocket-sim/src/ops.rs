@@ -196,9 +196,12 @@ impl World {
         }
         self.hosts[h].fds.remove(&fd.0);
         self.unref(obj);
-        if self.exists(obj) && self.sr(obj).is_unix() {
-            // Still referenced: maybe only by descriptors in flight (unix_gc).
-            self.unix_gc();
+        if self.exists(obj) && self.sr(obj).is_unix() && !self.gc_scheduled {
+            // Still referenced: maybe only by descriptors in flight. Linux runs its
+            // unix garbage collector from a work queue, a moment later: so here.
+            self.gc_scheduled = true;
+            let at = self.now + MS;
+            self.schedule(at, Ev::UnixGc);
         }
         Ok(())
     }
@@ -206,7 +209,8 @@ impl World {
     /// Linux's unix garbage collector: unix sockets referenced only by `SCM_RIGHTS`
     /// descriptors queued in other such sockets (or their own queue), and not
     /// reachable from any other queue, are closed.
-    fn unix_gc(&mut self) {
+    pub(crate) fn unix_gc(&mut self) {
+        self.gc_scheduled = false;
         let mut queued: std::collections::BTreeMap<ObjId, u32> = Default::default();
         let unix: Vec<ObjId> = self
             .hosts
@@ -264,11 +268,21 @@ impl World {
         if garbage.is_empty() {
             return;
         }
+        // The segments carrying descriptors leave the garbage queues first (so the
+        // release that follows sees only the remaining data).
         let mut held = Vec::new();
         for &g in &garbage {
-            for seg in self.s(g).rq.iter_mut() {
-                held.append(&mut seg.rights);
+            let s = self.s(g);
+            let mut keep = std::collections::VecDeque::new();
+            for mut seg in s.rq.drain(..) {
+                if seg.rights.is_empty() {
+                    keep.push_back(seg);
+                } else {
+                    held.append(&mut seg.rights);
+                }
             }
+            s.rq_bytes = keep.iter().map(|x| x.data.len() - x.off).sum();
+            s.rq = keep;
             if let Some(o) = self.objs.get_mut(&g) {
                 o.refs = 0;
             }
@@ -1477,9 +1491,14 @@ impl World {
                 return Some(Err(Errno::EBADF));
             }
             if cap == 0 && w.sr(id).stream_avail() > 0 {
-                if let Some(seg) = w.sr(id).rq.front() {
+                let s = w.s(id);
+                if let Some(seg) = s.rq.front_mut() {
                     g.addr.clone_from(&seg.from);
                     g.src = seg.src;
+                    // Linux detaches a segment's descriptors even on a zero-length read.
+                    if !peek && seg.off == 0 {
+                        g.rights = std::mem::take(&mut seg.rights);
+                    }
                 }
                 return Some(Ok(()));
             }
@@ -1585,11 +1604,21 @@ impl World {
         let mut n = 0;
         if peek {
             let mut skip = skip;
+            let mut bumped = Vec::new();
             for seg in &s.rq {
                 let len = seg.data.len() - seg.off;
                 if skip >= len {
                     skip -= len;
                     continue;
+                }
+                // Unix streams never glue a segment carrying descriptors to others;
+                // a peek reports (duplicates) the descriptors it reaches.
+                if skip == 0 && seg.off == 0 && !seg.rights.is_empty() {
+                    if n > 0 {
+                        break;
+                    }
+                    g.rights.clone_from(&seg.rights);
+                    bumped.clone_from(&seg.rights);
                 }
                 let take = (len - skip).min(want - n);
                 if !g.discard {
@@ -1602,8 +1631,13 @@ impl World {
                 }
                 n += take;
                 skip = 0;
-                if n == want {
+                if n == want || !g.rights.is_empty() {
                     break;
+                }
+            }
+            for r in bumped {
+                if let Some(o) = self.objs.get_mut(&r) {
+                    o.refs += 1;
                 }
             }
             return n;
@@ -1857,6 +1891,10 @@ impl World {
     pub(crate) fn op_atmark(&mut self, h: usize, fd: Fd) -> Result<bool> {
         let id = self.sock_of(h, fd)?;
         let s = self.sr(id);
+        if s.is_unix() && s.st == St::Listen {
+            // unix_ioctl: a queue headed by an empty (embryo) skb and no OOB skb is "at the mark".
+            return Ok(!s.acceptq.is_empty());
+        }
         if s.ty != SockType::STREAM {
             // udp_ioctl does not know SIOCATMARK; unix_ioctl refuses it off streams.
             return Err(if s.is_unix() {

@@ -49,6 +49,8 @@ pub(crate) enum Ev {
     Retx(Packet, u32),
     /// The SYN retransmission timer of a connecting socket.
     SynTimer { sock: ObjId, gen: u32, attempt: u32 },
+    /// The unix garbage collector's run.
+    UnixGc,
 }
 
 /// One descriptor-table slot.
@@ -294,6 +296,8 @@ pub(crate) struct World {
     /// A control-data error of the send under way, reported where the protocol
     /// would look at control data (see `op_sendmsg`).
     pub ctl_err: Option<Errno>,
+    /// A garbage-collector run is scheduled.
+    pub gc_scheduled: bool,
     /// The names of destroyed unix sockets (a surviving peer's getpeername shows them).
     pub dead_names: BTreeMap<ObjId, SockAddr>,
 }
@@ -342,6 +346,7 @@ impl World {
             dead_host: BTreeMap::new(),
             dead_names: BTreeMap::new(),
             ctl_err: None,
+            gc_scheduled: false,
         }
     }
 
@@ -429,6 +434,7 @@ impl World {
             Ev::Arrive(p) => self.arrive(p),
             Ev::Retx(p, attempt) => self.send_attempt(p, attempt),
             Ev::SynTimer { sock, gen, attempt } => self.syn_timer(sock, gen, attempt),
+            Ev::UnixGc => self.unix_gc(),
         }
     }
 
