@@ -29,68 +29,94 @@
 //!
 //! # Determinism
 //!
-//! One [`Sim`] is one single-threaded world. Every choice (ephemeral ports, latency
-//! samples, faults) comes from one xoshiro256** generator seeded by [`Sim::new`];
-//! every map is ordered; events run in `(virtual time, sequence)` order; nothing
-//! reads the wall clock or the environment. The same seed and the same program
-//! give the same [`Sim::trace`] and [`Sim::trace_digest`]. A world without faults
-//! draws random numbers only for ephemeral ports.
+//! One [`Sim`] is one single-threaded world. Every choice (ephemeral ports, unix
+//! autobind names, `SO_REUSEPORT` picks, latency samples, faults) comes from one
+//! xoshiro256** generator seeded by [`Sim::new`]; every map is ordered; events run
+//! in `(virtual time, sequence)` order; nothing reads the wall clock or the
+//! environment. The same seed and the same program give the same [`Sim::trace`]
+//! and [`Sim::trace_digest`]. A fault probability of 0 draws nothing, so adding a
+//! fault to one link does not change the choices made elsewhere before it fires.
 //!
 //! # Time and blocking
 //!
 //! The clock only moves when something waits. A blocking call that would wait runs
 //! the world's events (advancing the clock to each) until it can finish or its
 //! timeout (`SO_RCVTIMEO`, `SO_SNDTIMEO`, the `poll` timeout) passes on the virtual
-//! clock. Loopback traffic, and traffic over fault-free zero-latency links (the
-//! default), is delivered inside the sending call, as on Linux loopback.
+//! clock; [`Sim::advance`] runs the world explicitly. Loopback traffic, and traffic
+//! over fault-free zero-latency links (the default), is delivered inside the
+//! sending call, as on Linux loopback. Descriptor numbers are per host: the lowest
+//! free one from 3.
 //!
 //! # Socket options: simulated or stored
 //!
 //! | option | |
 //! |---|---|
-//! | `SO_REUSEADDR`, `SO_REUSEPORT` | simulated (bind conflicts; REUSEPORT groups share datagrams/connections by seeded choice) |
+//! | `SO_REUSEADDR`, `SO_REUSEPORT` | simulated (bind conflicts; a REUSEPORT group shares datagrams and connections by seeded choice) |
 //! | `SO_BROADCAST` | simulated (`EACCES` without it) |
-//! | `SO_OOBINLINE` | simulated (urgent byte in the stream or out of band) |
-//! | `SO_TIMESTAMP` | simulated (`SCM_TIMESTAMP` with virtual time on `recvmsg`) |
+//! | `SO_OOBINLINE` | simulated (the urgent byte stays in the stream, skipped at the mark unless inline) |
+//! | `SO_TIMESTAMP` | simulated (`SCM_TIMESTAMP` with the virtual time of arrival on `recvmsg`) |
 //! | `SO_RCVBUF`, `SO_SNDBUF` | simulated: set doubles the value (clamped to 212992, minimum 2304/4608) like Linux, and the doubled value is the byte capacity |
 //! | `SO_RCVLOWAT` | simulated (stream readiness and blocking receive) |
 //! | `SO_SNDLOWAT` | read-only 1; setting is `ENOPROTOOPT` (as Linux) |
-//! | `SO_RCVTIMEO`, `SO_SNDTIMEO` | simulated on the virtual clock (`EDOM` for bad microseconds) |
-//! | `SO_LINGER` | simulated: `{on, 0}` resets on close; `{on, n}` makes a blocking close wait up to n virtual seconds for the send queue |
+//! | `SO_RCVTIMEO`, `SO_SNDTIMEO` | simulated on the virtual clock (`EDOM` for bad microseconds, negative seconds mean none) |
+//! | `SO_LINGER` | simulated for TCP: `{on, 0}` resets on close; `{on, n}` makes a blocking close wait up to n virtual seconds for the send queue (unix sockets ignore it, as Linux) |
 //! | `SO_ERROR`, `SO_TYPE`, `SO_PROTOCOL`, `SO_ACCEPTCONN` | derived, read-only (`SO_ERROR` clears) |
 //! | `IP_MULTICAST_LOOP`, `IPV6_MULTICAST_LOOP` | simulated |
-//! | `IP_MULTICAST_TTL`, `IPV6_MULTICAST_HOPS` | simulated as "0 stays on the host" |
-//! | `IP_MULTICAST_IF`, `IPV6_MULTICAST_IF` | stored (checked against the host's interfaces) |
+//! | `IP_MULTICAST_TTL`, `IPV6_MULTICAST_HOPS` | simulated as "0 stays on the host" (`EINVAL`/`ENOPROTOOPT` on TCP sockets) |
+//! | `IP_MULTICAST_IF`, `IPV6_MULTICAST_IF` | simulated: the source address of multicast sends; `lo` keeps them on the host |
 //! | `SO_DEBUG`, `SO_KEEPALIVE`, `SO_DONTROUTE`, `TCP_NODELAY`, `TCP_CORK`, `TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT` | stored (range-checked like Linux) |
 //!
-//! Level checks as Linux: TCP options on a UDP socket are `ENOPROTOOPT`; IPv6
-//! options on an `AF_INET` socket are `ENOPROTOOPT`; IP options on a unix socket
-//! are `EOPNOTSUPP`.
+//! Level checks as Linux: TCP options on a UDP socket and IPv6 options on an
+//! `AF_INET` socket are `ENOPROTOOPT` to set and `EOPNOTSUPP` to get (`ENOPROTOOPT`
+//! on `AF_INET6` sockets); IP and TCP options on a unix socket are `EOPNOTSUPP`.
+//!
+//! # Linux behaviours reproduced
+//!
+//! The orders of checks follow Linux 6.x (found by the differential tests in
+//! `tests/proptest`): the C address length before the family (`EINVAL` vs
+//! `EAFNOSUPPORT`); UDP send/connect bind a port before anything else; a
+//! non-blocking connect stays "connecting" until `connect` or `shutdown` observes
+//! it (`EALREADY`, then `Ok` once, then `EISCONN`; `EINVAL` for connect/listen after
+//! a shutdown of a failed one); `tcp_done` releases an automatically chosen port
+//! (getsockname keeps showing it); data for a socket shut down both ways resets the
+//! connection; a socket connected to its own address is connected to itself;
+//! unread data at close resets the peer (TCP and unix); unix abstract names are
+//! per socket type; `unix_may_send` (`EPERM`); a dead unix datagram peer is
+//! reported by the next send, which drops what it had sent; `SCM_RIGHTS` on IP
+//! sockets is accepted and ignored; descriptors that do not fit the control buffer
+//! are closed (`MSG_CTRUNC`); unix sockets referenced only from in-flight
+//! descriptors are garbage-collected.
 //!
 //! # Differences from Linux
 //!
 //! * A blocking call that nothing in the world can ever complete (no timeout, no
 //!   pending event) returns `EDEADLK` instead of hanging.
-//! * TCP is modelled, not emulated: no congestion control, no MSS segmentation
-//!   beyond 64 KiB chunks, no Nagle, no delayed ACKs, no keepalive probes, no
-//!   `TIME_WAIT` (a closed port is free at once). The window is the receiver's free
+//! * TCP is modelled, not emulated: no congestion control, no Nagle, no delayed
+//!   ACKs, no keepalive probes, no `TIME_WAIT` (a closed port is free at once), no
+//!   buffer auto-tuning (`SO_SNDBUF`/`SO_RCVBUF` read back what was set or the
+//!   default; Linux grows them on connected sockets). Segments are 64 KiB on
+//!   loopback and 1460 bytes between hosts. The window is the receiver's free
 //!   `SO_RCVBUF`; a sender can queue `SO_SNDBUF` more bytes.
 //! * A reliable packet is retransmitted 8 times (200 ms, doubling) before the
 //!   connection fails with `ETIMEDOUT` (Linux retries for ~15 minutes). SYNs follow
-//!   Linux (`ETIMEDOUT` after 127 s).
+//!   Linux (`ETIMEDOUT` after 127 s); a SYN dropped by a full backlog is retried.
 //! * A host address `10.0.0.n` with no host behind it drops packets (a connect times
 //!   out); addresses outside the simulated networks are `ENETUNREACH`.
 //! * Unix stream senders are limited by their own `SO_SNDBUF` against the bytes
 //!   queued at the peer; unix datagram and seqpacket senders block (or `EAGAIN`)
 //!   when the receiver holds `SO_SNDBUF` bytes. No `SCM_CREDENTIALS`.
+//! * The unix garbage collector runs 1 ms of virtual time after the close that
+//!   may have left a cycle (Linux runs it from a work queue, soon after).
 //! * A unix path stays bound after its socket closes (like the socket file on
 //!   Linux) until [`Host::unlink`]; there is no file system otherwise.
 //! * Raw sockets are `EPERM`; there is no privilege model (binding ports below
 //!   1024 and `SO_DEBUG` succeed).
 //! * `SCM_TIMESTAMP` and `SO_TIMESTAMP` use the virtual clock since the start.
-//! * `localhost` resolves to `::1` for `AF_INET6` queries.
+//! * `localhost` resolves to `::1` for `AF_INET6` queries (to 127.0.0.1 otherwise).
 //! * `IP_MULTICAST_TTL`/hops only distinguish 0 (host-local) from more.
 //! * Datagram receive buffers count payload bytes, not kernel `truesize`.
+//! * ICMP errors exist only as `ECONNREFUSED` for a connected UDP socket whose
+//!   destination port has no socket, and only over instant links.
 //!
 //! # Faults
 //!
