@@ -489,3 +489,65 @@ fn refused_connect_then_shutdown_flags_and_reconnect() {
     );
     assert!(b.accept(l, false).is_ok());
 }
+
+#[test]
+fn ipv6_between_hosts_and_reuseport_spreads_connections() {
+    let (sim, a, b) = two_hosts(27);
+    let mut ls = Vec::new();
+    for _ in 0..2 {
+        let l = b
+            .socket(Family::INET6, SockType::STREAM, Protocol::DEFAULT, true)
+            .unwrap();
+        b.setsockopt(l, SockOpt::ReusePort(true)).unwrap();
+        b.bind(l, &SockAddr::v6(b.ipv6(), 8443)).unwrap();
+        b.listen(l, 64).unwrap();
+        ls.push(l);
+    }
+    let mut cs = Vec::new();
+    for _ in 0..20 {
+        let c = a
+            .socket(Family::INET6, SockType::STREAM, Protocol::DEFAULT, false)
+            .unwrap();
+        a.connect(c, &SockAddr::v6(b.ipv6(), 8443)).unwrap();
+        let SockAddr::V6(me) = a.getsockname(c).unwrap() else {
+            panic!("not IPv6")
+        };
+        assert_eq!(*me.ip(), a.ipv6());
+        cs.push(c);
+    }
+    let counts: Vec<usize> = ls
+        .iter()
+        .map(|&l| (0..20).take_while(|_| b.accept(l, false).is_ok()).count())
+        .collect();
+    assert_eq!(counts.iter().sum::<usize>(), 20);
+    assert!(
+        counts.iter().all(|&n| n > 0),
+        "both listeners got connections: {counts:?}; {}",
+        sim.replay_hint()
+    );
+}
+
+#[test]
+fn partition_on_an_open_connection_delays_then_heal_delivers() {
+    let (sim, a, b) = two_hosts(28);
+    let (c, s, _l) = tcp_pair(&sim, &a, &b, 6200);
+    sim.partition(&a, &b);
+    assert_eq!(a.send(c, b"later", MsgFlags::NONE), Ok(5));
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        b.poll(s, Interest::READ, 1000),
+        Ok(false),
+        "{}",
+        sim.replay_hint()
+    );
+    sim.heal(&a, &b);
+    // The next retransmission (200 ms doubling) gets through.
+    assert_eq!(
+        b.poll(s, Interest::READ, 10_000),
+        Ok(true),
+        "{}",
+        sim.replay_hint()
+    );
+    assert_eq!(b.recv(s, &mut buf, MsgFlags::NONE), Ok(5));
+    assert_eq!(&buf[..5], b"later");
+}

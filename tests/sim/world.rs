@@ -206,3 +206,74 @@ fn advance_runs_due_events() {
     assert_eq!(sim.now(), Duration::from_millis(100));
     let _ = tcp;
 }
+
+#[test]
+fn descriptor_limit_is_emfile() {
+    let sim = Sim::builder(8).fd_limit(5).build();
+    let h = sim.host("small");
+    let fds: Vec<Fd> = (0..5).map(|_| udp(&h)).collect();
+    assert_eq!(fds.last(), Some(&Fd(7)));
+    assert_eq!(
+        h.socket(
+            llsocket_api::Family::INET,
+            llsocket_api::SockType::DGRAM,
+            llsocket_api::Protocol::DEFAULT,
+            false
+        ),
+        Err(Errno::EMFILE)
+    );
+    assert_eq!(h.dup(fds[0]), Err(Errno::EMFILE));
+    h.close(fds[0]).unwrap();
+    assert_eq!(h.dup(fds[1]), Ok(Fd(3)));
+}
+
+#[test]
+fn sndtimeo_bounds_a_blocked_write_on_the_virtual_clock() {
+    let sim = Sim::builder(9).rcvbuf(2048).sndbuf(2048).build();
+    let (a, b) = (sim.host("a"), sim.host("b"));
+    let (c, _s, _l) = tcp_pair(&sim, &a, &b, 90);
+    a.setsockopt(c, SockOpt::SndTimeo(Timeval { sec: 1, usec: 0 }))
+        .unwrap();
+    let t0 = sim.now();
+    // 4096 bytes fit (2048 at the receiver, 2048 queued); the rest waits 1 s.
+    assert_eq!(
+        a.send(c, &[0u8; 10_000], MsgFlags::NONE),
+        Ok(4096),
+        "{}",
+        sim.replay_hint()
+    );
+    assert_eq!(sim.now() - t0, Duration::from_secs(1));
+    assert_eq!(a.send(c, b"x", MsgFlags::NONE), Err(Errno::EAGAIN));
+    assert_eq!(sim.now() - t0, Duration::from_secs(2));
+}
+
+#[test]
+fn timestamps_carry_virtual_arrival_time() {
+    let (sim, a, b) = two_hosts(10);
+    sim.set_link(
+        &a,
+        &b,
+        LinkConfig {
+            latency: Latency::Fixed(Duration::from_millis(1500)),
+            ..LinkConfig::default()
+        },
+    );
+    let (ua, ub) = (udp(&a), udp(&b));
+    b.bind(ub, &SockAddr::v4(b.ipv4(), 1234)).unwrap();
+    b.setsockopt(ub, SockOpt::Timestamp(true)).unwrap();
+    a.sendto(ua, b"t", &SockAddr::v4(b.ipv4(), 1234), MsgFlags::NONE)
+        .unwrap();
+    let mut data = [0u8; 4];
+    let mut control = vec![0u8; llsocket_api::cmsg::cmsg_space(16)];
+    let out = b
+        .recvmsg(ub, &mut [&mut data[..]], &mut control, MsgFlags::NONE)
+        .unwrap();
+    let msgs = llsocket_api::cmsg::decode(&control[..out.control_len]);
+    assert_eq!(
+        (msgs[0].level, msgs[0].ty),
+        (libc::SOL_SOCKET, libc::SCM_TIMESTAMP)
+    );
+    let sec = i64::from_ne_bytes(msgs[0].data[..8].try_into().unwrap());
+    let usec = i64::from_ne_bytes(msgs[0].data[8..16].try_into().unwrap());
+    assert_eq!((sec, usec), (1, 500_000), "{}", sim.replay_hint());
+}
