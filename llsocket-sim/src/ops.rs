@@ -1335,8 +1335,13 @@ impl World {
         let nonblock = self.nonblock_of(id) || flags.contains(MsgFlags::DONTWAIT);
         let mut r = self.recv_inner(h, id, cap, flags, nonblock);
         if let Ok(g) = &mut r {
-            if let Some(sid) = g.src.filter(|&s| self.exists(s)) {
-                g.addr = self.sr(sid).local.clone();
+            // The sender's name as it is now (or as it was when it closed).
+            if let Some(sid) = g.src {
+                if self.exists(sid) {
+                    g.addr = self.sr(sid).local.clone();
+                } else if let Some(n) = self.dead_names.get(&sid) {
+                    g.addr = Some(n.clone());
+                }
             }
         }
         self.tr_res(h, "recv", fd, &r, |g| g.ret as i64);

@@ -253,3 +253,29 @@ fn dgram_peer_death_is_reported_by_the_next_send() {
     assert_eq!(a.send(x, b"?", MsgFlags::NONE), Err(Errno::ENOTCONN));
     assert_eq!(a.getpeername(x), Err(Errno::ENOTCONN));
 }
+
+#[test]
+fn sender_names_are_read_when_the_data_is() {
+    let (sim, a, _b) = two_hosts(47);
+    let (x, y) = a
+        .socketpair(SockType::STREAM, Protocol::DEFAULT, false)
+        .unwrap();
+    a.send(y, b"hello", MsgFlags::NONE).unwrap();
+    a.bind(y, &SockAddr::unix_abstract("later")).unwrap();
+    a.close(y).unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        a.recvfrom(x, &mut buf, MsgFlags::NONE),
+        Ok((5, Some(SockAddr::unix_abstract("later")))),
+        "{}",
+        sim.replay_hint()
+    );
+    // A dead datagram peer, once reported, leaves nothing readable.
+    let (p, q) = a
+        .socketpair(SockType::DGRAM, Protocol::DEFAULT, true)
+        .unwrap();
+    a.send(q, b"x", MsgFlags::NONE).unwrap();
+    a.close(q).unwrap();
+    assert_eq!(a.send(p, b"y", MsgFlags::NONE), Err(Errno::ECONNREFUSED));
+    assert_eq!(a.poll(p, llsocket_api::Interest::READ, 0), Ok(false));
+}
