@@ -1372,13 +1372,14 @@ impl World {
             let Some(b) = s.oob else {
                 return Err(Errno::EINVAL);
             };
+            let tcp = s.is_tcp();
             if !peek {
                 self.s(id).oob = None;
             }
             let mut g = Got::empty();
             if cap > 0 {
-                // tcp_recv_urg: MSG_TRUNC counts the byte without copying it.
-                g.discard = flags.contains(MsgFlags::TRUNC);
+                // tcp_recv_urg: MSG_TRUNC counts the byte without copying it (unix copies).
+                g.discard = flags.contains(MsgFlags::TRUNC) && tcp;
                 g.data.push(b);
                 g.ret = 1;
             } else {
