@@ -8,10 +8,12 @@
 //! | `udp` | datagrams: boundaries, truncation, broadcast, multicast, buffer drops |
 //! | `unix` | socketpairs, per-host namespaces, `SCM_RIGHTS`, `sendfile` |
 //! | `faults` | every fault kind observably changing a workload |
+//! | `chaos` | random programs under random faults: no panic, no leak, exact replay |
 //! | `netdb` | the simulated hosts/services tables and interfaces |
 //!
 //! Every failing assertion prints `sim.replay_hint()`.
 
+mod chaos;
 mod faults;
 mod netdb;
 mod tcp;
