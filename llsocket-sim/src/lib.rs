@@ -317,6 +317,14 @@ impl Sim {
         self.w.borrow().digest
     }
 
+    /// Sockets that still exist anywhere in the world, including ones whose
+    /// descriptors are closed but which still flush data or wait in an accept queue
+    /// (for leak checks).
+    pub fn live_sockets(&self) -> usize {
+        let w = self.w.borrow();
+        w.hosts.iter().map(|h| h.objs.len()).sum()
+    }
+
     /// Faults on the one-way link `a -> b`.
     pub fn set_link(&self, a: &Host, b: &Host, cfg: LinkConfig) {
         self.w.borrow_mut().links.insert((a.id, b.id), cfg);

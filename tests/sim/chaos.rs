@@ -184,6 +184,12 @@ fn run(seed: u64, steps: usize) -> (u64, Duration, Vec<String>) {
             sim.replay_hint()
         );
     }
+    assert_eq!(
+        sim.live_sockets(),
+        0,
+        "sockets outlived their descriptors; {}",
+        sim.replay_hint()
+    );
     let mut kinds: Vec<String> = sim
         .trace()
         .iter()
