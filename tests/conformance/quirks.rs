@@ -223,13 +223,45 @@ conformance!(scm_rights_is_ignored_on_inet_sockets, |b: &dyn Backend| {
 });
 
 conformance!(
-    a_socket_only_in_flight_to_itself_is_collected,
+    zero_length_stream_sendmsg_passes_no_descriptors,
     |b: &dyn Backend| {
         let o = b.ops();
         let (x, y) = o
             .socketpair(SockType::STREAM, Protocol::DEFAULT, true)
             .unwrap();
-        // y's only other reference travels in y's own receive queue.
+        let (p, _q) = o
+            .socketpair(SockType::STREAM, Protocol::DEFAULT, true)
+            .unwrap();
+        let control = cmsg::encode(&[Cmsg::rights(&[p])]);
+        // A stream send of no bytes sends nothing at all, descriptors included...
+        assert_eq!(
+            o.sendmsg(x, &[], &control, None, MsgFlags::NONE).unwrap(),
+            0
+        );
+        let mut buf = [0u8; 8];
+        let mut cbuf = vec![0u8; cmsg::cmsg_space(16)];
+        assert_eq!(
+            o.recvmsg(y, &mut [&mut buf[..]], &mut cbuf, MsgFlags::NONE)
+                .unwrap_err(),
+            AGAIN
+        );
+        // ...while a datagram or seqpacket send of no bytes is a message carrying them.
+        for ty in [SockType::DGRAM, SockType::SEQPACKET] {
+            let (d, e) = o.socketpair(ty, Protocol::DEFAULT, true).unwrap();
+            assert_eq!(
+                o.sendmsg(d, &[], &control, None, MsgFlags::NONE).unwrap(),
+                0
+            );
+            let out = o
+                .recvmsg(e, &mut [&mut buf[..]], &mut cbuf, MsgFlags::NONE)
+                .unwrap();
+            assert_eq!(out.bytes, 0, "{ty:?}");
+            let msgs = cmsg::decode(&cbuf[..out.control_len]);
+            assert_eq!(msgs.len(), 1, "{ty:?}");
+            assert_eq!(msgs[0].fds().unwrap().len(), 1, "{ty:?}");
+        }
+        // Sending y's own descriptor to y with no bytes leaves no reference in flight:
+        // closing y ends the pair.
         let control = cmsg::encode(&[Cmsg::rights(&[y])]);
         assert_eq!(
             o.sendmsg(x, &[], &control, None, MsgFlags::NONE).unwrap(),
