@@ -649,7 +649,7 @@ impl World {
 
     fn find_listener(&mut self, b: usize, dst: &SockAddr) -> Option<ObjId> {
         let port = dst.port()?;
-        let set = self.hosts[b].ports.get(&(false, port))?;
+        let set = self.hosts[b].listeners.get(&port)?;
         let mut exact = Vec::new();
         let mut wild = Vec::new();
         for &id in set {

@@ -194,7 +194,7 @@ impl World {
                 done.then_some(Ok(()))
             });
         }
-        self.hosts[h].fds.remove(&fd.0);
+        self.uninstall(h, fd);
         self.unref(obj);
         if self.exists(obj) && self.sr(obj).is_unix() && !self.gc_scheduled {
             // Still referenced: maybe only by descriptors in flight. Linux runs its
@@ -330,6 +330,7 @@ impl World {
                     for c in q {
                         self.abort(c);
                     }
+                    self.unlisten(id);
                     let s = self.s(id);
                     s.st = St::Idle;
                     // tcp_disconnect clears the shutdown flags.
@@ -835,6 +836,11 @@ impl World {
         let s = self.s(id);
         s.backlog = b as usize;
         s.st = St::Listen;
+        if s.is_tcp() {
+            if let Some(p) = s.local.as_ref().and_then(|a| a.port()) {
+                self.hosts[h].listeners.entry(p).or_default().insert(id);
+            }
+        }
         Ok(())
     }
 
@@ -2289,6 +2295,9 @@ impl World {
         let host = &mut self.hosts[h];
         host.objs.clear();
         host.fds.clear();
+        host.free_fds.clear();
+        host.fd_top = 3;
+        host.listeners.clear();
         host.unix_paths.clear();
         host.unix_abstract.clear();
         host.ports.clear();

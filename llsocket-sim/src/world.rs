@@ -66,6 +66,11 @@ pub(crate) struct HostState {
     pub name: String,
     pub up: bool,
     pub fds: BTreeMap<i32, FdSlot>,
+    /// Free descriptor numbers below `fd_top` (numbers from `fd_top` up were never used).
+    pub free_fds: BTreeSet<i32>,
+    pub fd_top: i32,
+    /// Listening TCP sockets by port (the subset of `ports` a SYN looks at).
+    pub listeners: BTreeMap<u16, BTreeSet<ObjId>>,
     /// Unix path names: `Some(socket)` while bound, `None` once the socket is
     /// gone (the socket file stays, as on Linux, until `Host::unlink`).
     pub unix_paths: BTreeMap<Vec<u8>, Option<ObjId>>,
@@ -476,6 +481,9 @@ impl World {
             name: name.to_owned(),
             up: true,
             fds: BTreeMap::new(),
+            free_fds: BTreeSet::new(),
+            fd_top: 3,
+            listeners: BTreeMap::new(),
             unix_paths: BTreeMap::new(),
             unix_abstract: BTreeMap::new(),
             ports: BTreeMap::new(),
@@ -633,23 +641,48 @@ impl World {
 
     /// Installs `obj` at the lowest free descriptor of `host` (from 3).
     pub(crate) fn install(&mut self, host: usize, obj: ObjId, cloexec: bool) -> Result<Fd> {
-        let fds = &self.hosts[host].fds;
-        if fds.len() >= self.cfg.fd_limit {
+        let hs = &mut self.hosts[host];
+        if hs.fds.len() >= self.cfg.fd_limit {
             return Err(Errno::EMFILE);
         }
-        let mut n = 3;
-        for &k in fds.keys() {
-            if k == n {
-                n += 1;
-            } else if k > n {
-                break;
+        let n = match hs.free_fds.pop_first() {
+            Some(n) => n,
+            None => {
+                hs.fd_top += 1;
+                hs.fd_top - 1
             }
-        }
-        self.hosts[host].fds.insert(n, FdSlot { obj, cloexec });
+        };
+        hs.fds.insert(n, FdSlot { obj, cloexec });
         if let Some(o) = self.objs.get_mut(&obj) {
             o.refs += 1;
         }
         Ok(Fd(n))
+    }
+
+    /// Frees a descriptor number (the slot must exist).
+    pub(crate) fn uninstall(&mut self, host: usize, fd: Fd) {
+        let hs = &mut self.hosts[host];
+        if hs.fds.remove(&fd.0).is_none() {
+            return;
+        }
+        hs.free_fds.insert(fd.0);
+        while hs.fd_top > 3 && hs.free_fds.remove(&(hs.fd_top - 1)) {
+            hs.fd_top -= 1;
+        }
+    }
+
+    /// Stops indexing a socket as a listener.
+    pub(crate) fn unlisten(&mut self, id: ObjId) {
+        let s = self.sr(id);
+        let (host, port) = (s.host, s.local.as_ref().and_then(|a| a.port()));
+        if let Some(p) = port {
+            if let Some(set) = self.hosts[host].listeners.get_mut(&p) {
+                set.remove(&id);
+                if set.is_empty() {
+                    self.hosts[host].listeners.remove(&p);
+                }
+            }
+        }
     }
 
     pub(crate) fn slot(&self, host: usize, fd: Fd) -> Result<FdSlot> {
@@ -714,6 +747,9 @@ impl World {
 
     /// Removes a socket object for good, with its names and queued rights.
     pub(crate) fn destroy(&mut self, id: ObjId) {
+        if self.exists(id) && self.sr(id).st == St::Listen {
+            self.unlisten(id);
+        }
         let Some(obj) = self.objs.remove(&id) else {
             return;
         };
