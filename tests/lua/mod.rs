@@ -228,7 +228,7 @@ fn lua54(module_dir: &Path, args: &[&str]) -> std::process::Output {
 }
 
 #[test]
-fn built_module_loads_through_require_in_lua54_and_passes_the_suite() {
+fn built_module_loads_through_require_in_lua54_and_passes_the_suite_without_leaks() {
     let dir = build_module_54();
     let script = r#"
         local ll = require('llsocket')
@@ -275,6 +275,16 @@ fn built_module_loads_through_require_in_lua54_and_passes_the_suite() {
         "runner under lua5.4 failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // No descriptor stays open after the whole suite (own process: nothing else opens any).
+    let out = lua54(&dir, &["llsocket-lua/test/leakcheck.lua"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "leakcheck under lua5.4 failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(", 0 failures"), "{stdout}");
 }
 
 /// Suite files whose every test holds on the simulator too. The others check host facts the
