@@ -125,6 +125,8 @@
 //! [`Host::crash`]/[`Host::restart`], and [`HostFaults`] (short reads/writes, `EINTR`,
 //! connection resets) all draw from the world's one seed.
 
+#![forbid(unsafe_code)]
+
 mod net;
 mod netdb;
 mod ops;

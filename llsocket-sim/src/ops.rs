@@ -19,8 +19,12 @@ use crate::world::{
 };
 
 const MS: Nanos = 1_000_000;
-/// `MSG_CMSG_CLOEXEC`.
+/// `MSG_CMSG_CLOEXEC` (Linux's value: the simulator is a Linux).
 const MSG_CMSG_CLOEXEC: i32 = 0x4000_0000;
+/// `SOCK_NONBLOCK` and `SOCK_CLOEXEC` as type flags (Linux's values, so the crate
+/// builds where libc lacks them).
+const SOCK_NONBLOCK: i32 = 0o4000;
+const SOCK_CLOEXEC: i32 = 0o2_000_000;
 /// `SCM_MAX_FD`.
 const SCM_MAX_FD: usize = 253;
 
@@ -103,8 +107,8 @@ impl World {
         protocol: Protocol,
         nonblock: bool,
     ) -> Result<Fd> {
-        let nonblock = nonblock || ty.0 & libc::SOCK_NONBLOCK != 0;
-        let base = SockType(ty.0 & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC));
+        let nonblock = nonblock || ty.0 & SOCK_NONBLOCK != 0;
+        let base = SockType(ty.0 & !(SOCK_NONBLOCK | SOCK_CLOEXEC));
         let proto = protocol.0;
         let (ty, proto) = match family {
             Family::UNIX => {
