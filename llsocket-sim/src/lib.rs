@@ -37,6 +37,18 @@
 //! and [`Sim::trace_digest`]. A fault probability of 0 draws nothing, so adding a
 //! fault to one link does not change the choices made elsewhere before it fires.
 //!
+//! A failing test should print [`Sim::replay_hint`]; the simulator never reads the
+//! environment itself, so a test that wants replays picks its seed like this:
+//!
+//! ```
+//! let seed = std::env::var("LLSOCKET_SIM_SEED")
+//!     .ok()
+//!     .and_then(|s| s.parse().ok())
+//!     .unwrap_or(42);
+//! let sim = llsocket_sim::Sim::new(seed);
+//! assert!(sim.replay_hint().contains(&seed.to_string()));
+//! ```
+//!
 //! # Time and blocking
 //!
 //! The clock only moves when something waits. A blocking call that would wait runs
@@ -115,6 +127,8 @@
 //! * `localhost` resolves to `::1` for `AF_INET6` queries (to 127.0.0.1 otherwise).
 //! * `IP_MULTICAST_TTL`/hops only distinguish 0 (host-local) from more.
 //! * Datagram receive buffers count payload bytes, not kernel `truesize`.
+//! * A closed TCP socket still flushing its send queue (an orphan) waits as long as
+//!   its peer keeps a zero window; Linux gives up after `tcp_orphan_retries` probes.
 //! * ICMP errors exist only as `ECONNREFUSED` for a connected UDP socket whose
 //!   destination port has no socket, and only over instant links.
 //!
