@@ -113,7 +113,9 @@ impl World {
             return;
         }
         if let Body::Data { from, .. } | Body::Fin { from, .. } = p.body {
-            if !self.exists(from) || self.sr(from).st != St::Connected {
+            // (A FIN may be the last word of a connection already closed both ways.)
+            let fin = matches!(p.body, Body::Fin { .. });
+            if !self.exists(from) || (self.sr(from).st != St::Connected && !fin) {
                 return;
             }
         }
@@ -167,8 +169,10 @@ impl World {
             && s.fin_sent
             && s.rd_eof
             && s.sq.is_empty()
+            && s.inflight == 0
             && !s.orphan
         {
+            self.enter_time_wait(id);
             self.s(id).st = St::Closed;
             self.release_port(id);
         }
@@ -248,28 +252,21 @@ impl World {
             Body::Data { from, to, seq, .. } | Body::Fin { from, to, seq } => {
                 let alive = self.exists(to) && {
                     let s = self.sr(to);
-                    (s.st == St::Connected || s.st == St::SynSent)
-                        && !s.orphan
-                        && s.peer_id == Some(from)
+                    (s.st == St::Connected || s.st == St::SynSent) && s.peer_id == Some(from)
                 };
                 if !alive {
-                    // Linux: a segment for a closed socket is answered with a reset,
-                    // except segments of an orphan still closing.
-                    let orphan_ok = self.exists(to) && self.sr(to).orphan;
-                    if !orphan_ok {
-                        self.tr(b, "rst-closed", to as i64, from as i64);
-                        self.transmit(Packet::rst(b, p.src_h, from));
-                    } else {
-                        self.transmit(Packet::rst(b, p.src_h, from));
-                        self.destroy(to);
-                    }
+                    // Linux: a segment for a closed socket is answered with a reset.
+                    self.tr(b, "rst-closed", to as i64, from as i64);
+                    self.transmit(Packet::rst(b, p.src_h, from));
                     // The sender's in-flight count no longer matters: it gets the reset.
                     return;
                 }
                 let cur = self.sr(to).rcv_nxt;
-                let (rd_shut, fin_sent) = (self.sr(to).rd_shut, self.sr(to).fin_sent);
-                if rd_shut
-                    && fin_sent
+                let (rd_shut, fin_sent, orphan) = {
+                    let s = self.sr(to);
+                    (s.rd_shut, s.fin_sent, s.orphan)
+                };
+                if ((rd_shut && fin_sent) || orphan)
                     && matches!(&p.body, Body::Data { data, .. } if !data.is_empty())
                 {
                     // RFC 1122 (and Linux in FIN_WAIT): new data for a socket that shut
@@ -289,6 +286,9 @@ impl World {
                 }
                 self.deliver_stream(p);
                 loop {
+                    if !self.exists(to) {
+                        break;
+                    }
                     let next = {
                         let s = self.s(to);
                         let k = s.rcv_nxt;
@@ -352,6 +352,7 @@ impl World {
                 }
                 self.tr(host, "data", to as i64, len as i64);
                 if self.exists(from) {
+                    self.maybe_done(from);
                     self.reap(from);
                 }
             }
@@ -361,6 +362,7 @@ impl World {
                 let host = s.host;
                 self.tr(host, "fin", to as i64, from as i64);
                 self.maybe_done(to);
+                self.reap(to);
                 if self.exists(from) {
                     self.maybe_done(from);
                     self.reap(from);
@@ -420,7 +422,9 @@ impl World {
             if s.sq.is_empty() {
                 if s.fin_pending && !s.fin_sent {
                     let dst_h = self.peer_host(peer, src_h);
-                    self.s(id).fin_sent = true;
+                    let s = self.s(id);
+                    s.fin_sent = true;
+                    s.fin_first = !s.rd_eof;
                     self.tr(src_h, "send-fin", id as i64, 0);
                     self.maybe_done(id);
                     self.transmit(Packet {

@@ -435,8 +435,13 @@ impl World {
         self.s(id).port_locked = port != 0;
         if port == 0 {
             port = self.ephemeral(h, udp)?;
-        } else if let Some(set) = self.hosts[h].ports.get(&(udp, port)) {
-            if set.iter().any(|&o| self.collides(id, addr, o)) {
+        } else {
+            let live = self.hosts[h]
+                .ports
+                .get(&(udp, port))
+                .is_some_and(|set| set.iter().any(|&o| self.collides(id, addr, o)));
+            let reuse = self.sr(id).opts.reuseaddr;
+            if live || (!udp && self.time_wait_blocks(h, addr, reuse)) {
                 // Linux's __inet_bind has already cleared the address when the
                 // port check fails (a socket with a released port shows 0.0.0.0).
                 let fam = self.sr(id).family;
@@ -2302,6 +2307,7 @@ impl World {
         host.free_fds.clear();
         host.fd_top = 3;
         host.listeners.clear();
+        host.time_wait.clear();
         host.unix_paths.clear();
         host.unix_abstract.clear();
         host.ports.clear();

@@ -51,6 +51,8 @@ pub(crate) enum Ev {
     SynTimer { sock: ObjId, gen: u32, attempt: u32 },
     /// The unix garbage collector's run.
     UnixGc,
+    /// A closed TCP socket still waiting for its peer's FIN gives up.
+    OrphanTimeout(ObjId),
 }
 
 /// One descriptor-table slot.
@@ -71,6 +73,8 @@ pub(crate) struct HostState {
     pub fd_top: i32,
     /// Listening TCP sockets by port (the subset of `ports` a SYN looks at).
     pub listeners: BTreeMap<u16, BTreeSet<ObjId>>,
+    /// TCP `TIME_WAIT` entries by port: (local address, its SO_REUSEADDR, expiry).
+    pub time_wait: BTreeMap<u16, Vec<(SockAddr, bool, Nanos)>>,
     /// Unix path names: `Some(socket)` while bound, `None` once the socket is
     /// gone (the socket file stays, as on Linux, until `Host::unlink`).
     pub unix_paths: BTreeMap<Vec<u8>, Option<ObjId>>,
@@ -203,6 +207,8 @@ pub(crate) struct Sock {
     /// FIN queued after the send queue drains / already sent.
     pub fin_pending: bool,
     pub fin_sent: bool,
+    /// Our FIN went out before the peer's arrived: we are the active closer.
+    pub fin_first: bool,
     pub err: i32,
     /// A non-blocking connect's outcome not yet reported by a second `connect`.
     pub connect_pending: bool,
@@ -440,6 +446,13 @@ impl World {
             Ev::Retx(p, attempt) => self.send_attempt(p, attempt),
             Ev::SynTimer { sock, gen, attempt } => self.syn_timer(sock, gen, attempt),
             Ev::UnixGc => self.unix_gc(),
+            Ev::OrphanTimeout(id) => {
+                if self.exists(id) && self.sr(id).orphan {
+                    let host = self.sr(id).host;
+                    self.tr(host, "orphan-timeout", id as i64, 0);
+                    self.destroy(id);
+                }
+            }
         }
     }
 
@@ -484,6 +497,7 @@ impl World {
             free_fds: BTreeSet::new(),
             fd_top: 3,
             listeners: BTreeMap::new(),
+            time_wait: BTreeMap::new(),
             unix_paths: BTreeMap::new(),
             unix_abstract: BTreeMap::new(),
             ports: BTreeMap::new(),
@@ -624,6 +638,7 @@ impl World {
             wr_shut: false,
             fin_pending: false,
             fin_sent: false,
+            fin_first: false,
             err: 0,
             connect_pending: false,
             disconnecting: false,
@@ -858,13 +873,19 @@ impl World {
                 self.destroy(id);
                 return;
             }
-            // TCP: FIN after the send queue drains; the orphan flushes it.
+            // TCP: FIN after the send queue drains; the orphan flushes it, waits for
+            // the peer's FIN (FIN_WAIT2, at most 60 s: tcp_fin_timeout) and goes.
             let s = self.s(id);
             s.orphan = true;
             s.wr_shut = true;
+            s.rd_shut = true;
             s.fin_pending = true;
             self.pump(id);
             self.reap(id);
+            if self.exists(id) {
+                let at = self.now + 60_000_000_000;
+                self.schedule(at, Ev::OrphanTimeout(id));
+            }
             return;
         }
         // Unix datagram peers connected to us keep pointing at the dead socket:
@@ -895,9 +916,59 @@ impl World {
             return;
         }
         let s = self.sr(id);
-        if s.orphan && (s.fin_sent || s.st != St::Connected) && s.inflight == 0 && s.sq.is_empty() {
+        let closed_both = s.fin_sent && s.rd_eof;
+        if s.orphan && (closed_both || s.st != St::Connected) && s.inflight == 0 && s.sq.is_empty()
+        {
+            if closed_both && s.st == St::Connected {
+                self.enter_time_wait(id);
+            }
             self.destroy(id);
         }
+    }
+
+    /// The active closer of a TCP connection keeps its address in `TIME_WAIT` for
+    /// 60 s (Linux's `TCP_TIMEWAIT_LEN`): binding it again needs `SO_REUSEADDR` on
+    /// both sockets until then.
+    pub(crate) fn enter_time_wait(&mut self, id: ObjId) {
+        let s = self.sr(id);
+        if !s.is_tcp() || !s.fin_first {
+            return;
+        }
+        let Some(local) = s.local.clone() else { return };
+        let Some(port) = local.port() else { return };
+        let (host, reuse) = (s.host, s.opts.reuseaddr);
+        let until = self.now + 60_000_000_000;
+        self.tr(host, "time-wait", i64::from(port), 0);
+        self.hosts[host].time_wait.entry(port).or_default().push((
+            crate::world::canon(&local),
+            reuse,
+            until,
+        ));
+    }
+
+    /// Whether a `TIME_WAIT` entry blocks binding `addr` (with SO_REUSEADDR `reuse`).
+    pub(crate) fn time_wait_blocks(&mut self, host: usize, addr: &SockAddr, reuse: bool) -> bool {
+        let Some(port) = addr.port() else {
+            return false;
+        };
+        let now = self.now;
+        let Some(v) = self.hosts[host].time_wait.get_mut(&port) else {
+            return false;
+        };
+        v.retain(|e| e.2 > now);
+        let a = canon(addr).as_socket_addr().map(|x| x.ip());
+        let blocked = v.iter().any(|(tw, tw_reuse, _)| {
+            let t = tw.as_socket_addr().map(|x| x.ip());
+            let overlap = match (a, t) {
+                (Some(a), Some(t)) => a.is_unspecified() || t.is_unspecified() || a == t,
+                _ => false,
+            };
+            overlap && !(reuse && *tw_reuse)
+        });
+        if v.is_empty() {
+            self.hosts[host].time_wait.remove(&port);
+        }
+        blocked
     }
 
     // ---- addresses -------------------------------------------------------------------
@@ -971,7 +1042,8 @@ impl World {
     pub(crate) fn ephemeral(&mut self, host: usize, udp: bool) -> Result<u16> {
         for _ in 0..64 {
             let p = self.rng.range(32768, 60999) as u16;
-            if !self.hosts[host].ports.contains_key(&(udp, p)) {
+            let tw = !udp && self.hosts[host].time_wait.contains_key(&p);
+            if !self.hosts[host].ports.contains_key(&(udp, p)) && !tw {
                 return Ok(p);
             }
         }

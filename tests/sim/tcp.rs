@@ -551,3 +551,82 @@ fn partition_on_an_open_connection_delays_then_heal_delivers() {
     assert_eq!(b.recv(s, &mut buf, MsgFlags::NONE), Ok(5));
     assert_eq!(&buf[..5], b"later");
 }
+
+#[test]
+fn time_wait_holds_the_active_closers_port_for_60_seconds() {
+    let (sim, a, b) = two_hosts(29);
+    let port = 6300;
+    let (c, s, l) = tcp_pair(&sim, &a, &b, port);
+    // The server closes first: its side of the connection (port 6300) enters TIME_WAIT.
+    b.close(s).unwrap();
+    let mut buf = [0u8; 4];
+    assert_eq!(a.recv(c, &mut buf, MsgFlags::NONE), Ok(0));
+    a.close(c).unwrap();
+    b.close(l).unwrap();
+    let again = tcp(&b);
+    assert_eq!(
+        b.bind(again, &SockAddr::v4(b.ipv4(), port)),
+        Err(Errno::EADDRINUSE),
+        "{}",
+        sim.replay_hint()
+    );
+    sim.advance(Duration::from_secs(60));
+    assert_eq!(b.bind(again, &SockAddr::v4(b.ipv4(), port)), Ok(()));
+    b.close(again).unwrap();
+    // With SO_REUSEADDR on the listener (inherited by accepted sockets) and on the
+    // new socket, the port can be bound again at once.
+    let l = tcp(&b);
+    b.setsockopt(l, SockOpt::ReuseAddr(true)).unwrap();
+    b.bind(l, &SockAddr::v4(b.ipv4(), port)).unwrap();
+    b.listen(l, 4).unwrap();
+    let c = tcp(&a);
+    a.connect(c, &SockAddr::v4(b.ipv4(), port)).unwrap();
+    let s = b.accept(l, false).unwrap().fd;
+    b.close(s).unwrap();
+    a.close(c).unwrap();
+    b.close(l).unwrap();
+    let l2 = tcp(&b);
+    b.setsockopt(l2, SockOpt::ReuseAddr(true)).unwrap();
+    assert_eq!(
+        b.bind(l2, &SockAddr::v4(b.ipv4(), port)),
+        Ok(()),
+        "{}",
+        sim.replay_hint()
+    );
+    assert!(sim.trace().iter().any(|t| t.contains("time-wait")));
+}
+
+#[test]
+fn half_close_then_close_is_clean_for_the_side_still_open() {
+    let (sim, a, b) = two_hosts(30);
+    sim.set_link_both(
+        &a,
+        &b,
+        LinkConfig {
+            latency: Latency::Fixed(Duration::from_millis(2)),
+            ..LinkConfig::default()
+        },
+    );
+    let (c, s, _l) = tcp_pair(&sim, &a, &b, 6301);
+    a.send(c, b"last words", MsgFlags::NONE).unwrap();
+    a.close(c).unwrap(); // an orphan flushing its data, then FIN
+    assert_eq!(recv_exact(&sim, &b, s, 10), b"last words");
+    let mut buf = [0u8; 4];
+    assert_eq!(b.recv(s, &mut buf, MsgFlags::NONE), Ok(0));
+    b.shutdown(s, Shutdown::WRITE).unwrap();
+    sim.advance(Duration::from_millis(10));
+    // The closed side answered our FIN normally (no reset): EOF, no error.
+    assert_eq!(
+        b.getsockopt(s, OptName::Error),
+        Ok(SockOpt::Error(0)),
+        "{}",
+        sim.replay_hint()
+    );
+    assert_eq!(b.recv(s, &mut buf, MsgFlags::NONE), Ok(0));
+    assert_eq!(
+        sim.live_sockets(),
+        2,
+        "the orphan is gone (listener and s remain): {:#?}",
+        sim.trace()
+    );
+}
