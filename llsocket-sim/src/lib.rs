@@ -97,15 +97,17 @@
 //! reported by the next send, which drops what it had sent; `SCM_RIGHTS` on IP
 //! sockets is accepted and ignored; descriptors that do not fit the control buffer
 //! are closed (`MSG_CTRUNC`); unix sockets referenced only from in-flight
-//! descriptors are garbage-collected.
+//! descriptors are garbage-collected; the active closer's address stays in
+//! `TIME_WAIT` for 60 s (binding it needs `SO_REUSEADDR` on the old and the new
+//! socket, as a real kernel checked here); a closed socket still flushing waits for
+//! the peer's FIN (at most 60 s) and answers it normally.
 //!
 //! # Differences from Linux
 //!
 //! * A blocking call that nothing in the world can ever complete (no timeout, no
 //!   pending event) returns `EDEADLK` instead of hanging.
 //! * TCP is modelled, not emulated: no congestion control, no Nagle, no delayed
-//!   ACKs, no keepalive probes, no `TIME_WAIT` (a closed port is free at once), no
-//!   buffer auto-tuning (`SO_SNDBUF`/`SO_RCVBUF` read back what was set or the
+//!   ACKs, no keepalive probes, no buffer auto-tuning (`SO_SNDBUF`/`SO_RCVBUF` read back what was set or the
 //!   default; Linux grows them on connected sockets). Segments are 64 KiB on
 //!   loopback and 1460 bytes between hosts. The window is the receiver's free
 //!   `SO_RCVBUF`; a sender can queue `SO_SNDBUF` more bytes.
