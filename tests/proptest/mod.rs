@@ -353,8 +353,8 @@ struct Exec<'a> {
     fds: Vec<Option<Fd>>,
     obj: Vec<usize>,
     kinds: Vec<(Family, SockType)>,
-    /// Socket objects whose buffer sizes were set explicitly.
-    buf_set: Vec<bool>,
+    /// Socket objects whose (receive, send) buffer sizes were set explicitly.
+    buf_set: Vec<(bool, bool)>,
     /// Socket objects that were connected, accepted, shut down or tried to connect:
     /// once such a TCP socket is neither connected nor listening, the kernel may
     /// have released its port (`tcp_done`), so another test may hold it now.
@@ -475,7 +475,7 @@ impl<'a> Exec<'a> {
         self.fds.push(Some(fd));
         self.obj.push(obj.unwrap_or(h));
         self.kinds.push(kind);
-        self.buf_set.push(false);
+        self.buf_set.push((false, false));
         self.tainted.push(false);
         h
     }
@@ -850,9 +850,13 @@ impl<'a> Exec<'a> {
             }
             Op::SetOpt(_, c) => {
                 let r = o.setsockopt(fd, c.opt());
-                if r.is_ok() && matches!(c, SetChoice::RcvBuf(_) | SetChoice::SndBuf(_)) {
+                if r.is_ok() {
                     let obj = self.obj[h];
-                    self.buf_set[obj] = true;
+                    match c {
+                        SetChoice::RcvBuf(_) => self.buf_set[obj].0 = true,
+                        SetChoice::SndBuf(_) => self.buf_set[obj].1 = true,
+                        _ => {}
+                    }
                 }
                 Self::res(r, |_| Outcome::Unit)
             }
@@ -913,9 +917,10 @@ impl<'a> Exec<'a> {
 /// them on its own unless they were set. So a buffer size is compared only on a
 /// socket whose size was set explicitly (then Linux reports twice the value,
 /// and so must the simulator).
-fn narrow_opt(v: SockOpt, buf_set: bool) -> Outcome {
+fn narrow_opt(v: SockOpt, (rcv_set, snd_set): (bool, bool)) -> Outcome {
     match v {
-        SockOpt::RcvBuf(_) | SockOpt::SndBuf(_) if !buf_set => Outcome::OptReadable(v.name()),
+        SockOpt::RcvBuf(_) if !rcv_set => Outcome::OptReadable(v.name()),
+        SockOpt::SndBuf(_) if !snd_set => Outcome::OptReadable(v.name()),
         _ => Outcome::Opt(v),
     }
 }
