@@ -268,3 +268,40 @@ conformance!(scm_rights_invalid_descriptor, |b: &dyn Backend| {
         Errno::EBADF
     );
 });
+
+conformance!(unix_name_length_limits, |b: &dyn Backend| {
+    let o = b.ops();
+    let s = o
+        .socket(Family::UNIX, SockType::DGRAM, Protocol::DEFAULT, true)
+        .unwrap();
+    let cap = o.platform().unix_path_max;
+    // An abstract name uses sun_path after its leading NUL: cap - 1 bytes at most.
+    let mut name = match b.unix_abstract("long") {
+        SockAddr::Unix(UnixAddr::Abstract(n)) => n,
+        other => panic!("{other:?}"),
+    };
+    name.resize(cap, b'x');
+    assert_eq!(
+        o.bind(s, &SockAddr::unix_abstract(name.clone()))
+            .unwrap_err(),
+        Errno::EINVAL
+    );
+    name.truncate(cap - 1);
+    let longest = SockAddr::unix_abstract(name);
+    o.bind(s, &longest).unwrap();
+    assert_eq!(o.getsockname(s).unwrap(), longest);
+    // A path needs room for its NUL.
+    let t = o
+        .socket(Family::UNIX, SockType::DGRAM, Protocol::DEFAULT, true)
+        .unwrap();
+    assert_eq!(
+        o.bind(t, &SockAddr::unix_path(vec![b'p'; cap]))
+            .unwrap_err(),
+        Errno::EINVAL
+    );
+    assert_eq!(
+        o.connect(t, &SockAddr::unix_path(vec![b'p'; cap + 10]))
+            .unwrap_err(),
+        Errno::EINVAL
+    );
+});
