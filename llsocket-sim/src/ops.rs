@@ -50,6 +50,19 @@ fn wrong_family(fam: Family, addr: &SockAddr) -> Errno {
     }
 }
 
+/// `sun_path` capacity (Linux).
+const SUN_PATH: usize = 108;
+
+/// A unix name too long for `sockaddr_un` is `EINVAL` before anything else (the C
+/// address cannot even be built: a path needs its NUL, an abstract name its leading NUL).
+fn check_unix_len(addr: &SockAddr) -> Result<()> {
+    match addr {
+        SockAddr::Unix(UnixAddr::Path(p)) if p.len() >= SUN_PATH => Err(Errno::EINVAL),
+        SockAddr::Unix(UnixAddr::Abstract(n)) if 1 + n.len() > SUN_PATH => Err(Errno::EINVAL),
+        _ => Ok(()),
+    }
+}
+
 fn timeout_of(tv: Timeval) -> Option<Nanos> {
     tv.as_millis().map(|ms| ms.saturating_mul(MS))
 }
@@ -487,6 +500,7 @@ impl World {
 
     pub(crate) fn op_bind(&mut self, h: usize, fd: Fd, addr: &SockAddr) -> Result<()> {
         let id = self.sock_of(h, fd)?;
+        check_unix_len(addr)?;
         let s = self.sr(id);
         let (family, ty) = (s.family, s.ty.0);
         match (family, addr) {
@@ -569,6 +583,7 @@ impl World {
 
     pub(crate) fn op_connect(&mut self, h: usize, fd: Fd, addr: &SockAddr) -> Result<()> {
         let id = self.sock_of(h, fd)?;
+        check_unix_len(addr)?;
         let nonblock = self.nonblock_of(id);
         let s = self.sr(id);
         if s.is_unix() {
@@ -942,6 +957,9 @@ impl World {
         flags: MsgFlags,
     ) -> Result<usize> {
         let id = self.sock_of(h, fd)?;
+        if let Some(a) = to {
+            check_unix_len(a)?;
+        }
         let nonblock = self.nonblock_of(id) || flags.contains(MsgFlags::DONTWAIT);
         // Unix sockets parse control data first (scm_send); TCP and UDP only after
         // their own state and address checks, so the verdict waits in `ctl_err`.
