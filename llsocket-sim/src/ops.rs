@@ -632,6 +632,23 @@ impl World {
                 s.rd_eof = false;
                 s.fin_pending = false;
                 s.fin_sent = false;
+                s.fin_first = false;
+                // tcp_disconnect also purges both queues: a new connection starts clean.
+                let rights: Vec<ObjId> = s.rq.drain(..).flat_map(|x| x.rights).collect();
+                s.rq_bytes = 0;
+                s.sq.clear();
+                s.inflight = 0;
+                s.ooo.clear();
+                s.snd_nxt = 0;
+                s.rcv_nxt = 0;
+                s.snd_urg = None;
+                s.oob = None;
+                s.mark = None;
+                s.rq_total = 0;
+                s.rd_total = 0;
+                for r in rights {
+                    self.unref(r);
+                }
                 self.reset_saddr(id);
                 return Err(e);
             }
@@ -886,6 +903,15 @@ impl World {
             };
             if cur != id || w.sr(id).st != St::Listen {
                 return Some(Err(Errno::EINVAL));
+            }
+            let s = w.sr(id);
+            if s.acceptq.is_empty() && s.is_unix() && s.rd_shut {
+                // unix_accept: a shut-down listener has nothing to wait for.
+                return if nonblock {
+                    None
+                } else {
+                    Some(Err(Errno::EINVAL))
+                };
             }
             let child = *w.sr(id).acceptq.front()?;
             if w.hosts[h].fds.len() >= w.cfg.fd_limit {
@@ -1859,7 +1885,8 @@ impl World {
                 St::Idle | St::Closed => hup = true,
                 St::SynSent => {}
                 St::Connected => {
-                    let avail = if s.ty == SockType::STREAM {
+                    // (A unix stream stays readable with only its OOB byte queued.)
+                    let avail = if s.ty == SockType::STREAM && !s.is_unix() {
                         s.stream_avail()
                     } else {
                         s.rq_bytes

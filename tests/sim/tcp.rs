@@ -630,3 +630,36 @@ fn half_close_then_close_is_clean_for_the_side_still_open() {
         sim.trace()
     );
 }
+
+#[test]
+fn reporting_a_reset_through_connect_disconnects_and_purges() {
+    let (sim, a, b) = two_hosts(31);
+    let l = listener(&b, 6400, 4);
+    let c = a
+        .socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, true)
+        .unwrap();
+    let addr = SockAddr::v4(b.ipv4(), 6400);
+    assert_eq!(a.connect(c, &addr), Err(Errno::EINPROGRESS));
+    let s = b.accept(l, false).unwrap().fd;
+    b.send(s, &[1u8; 18], MsgFlags::NONE).unwrap();
+    a.send(c, &[2u8; 99], MsgFlags::NONE).unwrap();
+    b.close(s).unwrap(); // unread data: RST
+    assert_eq!(
+        a.connect(c, &addr),
+        Err(Errno::ECONNRESET),
+        "{}",
+        sim.replay_hint()
+    );
+    let mut buf = [0u8; 64];
+    assert_eq!(
+        a.recv(c, &mut buf, MsgFlags::NONE),
+        Err(Errno::ENOTCONN),
+        "queue purged"
+    );
+    assert_eq!(
+        a.connect(c, &addr),
+        Err(Errno::EINPROGRESS),
+        "a new connection"
+    );
+    assert!(b.accept(l, false).is_ok());
+}

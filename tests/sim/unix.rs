@@ -279,3 +279,34 @@ fn sender_names_are_read_when_the_data_is() {
     assert_eq!(a.send(p, b"y", MsgFlags::NONE), Err(Errno::ECONNREFUSED));
     assert_eq!(a.poll(p, llsocket_api::Interest::READ, 0), Ok(false));
 }
+
+#[test]
+fn shut_down_unix_listener_and_oob_readability() {
+    let (sim, a, _b) = two_hosts(48);
+    let path = SockAddr::unix_abstract("shut");
+    let l = a
+        .socket(Family::UNIX, SockType::STREAM, Protocol::DEFAULT, false)
+        .unwrap();
+    a.bind(l, &path).unwrap();
+    a.listen(l, 3).unwrap();
+    a.shutdown(l, llsocket_api::Shutdown::READ).unwrap();
+    assert_eq!(a.poll(l, llsocket_api::Interest::READ, 0), Ok(true));
+    assert_eq!(
+        a.accept(l, false).map(|x| x.fd),
+        Err(Errno::EINVAL),
+        "{}",
+        sim.replay_hint()
+    );
+    // A unix stream with only its urgent byte left stays readable.
+    let (x, y) = a
+        .socketpair(SockType::STREAM, Protocol::DEFAULT, true)
+        .unwrap();
+    a.send(y, &[7u8; 18], MsgFlags::OOB).unwrap();
+    let mut buf = [0u8; 93];
+    assert_eq!(
+        a.recv(x, &mut buf, MsgFlags::NONE),
+        Ok(17),
+        "stops at the mark"
+    );
+    assert_eq!(a.poll(x, llsocket_api::Interest::READ, 0), Ok(true));
+}
