@@ -828,8 +828,15 @@ impl SocketOps for Posix {
                     flags: ai.ai_flags,
                     // SAFETY: ai_addr points to ai_addrlen bytes.
                     addr: unsafe { addr::decode(ai.ai_addr, ai.ai_addrlen as usize) },
-                    // SAFETY: ai_canonname is NULL or a NUL-terminated string.
-                    canonname: unsafe { c_string(ai.ai_canonname) },
+                    // POSIX gives the canonical name on the first entry and only for
+                    // AI_CANONNAME; glibc does exactly that, musl fills it in everywhere.
+                    // Keep the POSIX shape so results don't depend on the libc.
+                    canonname: if out.is_empty() && hints.flags & libc::AI_CANONNAME != 0 {
+                        // SAFETY: ai_canonname is NULL or a NUL-terminated string.
+                        unsafe { c_string(ai.ai_canonname) }
+                    } else {
+                        None
+                    },
                 });
             }
             cur = ai.ai_next;

@@ -53,14 +53,16 @@ conformance!(getaddrinfo_numeric, |b: &dyn Backend| {
         )
         .unwrap();
     let types: Vec<_> = r.iter().map(|a| (a.socktype, a.protocol)).collect();
-    assert_eq!(
-        types,
-        vec![
-            (SockType::STREAM, Protocol::TCP),
-            (SockType::DGRAM, Protocol::UDP),
-            (SockType::RAW, Protocol::DEFAULT)
-        ]
-    );
+    let mut expected = vec![
+        (SockType::STREAM, Protocol::TCP),
+        (SockType::DGRAM, Protocol::UDP),
+        (SockType::RAW, Protocol::DEFAULT),
+    ];
+    // glibc (and the simulator, which follows it) adds a raw entry; musl gives only two.
+    if cfg!(target_env = "musl") && types.len() == 2 {
+        expected.pop();
+    }
+    assert_eq!(types, expected);
     assert!(r.iter().all(|a| a.addr == lo4(7)));
     // Passive with no host: the wildcard address.
     let r = o
@@ -134,7 +136,14 @@ conformance!(getaddrinfo_numeric_errors, |b: &dyn Backend| {
         Some("80"),
         hints(Family::INET, SockType::STREAM, numeric),
     );
-    assert_eq!(e, EAI_ADDRFAMILY, "EAI code {e}");
+    // glibc (and the simulator, which follows it) says EAI_ADDRFAMILY; musl's getaddrinfo
+    // says EAI_NODATA (-5) for the same request.
+    let expected = if cfg!(target_env = "musl") {
+        [EAI_ADDRFAMILY, -5]
+    } else {
+        [EAI_ADDRFAMILY, EAI_ADDRFAMILY]
+    };
+    assert!(expected.contains(&e), "EAI code {e}");
     // An unsupported family.
     assert_eq!(
         err(
