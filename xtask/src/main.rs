@@ -428,7 +428,7 @@ impl Ci {
         reasons.dedup();
         if let Some(row) = self.rows.last_mut() {
             let skipped = format!(
-                "{} tests skipped (qemu-user: {}; they run natively in `test` and `musl`)",
+                "tests matching {} names skipped (qemu-user: {}; they run natively in `test` and `musl`)",
                 QEMU_SKIPS.len(),
                 reasons.join("; ")
             );
