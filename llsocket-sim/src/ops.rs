@@ -1432,6 +1432,10 @@ impl World {
                 return Err(Errno::EINVAL);
             };
             let tcp = s.is_tcp();
+            // tcp_recv_urg: a connection that ended without a FIN (reset) is ENOTCONN.
+            if tcp && matches!(s.st, St::Closed | St::Idle) && !s.rd_eof {
+                return Err(Errno::ENOTCONN);
+            }
             if !peek {
                 self.s(id).oob = None;
             }

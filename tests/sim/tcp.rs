@@ -663,3 +663,19 @@ fn reporting_a_reset_through_connect_disconnects_and_purges() {
     );
     assert!(b.accept(l, false).is_ok());
 }
+
+#[test]
+fn urgent_byte_after_a_reset_is_enotconn() {
+    let (sim, a, b) = two_hosts(32);
+    let (c, s, _l) = tcp_pair(&sim, &a, &b, 6500);
+    b.send(s, &[5u8; 51], MsgFlags::OOB).unwrap();
+    a.send(c, &[6u8; 149], MsgFlags::NONE).unwrap();
+    b.close(s).unwrap(); // unread data: RST
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        a.recv(c, &mut buf, MsgFlags::OOB | MsgFlags::DONTWAIT),
+        Err(Errno::ENOTCONN),
+        "{}",
+        sim.replay_hint()
+    );
+}
