@@ -363,6 +363,10 @@ struct Exec<'a> {
     listening: HashMap<usize, (i32, usize)>,
     ports: HashMap<u16, usize>,
     autonames: HashMap<Vec<u8>, usize>,
+    /// Kernel only: yield the CPU before each operation, so packets the last one
+    /// sent are processed even when the kernel has deferred softirq work to
+    /// `ksoftirqd` (see [`KERNEL_TRIES`]).
+    settle: bool,
     /// The per-case prefix of abstract names.
     prefix: String,
 }
@@ -382,6 +386,7 @@ impl<'a> Exec<'a> {
             listening: HashMap::new(),
             ports: HashMap::new(),
             autonames: HashMap::new(),
+            settle: false,
             prefix,
         }
     }
@@ -532,6 +537,9 @@ impl<'a> Exec<'a> {
     }
 
     fn exec(&mut self, step: usize, op: &Op) -> Outcome {
+        if self.settle {
+            std::thread::yield_now();
+        }
         let o = self.o;
         match op {
             Op::Socket(k) => {
@@ -663,6 +671,9 @@ impl<'a> Exec<'a> {
     }
 
     fn exec_on(&mut self, step: usize, h: usize, op: &Op) -> Outcome {
+        if self.settle {
+            std::thread::yield_now();
+        }
         let o = self.o;
         let fd = self.fd(h);
         let (family, _) = self.kinds[h];
@@ -950,27 +961,61 @@ const SIM_PREFIX: &str = "llsocket-prop-00000000-00000000-";
 /// Runs a sequence on the kernel, with abstract names unique to this case.
 fn run_kernel(ops: &[Op]) -> Vec<Outcome> {
     let case = CASE.fetch_add(1, Ordering::Relaxed);
-    run(
+    let mut ex = Exec::new(
         &llsocket_posix::Posix,
         format!("llsocket-prop-{:08x}-{case:08x}-", std::process::id()),
-        ops,
-    )
+    );
+    ex.settle = true;
+    let out = ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| ex.exec(i, op))
+        .collect();
+    ex.close_all();
+    out
 }
 
+/// How many times a sequence runs on the kernel before a difference counts.
+///
+/// Loopback is synchronous only while the kernel processes packets in the
+/// sending call; under heavy load (the whole test binary on two cores) it
+/// defers softirq work to `ksoftirqd`, and a reset or FIN may land one
+/// operation later. That happened about once in 18 000 sequences. The kernel
+/// runs yield the CPU before each operation (`Exec::settle`) so `ksoftirqd`
+/// gets to run, and a sequence passes when any of these kernel runs (20 ms
+/// apart) matches; a real difference shows in every run.
+const KERNEL_TRIES: usize = 5;
+
 fn check(ops: &[Op]) -> Result<(), TestCaseError> {
-    let kernel = run_kernel(ops);
     let sim = llsocket_sim::Sim::new(sim_seed());
     let host = sim.host("a");
     let simulated = run(&host, SIM_PREFIX.to_owned(), ops);
-    for (i, (k, s)) in kernel.iter().zip(&simulated).enumerate() {
-        prop_assert_eq!(
-            k,
-            s,
-            "step {} ({:?}) differs: kernel {:?}, sim {:?}\n{}",
+    let mut kernel = run_kernel(ops);
+    for _ in 1..KERNEL_TRIES {
+        if kernel == simulated {
+            break;
+        }
+        // Let a burst of load pass before trying again.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        kernel = run_kernel(ops);
+    }
+    if let Some(i) = kernel.iter().zip(&simulated).position(|(k, s)| k != s) {
+        let steps: Vec<String> = ops[..=i]
+            .iter()
+            .zip(kernel.iter().zip(&simulated))
+            .enumerate()
+            .map(|(n, (op, (k, s)))| {
+                format!("  {n}: {op:?}\n      kernel {k:?}\n      sim    {s:?}")
+            })
+            .collect();
+        prop_assert!(
+            false,
+            "step {} ({:?}) differs: kernel {:?}, sim {:?}\n{}\n{}",
             i,
             ops[i],
-            k,
-            s,
+            kernel[i],
+            simulated[i],
+            steps.join("\n"),
             sim.replay_hint()
         );
     }
@@ -993,14 +1038,21 @@ proptest! {
         ..ProptestConfig::default()
     })]
 
-    /// The comparison is sound on the kernel side: two kernel runs of one
-    /// sequence agree (nothing in the outcomes depends on timing or on state
-    /// outside the case).
+    /// The comparison is sound on the kernel side: kernel runs of one sequence
+    /// agree (nothing in the outcomes depends on port numbers, names or other
+    /// tests). Under load a run may differ by timing (see [`KERNEL_TRIES`]), so
+    /// two of up to `KERNEL_TRIES` runs must be equal.
     #[test]
     fn kernel_agrees_with_itself(ops in prop::collection::vec(op(), 1..40)) {
-        let first = run_kernel(&ops);
-        let second = run_kernel(&ops);
-        prop_assert_eq!(first, second);
+        let mut runs = vec![run_kernel(&ops)];
+        let agreed = (1..KERNEL_TRIES).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let next = run_kernel(&ops);
+            let seen = runs.contains(&next);
+            runs.push(next);
+            seen
+        });
+        prop_assert!(agreed, "no two kernel runs agree: {:?}", runs);
     }
 
     /// Random sequences behave the same on the kernel and on the simulator.
