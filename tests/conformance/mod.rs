@@ -99,14 +99,27 @@ pub(crate) use conformance;
 pub struct Tracked<O: SocketOps> {
     inner: O,
     open: RefCell<BTreeSet<Fd>>,
+    /// Yield the CPU after each call that may send packets (kernel only): under
+    /// load the kernel may defer loopback processing to `ksoftirqd`, and the
+    /// bodies rely on loopback delivery being done when a call returns.
+    settle: bool,
 }
 
 impl<O: SocketOps> Tracked<O> {
-    fn new(inner: O) -> Self {
+    fn new(inner: O, settle: bool) -> Self {
         Tracked {
             inner,
             open: RefCell::new(BTreeSet::new()),
+            settle,
         }
+    }
+
+    /// Returns `r` after letting pending packet processing run (see `settle`).
+    fn settled<T>(&self, r: T) -> T {
+        if self.settle {
+            std::thread::yield_now();
+        }
+        r
     }
 
     fn add(&self, fd: Fd) {
@@ -151,16 +164,16 @@ impl<O: SocketOps> SocketOps for Tracked<O> {
     fn close(&self, fd: Fd) -> Result<()> {
         // The number is free after close(2) whatever it returns.
         self.forget(fd);
-        self.inner.close(fd)
+        self.settled(self.inner.close(fd))
     }
     fn shutdown(&self, fd: Fd, how: Shutdown) -> Result<()> {
-        self.inner.shutdown(fd, how)
+        self.settled(self.inner.shutdown(fd, how))
     }
     fn bind(&self, fd: Fd, addr: &SockAddr) -> Result<()> {
         self.inner.bind(fd, addr)
     }
     fn connect(&self, fd: Fd, addr: &SockAddr) -> Result<()> {
-        self.inner.connect(fd, addr)
+        self.settled(self.inner.connect(fd, addr))
     }
     fn listen(&self, fd: Fd, backlog: i32) -> Result<()> {
         self.inner.listen(fd, backlog)
@@ -169,10 +182,10 @@ impl<O: SocketOps> SocketOps for Tracked<O> {
         self.track(self.inner.accept(fd, want_addr), |a| vec![a.fd])
     }
     fn send(&self, fd: Fd, buf: &[u8], flags: MsgFlags) -> Result<usize> {
-        self.inner.send(fd, buf, flags)
+        self.settled(self.inner.send(fd, buf, flags))
     }
     fn sendto(&self, fd: Fd, buf: &[u8], to: &SockAddr, flags: MsgFlags) -> Result<usize> {
-        self.inner.sendto(fd, buf, to, flags)
+        self.settled(self.inner.sendto(fd, buf, to, flags))
     }
     fn recv(&self, fd: Fd, buf: &mut [u8], flags: MsgFlags) -> Result<usize> {
         self.inner.recv(fd, buf, flags)
@@ -193,7 +206,7 @@ impl<O: SocketOps> SocketOps for Tracked<O> {
         to: Option<&'a SockAddr>,
         flags: MsgFlags,
     ) -> Result<usize> {
-        self.inner.sendmsg(fd, iov, control, to, flags)
+        self.settled(self.inner.sendmsg(fd, iov, control, to, flags))
     }
     #[allow(clippy::needless_lifetimes)] // the trait's signature
     fn recvmsg<'a>(
@@ -215,7 +228,7 @@ impl<O: SocketOps> SocketOps for Tracked<O> {
         r
     }
     fn sendfile(&self, sock: Fd, file: Fd, offset: i64, len: usize) -> Result<usize> {
-        self.inner.sendfile(sock, file, offset, len)
+        self.settled(self.inner.sendfile(sock, file, offset, len))
     }
     fn poll(&self, fd: Fd, interest: Interest, timeout_ms: i32) -> Result<bool> {
         self.inner.poll(fd, interest, timeout_ms)
@@ -410,7 +423,7 @@ pub fn sim_seed() -> u64 {
 /// Runs a body on the kernel.
 pub fn run_posix(body: fn(&dyn Backend)) {
     let b = PosixBackend {
-        ops: Tracked::new(llsocket_posix::Posix),
+        ops: Tracked::new(llsocket_posix::Posix, true),
         paths: RefCell::new(Vec::new()),
     };
     body(&b);
@@ -422,7 +435,7 @@ pub fn run_sim(body: fn(&dyn Backend)) {
     let host = sim.host("a");
     let b = SimBackend {
         sim,
-        host: Tracked::new(host),
+        host: Tracked::new(host, false),
     };
     body(&b);
 }
