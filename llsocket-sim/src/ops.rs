@@ -1559,7 +1559,21 @@ impl World {
             if !w.exists(id) {
                 return Some(Err(Errno::EBADF));
             }
-            if cap == 0 && w.sr(id).stream_avail() > 0 {
+            // A zero-length read returns 0 once data is queued. TCP counts any byte,
+            // the urgent one included; a unix stream not its skipped OOB byte, and a
+            // unix peek walks the whole queue, so an OOB byte at its end makes it wait.
+            let zero_ready = {
+                let s = w.sr(id);
+                if s.is_tcp() {
+                    s.rq_bytes > 0
+                } else {
+                    let last_is_oob = !s.opts.oobinline
+                        && s.rq_bytes > 0
+                        && s.mark == Some(s.rd_total + s.rq_bytes as u64 - 1);
+                    s.stream_avail() > 0 && !(peek && last_is_oob)
+                }
+            };
+            if cap == 0 && zero_ready {
                 let s = w.s(id);
                 if let Some(seg) = s.rq.front_mut() {
                     g.addr.clone_from(&seg.from);

@@ -310,3 +310,29 @@ fn shut_down_unix_listener_and_oob_readability() {
     );
     assert_eq!(a.poll(x, llsocket_api::Interest::READ, 0), Ok(true));
 }
+
+#[test]
+fn zero_length_reads_around_an_urgent_byte() {
+    let (sim, a, b) = two_hosts(49);
+    let (x, y) = a
+        .socketpair(SockType::STREAM, Protocol::DEFAULT, true)
+        .unwrap();
+    a.send(x, b"n!", MsgFlags::OOB).unwrap();
+    assert_eq!(
+        a.recv(y, &mut [], MsgFlags::PEEK),
+        Err(Errno::EAGAIN),
+        "{}",
+        sim.replay_hint()
+    );
+    assert_eq!(a.recv(y, &mut [], MsgFlags::NONE), Ok(0));
+    // TCP: a zero-length read sees the urgent byte as data.
+    let (c, s, _l) = super::tcp_pair(&sim, &a, &b, 6600);
+    a.send(c, b"!", MsgFlags::OOB).unwrap();
+    b.set_nonblock(s, true).unwrap();
+    assert_eq!(
+        b.recv(s, &mut [], MsgFlags::NONE),
+        Ok(0),
+        "{}",
+        sim.replay_hint()
+    );
+}
