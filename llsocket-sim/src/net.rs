@@ -603,6 +603,9 @@ impl World {
             return;
         }
         let (fam, proto, opts, locked) = (ls.family, ls.proto, ls.opts.clone(), ls.port_locked);
+        // sk_clone_lock copies the listener's shutdown flags into the child (set by a
+        // shutdown() that failed with ENOTCONN before listen()).
+        let (rd_shut, wr_shut) = (ls.rd_shut, ls.wr_shut);
         let nonblock = self.nonblock_of(l);
         let child = self.new_sock(b, fam, llsocket_api::SockType::STREAM, proto, nonblock);
         {
@@ -614,6 +617,8 @@ impl World {
             c.listener = Some(l);
             c.opts = opts;
             c.port_locked = locked;
+            c.rd_shut = rd_shut;
+            c.wr_shut = wr_shut;
         }
         if let Some(port) = dst.port() {
             self.hosts[b]

@@ -679,3 +679,24 @@ fn urgent_byte_after_a_reset_is_enotconn() {
         sim.replay_hint()
     );
 }
+
+#[test]
+fn accepted_sockets_inherit_the_listeners_shutdown_flags() {
+    let (sim, a, b) = two_hosts(33);
+    let l = tcp(&b);
+    assert_eq!(b.shutdown(l, Shutdown::BOTH), Err(Errno::ENOTCONN));
+    b.bind(l, &SockAddr::v4(b.ipv4(), 6700)).unwrap();
+    b.listen(l, 3).unwrap();
+    let c = tcp(&a);
+    a.connect(c, &SockAddr::v4(b.ipv4(), 6700)).unwrap();
+    let s = b.accept(l, false).unwrap().fd;
+    // As a real kernel: the child is born shut down both ways.
+    assert_eq!(
+        b.send(s, &[0u8; 39], MsgFlags::NONE),
+        Err(Errno::EPIPE),
+        "{}",
+        sim.replay_hint()
+    );
+    let mut buf = [0u8; 8];
+    assert_eq!(b.recv(s, &mut buf, MsgFlags::DONTWAIT), Ok(0));
+}
