@@ -273,7 +273,7 @@ impl World {
             },
             index: Some(1),
             mtu: Some(65536),
-            hwaddr: None,
+            hwaddr: Some(vec![0; 6]),
             inet: vec![IfAddress {
                 address: v4(Ipv4Addr::LOCALHOST),
                 netmask: v4(Ipv4Addr::new(255, 0, 0, 0)),

@@ -123,6 +123,10 @@ impl World {
         let nonblock = nonblock || ty.0 & SOCK_NONBLOCK != 0;
         let base = SockType(ty.0 & !(SOCK_NONBLOCK | SOCK_CLOEXEC));
         let proto = protocol.0;
+        // __sock_create: a type outside 0..SOCK_MAX (11) is EINVAL before anything else.
+        if !(0..11).contains(&base.0) {
+            return Err(Errno::EINVAL);
+        }
         let (ty, proto) = match family {
             Family::UNIX => {
                 if proto != 0 && proto != libc::PF_UNIX {
@@ -143,8 +147,7 @@ impl World {
                 }
                 SockType::STREAM | SockType::DGRAM => return Err(Errno::EPROTONOSUPPORT),
                 SockType::RAW => return Err(Errno::EPERM),
-                SockType::SEQPACKET => return Err(Errno::ESOCKTNOSUPPORT),
-                _ => return Err(Errno::EINVAL),
+                _ => return Err(Errno::ESOCKTNOSUPPORT),
             },
             _ => return Err(Errno::EAFNOSUPPORT),
         };
@@ -811,6 +814,14 @@ impl World {
         }
         if tst != St::Listen || self.sr(target).rd_shut {
             return Err(Errno::ECONNREFUSED);
+        }
+        // unix_stream_connect looks at the listener's backlog before our own state.
+        let full = {
+            let t = self.sr(target);
+            t.acceptq.len() > t.backlog
+        };
+        if full && nonblock {
+            return Err(Errno::EAGAIN);
         }
         match self.sr(id).st {
             St::Connected => return Err(Errno::EISCONN),
