@@ -133,6 +133,11 @@
 //!   its peer keeps a zero window; Linux gives up after `tcp_orphan_retries` probes.
 //! * ICMP errors exist only as `ECONNREFUSED` for a connected UDP socket whose
 //!   destination port has no socket, and only over instant links.
+//! * Known, not yet modelled (found by the differential test, rare): a TCP client that
+//!   connects to a listener which was `shutdown` before `listen` is not readable at once
+//!   (Linux: the child inherits the shutdown and the client sees end of stream); after a
+//!   zero-length seqpacket message is left unread and the receiver closes, the sender's
+//!   next send is `ECONNRESET` (Linux: `EPIPE`).
 //!
 //! # Faults
 //!
