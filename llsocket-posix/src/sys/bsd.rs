@@ -4,8 +4,8 @@
 
 use std::mem::size_of;
 
-use libc::{c_int, c_uint, in_addr, sockaddr};
-use llsocket_api::{Errno, IfFlags, McastOp, Result, SockAddr};
+use libc::{c_int, c_uint, sockaddr};
+use llsocket_api::{Errno, IfFlags, Result, SockAddr};
 
 use crate::addr::RawAddr;
 use crate::syscall;
@@ -232,51 +232,30 @@ pub(crate) fn set_sa_len(raw: &mut RawAddr) {
 /// The BSD `struct ip_mreq_source` (source before interface, unlike Linux).
 #[cfg(any(apple, target_os = "freebsd"))]
 #[repr(C)]
-struct IpMreqSource {
-    imr_multiaddr: in_addr,
-    imr_sourceaddr: in_addr,
-    imr_interface: in_addr,
+pub(crate) struct IpMreqSource {
+    imr_multiaddr: libc::in_addr,
+    imr_sourceaddr: libc::in_addr,
+    imr_interface: libc::in_addr,
 }
 
-/// IPv4 source-specific membership (`IP_ADD_SOURCE_MEMBERSHIP`, ...).
+/// `struct ip_mreq_source` in the BSD field order.
 #[cfg(any(apple, target_os = "freebsd"))]
-pub(crate) fn mcast_source_v4(
-    fd: c_int,
-    op: McastOp,
-    group: in_addr,
-    source: in_addr,
-    interface: in_addr,
-) -> Result<()> {
-    let name = match op {
-        McastOp::Join => libc::IP_ADD_SOURCE_MEMBERSHIP,
-        McastOp::Leave => libc::IP_DROP_SOURCE_MEMBERSHIP,
-        McastOp::Block => libc::IP_BLOCK_SOURCE,
-        McastOp::Unblock => libc::IP_UNBLOCK_SOURCE,
-    };
-    let m = IpMreqSource {
+pub(crate) fn ip_mreq_source(
+    group: libc::in_addr,
+    source: libc::in_addr,
+    interface: libc::in_addr,
+) -> IpMreqSource {
+    IpMreqSource {
         imr_multiaddr: group,
         imr_sourceaddr: source,
         imr_interface: interface,
-    };
-    crate::setopt(fd, libc::IPPROTO_IP, name, &m)
-}
-
-/// Source-specific multicast is not wired up on this BSD.
-#[cfg(not(any(apple, target_os = "freebsd")))]
-pub(crate) fn mcast_source_v4(
-    _fd: c_int,
-    _op: McastOp,
-    _group: in_addr,
-    _source: in_addr,
-    _interface: in_addr,
-) -> Result<()> {
-    Err(Errno::EOPNOTSUPP)
+    }
 }
 
 /// FreeBSD's `struct group_source_req` (natural alignment).
 #[cfg(target_os = "freebsd")]
 #[repr(C)]
-struct GroupSourceReq {
+pub(crate) struct GroupSourceReq {
     gsr_interface: u32,
     gsr_group: libc::sockaddr_storage,
     gsr_source: libc::sockaddr_storage,
@@ -285,45 +264,24 @@ struct GroupSourceReq {
 /// Apple's `struct group_source_req` (`#pragma pack(4)`).
 #[cfg(apple)]
 #[repr(C, packed(4))]
-struct GroupSourceReq {
+pub(crate) struct GroupSourceReq {
     gsr_interface: u32,
     gsr_group: libc::sockaddr_storage,
     gsr_source: libc::sockaddr_storage,
 }
 
-/// Protocol-independent source-specific membership at `IPPROTO_IPV6`.
+/// `struct group_source_req`.
 #[cfg(any(apple, target_os = "freebsd"))]
-pub(crate) fn mcast_source(
-    fd: c_int,
-    op: McastOp,
+pub(crate) fn group_source_req(
+    interface: u32,
     group: &RawAddr,
     source: &RawAddr,
-    interface: u32,
-) -> Result<()> {
-    let name = match op {
-        McastOp::Join => libc::MCAST_JOIN_SOURCE_GROUP,
-        McastOp::Leave => libc::MCAST_LEAVE_SOURCE_GROUP,
-        McastOp::Block => libc::MCAST_BLOCK_SOURCE,
-        McastOp::Unblock => libc::MCAST_UNBLOCK_SOURCE,
-    };
-    let r = GroupSourceReq {
+) -> GroupSourceReq {
+    GroupSourceReq {
         gsr_interface: interface,
         gsr_group: group.storage,
         gsr_source: source.storage,
-    };
-    crate::setopt(fd, libc::IPPROTO_IPV6, name, &r)
-}
-
-/// Source-specific multicast is not wired up on this BSD.
-#[cfg(not(any(apple, target_os = "freebsd")))]
-pub(crate) fn mcast_source(
-    _fd: c_int,
-    _op: McastOp,
-    _group: &RawAddr,
-    _source: &RawAddr,
-    _interface: u32,
-) -> Result<()> {
-    Err(Errno::EOPNOTSUPP)
+    }
 }
 
 /// `IFF_*` bits as [`IfFlags`] (the Linux-only flags are always false here).

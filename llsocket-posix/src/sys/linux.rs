@@ -3,7 +3,7 @@
 use std::mem::size_of;
 
 use libc::{c_int, c_uint, in_addr, sockaddr, sockaddr_storage};
-use llsocket_api::{Errno, IfFlags, McastOp, Result, SockAddr};
+use llsocket_api::{Errno, IfFlags, Result, SockAddr};
 
 use crate::addr::{self, RawAddr};
 use crate::syscall;
@@ -87,7 +87,7 @@ pub(crate) fn set_sa_len(_raw: &mut RawAddr) {}
 
 /// Linux's `struct ip_mreq_source` (field order differs from the BSDs).
 #[repr(C)]
-struct IpMreqSource {
+pub(crate) struct IpMreqSource {
     imr_multiaddr: in_addr,
     imr_interface: in_addr,
     imr_sourceaddr: in_addr,
@@ -95,54 +95,32 @@ struct IpMreqSource {
 
 /// Linux's `struct group_source_req`.
 #[repr(C)]
-struct GroupSourceReq {
+pub(crate) struct GroupSourceReq {
     gsr_interface: u32,
     gsr_group: sockaddr_storage,
     gsr_source: sockaddr_storage,
 }
 
-/// IPv4 source-specific membership (`IP_ADD_SOURCE_MEMBERSHIP`, ...).
-pub(crate) fn mcast_source_v4(
-    fd: c_int,
-    op: McastOp,
-    group: in_addr,
-    source: in_addr,
-    interface: in_addr,
-) -> Result<()> {
-    let name = match op {
-        McastOp::Join => libc::IP_ADD_SOURCE_MEMBERSHIP,
-        McastOp::Leave => libc::IP_DROP_SOURCE_MEMBERSHIP,
-        McastOp::Block => libc::IP_BLOCK_SOURCE,
-        McastOp::Unblock => libc::IP_UNBLOCK_SOURCE,
-    };
-    let m = IpMreqSource {
+/// `struct ip_mreq_source` in Linux's field order.
+pub(crate) fn ip_mreq_source(group: in_addr, source: in_addr, interface: in_addr) -> IpMreqSource {
+    IpMreqSource {
         imr_multiaddr: group,
         imr_interface: interface,
         imr_sourceaddr: source,
-    };
-    crate::setopt(fd, libc::IPPROTO_IP, name, &m)
+    }
 }
 
-/// Protocol-independent source-specific membership at `IPPROTO_IPV6`.
-pub(crate) fn mcast_source(
-    fd: c_int,
-    op: McastOp,
+/// `struct group_source_req`.
+pub(crate) fn group_source_req(
+    interface: u32,
     group: &RawAddr,
     source: &RawAddr,
-    interface: u32,
-) -> Result<()> {
-    let name = match op {
-        McastOp::Join => libc::MCAST_JOIN_SOURCE_GROUP,
-        McastOp::Leave => libc::MCAST_LEAVE_SOURCE_GROUP,
-        McastOp::Block => libc::MCAST_BLOCK_SOURCE,
-        McastOp::Unblock => libc::MCAST_UNBLOCK_SOURCE,
-    };
-    let r = GroupSourceReq {
+) -> GroupSourceReq {
+    GroupSourceReq {
         gsr_interface: interface,
         gsr_group: group.storage,
         gsr_source: source.storage,
-    };
-    crate::setopt(fd, libc::IPPROTO_IPV6, name, &r)
+    }
 }
 
 /// `IFF_*` bits as [`IfFlags`].

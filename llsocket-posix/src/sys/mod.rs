@@ -12,7 +12,8 @@
 //! | `SEND_FLAGS` | flags OR-ed into every send (`MSG_NOSIGNAL` where it exists) |
 //! | `sendfile` | `sendfile(2)` or a `pread` + `send` step |
 //! | `SO_REUSEPORT`, `SO_LINGER`, `TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT`, `TCP_CORK`, `SO_PROTOCOL` | option numbers (`None`: the platform lacks it) |
-//! | `IPV6_JOIN_GROUP`, `IPV6_LEAVE_GROUP`, `mcast_source_v4`, `mcast_source` | multicast membership |
+//! | `IPV6_JOIN_GROUP`, `IPV6_LEAVE_GROUP` | any-source IPv6 membership option names |
+//! | `ip_mreq_source`, `group_source_req` | the platform's source-specific request structs (where it has SSM) |
 //! | `SIOCGIFADDR`, `SIOCGIFMTU`, `SIOCATMARK` | ioctls |
 //! | `set_sa_len` | fills `sa_len` where the platform has it |
 //! | `if_flags`, `ifa_dstaddr`, `decode_ifaddr`, `hwaddr` | `getifaddrs` entry decoding |
@@ -25,8 +26,10 @@ mod imp;
 pub use imp::lua_constants;
 pub(crate) use imp::*;
 
-use libc::c_int;
-use llsocket_api::Result;
+use libc::{c_int, in_addr};
+use llsocket_api::{McastOp, Result};
+
+use crate::addr::RawAddr;
 
 use crate::{close_quietly, set_flag};
 
@@ -86,4 +89,66 @@ fn consume_sigpipe(set: &libc::sigset_t) {
             libc::sigwait(set, &mut sig);
         }
     }
+}
+
+/// IPv4 source-specific membership (`IP_ADD_SOURCE_MEMBERSHIP`, ...).
+#[cfg(any(linuxlike, apple, target_os = "freebsd"))]
+pub(crate) fn mcast_source_v4(
+    fd: c_int,
+    op: McastOp,
+    group: in_addr,
+    source: in_addr,
+    interface: in_addr,
+) -> Result<()> {
+    let name = match op {
+        McastOp::Join => libc::IP_ADD_SOURCE_MEMBERSHIP,
+        McastOp::Leave => libc::IP_DROP_SOURCE_MEMBERSHIP,
+        McastOp::Block => libc::IP_BLOCK_SOURCE,
+        McastOp::Unblock => libc::IP_UNBLOCK_SOURCE,
+    };
+    let m = imp::ip_mreq_source(group, source, interface);
+    crate::setopt(fd, libc::IPPROTO_IP, name, &m)
+}
+
+/// Protocol-independent source-specific membership at `IPPROTO_IPV6`.
+#[cfg(any(linuxlike, apple, target_os = "freebsd"))]
+pub(crate) fn mcast_source(
+    fd: c_int,
+    op: McastOp,
+    group: &RawAddr,
+    source: &RawAddr,
+    interface: u32,
+) -> Result<()> {
+    let name = match op {
+        McastOp::Join => libc::MCAST_JOIN_SOURCE_GROUP,
+        McastOp::Leave => libc::MCAST_LEAVE_SOURCE_GROUP,
+        McastOp::Block => libc::MCAST_BLOCK_SOURCE,
+        McastOp::Unblock => libc::MCAST_UNBLOCK_SOURCE,
+    };
+    let r = imp::group_source_req(interface, group, source);
+    crate::setopt(fd, libc::IPPROTO_IPV6, name, &r)
+}
+
+/// Source-specific multicast: not in the DragonFly, NetBSD and OpenBSD kernels.
+#[cfg(not(any(linuxlike, apple, target_os = "freebsd")))]
+pub(crate) fn mcast_source_v4(
+    _fd: c_int,
+    _op: McastOp,
+    _group: in_addr,
+    _source: in_addr,
+    _interface: in_addr,
+) -> Result<()> {
+    Err(llsocket_api::Errno::EOPNOTSUPP)
+}
+
+/// Source-specific multicast: not in the DragonFly, NetBSD and OpenBSD kernels.
+#[cfg(not(any(linuxlike, apple, target_os = "freebsd")))]
+pub(crate) fn mcast_source(
+    _fd: c_int,
+    _op: McastOp,
+    _group: &RawAddr,
+    _source: &RawAddr,
+    _interface: u32,
+) -> Result<()> {
+    Err(llsocket_api::Errno::EOPNOTSUPP)
 }
