@@ -3,13 +3,13 @@
 use std::io::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use llsocket_api::cmsg::{self, Cmsg};
+use llsocket_api::cmsg;
 use llsocket_api::{
     Errno, Family, Interest, MsgFlags, Protocol, Shutdown, SockAddr, SockType, SocketOps,
 };
 use llsocket_posix::Posix;
 
-use super::{listener, Guard};
+use super::{listener, pair, recv_fds, send_fds, Guard};
 
 #[test]
 fn socketpair_round_trip_every_type() {
@@ -136,29 +136,13 @@ fn shutdown_write_gives_eof_and_epipe_without_sigpipe() {
 #[test]
 fn scm_rights_passes_a_usable_descriptor() {
     let p = Posix;
-    let (a, b) = p
-        .socketpair(SockType::STREAM, Protocol::DEFAULT, false)
-        .unwrap();
-    let (x, y) = p
-        .socketpair(SockType::STREAM, Protocol::DEFAULT, false)
-        .unwrap();
+    let (a, b) = pair(SockType::STREAM);
+    let (x, y) = pair(SockType::STREAM);
     let _g = Guard(vec![a, b, x, y]);
-    let control = cmsg::encode(&[Cmsg::rights(&[x])]);
-    assert_eq!(
-        p.sendmsg(a, &[b"fd"], &control, None, MsgFlags::NONE)
-            .unwrap(),
-        2
-    );
-    let mut data = [0u8; 8];
-    let mut cbuf = vec![0u8; cmsg::cmsg_space(4 * 4)];
-    let out = p
-        .recvmsg(b, &mut [&mut data[..]], &mut cbuf, MsgFlags::NONE)
-        .unwrap();
+    send_fds(a, b"fd", &[x]);
+    let (out, data, fds) = recv_fds(b, cmsg::cmsg_space(4 * 4), MsgFlags::NONE);
     assert_eq!(out.bytes, 2);
-    assert_eq!(&data[..2], b"fd");
-    let msgs = cmsg::decode(&cbuf[..out.control_len]);
-    assert_eq!(msgs.len(), 1);
-    let fds = msgs[0].fds().unwrap();
+    assert_eq!(data, b"fd");
     assert_eq!(fds.len(), 1);
     let got = fds[0];
     let _g2 = Guard(vec![got]);

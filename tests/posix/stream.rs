@@ -4,14 +4,14 @@
 use std::io::Write;
 use std::net::Ipv4Addr;
 
-use llsocket_api::cmsg::{self, Cmsg};
+use llsocket_api::cmsg;
 use llsocket_api::{
     Errno, Family, Fd, Interest, MsgFlags, OptName, Protocol, Shutdown, SockAddr, SockOpt,
     SockType, SocketOps,
 };
 use llsocket_posix::Posix;
 
-use super::{listener, Guard};
+use super::{listener, pair, recv_fds, send_fds, Guard};
 
 fn tcp(nonblock: bool) -> Fd {
     Posix
@@ -161,30 +161,18 @@ fn out_of_band_byte_and_atmark() {
 #[test]
 fn scm_rights_passes_several_descriptors() {
     let p = Posix;
-    let (a, b) = p
-        .socketpair(SockType::DGRAM, Protocol::DEFAULT, false)
-        .unwrap();
+    let (a, b) = pair(SockType::DGRAM);
     let mut g = Guard(vec![a, b]);
     let mut pairs = Vec::new();
     for _ in 0..3 {
-        let (x, y) = p
-            .socketpair(SockType::STREAM, Protocol::DEFAULT, false)
-            .unwrap();
+        let (x, y) = pair(SockType::STREAM);
         g.0.extend([x, y]);
         pairs.push((x, y));
     }
     let sent: Vec<Fd> = pairs.iter().map(|pair| pair.0).collect();
-    let control = cmsg::encode(&[Cmsg::rights(&sent)]);
-    p.sendmsg(a, &[b"3"], &control, None, MsgFlags::NONE)
-        .unwrap();
-    let mut data = [0u8; 4];
-    let mut cbuf = vec![0u8; cmsg::cmsg_space(3 * 4)];
-    let out = p
-        .recvmsg(b, &mut [&mut data[..]], &mut cbuf, MsgFlags::NONE)
-        .unwrap();
+    send_fds(a, b"3", &sent);
+    let (out, _, got) = recv_fds(b, cmsg::cmsg_space(3 * 4), MsgFlags::NONE);
     assert!(!out.flags.contains(MsgFlags::CTRUNC));
-    let msgs = cmsg::decode(&cbuf[..out.control_len]);
-    let got = msgs[0].fds().unwrap();
     assert_eq!(got.len(), 3);
     g.0.extend(got.iter().copied());
     // Each received descriptor is the matching socket: what it sends reaches the partner.
@@ -201,31 +189,16 @@ fn scm_rights_passes_several_descriptors() {
 
 #[test]
 fn scm_rights_with_a_short_control_buffer_is_ctrunc() {
-    let p = Posix;
-    let (a, b) = p
-        .socketpair(SockType::STREAM, Protocol::DEFAULT, false)
-        .unwrap();
-    let (x, y) = p
-        .socketpair(SockType::STREAM, Protocol::DEFAULT, false)
-        .unwrap();
-    let _g = Guard(vec![a, b, x, y]);
-    let control = cmsg::encode(&[Cmsg::rights(&[x, y])]);
-    p.sendmsg(a, &[b"t"], &control, None, MsgFlags::NONE)
-        .unwrap();
-    let mut data = [0u8; 4];
+    let (a, b) = pair(SockType::STREAM);
+    let (x, y) = pair(SockType::STREAM);
+    let mut g = Guard(vec![a, b, x, y]);
+    send_fds(a, b"t", &[x, y]);
     // Room for the header and one descriptor only (two were sent).
-    let mut cbuf = vec![0u8; cmsg::cmsg_len(4)];
-    let out = p
-        .recvmsg(b, &mut [&mut data[..]], &mut cbuf, MsgFlags::NONE)
-        .unwrap();
+    let (out, _, got) = recv_fds(b, cmsg::cmsg_len(4), MsgFlags::NONE);
     assert_eq!(out.bytes, 1);
     assert!(out.flags.contains(MsgFlags::CTRUNC));
     // Whatever did fit decodes without reading past the buffer; close what arrived.
-    for m in cmsg::decode(&cbuf[..out.control_len]) {
-        for fd in m.fds().unwrap_or_default() {
-            p.close(fd).unwrap();
-        }
-    }
+    g.0.extend(got);
 }
 
 #[test]
@@ -323,28 +296,11 @@ fn einval_cases() {
 
 #[test]
 fn msg_cmsg_cloexec_makes_received_descriptors_close_on_exec() {
-    let p = Posix;
-    let (a, b) = p
-        .socketpair(SockType::STREAM, Protocol::DEFAULT, false)
-        .unwrap();
-    let (x, y) = p
-        .socketpair(SockType::STREAM, Protocol::DEFAULT, false)
-        .unwrap();
+    let (a, b) = pair(SockType::STREAM);
+    let (x, y) = pair(SockType::STREAM);
     let mut g = Guard(vec![a, b, x, y]);
-    let control = cmsg::encode(&[Cmsg::rights(&[x])]);
-    p.sendmsg(a, &[b"c"], &control, None, MsgFlags::NONE)
-        .unwrap();
-    let mut data = [0u8; 4];
-    let mut cbuf = vec![0u8; cmsg::cmsg_space(4)];
-    let out = p
-        .recvmsg(
-            b,
-            &mut [&mut data[..]],
-            &mut cbuf,
-            MsgFlags(libc::MSG_CMSG_CLOEXEC),
-        )
-        .unwrap();
-    let got = cmsg::decode(&cbuf[..out.control_len])[0].fds().unwrap();
+    send_fds(a, b"c", &[x]);
+    let (_, _, got) = recv_fds(b, cmsg::cmsg_space(4), MsgFlags(libc::MSG_CMSG_CLOEXEC));
     g.0.extend(got.iter().copied());
-    assert!(p.cloexec(got[0]).unwrap());
+    assert!(Posix.cloexec(got[0]).unwrap());
 }
