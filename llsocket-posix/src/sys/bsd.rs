@@ -256,32 +256,18 @@ pub(crate) fn ip_mreq_source(
 #[cfg(target_os = "freebsd")]
 #[repr(C)]
 pub(crate) struct GroupSourceReq {
-    gsr_interface: u32,
-    gsr_group: libc::sockaddr_storage,
-    gsr_source: libc::sockaddr_storage,
+    pub(crate) gsr_interface: u32,
+    pub(crate) gsr_group: libc::sockaddr_storage,
+    pub(crate) gsr_source: libc::sockaddr_storage,
 }
 
 /// Apple's `struct group_source_req` (`#pragma pack(4)`).
 #[cfg(apple)]
 #[repr(C, packed(4))]
 pub(crate) struct GroupSourceReq {
-    gsr_interface: u32,
-    gsr_group: libc::sockaddr_storage,
-    gsr_source: libc::sockaddr_storage,
-}
-
-/// `struct group_source_req`.
-#[cfg(any(apple, target_os = "freebsd"))]
-pub(crate) fn group_source_req(
-    interface: u32,
-    group: &RawAddr,
-    source: &RawAddr,
-) -> GroupSourceReq {
-    GroupSourceReq {
-        gsr_interface: interface,
-        gsr_group: group.storage,
-        gsr_source: source.storage,
-    }
+    pub(crate) gsr_interface: u32,
+    pub(crate) gsr_group: libc::sockaddr_storage,
+    pub(crate) gsr_source: libc::sockaddr_storage,
 }
 
 /// `IFF_*` bits as [`IfFlags`] (the Linux-only flags are always false here).

@@ -96,9 +96,9 @@ pub(crate) struct IpMreqSource {
 /// Linux's `struct group_source_req`.
 #[repr(C)]
 pub(crate) struct GroupSourceReq {
-    gsr_interface: u32,
-    gsr_group: sockaddr_storage,
-    gsr_source: sockaddr_storage,
+    pub(crate) gsr_interface: u32,
+    pub(crate) gsr_group: sockaddr_storage,
+    pub(crate) gsr_source: sockaddr_storage,
 }
 
 /// `struct ip_mreq_source` in Linux's field order.
@@ -107,19 +107,6 @@ pub(crate) fn ip_mreq_source(group: in_addr, source: in_addr, interface: in_addr
         imr_multiaddr: group,
         imr_interface: interface,
         imr_sourceaddr: source,
-    }
-}
-
-/// `struct group_source_req`.
-pub(crate) fn group_source_req(
-    interface: u32,
-    group: &RawAddr,
-    source: &RawAddr,
-) -> GroupSourceReq {
-    GroupSourceReq {
-        gsr_interface: interface,
-        gsr_group: group.storage,
-        gsr_source: source.storage,
     }
 }
 

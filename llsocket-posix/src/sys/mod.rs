@@ -13,7 +13,7 @@
 //! | `sendfile` | `sendfile(2)` or a `pread` + `send` step |
 //! | `SO_REUSEPORT`, `SO_LINGER`, `TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT`, `TCP_CORK`, `SO_PROTOCOL` | option numbers (`None`: the platform lacks it) |
 //! | `IPV6_JOIN_GROUP`, `IPV6_LEAVE_GROUP` | any-source IPv6 membership option names |
-//! | `ip_mreq_source`, `group_source_req` | the platform's source-specific request structs (where it has SSM) |
+//! | `ip_mreq_source`, `GroupSourceReq` | the platform's source-specific request layouts (where it has SSM) |
 //! | `SIOCGIFADDR`, `SIOCGIFMTU`, `SIOCATMARK` | ioctls |
 //! | `set_sa_len` | fills `sa_len` where the platform has it |
 //! | `if_flags`, `ifa_dstaddr`, `decode_ifaddr`, `hwaddr` | `getifaddrs` entry decoding |
@@ -125,7 +125,11 @@ pub(crate) fn mcast_source(
         McastOp::Block => libc::MCAST_BLOCK_SOURCE,
         McastOp::Unblock => libc::MCAST_UNBLOCK_SOURCE,
     };
-    let r = imp::group_source_req(interface, group, source);
+    let r = imp::GroupSourceReq {
+        gsr_interface: interface,
+        gsr_group: group.storage,
+        gsr_source: source.storage,
+    };
     crate::setopt(fd, libc::IPPROTO_IPV6, name, &r)
 }
 
