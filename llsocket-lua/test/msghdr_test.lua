@@ -9,18 +9,9 @@ local SOCK_STREAM, SOCK_DGRAM = llsocket.SOCK_STREAM, llsocket.SOCK_DGRAM
 local SOL_SOCKET, SCM_RIGHTS = llsocket.SOL_SOCKET, llsocket.SCM_RIGHTS
 local has_int_subtype = math.type ~= nil
 
-local function pair(ty, nonblock)
-    local p = assert(socket.pair(ty or SOCK_STREAM, 0, nonblock))
-    t.closing(p[1], p[2])
-    return p[1], p[2]
-end
+local pair = t.pair
 
-local function new(...)
-    local s, err = socket.new(...)
-    t.not_nil(s, err and tostring(err))
-    t.closing(s)
-    return s
-end
+local new = t.socket
 
 local function iov_of(...)
     local v = iovec.new()

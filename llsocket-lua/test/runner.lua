@@ -272,6 +272,22 @@ function t.llsocket()
     return llsocket_mod
 end
 
+-- A connected socketpair (SOCK_STREAM unless `ty` is given), closed after the test.
+function t.pair(ty, nonblock)
+    local ll = t.llsocket()
+    local p = assert(ll.socket.pair(ty or ll.SOCK_STREAM, 0, nonblock))
+    t.closing(p[1], p[2])
+    return p[1], p[2]
+end
+
+-- `socket.new(...)`, asserted to succeed, closed after the test.
+function t.socket(...)
+    local s, err = t.llsocket().socket.new(...)
+    t.not_nil(s, err and tostring(err))
+    t.closing(s)
+    return s
+end
+
 -- Asserts that `e` is an error object of errno `name` (e.g. 'EBADF') with op `op`.
 function t.err(e, name, op, msg)
     local ll = t.llsocket()

@@ -10,18 +10,9 @@ local MSG_PEEK, MSG_OOB, MSG_DONTWAIT = llsocket.MSG_PEEK, llsocket.MSG_OOB, lls
 local linux = llsocket.env.os == 'linux'
 local has_int_subtype = math.type ~= nil
 
-local function pair(ty, nonblock)
-    local p = assert(socket.pair(ty or SOCK_STREAM, 0, nonblock))
-    t.closing(p[1], p[2])
-    return p[1], p[2]
-end
+local pair = t.pair
 
-local function new(...)
-    local s, err = socket.new(...)
-    t.not_nil(s, err and tostring(err))
-    t.closing(s)
-    return s
-end
+local new = t.socket
 
 -- A listening TCP socket on 127.0.0.1 (ephemeral port) and its address.
 local function listener(nonblock)

@@ -7,18 +7,9 @@ local SOCK_STREAM, SOCK_DGRAM = llsocket.SOCK_STREAM, llsocket.SOCK_DGRAM
 local linux = llsocket.env.os == 'linux'
 local has_int_subtype = math.type ~= nil
 
-local function new(...)
-    local s, err = socket.new(...)
-    t.not_nil(s, err and tostring(err))
-    t.closing(s)
-    return s
-end
+local new = t.socket
 
-local function pair(ty, nonblock)
-    local p = assert(socket.pair(ty or SOCK_STREAM, 0, nonblock))
-    t.closing(p[1], p[2])
-    return p[1], p[2]
-end
+local pair = t.pair
 
 local function close_to(a, b, eps)
     return math.abs(a - b) <= eps

@@ -17,12 +17,7 @@ local function pair(nonblock)
     return p[1], p[2]
 end
 
-local function new(...)
-    local s, err = socket.new(...)
-    t.not_nil(s, err and tostring(err))
-    t.closing(s)
-    return s
-end
+local new = t.socket
 
 -- ---------------------------------------------------------------------------
 -- socket.new
