@@ -100,17 +100,18 @@ impl SockAddr {
     }
 
     /// The address as text, the way `ai:addr()` shows it: `inet_ntop` for IP
-    /// (no port, no scope), the path up to its first NUL for unix (`""` for
-    /// unnamed and abstract addresses), `None` for other families.
-    pub fn host_text(&self) -> Option<String> {
+    /// (no port, no scope; IPv6 by the rules of [`Ntop6`]), the path bytes up to
+    /// their first NUL for unix (empty for unnamed and abstract addresses), `None`
+    /// for other families. Bytes, not UTF-8: unix paths are arbitrary bytes.
+    pub fn host_text(&self) -> Option<Vec<u8>> {
         match self {
-            SockAddr::V4(a) => Some(a.ip().to_string()),
-            SockAddr::V6(a) => Some(a.ip().to_string()),
+            SockAddr::V4(a) => Some(a.ip().to_string().into_bytes()),
+            SockAddr::V6(a) => Some(Ntop6(*a.ip()).to_string().into_bytes()),
             SockAddr::Unix(UnixAddr::Path(p)) => {
                 let end = p.iter().position(|&b| b == 0).unwrap_or(p.len());
-                Some(String::from_utf8_lossy(&p[..end]).into_owned())
+                Some(p[..end].to_vec())
             }
-            SockAddr::Unix(_) => Some(String::new()),
+            SockAddr::Unix(_) => Some(Vec::new()),
             SockAddr::Other { .. } => None,
         }
     }
@@ -131,6 +132,64 @@ impl SockAddr {
             SockAddr::V6(a) => a.ip().is_unspecified(),
             _ => false,
         }
+    }
+}
+
+/// An IPv6 address shown the way `inet_ntop(AF_INET6)` shows it in glibc, the BSDs
+/// and macOS (the ISC algorithm): the longest run of two or more zero groups becomes
+/// `::` (the first such run on a tie), groups in lowercase hex without leading zeros,
+/// and the last 32 bits in dotted decimal for IPv4-compatible (`::1.2.3.4`, not `::`
+/// or `::1`) and IPv4-mapped (`::ffff:1.2.3.4`) addresses.
+///
+/// Rust's own `Display` differs for IPv4-compatible addresses (`::102:304`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Ntop6(pub Ipv6Addr);
+
+impl fmt::Display for Ntop6 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let w = self.0.segments();
+        // the longest run of zero groups (length >= 2), first one on a tie
+        let (mut best, mut best_len) = (usize::MAX, 0);
+        let mut i = 0;
+        while i < 8 {
+            if w[i] == 0 {
+                let start = i;
+                while i < 8 && w[i] == 0 {
+                    i += 1;
+                }
+                if i - start > best_len {
+                    best = start;
+                    best_len = i - start;
+                }
+            } else {
+                i += 1;
+            }
+        }
+        if best_len < 2 {
+            best = usize::MAX;
+        }
+        let mut i = 0;
+        while i < 8 {
+            if i == best {
+                if i == 0 {
+                    f.write_str(":")?;
+                }
+                f.write_str(":")?;
+                i += best_len;
+                continue;
+            }
+            // embedded IPv4: compatible (6 zero groups) or mapped (5 zero groups, then ffff)
+            if i == 6 && best == 0 && (best_len == 6 || (best_len == 5 && w[5] == 0xffff)) {
+                let o = self.0.octets();
+                return write!(f, "{}.{}.{}.{}", o[12], o[13], o[14], o[15]);
+            }
+            write!(f, "{:x}", w[i])?;
+            if i < 7 {
+                f.write_str(":")?;
+            }
+            i += 1;
+        }
+        Ok(())
     }
 }
 
@@ -186,18 +245,51 @@ mod tests {
     fn host_text_matches_ai_addr() {
         assert_eq!(
             SockAddr::v4(Ipv4Addr::LOCALHOST, 80).host_text().unwrap(),
-            "127.0.0.1"
+            b"127.0.0.1"
         );
         assert_eq!(
             SockAddr::v6(Ipv6Addr::UNSPECIFIED, 0).host_text().unwrap(),
-            "::"
+            b"::"
         );
         assert_eq!(
             SockAddr::unix_path(&b"./a\0b"[..]).host_text().unwrap(),
-            "./a"
+            b"./a"
         );
-        assert_eq!(SockAddr::unix_abstract("x").host_text().unwrap(), "");
-        assert_eq!(SockAddr::Unix(UnixAddr::Unnamed).host_text().unwrap(), "");
+        assert!(SockAddr::unix_abstract("x").host_text().unwrap().is_empty());
+        assert!(SockAddr::Unix(UnixAddr::Unnamed)
+            .host_text()
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            SockAddr::unix_path(&b"caf\xe9\xff.sock"[..])
+                .host_text()
+                .unwrap(),
+            b"caf\xe9\xff.sock"
+        );
+    }
+
+    #[test]
+    fn ipv6_text_follows_inet_ntop() {
+        let t = |s: &str| Ntop6(s.parse().unwrap()).to_string();
+        assert_eq!(t("::"), "::");
+        assert_eq!(t("::1"), "::1");
+        assert_eq!(t("::2"), "::2");
+        assert_eq!(t("::1.2.3.4"), "::1.2.3.4");
+        assert_eq!(t("::ffff:1.2.3.4"), "::ffff:1.2.3.4");
+        assert_eq!(t("::ffff:0:1.2.3.4"), "::ffff:0:102:304");
+        assert_eq!(t("1::"), "1::");
+        assert_eq!(t("fe80::1:2"), "fe80::1:2");
+        assert_eq!(t("1:0:0:2:0:0:0:3"), "1:0:0:2::3");
+        assert_eq!(t("1:0:0:2:0:0:3:4"), "1::2:0:0:3:4");
+        assert_eq!(t("1:0:2:3:4:5:6:7"), "1:0:2:3:4:5:6:7");
+        assert_eq!(t("2001:db8::ff00:42:8329"), "2001:db8::ff00:42:8329");
+        assert_eq!(t("0:0:1::"), "0:0:1::");
+        assert_eq!(
+            SockAddr::v6("::1.2.3.4".parse().unwrap(), 0)
+                .host_text()
+                .unwrap(),
+            b"::1.2.3.4"
+        );
     }
 
     #[test]

@@ -79,20 +79,39 @@ pub const fn cmsg_space(data_len: usize) -> usize {
     align(HDR_SIZE) + align(data_len)
 }
 
+/// Writes one message in native layout into `out`, which must be exactly
+/// `cmsg_space(data.len())` bytes (padding zeroed). Returns `false` (writing
+/// nothing) when `out` has another length or the length does not fit `cmsg_len`.
+pub fn encode_at(out: &mut [u8], level: i32, ty: i32, data: &[u8]) -> bool {
+    let len = cmsg_len(data.len());
+    if out.len() != cmsg_space(data.len()) || (LEN_WIDTH == 4 && len > u32::MAX as usize) {
+        return false;
+    }
+    out.fill(0);
+    match LEN_WIDTH {
+        8 => out[..8].copy_from_slice(&(len as u64).to_ne_bytes()),
+        _ => out[..4].copy_from_slice(&(len as u32).to_ne_bytes()),
+    }
+    out[LEN_WIDTH..LEN_WIDTH + 4].copy_from_slice(&level.to_ne_bytes());
+    out[LEN_WIDTH + 4..LEN_WIDTH + 8].copy_from_slice(&ty.to_ne_bytes());
+    let data_at = align(HDR_SIZE);
+    out[data_at..data_at + data.len()].copy_from_slice(data);
+    true
+}
+
+/// `CMSG_SPACE(data_len)` if it fits a `usize`.
+pub const fn checked_space(data_len: usize) -> Option<usize> {
+    match data_len.checked_add(align(HDR_SIZE) + ALIGN - 1) {
+        Some(_) => Some(cmsg_space(data_len)),
+        None => None,
+    }
+}
+
 /// Appends one message in native layout (padding zeroed).
 pub fn encode_into(out: &mut Vec<u8>, msg: &Cmsg) {
     let start = out.len();
     out.resize(start + cmsg_space(msg.data.len()), 0);
-    let hdr = &mut out[start..];
-    let len = cmsg_len(msg.data.len()) as u64;
-    match LEN_WIDTH {
-        8 => hdr[..8].copy_from_slice(&len.to_ne_bytes()),
-        _ => hdr[..4].copy_from_slice(&(len as u32).to_ne_bytes()),
-    }
-    hdr[LEN_WIDTH..LEN_WIDTH + 4].copy_from_slice(&msg.level.to_ne_bytes());
-    hdr[LEN_WIDTH + 4..LEN_WIDTH + 8].copy_from_slice(&msg.ty.to_ne_bytes());
-    let data_at = align(HDR_SIZE);
-    hdr[data_at..data_at + msg.data.len()].copy_from_slice(&msg.data);
+    encode_at(&mut out[start..], msg.level, msg.ty, &msg.data);
 }
 
 /// Encodes a list of messages.
@@ -104,25 +123,60 @@ pub fn encode(msgs: &[Cmsg]) -> Vec<u8> {
     out
 }
 
-/// Reads the first message of `buf`, bounds-checked. Returns the message and
-/// how many bytes it occupies (its `CMSG_SPACE`, clamped to what remains), or
-/// `None` when no complete, valid header is there.
-pub fn decode_first(buf: &[u8]) -> Option<(Cmsg, usize)> {
+/// One message borrowed from a buffer: level, type, data, and the bytes it occupies.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct CmsgRef<'a> {
+    /// `cmsg_level`.
+    pub level: i32,
+    /// `cmsg_type`.
+    pub ty: i32,
+    /// The data bytes (`cmsg_len - CMSG_LEN(0)` of them).
+    pub data: &'a [u8],
+    /// Bytes the message occupies: its `CMSG_SPACE`, clamped to what remains.
+    pub used: usize,
+}
+
+/// Reads the first message of `buf` without copying, bounds-checked: `None` when no
+/// complete, valid header is there (`cmsg_len` shorter than a header or longer than
+/// the bytes that remain).
+pub fn decode_first_ref(buf: &[u8]) -> Option<CmsgRef<'_>> {
     if buf.len() < cmsg_len(0) {
         return None;
     }
     let len = match LEN_WIDTH {
-        8 => u64::from_ne_bytes(buf[..8].try_into().ok()?) as usize,
-        _ => u32::from_ne_bytes(buf[..4].try_into().ok()?) as usize,
+        8 => u64::from_ne_bytes(buf[..8].try_into().ok()?),
+        _ => u64::from(u32::from_ne_bytes(buf[..4].try_into().ok()?)),
     };
+    let len = usize::try_from(len).ok()?;
     if len < cmsg_len(0) || len > buf.len() {
         return None;
     }
     let level = i32::from_ne_bytes(buf[LEN_WIDTH..LEN_WIDTH + 4].try_into().ok()?);
     let ty = i32::from_ne_bytes(buf[LEN_WIDTH + 4..LEN_WIDTH + 8].try_into().ok()?);
-    let data = buf[cmsg_len(0)..len].to_vec();
+    let data = &buf[cmsg_len(0)..len];
     let used = cmsg_space(data.len()).min(buf.len());
-    Some((Cmsg { level, ty, data }, used))
+    Some(CmsgRef {
+        level,
+        ty,
+        data,
+        used,
+    })
+}
+
+/// Reads the first message of `buf`, bounds-checked. Returns the message and
+/// how many bytes it occupies (its `CMSG_SPACE`, clamped to what remains), or
+/// `None` when no complete, valid header is there.
+pub fn decode_first(buf: &[u8]) -> Option<(Cmsg, usize)> {
+    decode_first_ref(buf).map(|m| {
+        (
+            Cmsg {
+                level: m.level,
+                ty: m.ty,
+                data: m.data.to_vec(),
+            },
+            m.used,
+        )
+    })
 }
 
 /// Decodes every valid message of `buf`, stopping at the first invalid header.

@@ -30,17 +30,18 @@ pub struct AddrInfo {
     pub flags: i32,
     /// `ai_addr`.
     pub addr: SockAddr,
-    /// `ai_canonname` (normally only the first result of an `AI_CANONNAME` query has one).
-    pub canonname: Option<String>,
+    /// `ai_canonname` (normally only the first result of an `AI_CANONNAME` query has one);
+    /// bytes as the resolver gave them.
+    pub canonname: Option<Vec<u8>>,
 }
 
 /// The result of `getnameinfo(3)`.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct NameInfo {
-    /// The host name (or numeric text).
-    pub host: String,
+    /// The host name (or numeric text), bytes as the resolver gave them.
+    pub host: Vec<u8>,
     /// The service name (or port text).
-    pub service: String,
+    pub service: Vec<u8>,
 }
 
 /// Interface flags (`IFF_*`), one field per flag the Lua API reports. Flags a
@@ -139,8 +140,8 @@ pub struct IfAddress {
 /// entry, index, MTU, hardware address and its IPv4 and IPv6 addresses in list order.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
 pub struct Interface {
-    /// The interface name (`"lo"`).
-    pub name: String,
+    /// The interface name (`b"lo"`): bytes, as the kernel names it.
+    pub name: Vec<u8>,
     /// Flags of the interface's first entry.
     pub flags: IfFlags,
     /// `if_nametoindex(name)`, when non-zero.

@@ -182,21 +182,21 @@ pub trait SocketOps {
 
     /// The IPv4 address of the interface `name` (`ioctl(SIOCGIFADDR)` on `fd`).
     #[doc(alias = "SIOCGIFADDR")]
-    fn interface_ipv4(&self, fd: Fd, name: &str) -> Result<Ipv4Addr>;
+    fn interface_ipv4(&self, fd: Fd, name: &[u8]) -> Result<Ipv4Addr>;
 
     /// `if_nametoindex(3)`; an unknown name is `Err(ENXIO)` (or the C errno).
-    fn if_nametoindex(&self, name: &str) -> Result<u32>;
+    fn if_nametoindex(&self, name: &[u8]) -> Result<u32>;
 
     /// `if_indextoname(3)`; an unknown index is `Err(ENXIO)`.
-    fn if_indextoname(&self, index: u32) -> Result<String>;
+    fn if_indextoname(&self, index: u32) -> Result<Vec<u8>>;
 
     // ---- names and interfaces -----------------------------------------------------
 
     /// `getaddrinfo(3)`, results in resolver order.
     fn getaddrinfo<'a>(
         &self,
-        node: Option<&'a str>,
-        service: Option<&'a str>,
+        node: Option<&'a [u8]>,
+        service: Option<&'a [u8]>,
         hints: &AddrInfoHints,
     ) -> std::result::Result<Vec<AddrInfo>, GaiError>;
 

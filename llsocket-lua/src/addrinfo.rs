@@ -1,52 +1,142 @@
 //! `llsocket.addrinfo`: `inet`, `inet6`, `unix`, `getaddrinfo` and the address-info object.
+//!
+//! The object is plain data: the address in a fixed-size [`RawAddr`] and the canonical
+//! name (if any) as payload bytes after it in the same userdata, so it owns nothing a
+//! raise or a revived object could leak, and `recvmsg` can overwrite the address in place.
 #![allow(unsafe_op_in_unsafe_fn)] // FFI bodies on a live lua_State
 
 use std::ffi::{c_int, CStr};
-use std::mem::ManuallyDrop;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::io::Write as _;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
-use llsocket_api::{AddrInfoHints, Errno, Family, Protocol, SockAddr, SockType, UnixAddr};
+use llsocket_api::addr::Ntop6;
+use llsocket_api::{
+    AddrInfo, AddrInfoHints, Errno, Family, Protocol, SockAddr, SockType, UnixAddr,
+};
 use mlua::ffi::*;
 
 use crate::lua::*;
 use crate::socket::Sock;
 
-/// The addrinfo userdata.
-#[derive(Clone, Debug)]
-#[allow(dead_code)] // `flags` is stored like the C object, not readable from Lua
-pub(crate) struct Ai {
-    pub family: i32,
-    pub socktype: i32,
-    pub protocol: i32,
-    pub flags: i32,
-    pub addr: SockAddr,
-    pub canonname: Option<String>,
+/// Capacity of a unix name in a [`RawAddr`] (`sun_path` is 104–108 bytes everywhere).
+pub(crate) const UNIX_NAME_CAP: usize = 128;
+
+/// What a unix [`RawAddr`] names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UnixKind {
+    Unnamed,
+    Path,
+    Abstract,
 }
 
-impl Default for Ai {
-    fn default() -> Ai {
-        Ai {
-            family: 0,
-            socktype: 0,
-            protocol: 0,
-            flags: 0,
-            addr: SockAddr::Unix(UnixAddr::Unnamed),
-            canonname: None,
+/// A socket address as plain, fixed-size data.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RawAddr {
+    V4(SocketAddrV4),
+    V6(SocketAddrV6),
+    Unix {
+        kind: UnixKind,
+        len: u8,
+        bytes: [u8; UNIX_NAME_CAP],
+    },
+    /// A family we do not model (only the family number is kept).
+    Other(i32),
+}
+
+impl RawAddr {
+    /// The unnamed unix address.
+    pub(crate) const UNNAMED: RawAddr = RawAddr::Unix {
+        kind: UnixKind::Unnamed,
+        len: 0,
+        bytes: [0; UNIX_NAME_CAP],
+    };
+
+    /// Converts an owned address (a unix name longer than [`UNIX_NAME_CAP`], which no
+    /// kernel produces, is cut there).
+    pub(crate) fn from_sockaddr(a: &SockAddr) -> RawAddr {
+        let unix = |kind, name: &[u8]| {
+            let n = name.len().min(UNIX_NAME_CAP);
+            let mut bytes = [0u8; UNIX_NAME_CAP];
+            bytes[..n].copy_from_slice(&name[..n]);
+            RawAddr::Unix {
+                kind,
+                len: n as u8,
+                bytes,
+            }
+        };
+        match a {
+            SockAddr::V4(v) => RawAddr::V4(*v),
+            SockAddr::V6(v) => RawAddr::V6(*v),
+            SockAddr::Unix(UnixAddr::Unnamed) => RawAddr::UNNAMED,
+            SockAddr::Unix(UnixAddr::Path(p)) => unix(UnixKind::Path, p),
+            SockAddr::Unix(UnixAddr::Abstract(p)) => unix(UnixKind::Abstract, p),
+            SockAddr::Other { family, .. } => RawAddr::Other(family.0),
+        }
+    }
+
+    /// The owned address for a backend call.
+    pub(crate) fn to_sockaddr(self) -> SockAddr {
+        match self {
+            RawAddr::V4(v) => SockAddr::V4(v),
+            RawAddr::V6(v) => SockAddr::V6(v),
+            RawAddr::Unix { kind, len, bytes } => {
+                let name = bytes[..len as usize].to_vec();
+                SockAddr::Unix(match kind {
+                    UnixKind::Unnamed => UnixAddr::Unnamed,
+                    UnixKind::Path => UnixAddr::Path(name),
+                    UnixKind::Abstract => UnixAddr::Abstract(name),
+                })
+            }
+            RawAddr::Other(f) => SockAddr::Other {
+                family: Family(f),
+                data: Vec::new(),
+            },
+        }
+    }
+
+    /// The port of an IP address.
+    fn port(&self) -> Option<u16> {
+        match self {
+            RawAddr::V4(v) => Some(v.port()),
+            RawAddr::V6(v) => Some(v.port()),
+            _ => None,
         }
     }
 }
 
+/// `Ai::canon` when there is no canonical name.
+const NO_CANON: u32 = u32::MAX;
+
+/// The addrinfo userdata (plain data; a canonical name follows it as payload bytes).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ai {
+    pub family: i32,
+    pub socktype: i32,
+    pub protocol: i32,
+    /// Stored like the C object, not readable from Lua.
+    #[allow(dead_code)] // kept for parity with the C object's ai_flags
+    pub flags: i32,
+    pub addr: RawAddr,
+    /// Length of the canonical name after the struct, or [`NO_CANON`].
+    canon: u32,
+}
+
 impl Ai {
-    /// An address stamped with a socket's stored family/socktype/protocol.
-    pub(crate) fn from_sock(s: &Sock, addr: SockAddr) -> Ai {
+    /// An address with the given family/socktype/protocol/flags and no canonical name.
+    pub(crate) fn new(family: i32, socktype: i32, protocol: i32, flags: i32, addr: RawAddr) -> Ai {
         Ai {
-            family: s.family,
-            socktype: s.socktype,
-            protocol: s.protocol,
-            flags: 0,
+            family,
+            socktype,
+            protocol,
+            flags,
             addr,
-            canonname: None,
+            canon: NO_CANON,
         }
+    }
+
+    /// An address stamped with a socket's stored family/socktype/protocol.
+    pub(crate) fn from_sock(s: &Sock, addr: RawAddr) -> Ai {
+        Ai::new(s.family, s.socktype, s.protocol, 0, addr)
     }
 }
 
@@ -55,8 +145,25 @@ pub(crate) unsafe fn push_ai(l: *mut lua_State, ai: Ai) {
     push_ud(l, ai, Up::AddrInfo);
 }
 
+/// Pushes a new addrinfo object with a canonical name.
+unsafe fn push_ai_canon(l: *mut lua_State, mut ai: Ai, canon: Option<&[u8]>) {
+    let name = canon.unwrap_or_default();
+    ai.canon = match canon {
+        Some(n) => n.len().min(u32::MAX as usize - 1) as u32,
+        None => NO_CANON,
+    };
+    let len = name.len().min(ai.canon as usize);
+    push_ud_extra(l, ai, len, Up::AddrInfo);
+    ud_extra::<Ai>(l, -1)[..len].copy_from_slice(&name[..len]);
+}
+
+/// The addrinfo at `arg`, else a raised type error.
+pub(crate) unsafe fn check_ai_at(l: *mut lua_State, arg: c_int) -> *mut Ai {
+    check_ud::<Ai>(l, arg, Up::AddrInfo, c"llsocket.addrinfo")
+}
+
 unsafe fn check_ai(l: *mut lua_State) -> &'static Ai {
-    &*check_ud::<Ai>(l, 1, Up::AddrInfo, c"llsocket.addrinfo")
+    &*check_ai_at(l, 1)
 }
 
 /// `addrinfo.inet` / `addrinfo.inet6`
@@ -72,29 +179,29 @@ unsafe fn inet_common(l: *mut lua_State, v6: bool) -> c_int {
     let text = text.filter(|t| !t.is_empty());
     let port = port as u16;
     let addr = match text {
-        None if v6 => Some(SockAddr::v6(Ipv6Addr::UNSPECIFIED, port)),
-        None => Some(SockAddr::v4(Ipv4Addr::UNSPECIFIED, port)),
+        None if v6 => Some(RawAddr::V6(SocketAddrV6::new(
+            Ipv6Addr::UNSPECIFIED,
+            port,
+            0,
+            0,
+        ))),
+        None => Some(RawAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))),
         Some(t) => std::str::from_utf8(t).ok().and_then(|t| {
             if v6 {
-                t.parse::<Ipv6Addr>().ok().map(|ip| SockAddr::v6(ip, port))
+                t.parse::<Ipv6Addr>()
+                    .ok()
+                    .map(|ip| RawAddr::V6(SocketAddrV6::new(ip, port, 0, 0)))
             } else {
-                t.parse::<Ipv4Addr>().ok().map(|ip| SockAddr::v4(ip, port))
+                t.parse::<Ipv4Addr>()
+                    .ok()
+                    .map(|ip| RawAddr::V4(SocketAddrV4::new(ip, port)))
             }
         }),
     };
+    let family = if v6 { Family::INET6.0 } else { Family::INET.0 };
     match addr {
         Some(addr) => {
-            push_ai(
-                l,
-                Ai {
-                    family: if v6 { Family::INET6.0 } else { Family::INET.0 },
-                    socktype,
-                    protocol,
-                    flags,
-                    addr,
-                    canonname: None,
-                },
-            );
+            push_ai(l, Ai::new(family, socktype, protocol, flags, addr));
             1
         }
         None => ret_nil_err(l, Errno::EAFNOSUPPORT, c"inet_pton"),
@@ -115,39 +222,39 @@ pub(crate) unsafe extern "C-unwind" fn inet6(l: *mut lua_State) -> c_int {
 ///
 /// Full-size `sockaddr_un` semantics: a name starting with NUL is an abstract
 /// name padded with zeros to `unixpath_max - 1` bytes; otherwise the path up to
-/// its first NUL.
+/// its first NUL. Names are bytes: nothing is decoded or re-encoded.
 pub(crate) unsafe extern "C-unwind" fn unix(l: *mut lua_State) -> c_int {
     let path = check_str(l, 1);
     let socktype = opt_cint(l, 2, 0);
     let protocol = opt_cint(l, 3, 0);
     let flags = check_flags(l, 4);
     let b = backend(l);
-    let max = guard(l, || b.platform().unix_path_max);
+    let max = guard(l, || b.platform().unix_path_max).min(UNIX_NAME_CAP);
     if path.len() >= max {
         return ret_nil_err(l, Errno::ENAMETOOLONG, c"unix");
     }
-    let addr = guard(l, || match path.first() {
+    let mut bytes = [0u8; UNIX_NAME_CAP];
+    let addr = match path.first() {
         Some(0) => {
-            let mut name = path[1..].to_vec();
-            name.resize(max - 1, 0);
-            SockAddr::Unix(UnixAddr::Abstract(name))
+            // abstract: the bytes after the NUL, zero-padded to max - 1
+            bytes[..path.len() - 1].copy_from_slice(&path[1..]);
+            RawAddr::Unix {
+                kind: UnixKind::Abstract,
+                len: (max - 1) as u8,
+                bytes,
+            }
         }
         _ => {
             let end = path.iter().position(|&c| c == 0).unwrap_or(path.len());
-            SockAddr::unix_path(&path[..end])
+            bytes[..end].copy_from_slice(&path[..end]);
+            RawAddr::Unix {
+                kind: UnixKind::Path,
+                len: end as u8,
+                bytes,
+            }
         }
-    });
-    push_ai(
-        l,
-        Ai {
-            family: Family::UNIX.0,
-            socktype,
-            protocol,
-            flags,
-            addr,
-            canonname: None,
-        },
-    );
+    };
+    push_ai(l, Ai::new(Family::UNIX.0, socktype, protocol, flags, addr));
     1
 }
 
@@ -166,30 +273,24 @@ pub(crate) unsafe extern "C-unwind" fn getaddrinfo(l: *mut lua_State) -> c_int {
         flags,
     };
     let b = backend(l);
-    let r = guard(l, || {
-        let node = node.map(|n| String::from_utf8_lossy(n).into_owned());
-        let service = service.map(|n| String::from_utf8_lossy(n).into_owned());
-        b.getaddrinfo(node.as_deref(), service.as_deref(), &hints)
-    });
+    let holder = new_holder(l);
+    let r = guard(l, || b.getaddrinfo(node, service, &hints));
     match r {
         Ok(list) => {
-            let list = ManuallyDrop::new(list);
-            lua_createtable(l, list.len() as c_int, 0);
+            let list: &mut Vec<AddrInfo> = holder.put(list);
+            lua_createtable(l, list.len().min(c_int::MAX as usize) as c_int, 0);
             for (i, a) in list.iter().enumerate() {
-                push_ai(
-                    l,
-                    Ai {
-                        family: a.family.0,
-                        socktype: a.socktype.0,
-                        protocol: a.protocol.0,
-                        flags: a.flags,
-                        addr: a.addr.clone(),
-                        canonname: a.canonname.clone(),
-                    },
+                let ai = Ai::new(
+                    a.family.0,
+                    a.socktype.0,
+                    a.protocol.0,
+                    a.flags,
+                    RawAddr::from_sockaddr(&a.addr),
                 );
+                push_ai_canon(l, ai, a.canonname.as_deref());
                 lua_rawseti(l, -2, i as lua_Integer + 1);
             }
-            drop(ManuallyDrop::into_inner(list));
+            holder.clear();
             1
         }
         Err(e) => {
@@ -220,13 +321,14 @@ pub(crate) unsafe extern "C-unwind" fn m_protocol(l: *mut lua_State) -> c_int {
 
 /// `ai:canonname()`: the name, or no value.
 pub(crate) unsafe extern "C-unwind" fn m_canonname(l: *mut lua_State) -> c_int {
-    match &check_ai(l).canonname {
-        Some(n) => {
-            push_bytes(l, n.as_bytes());
-            1
-        }
-        None => 0,
+    let ai = check_ai(l);
+    if ai.canon == NO_CANON {
+        return 0;
     }
+    let extra = ud_extra::<Ai>(l, 1);
+    let n = (ai.canon as usize).min(extra.len());
+    push_bytes(l, &extra[..n]);
+    1
 }
 
 /// `ai:port()`
@@ -241,36 +343,58 @@ pub(crate) unsafe extern "C-unwind" fn m_port(l: *mut lua_State) -> c_int {
     1
 }
 
-/// `ai:addr()`
+/// `ai:addr()`: `inet_ntop` text for IP (IPv6 by [`Ntop6`]), the path bytes for unix.
 pub(crate) unsafe extern "C-unwind" fn m_addr(l: *mut lua_State) -> c_int {
     let ai = check_ai(l);
     let known = [Family::INET.0, Family::INET6.0, Family::UNIX.0].contains(&ai.family);
-    let text = if known {
-        guard(l, || ai.addr.host_text())
-    } else {
-        None
-    };
-    match text {
-        Some(t) => push_string(l, t),
-        None => lua_pushnil(l),
+    if !known {
+        lua_pushnil(l);
+        return 1;
     }
+    let mut text = [0u8; 64];
+    let n = {
+        let mut w = &mut text[..];
+        let ok = match ai.addr {
+            RawAddr::V4(v) => write!(w, "{}", v.ip()).is_ok(),
+            RawAddr::V6(v) => write!(w, "{}", Ntop6(*v.ip())).is_ok(),
+            RawAddr::Unix {
+                kind: UnixKind::Path,
+                len,
+                bytes,
+            } => {
+                let name = &bytes[..len as usize];
+                let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
+                push_bytes(l, &name[..end]);
+                return 1;
+            }
+            RawAddr::Unix { .. } => true,
+            RawAddr::Other(_) => false,
+        };
+        if !ok {
+            lua_pushnil(l);
+            return 1;
+        }
+        64 - w.len()
+    };
+    push_bytes(l, &text[..n]);
     1
 }
 
 /// `ai:getnameinfo([flag ...])`
 pub(crate) unsafe extern "C-unwind" fn m_getnameinfo(l: *mut lua_State) -> c_int {
-    let ai = check_ai(l);
+    let ai = *check_ai(l);
     let flags = check_flags(l, 2);
     let b = backend(l);
-    match guard(l, || b.getnameinfo(&ai.addr, flags)) {
+    let holder = new_holder(l);
+    match guard(l, || b.getnameinfo(&ai.addr.to_sockaddr(), flags)) {
         Ok(info) => {
-            let info = ManuallyDrop::new(info);
+            let info = holder.put(info);
             lua_createtable(l, 0, 2);
-            push_bytes(l, info.host.as_bytes());
+            push_bytes(l, info.host.as_ref());
             lua_setfield(l, -2, c"host".as_ptr());
-            push_bytes(l, info.service.as_bytes());
+            push_bytes(l, info.service.as_ref());
             lua_setfield(l, -2, c"service".as_ptr());
-            drop(ManuallyDrop::into_inner(info));
+            holder.clear();
             1
         }
         Err(e) => {
@@ -281,9 +405,9 @@ pub(crate) unsafe extern "C-unwind" fn m_getnameinfo(l: *mut lua_State) -> c_int
     }
 }
 
-/// `__gc`
+/// `__gc`: nothing to release (plain data); checks its argument like every method.
 pub(crate) unsafe extern "C-unwind" fn m_gc(l: *mut lua_State) -> c_int {
-    gc_reset::<Ai>(l);
+    check_ai(l);
     0
 }
 

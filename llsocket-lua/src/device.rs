@@ -2,40 +2,44 @@
 #![allow(unsafe_op_in_unsafe_fn)] // FFI bodies on a live lua_State
 
 use std::ffi::{c_int, CStr};
-use std::mem::ManuallyDrop;
 
+use llsocket_api::addr::Ntop6;
 use llsocket_api::{IfAddress, Interface, SockAddr, SocketOps};
 use mlua::ffi::*;
 
 use crate::lua::*;
 
-/// `getnameinfo(NI_NUMERICHOST)`-style text: IPv6 with `%ifname` when it has a scope id.
-fn render(b: &dyn SocketOps, a: &SockAddr) -> Option<String> {
+/// `getnameinfo(NI_NUMERICHOST)`-style text: IPv6 (inet_ntop rules, [`Ntop6`]) with
+/// `%ifname` when it has a scope id. Bytes: interface names are bytes.
+fn render(b: &dyn SocketOps, a: &SockAddr) -> Option<Vec<u8>> {
     match a {
-        SockAddr::V4(v) => Some(v.ip().to_string()),
+        SockAddr::V4(v) => Some(v.ip().to_string().into_bytes()),
         SockAddr::V6(v) if v.scope_id() != 0 => {
             let scope = b
                 .if_indextoname(v.scope_id())
-                .unwrap_or_else(|_| v.scope_id().to_string());
-            Some(format!("{}%{}", v.ip(), scope))
+                .unwrap_or_else(|_| v.scope_id().to_string().into_bytes());
+            let mut t = Ntop6(*v.ip()).to_string().into_bytes();
+            t.push(b'%');
+            t.extend_from_slice(&scope);
+            Some(t)
         }
-        SockAddr::V6(v) => Some(v.ip().to_string()),
+        SockAddr::V6(v) => Some(Ntop6(*v.ip()).to_string().into_bytes()),
         _ => None,
     }
 }
 
 /// One interface rendered to plain data first (no Lua calls while computing).
 struct Rendered {
-    name: String,
+    name: Vec<u8>,
     flags: Vec<&'static str>,
     index: Option<u32>,
     mtu: Option<u32>,
     ether: Option<String>,
-    inet: Vec<[Option<String>; 4]>,
-    inet6: Vec<[Option<String>; 4]>,
+    inet: Vec<[Option<Vec<u8>>; 4]>,
+    inet6: Vec<[Option<Vec<u8>>; 4]>,
 }
 
-fn render_addrs(b: &dyn SocketOps, list: &[IfAddress]) -> Vec<[Option<String>; 4]> {
+fn render_addrs(b: &dyn SocketOps, list: &[IfAddress]) -> Vec<[Option<Vec<u8>>; 4]> {
     list.iter()
         .map(|a| {
             let r = |x: &Option<SockAddr>| x.as_ref().and_then(|x| render(b, x));
@@ -66,7 +70,7 @@ fn render_iface(b: &dyn SocketOps, i: &Interface) -> Rendered {
     }
 }
 
-unsafe fn push_records(l: *mut lua_State, recs: &[[Option<String>; 4]], key: &CStr) {
+unsafe fn push_records(l: *mut lua_State, recs: &[[Option<Vec<u8>>; 4]], key: &CStr) {
     if recs.is_empty() {
         return;
     }
@@ -78,7 +82,7 @@ unsafe fn push_records(l: *mut lua_State, recs: &[[Option<String>; 4]], key: &CS
             .zip([c"address", c"netmask", c"broadcast", c"point2point"])
         {
             if let Some(v) = v {
-                push_bytes(l, v.as_bytes());
+                push_bytes(l, v);
                 lua_setfield(l, -2, k.as_ptr());
             }
         }
@@ -90,17 +94,18 @@ unsafe fn push_records(l: *mut lua_State, recs: &[[Option<String>; 4]], key: &CS
 /// `device.getifaddrs()`
 pub(crate) unsafe extern "C-unwind" fn getifaddrs(l: *mut lua_State) -> c_int {
     let b = backend(l);
+    let holder = new_holder(l);
     let r = guard(l, || {
         b.interfaces()
             .map(|v| v.iter().map(|i| render_iface(b, i)).collect::<Vec<_>>())
     });
     let list = match r {
-        Ok(v) => ManuallyDrop::new(v),
+        Ok(v) => holder.put(v),
         Err(e) => return ret_nil_err(l, e, c"getifaddrs"),
     };
     lua_createtable(l, 0, list.len() as c_int);
     for it in list.iter() {
-        push_bytes(l, it.name.as_bytes());
+        push_bytes(l, &it.name);
         lua_createtable(l, 0, 8);
         for f in &it.flags {
             push_bool(l, true);
@@ -124,7 +129,7 @@ pub(crate) unsafe extern "C-unwind" fn getifaddrs(l: *mut lua_State) -> c_int {
         push_records(l, &it.inet6, c"inet6");
         lua_rawset(l, -3);
     }
-    drop(ManuallyDrop::into_inner(list));
+    holder.clear();
     1
 }
 

@@ -18,9 +18,10 @@ use crate::lua::{push_int, set_field};
 /// The twin, as Lua code: `(errnos, eais) -> errno_module` with `errno_module.eai`.
 const TWIN: &str = r#"
 local errnos, eais = ...
-local setmetatable, tostring, type = setmetatable, tostring, type
+local setmetatable, tostring, type, rawget, error = setmetatable, tostring, type, rawget, error
+local format = string.format
 
-local function module(list, unknown_prefix)
+local function module(list)
     local M, bycode = {}, {}
     for _, e in ipairs(list) do
         local name, code, message = e[1], e[2], e[3]
@@ -43,12 +44,10 @@ local function module(list, unknown_prefix)
         return s
     end
     function M.new(code, msg, op, wrap, where)
-        local t = bycode[code]
+        -- like lua-errno: only the codes of the table; nothing is added or kept
+        local t = rawget(bycode, code)
         if not t then
-            t = { name = unknown_prefix .. tostring(code), code = code,
-                  message = 'Unknown error ' .. tostring(code) }
-            bycode[code] = t
-            M[code] = t
+            error(format('"%s" is not defined', tostring(code)), 0)
         end
         return setmetatable({
             type = t, code = t.code, op = op,
@@ -62,8 +61,8 @@ local function module(list, unknown_prefix)
     return M
 end
 
-local errno = module(errnos, 'E')
-errno.eai = module(eais, 'EAI_')
+local errno = module(errnos)
+errno.eai = module(eais)
 return errno
 "#;
 

@@ -8,9 +8,8 @@
 //! that could raise a memory error.
 #![allow(unsafe_op_in_unsafe_fn)] // every fn here is an FFI body on a live lua_State; the contract is the module's
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_void, CStr};
-use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
@@ -47,31 +46,20 @@ pub(crate) fn up(u: Up) -> c_int {
     lua_upvalueindex(u as c_int)
 }
 
-/// Receive buffers up to this size come from the instance's scratch buffer ([`BackendCell`]);
-/// larger ones are allocated per call (so a huge `recv` does not pin its memory).
+/// Receive buffers up to this size use the instance's reusable scratch buffer (a Lua
+/// userdata kept in the state table); larger ones get a userdata of their own for the call.
 pub(crate) const SCRATCH_MAX: usize = 256 * 1024;
 
 /// Per module instance state held in the userdata that is upvalue 1 of every function.
+///
+/// It owns no memory sized by Lua input: receive buffers and payloads live in Lua userdata.
 #[derive(Default)]
 pub(crate) struct BackendCell {
     /// The backend, dropped by the holder's `__gc` (then every call reports an error).
     pub backend: Option<Rc<dyn SocketOps>>,
-    /// Identity cache of the socket self check: the last userdata block that passed it.
-    /// Cleared when that block stops being a live socket (`__gc`, `unwrap`).
+    /// Identity cache of the socket self check: the last userdata block that passed it
+    /// while it was a live (never finalized) socket. See `socket::check_sock`.
     pub last_sock: Cell<*const c_void>,
-    /// Grow-only receive buffer (zeroed only when it grows) for `recv`/`recvfrom`/`read`.
-    pub scratch: RefCell<Vec<u8>>,
-}
-
-impl BackendCell {
-    /// A cell holding `backend`.
-    pub(crate) fn new(backend: Rc<dyn SocketOps>) -> BackendCell {
-        BackendCell {
-            backend: Some(backend),
-            last_sock: Cell::new(std::ptr::null()),
-            scratch: RefCell::new(Vec::new()),
-        }
-    }
 }
 
 /// The running function's [`BackendCell`] (upvalue 1), if it is one.
@@ -313,18 +301,6 @@ pub(crate) unsafe fn push_bytes(l: *mut lua_State, b: &[u8]) {
     lua_pushlstring(l, b.as_ptr() as *const c_char, b.len());
 }
 
-/// Pushes an owned byte vector and frees it afterwards (kept leak-safe across the push).
-pub(crate) unsafe fn push_vec(l: *mut lua_State, v: Vec<u8>) {
-    let v = ManuallyDrop::new(v);
-    push_bytes(l, &v);
-    drop(ManuallyDrop::into_inner(v));
-}
-
-/// Pushes an owned string and frees it afterwards.
-pub(crate) unsafe fn push_string(l: *mut lua_State, s: String) {
-    push_vec(l, s.into_bytes());
-}
-
 /// Pushes an integer.
 pub(crate) unsafe fn push_int(l: *mut lua_State, v: i64) {
     lua_pushinteger(l, v as lua_Integer);
@@ -341,24 +317,159 @@ pub(crate) unsafe fn set_field(l: *mut lua_State, t: c_int, k: &CStr) {
 }
 
 /// Creates a userdata holding `value` and gives it the metatable at upvalue `mt`.
-/// The value is leak-safe if the allocation raises.
-pub(crate) unsafe fn push_ud<T>(l: *mut lua_State, value: T, mt: Up) -> *mut T {
-    let value = ManuallyDrop::new(value);
-    let p = lua_newuserdata(l, std::mem::size_of::<T>()) as *mut T;
-    std::ptr::write(p, ManuallyDrop::into_inner(value));
+///
+/// `T: Copy`: a userdata of the module never owns Rust heap memory or anything that needs
+/// dropping, so a raise anywhere (or a finalizer that never runs) cannot leak it, and a
+/// `__gc` has nothing to free twice.
+pub(crate) unsafe fn push_ud<T: Copy>(l: *mut lua_State, value: T, mt: Up) -> *mut T {
+    push_ud_extra(l, value, 0, mt)
+}
+
+/// Like [`push_ud`], with `extra` bytes of payload right after the value (uninitialised
+/// until the caller writes them; see [`ud_extra`]).
+pub(crate) unsafe fn push_ud_extra<T: Copy>(
+    l: *mut lua_State,
+    value: T,
+    extra: usize,
+    mt: Up,
+) -> *mut T {
+    let size = match std::mem::size_of::<T>().checked_add(extra) {
+        Some(n) if n <= MAX_USERDATA => n,
+        _ => raise_memory(l),
+    };
+    let p = lua_newuserdata(l, size) as *mut T;
+    std::ptr::write(p, value);
     lua_pushvalue(l, up(mt));
     lua_setmetatable(l, -2);
     p
 }
 
-/// `__gc` body for a userdata holding a `T: Default`: drops the content and leaves
-/// an empty value behind, so a resurrected object stays harmless.
-pub(crate) unsafe fn gc_reset<T: Default>(l: *mut lua_State) {
-    let p = lua_touserdata(l, 1) as *mut T;
-    if let Some(v) = p.as_mut() {
-        drop(std::mem::take(v));
+/// The payload bytes after the `T` at the start of the userdata at `idx` (see [`push_ud_extra`]).
+pub(crate) unsafe fn ud_extra<T>(l: *mut lua_State, idx: c_int) -> &'static mut [u8] {
+    let p = lua_touserdata(l, idx) as *mut u8;
+    let len = lua_rawlen(l, idx).saturating_sub(std::mem::size_of::<T>());
+    if p.is_null() || len == 0 {
+        return &mut [];
+    }
+    std::slice::from_raw_parts_mut(p.add(std::mem::size_of::<T>()), len)
+}
+
+// ---- blobs: payload bytes in Lua's heap ------------------------------------------------
+
+/// The largest userdata the interpreter can make; above it a request is Lua's memory
+/// error (LuaJIT would say "userdata length overflow", PUC Lua "block too big").
+#[cfg(feature = "luajit")]
+const MAX_USERDATA: usize = 0x7fff_ff00;
+#[cfg(not(feature = "luajit"))]
+const MAX_USERDATA: usize = isize::MAX as usize / 2;
+
+/// Pushes a new blob: a plain userdata (no metatable) of `len` bytes, counted by Lua's
+/// collector like any other object. A failed allocation raises Lua's memory error.
+pub(crate) unsafe fn new_blob(l: *mut lua_State, len: usize) -> &'static mut [u8] {
+    if len > MAX_USERDATA {
+        raise_memory(l);
+    }
+    let p = lua_newuserdata(l, len) as *mut u8;
+    if len == 0 || p.is_null() {
+        return &mut [];
+    }
+    std::slice::from_raw_parts_mut(p, len)
+}
+
+/// Pushes a blob holding a copy of `bytes`.
+pub(crate) unsafe fn new_blob_from(l: *mut lua_State, bytes: &[u8]) -> &'static mut [u8] {
+    let b = new_blob(l, bytes.len());
+    b.copy_from_slice(bytes);
+    b
+}
+
+/// The bytes of the blob at `idx` (empty when it is not a full userdata).
+pub(crate) unsafe fn blob(l: *mut lua_State, idx: c_int) -> &'static mut [u8] {
+    if lua_type(l, idx) != LUA_TUSERDATA {
+        return &mut [];
+    }
+    let p = lua_touserdata(l, idx) as *mut u8;
+    let len = lua_rawlen(l, idx);
+    if p.is_null() || len == 0 {
+        return &mut [];
+    }
+    std::slice::from_raw_parts_mut(p, len)
+}
+
+/// Pushes a new table as the user value of the userdata at `idx` (and leaves it on top).
+pub(crate) unsafe fn new_uservalue(l: *mut lua_State, idx: c_int, narr: c_int) {
+    let idx = lua_absindex(l, idx);
+    lua_createtable(l, narr, 0);
+    lua_pushvalue(l, -1);
+    lua_setuservalue(l, idx);
+}
+
+/// Pushes the user-value table of the userdata at `idx` (a fresh table is set when the
+/// object has none: Lua 5.1 gives new userdata the running function's environment).
+pub(crate) unsafe fn uservalue(l: *mut lua_State, idx: c_int) {
+    let idx = lua_absindex(l, idx);
+    lua_getuservalue(l, idx);
+    if lua_type(l, -1) != LUA_TTABLE {
+        lua_pop(l, 1);
+        new_uservalue(l, idx, 0);
     }
 }
+
+// ---- holders: Rust values that must survive a raise -------------------------------------
+
+/// A userdata that owns one Rust value while a function pushes its contents.
+///
+/// Lists the backend returns (addresses, interfaces) are moved into a holder before the
+/// first push; if a push raises, the holder's `__gc` drops the value, otherwise the
+/// function drops it itself with [`Holder::clear`]. The holder's metatable is private to
+/// the module instance (never handed to Lua code).
+pub(crate) struct Holder(Option<Box<dyn std::any::Any>>);
+
+impl Holder {
+    /// Moves `value` in and returns it, borrowed for the rest of the call.
+    pub(crate) fn put<T: 'static>(&mut self, value: T) -> &'static mut T {
+        let b: &mut Box<dyn std::any::Any> = self.0.insert(Box::new(value));
+        let t = b
+            .downcast_mut::<T>()
+            .expect("holder holds the value just put");
+        // SAFETY: the box lives in a userdata anchored on the Lua stack for the rest of the
+        // call; it is dropped only by `clear` (after the last use) or by the holder's `__gc`
+        // (after the call has unwound).
+        unsafe { &mut *(t as *mut T) }
+    }
+
+    /// Drops the value now.
+    pub(crate) fn clear(&mut self) {
+        drop(self.0.take());
+    }
+}
+
+/// Pushes an empty holder (see [`Holder`]).
+pub(crate) unsafe fn new_holder(l: *mut lua_State) -> &'static mut Holder {
+    let p = lua_newuserdata(l, std::mem::size_of::<Holder>()) as *mut Holder;
+    std::ptr::write(p, Holder(None));
+    lua_rawgeti(l, up(Up::State), STATE_HOLDER_MT);
+    lua_setmetatable(l, -2);
+    &mut *p
+}
+
+/// `__gc` of holders (upvalue 1: the holder metatable).
+pub(crate) unsafe extern "C-unwind" fn holder_gc(l: *mut lua_State) -> c_int {
+    if lua_type(l, 1) == LUA_TUSERDATA && lua_getmetatable(l, 1) != 0 {
+        let same = lua_rawequal(l, -1, lua_upvalueindex(1)) != 0;
+        lua_pop(l, 1);
+        if same {
+            let h = &mut *(lua_touserdata(l, 1) as *mut Holder);
+            let _ = catch_unwind(AssertUnwindSafe(|| h.clear()));
+        }
+    }
+    0
+}
+
+/// Slot of the state table (upvalue [`Up::State`]) holding the recv scratch blob.
+pub(crate) const STATE_SCRATCH: lua_Integer = 1;
+/// Slot of the state table holding the holder metatable.
+pub(crate) const STATE_HOLDER_MT: lua_Integer = 2;
 
 /// `__tostring`: `<name>: <ptr>` with the host's `%p` rendering.
 pub(crate) unsafe fn push_tostring(l: *mut lua_State, name: &CStr) -> c_int {

@@ -11,30 +11,44 @@ use mlua::ffi::*;
 use crate::lua::{set_funcs, BackendCell, Up, NUP};
 use crate::{addrinfo, device, errors, iovec, msg, socket};
 
-/// `__gc` of the backend holder: drops the backend.
+/// `__gc` of the backend holder (upvalue 1: its metatable): drops the backend.
 unsafe extern "C-unwind" fn backend_gc(l: *mut lua_State) -> c_int {
+    if lua_type(l, 1) != LUA_TUSERDATA || lua_getmetatable(l, 1) == 0 {
+        return 0;
+    }
+    let same = lua_rawequal(l, -1, lua_upvalueindex(1)) != 0;
+    lua_pop(l, 1);
+    if !same {
+        return 0;
+    }
     let cell = lua_touserdata(l, 1) as *mut BackendCell;
     if let Some(c) = cell.as_mut() {
         let taken = c.backend.take();
-        let scratch = std::mem::take(c.scratch.get_mut());
         c.last_sock.set(std::ptr::null());
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-            drop(taken);
-            drop(scratch);
-        }));
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(taken)));
     }
     0
 }
 
-/// Pushes a userdata holding the backend (dropped by its `__gc`).
-pub(crate) unsafe fn push_backend_cell(l: *mut lua_State, backend: Rc<dyn SocketOps>) {
+/// Pushes a userdata holding the backend (dropped by its `__gc`) and returns it.
+///
+/// The userdata and its metatable are made before the backend is moved in, and nothing
+/// after the move can raise. (If making them raises, the `Rc` held here is never
+/// released: one reference, once, at module load.)
+pub(crate) unsafe fn push_backend_cell(
+    l: *mut lua_State,
+    backend: Rc<dyn SocketOps>,
+) -> *mut BackendCell {
     let backend = ManuallyDrop::new(backend);
     let p = lua_newuserdata(l, std::mem::size_of::<BackendCell>()) as *mut BackendCell;
-    std::ptr::write(p, BackendCell::new(ManuallyDrop::into_inner(backend)));
+    std::ptr::write(p, BackendCell::default());
     lua_createtable(l, 0, 1);
-    lua_pushcclosure(l, backend_gc, 0);
+    lua_pushvalue(l, -1);
+    lua_pushcclosure(l, backend_gc, 1);
     lua_setfield(l, -2, c"__gc".as_ptr());
     lua_setmetatable(l, -2);
+    (*p).backend = Some(ManuallyDrop::into_inner(backend));
+    p
 }
 
 /// Creates a metatable; registered under `name` in the registry when `register`.
@@ -79,12 +93,10 @@ fn constants() -> &'static [(&'static str, i64)] {
 
 /// Builds the module table over `backend` and leaves it on top (returns 1).
 pub(crate) unsafe fn build(l: *mut lua_State, backend: Rc<dyn SocketOps>) -> c_int {
-    luaL_checkstack(l, 40, c"llsocket: stack".as_ptr());
     let base = lua_gettop(l);
-    let b = Rc::clone(&backend);
-    let b = ManuallyDrop::new(b);
-    push_backend_cell(l, backend); // base+1
-    lua_newtable(l); // base+2: state
+    let cell = push_backend_cell(l, backend); // base+1
+    luaL_checkstack(l, 40, c"llsocket: stack".as_ptr());
+    lua_createtable(l, 2, 0); // base+2: state (slots: see lua::STATE_*)
     new_mt(l, c"llsocket.socket", true); // base+3
     new_mt(l, c"llsocket.addrinfo", true);
     new_mt(l, c"llsocket.msghdr", true);
@@ -94,6 +106,13 @@ pub(crate) unsafe fn build(l: *mut lua_State, backend: Rc<dyn SocketOps>) -> c_i
     let ups = base + 1;
     debug_assert_eq!(lua_gettop(l), base + NUP);
     let up = |u: Up| ups + u as c_int - 1;
+
+    // the holder metatable (private: never handed to Lua code)
+    lua_createtable(l, 0, 1);
+    lua_pushvalue(l, -1);
+    lua_pushcclosure(l, crate::lua::holder_gc, 1);
+    lua_setfield(l, -2, c"__gc".as_ptr());
+    lua_rawseti(l, up(Up::State), crate::lua::STATE_HOLDER_MT);
 
     errors::setup(l, up(Up::State)); // base+9: errno module
     let errno_mod = lua_gettop(l);
@@ -167,10 +186,13 @@ pub(crate) unsafe fn build(l: *mut lua_State, backend: Rc<dyn SocketOps>) -> c_i
     set_funcs(l, t, ups, device::FUNCS);
     lua_setfield(l, m, c"device".as_ptr());
 
-    let bref: &dyn SocketOps = &**b;
+    // SAFETY: the cell is anchored at base+1 for the whole build and holds the backend.
+    let bref: &dyn SocketOps = match (*cell).backend.as_ref() {
+        Some(b) => &**b,
+        None => crate::lua::raise_str(l, c"llsocket: backend is gone"),
+    };
     device::push_env(l, bref);
     lua_setfield(l, m, c"env".as_ptr());
-    drop(ManuallyDrop::into_inner(b));
 
     lua_pushvalue(l, errno_mod);
     lua_setfield(l, m, c"errno".as_ptr());

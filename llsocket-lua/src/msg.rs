@@ -1,94 +1,99 @@
 //! `llsocket.msghdr`, `llsocket.cmsghdr`, `llsocket.cmsghdrs` and the bodies of
 //! `sock:sendmsg` / `sock:recvmsg` (msghdr.md, socket.md §6/§7).
 //!
-//! A msghdr keeps its attached objects alive with registry references; the
-//! control buffer is an [`llsocket_api::CmsgBuf`] (bounds-checked codec).
+//! Every object here is plain data plus Lua-owned parts, so the collector sees all of
+//! it and nothing is left to free by hand:
+//! - a msghdr keeps its attached objects (name, iov, control) in its user-value table;
+//! - a cmsghdr carries its data bytes right after its header in the same userdata;
+//! - a cmsghdrs keeps its packed control buffer (native `cmsghdr` layout, see
+//!   [`llsocket_api::cmsg`]) in a blob in its user-value table, with spare capacity.
+//!
+//! After its `__gc` an object is *finalized*: a revived one refuses every method with
+//! `llsocket: finalized <type>` (its parts were released by the finalizer).
 #![allow(unsafe_op_in_unsafe_fn)] // FFI bodies on a live lua_State
 
 use std::ffi::{c_int, CStr};
 
-use llsocket_api::{cmsg, Cmsg, CmsgBuf, Errno, Fd, MsgFlags, SockType};
+use llsocket_api::{cmsg, Errno, Fd, MsgFlags, SockType};
 use mlua::ffi::*;
 
-use crate::addrinfo::Ai;
-use crate::iovec::{to_iov, IovRef};
+use crate::addrinfo::{Ai, RawAddr};
+use crate::iovec::iov_parts;
 use crate::lua::*;
 use crate::socket::Sock;
 
-/// The msghdr userdata: registry references of the attached objects.
-#[derive(Debug)]
+/// The msghdr userdata; the attachments live in its user-value table.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct MsgHdr {
-    name: c_int,
-    iov: c_int,
-    control: c_int,
     flags: i32,
+    finalized: bool,
 }
 
-/// The cmsghdr userdata.
-#[derive(Default, Debug)]
+/// User-value slots of a msghdr.
+const MH_NAME: lua_Integer = 1;
+const MH_IOV: lua_Integer = 2;
+const MH_CONTROL: lua_Integer = 3;
+
+/// The cmsghdr userdata header; the data bytes follow it.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct CmsgHdr {
-    msg: Option<Cmsg>,
+    level: i32,
+    ty: i32,
+    finalized: bool,
 }
 
-/// The cmsghdrs userdata.
-#[derive(Default, Debug)]
+/// The cmsghdrs userdata: used length of the buffer blob (user-value slot 1).
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct CmsgHdrs {
-    buf: CmsgBuf,
+    len: usize,
+    finalized: bool,
 }
+
+/// User-value slot of a cmsghdrs' buffer blob.
+const CMS_BUF: lua_Integer = 1;
 
 /// `msghdr.new()`
 pub(crate) unsafe extern "C-unwind" fn mh_new(l: *mut lua_State) -> c_int {
     push_ud(
         l,
         MsgHdr {
-            name: LUA_NOREF,
-            iov: LUA_NOREF,
-            control: LUA_NOREF,
             flags: 0,
+            finalized: false,
         },
         Up::MsgHdr,
     );
+    new_uservalue(l, -1, 3);
+    lua_pop(l, 1);
     1
 }
 
+/// The msghdr at `arg` (a finalized one raises).
 unsafe fn check_mh(l: *mut lua_State, arg: c_int) -> &'static mut MsgHdr {
-    &mut *check_ud::<MsgHdr>(l, arg, Up::MsgHdr, c"llsocket.msghdr")
-}
-
-/// Pushes the object behind a reference (nil for none).
-unsafe fn push_ref(l: *mut lua_State, r: c_int) {
-    if r == LUA_NOREF || r == LUA_REFNIL {
-        lua_pushnil(l);
-    } else {
-        lua_rawgeti(l, LUA_REGISTRYINDEX, r as lua_Integer);
+    let mh = &mut *check_ud::<MsgHdr>(l, arg, Up::MsgHdr, c"llsocket.msghdr");
+    if mh.finalized {
+        raise_str(l, c"llsocket: finalized msghdr");
     }
+    mh
 }
 
 /// The shared accessor: returns the current object, sets when an argument is passed.
 unsafe fn accessor(
     l: *mut lua_State,
-    which: fn(&mut MsgHdr) -> &mut c_int,
+    slot: lua_Integer,
     ok: unsafe fn(*mut lua_State) -> bool,
     tname: &CStr,
 ) -> c_int {
-    let mh = check_mh(l, 1);
+    check_mh(l, 1);
     let set = lua_gettop(l) >= 2;
     if set && !is_none_or_nil(l, 2) && !ok(l) {
         type_error(l, 2, tname, true);
     }
-    let slot = which(mh);
-    push_ref(l, *slot);
+    lua_settop(l, 2);
+    uservalue(l, 1); // 3
+    lua_rawgeti(l, 3, slot); // 4: the previous object (or nil)
     if set {
-        let new = if is_none_or_nil(l, 2) {
-            LUA_NOREF
-        } else {
-            lua_pushvalue(l, 2);
-            luaL_ref(l, LUA_REGISTRYINDEX)
-        };
-        let old = std::mem::replace(slot, new);
-        if old != LUA_NOREF {
-            luaL_unref(l, LUA_REGISTRYINDEX, old);
-        }
+        lua_pushvalue(l, 2);
+        lua_rawseti(l, 3, slot);
     }
     1
 }
@@ -98,7 +103,7 @@ unsafe fn is_ai(l: *mut lua_State) -> bool {
 }
 
 unsafe fn is_iov(l: *mut lua_State) -> bool {
-    to_iov(l, 2).is_some()
+    crate::iovec::is_iov(l, 2)
 }
 
 unsafe fn is_cmsgs(l: *mut lua_State) -> bool {
@@ -107,17 +112,17 @@ unsafe fn is_cmsgs(l: *mut lua_State) -> bool {
 
 /// `mh:name([ai])`
 pub(crate) unsafe extern "C-unwind" fn mh_name(l: *mut lua_State) -> c_int {
-    accessor(l, |m| &mut m.name, is_ai, c"llsocket.addrinfo")
+    accessor(l, MH_NAME, is_ai, c"llsocket.addrinfo")
 }
 
 /// `mh:iov([iov])`
 pub(crate) unsafe extern "C-unwind" fn mh_iov(l: *mut lua_State) -> c_int {
-    accessor(l, |m| &mut m.iov, is_iov, c"iovec")
+    accessor(l, MH_IOV, is_iov, c"iovec")
 }
 
 /// `mh:control([cmsgs])`
 pub(crate) unsafe extern "C-unwind" fn mh_control(l: *mut lua_State) -> c_int {
-    accessor(l, |m| &mut m.control, is_cmsgs, c"llsocket.cmsghdrs")
+    accessor(l, MH_CONTROL, is_cmsgs, c"llsocket.cmsghdrs")
 }
 
 /// `mh:flags()`
@@ -126,17 +131,11 @@ pub(crate) unsafe extern "C-unwind" fn mh_flags(l: *mut lua_State) -> c_int {
     1
 }
 
-/// `__gc`: drops the references.
+/// `__gc`: marks the object finalized.
 pub(crate) unsafe extern "C-unwind" fn mh_gc(l: *mut lua_State) -> c_int {
-    let p = lua_touserdata(l, 1) as *mut MsgHdr;
-    if let Some(mh) = p.as_mut() {
-        for r in [&mut mh.name, &mut mh.iov, &mut mh.control] {
-            let old = std::mem::replace(r, LUA_NOREF);
-            if old != LUA_NOREF {
-                luaL_unref(l, LUA_REGISTRYINDEX, old);
-            }
-        }
-    }
+    let mh = &mut *check_ud::<MsgHdr>(l, 1, Up::MsgHdr, c"llsocket.msghdr");
+    // the attachments go with the object (they are its user values)
+    mh.finalized = true;
     0
 }
 
@@ -145,35 +144,46 @@ pub(crate) unsafe extern "C-unwind" fn mh_tostring(l: *mut lua_State) -> c_int {
     push_tostring(l, c"llsocket.msghdr")
 }
 
-/// Borrowed views of a msghdr's attachments for one call.
+/// A msghdr's attachments resolved for one call. The objects stay on the Lua stack
+/// (anchored) for the whole call; the pointers are valid while they are there.
 struct Parts {
     name: Option<*mut Ai>,
-    iov: Option<IovRef>,
-    control: Option<*mut CmsgHdrs>,
+    /// `(ptr, len)` of each iovec element (at most `IOV_MAX`) and the total bytes.
+    iov: Option<(Vec<(*mut u8, usize)>, usize)>,
+    /// The cmsghdrs and its buffer blob.
+    control: Option<(*mut CmsgHdrs, &'static mut [u8])>,
 }
 
-/// Resolves the attachments (objects kept alive by the registry references).
-unsafe fn parts(l: *mut lua_State, mh: &MsgHdr) -> Parts {
+/// Resolves the attachments of the msghdr at `mh_idx`, pushing each object (re-checked)
+/// onto the stack. Makes no allocating Lua call after the iovec list is gathered.
+unsafe fn parts(l: *mut lua_State, mh_idx: c_int) -> Parts {
+    lua_checkstack(l, 8);
+    uservalue(l, mh_idx);
+    let t = lua_gettop(l);
     let mut p = Parts {
         name: None,
         iov: None,
         control: None,
     };
-    if mh.name != LUA_NOREF {
-        push_ref(l, mh.name);
+    lua_rawgeti(l, t, MH_NAME);
+    if lua_type(l, -1) == LUA_TUSERDATA && has_mt(l, -1, Up::AddrInfo) {
         p.name = Some(lua_touserdata(l, -1) as *mut Ai);
-        lua_pop(l, 1);
     }
-    if mh.iov != LUA_NOREF {
-        push_ref(l, mh.iov);
-        p.iov = to_iov(l, lua_gettop(l));
-        lua_pop(l, 1);
+    lua_rawgeti(l, t, MH_CONTROL);
+    if lua_type(l, -1) == LUA_TUSERDATA && has_mt(l, -1, Up::CmsgHdrs) {
+        let c = lua_touserdata(l, -1) as *mut CmsgHdrs;
+        if !(*c).finalized {
+            let ci = lua_gettop(l);
+            uservalue(l, ci);
+            lua_rawgeti(l, -1, CMS_BUF);
+            let buf = blob(l, -1);
+            let len = (*c).len.min(buf.len());
+            p.control = Some((c, &mut buf[..len]));
+        }
     }
-    if mh.control != LUA_NOREF {
-        push_ref(l, mh.control);
-        p.control = Some(lua_touserdata(l, -1) as *mut CmsgHdrs);
-        lua_pop(l, 1);
-    }
+    lua_rawgeti(l, t, MH_IOV);
+    let iov_idx = lua_gettop(l);
+    p.iov = iov_parts(l, iov_idx, 0, 0);
     p
 }
 
@@ -181,27 +191,27 @@ unsafe fn parts(l: *mut lua_State, mh: &MsgHdr) -> Parts {
 pub(crate) unsafe fn sendmsg(l: *mut lua_State, s: Sock) -> c_int {
     let mh = check_mh(l, 2);
     let flags = check_flags(l, 3);
-    let p = parts(l, mh);
     let b = backend(l);
-    let r = guard(l, || {
+    let p = parts(l, 2); // owns a Vec from here: no raising call until the guard has run
+    let r = guard(l, move || {
         let (slices, len): (Vec<&[u8]>, usize) = match &p.iov {
-            Some(iov) if iov.bytes() > 0 => {
-                let parts = iov.parts();
-                // SAFETY: the element buffers belong to the attached iovec, alive for this call.
+            Some((parts, total)) if *total > 0 => {
+                // SAFETY: the element buffers belong to the attached iovec, anchored on
+                // the stack for this call; no Lua code runs inside the guard.
                 let s: Vec<&[u8]> = parts
                     .iter()
                     .map(|&(ptr, n)| unsafe { std::slice::from_raw_parts(ptr as *const u8, n) })
                     .collect();
-                (s, iov.bytes())
+                (s, *total)
             }
             _ => (vec![&[][..]], 0),
         };
-        let control: &[u8] = match p.control {
-            Some(c) => (*c).buf.as_bytes(),
+        let control: &[u8] = match &p.control {
+            Some((_, buf)) => buf,
             None => &[],
         };
-        let to = p.name.map(|a| &(*a).addr);
-        b.sendmsg(Fd(s.fd), &slices, control, to, MsgFlags(flags))
+        let to = p.name.map(|a| (*a).addr.to_sockaddr());
+        b.sendmsg(Fd(s.fd), &slices, control, to.as_ref(), MsgFlags(flags))
             .map(|n| (n, len))
     });
     match r {
@@ -221,32 +231,31 @@ pub(crate) unsafe fn sendmsg(l: *mut lua_State, s: Sock) -> c_int {
 pub(crate) unsafe fn recvmsg(l: *mut lua_State, s: Sock) -> c_int {
     let mh = check_mh(l, 2);
     let flags = check_flags(l, 3);
-    let p = parts(l, mh);
     let b = backend(l);
-    let r = guard(l, || {
-        let with_iov = p.iov.as_ref().is_some_and(|i| i.bytes() > 0);
+    let p = parts(l, 2); // owns a Vec from here: no raising call until the guard has run
+    let r = guard(l, move || {
+        let with_iov = p.iov.as_ref().is_some_and(|(_, total)| *total > 0);
         let mut empty = [0u8; 0];
         let mut slices: Vec<&mut [u8]> = match &p.iov {
-            // SAFETY: the element buffers are disjoint and belong to the attached iovec.
-            Some(iov) if with_iov => iov
-                .parts()
-                .into_iter()
-                .map(|(ptr, n)| unsafe { std::slice::from_raw_parts_mut(ptr, n) })
+            // SAFETY: the element buffers are disjoint blobs of the attached iovec,
+            // anchored on the stack for this call.
+            Some((parts, _)) if with_iov => parts
+                .iter()
+                .map(|&(ptr, n)| unsafe { std::slice::from_raw_parts_mut(ptr, n) })
                 .collect(),
             _ => vec![&mut empty[..]],
         };
-        let mut scratch = vec![0u8; cmsg::cmsg_space(0)];
-        let user_control = p.control.filter(|c| !(**c).buf.is_empty());
-        let control: &mut [u8] = match user_control {
-            Some(c) => (*c).buf.as_mut_bytes(),
-            None => &mut scratch,
+        let mut scratch = [0u8; cmsg::cmsg_space(0)];
+        let (user_control, control): (Option<*mut CmsgHdrs>, &mut [u8]) = match p.control {
+            Some((c, buf)) if !buf.is_empty() => (Some(c), buf),
+            _ => (None, &mut scratch),
         };
         let out = b.recvmsg(Fd(s.fd), &mut slices, control, MsgFlags(flags))?;
         if let Some(c) = user_control {
-            (*c).buf.truncate(out.control_len);
+            (*c).len = out.control_len.min((*c).len);
         }
-        if let (Some(a), Some(addr)) = (p.name, out.addr) {
-            (*a).addr = addr;
+        if let (Some(a), Some(addr)) = (p.name, out.addr.as_ref()) {
+            (*a).addr = RawAddr::from_sockaddr(addr);
         }
         Ok::<_, Errno>((
             out.bytes,
@@ -276,8 +285,15 @@ pub(crate) unsafe fn recvmsg(l: *mut lua_State, s: Sock) -> c_int {
 
 // ---- cmsghdr ---------------------------------------------------------------------------
 
-unsafe fn push_cmsg(l: *mut lua_State, m: Cmsg) {
-    push_ud(l, CmsgHdr { msg: Some(m) }, Up::CmsgHdr);
+/// Pushes a new cmsghdr with a copy of `data`.
+unsafe fn push_cmsg(l: *mut lua_State, level: i32, ty: i32, data: &[u8]) {
+    let hdr = CmsgHdr {
+        level,
+        ty,
+        finalized: false,
+    };
+    push_ud_extra(l, hdr, data.len(), Up::CmsgHdr);
+    ud_extra::<CmsgHdr>(l, -1)[..data.len()].copy_from_slice(data);
 }
 
 /// `cmsghdr.new(level, type, data)`
@@ -288,86 +304,89 @@ pub(crate) unsafe extern "C-unwind" fn cm_new(l: *mut lua_State) -> c_int {
     let ty = check_cint(l, 2);
     lua_settop(l, 3);
     let data = check_str(l, 3);
-    let m = guard(l, || Cmsg {
-        level,
-        ty,
-        data: data.to_vec(),
-    });
-    push_cmsg(l, m);
+    push_cmsg(l, level, ty, data);
     1
 }
 
-/// `cmsghdr.rights(fd [, fd ...])`
+/// `cmsghdr.rights(fd [, fd ...])`: every argument is checked before anything is allocated.
 pub(crate) unsafe extern "C-unwind" fn cm_rights(l: *mut lua_State) -> c_int {
     let top = lua_gettop(l);
     if top == 0 {
         lua_pushnil(l);
         return 1;
     }
-    let mut data = Vec::new();
-    if data.try_reserve_exact(top as usize * 4).is_err() {
-        raise_memory(l);
-    }
-    let mut data = std::mem::ManuallyDrop::new(data);
     for i in 1..=top {
-        let fd = check_cint(l, i);
-        data.extend_from_slice(&fd.to_ne_bytes());
+        check_cint(l, i);
     }
-    let data = std::mem::ManuallyDrop::into_inner(data);
-    let m = Cmsg {
+    let n = top as usize * 4;
+    let hdr = CmsgHdr {
         level: libc::SOL_SOCKET,
         ty: libc::SCM_RIGHTS,
-        data,
+        finalized: false,
     };
-    push_cmsg(l, m);
+    push_ud_extra(l, hdr, n, Up::CmsgHdr);
+    let data = ud_extra::<CmsgHdr>(l, -1);
+    for i in 1..=top {
+        let fd = lua_tointeger(l, i) as i32;
+        let at = (i as usize - 1) * 4;
+        data[at..at + 4].copy_from_slice(&fd.to_ne_bytes());
+    }
     1
 }
 
-unsafe fn check_cm(l: *mut lua_State) -> &'static Cmsg {
-    let p = &*check_ud::<CmsgHdr>(l, 1, Up::CmsgHdr, c"llsocket.cmsghdr");
-    match &p.msg {
-        Some(m) => m,
-        None => raise_str(l, c"llsocket: finalized cmsghdr"),
+/// `self` of a cmsghdr method: header and data (a finalized one raises).
+unsafe fn check_cm(l: *mut lua_State) -> (CmsgHdr, &'static [u8]) {
+    let p = *check_ud::<CmsgHdr>(l, 1, Up::CmsgHdr, c"llsocket.cmsghdr");
+    if p.finalized {
+        raise_str(l, c"llsocket: finalized cmsghdr");
     }
+    (p, ud_extra::<CmsgHdr>(l, 1))
 }
 
 /// `cmsg:level()`
 pub(crate) unsafe extern "C-unwind" fn cm_level(l: *mut lua_State) -> c_int {
-    push_int(l, check_cm(l).level as i64);
+    push_int(l, check_cm(l).0.level as i64);
     1
 }
 
 /// `cmsg:type()`
 pub(crate) unsafe extern "C-unwind" fn cm_type(l: *mut lua_State) -> c_int {
-    push_int(l, check_cm(l).ty as i64);
+    push_int(l, check_cm(l).0.ty as i64);
     1
 }
 
 /// `cmsg:data()`: descriptors as multiple integers for SCM_RIGHTS, else the string.
 pub(crate) unsafe extern "C-unwind" fn cm_data(l: *mut lua_State) -> c_int {
-    let m = check_cm(l);
-    if m.is_rights() {
-        let n = m.data.len() / 4;
-        luaL_checkstack(l, n as c_int, c"too many descriptors".as_ptr());
-        for fd in cmsg::decode_fds(&m.data).iter() {
-            push_int(l, fd.0 as i64);
+    let (h, data) = check_cm(l);
+    if h.level == libc::SOL_SOCKET && h.ty == libc::SCM_RIGHTS {
+        let n = data.len() / 4;
+        // more results than a C function can return (and than any stack can hold)
+        let Ok(count) = c_int::try_from(n) else {
+            raise_str(l, c"llsocket: too many descriptors");
+        };
+        if count >= c_int::MAX - 64 {
+            raise_str(l, c"llsocket: too many descriptors");
         }
-        n as c_int
+        luaL_checkstack(l, count, c"too many descriptors".as_ptr());
+        for c in data.chunks_exact(4) {
+            push_int(l, i32::from_ne_bytes([c[0], c[1], c[2], c[3]]) as i64);
+        }
+        count
     } else {
-        push_bytes(l, &m.data);
+        push_bytes(l, data);
         1
     }
 }
 
 /// `#cmsg`
 pub(crate) unsafe extern "C-unwind" fn cm_len(l: *mut lua_State) -> c_int {
-    push_int(l, check_cm(l).data.len() as i64);
+    push_int(l, check_cm(l).1.len() as i64);
     1
 }
 
-/// `__gc`
+/// `__gc`: marks the object finalized (its bytes go with the userdata).
 pub(crate) unsafe extern "C-unwind" fn cm_gc(l: *mut lua_State) -> c_int {
-    gc_reset::<CmsgHdr>(l);
+    (*check_ud::<CmsgHdr>(l, 1, Up::CmsgHdr, c"llsocket.cmsghdr")).finalized = true;
     0
 }
 
@@ -380,33 +399,87 @@ pub(crate) unsafe extern "C-unwind" fn cm_tostring(l: *mut lua_State) -> c_int {
 
 /// `cmsghdrs.new()`
 pub(crate) unsafe extern "C-unwind" fn cms_new(l: *mut lua_State) -> c_int {
-    push_ud(l, CmsgHdrs::default(), Up::CmsgHdrs);
+    push_ud(
+        l,
+        CmsgHdrs {
+            len: 0,
+            finalized: false,
+        },
+        Up::CmsgHdrs,
+    );
+    new_uservalue(l, -1, 1);
+    lua_pop(l, 1);
     1
+}
+
+/// `self` of a cmsghdrs method (a finalized one raises); pushes its user-value table and
+/// its buffer blob, in that order.
+unsafe fn check_cms(l: *mut lua_State) -> (&'static mut CmsgHdrs, &'static mut [u8]) {
+    let c = &mut *check_ud::<CmsgHdrs>(l, 1, Up::CmsgHdrs, c"llsocket.cmsghdrs");
+    if c.finalized {
+        raise_str(l, c"llsocket: finalized cmsghdrs");
+    }
+    uservalue(l, 1);
+    lua_rawgeti(l, -1, CMS_BUF);
+    let buf = blob(l, -1);
+    c.len = c.len.min(buf.len());
+    (c, buf)
 }
 
 /// `cmsgs:push(cmsg)`: returns nothing.
 pub(crate) unsafe extern "C-unwind" fn cms_push(l: *mut lua_State) -> c_int {
-    let c = &mut *check_ud::<CmsgHdrs>(l, 1, Up::CmsgHdrs, c"llsocket.cmsghdrs");
-    let m = &*check_ud::<CmsgHdr>(l, 2, Up::CmsgHdr, c"llsocket.cmsghdr");
-    if let Some(m) = &m.msg {
-        guard(l, || c.buf.push(m));
+    let _ = check_ud::<CmsgHdrs>(l, 1, Up::CmsgHdrs, c"llsocket.cmsghdrs");
+    let m = *check_ud::<CmsgHdr>(l, 2, Up::CmsgHdr, c"llsocket.cmsghdr");
+    lua_settop(l, 2);
+    if m.finalized {
+        return 0;
     }
+    let data = ud_extra::<CmsgHdr>(l, 2);
+    let (c, buf) = check_cms(l); // 3: user values, 4: buffer
+    let Some(need) = cmsg::checked_space(data.len()).and_then(|n| n.checked_add(c.len)) else {
+        raise_memory(l);
+    };
+    let buf = if need > buf.len() {
+        // grow geometrically; the new blob replaces the old one only once it is filled
+        let cap = need.max(buf.len().saturating_mul(2)).max(64);
+        let grown = new_blob(l, cap);
+        grown[..c.len].copy_from_slice(&buf[..c.len]);
+        lua_pushvalue(l, -1);
+        lua_rawseti(l, 3, CMS_BUF);
+        grown
+    } else {
+        buf
+    };
+    cmsg::encode_at(&mut buf[c.len..need], m.level, m.ty, data);
+    c.len = need;
     0
 }
 
 /// `cmsgs:shift()`
 pub(crate) unsafe extern "C-unwind" fn cms_shift(l: *mut lua_State) -> c_int {
-    let c = &mut *check_ud::<CmsgHdrs>(l, 1, Up::CmsgHdrs, c"llsocket.cmsghdrs");
-    match guard(l, || c.buf.shift()) {
-        Some(m) => push_cmsg(l, m),
-        None => lua_pushnil(l),
+    let (c, buf) = check_cms(l);
+    match cmsg::decode_first_ref(&buf[..c.len]) {
+        Some(m) => {
+            // the new object first: if it cannot be made, the buffer is unchanged
+            push_cmsg(l, m.level, m.ty, m.data);
+            let used = m.used;
+            buf.copy_within(used..c.len, 0);
+            c.len -= used;
+        }
+        None => {
+            c.len = 0;
+            lua_pushnil(l);
+        }
     }
     1
 }
 
-/// `__gc`
+/// `__gc`: marks the object finalized.
 pub(crate) unsafe extern "C-unwind" fn cms_gc(l: *mut lua_State) -> c_int {
-    gc_reset::<CmsgHdrs>(l);
+    let c = &mut *check_ud::<CmsgHdrs>(l, 1, Up::CmsgHdrs, c"llsocket.cmsghdrs");
+    // the buffer goes with the object (it is its user value)
+    c.finalized = true;
+    c.len = 0;
     0
 }
 

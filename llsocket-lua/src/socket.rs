@@ -2,9 +2,7 @@
 //! and every socket method (socket.md), as thin conversions around [`SocketOps`].
 #![allow(unsafe_op_in_unsafe_fn)] // FFI bodies on a live lua_State
 
-use std::cell::RefMut;
 use std::ffi::{c_int, c_void, CStr};
-use std::mem::ManuallyDrop;
 
 use llsocket_api::{
     cmsg, Cmsg, Errno, Family, Fd, Interest, Linger, McastOp, McastRequest, MsgFlags, OptName,
@@ -12,7 +10,7 @@ use llsocket_api::{
 };
 use mlua::ffi::*;
 
-use crate::addrinfo::{push_ai, Ai};
+use crate::addrinfo::{check_ai_at, push_ai, Ai, RawAddr};
 use crate::lua::*;
 use crate::msg;
 
@@ -24,6 +22,8 @@ pub(crate) struct Sock {
     pub family: i32,
     pub socktype: i32,
     pub protocol: i32,
+    /// Set by `__gc`: a finalizer has run on this block (it may still be revived).
+    pub finalized: bool,
 }
 
 impl Sock {
@@ -34,12 +34,17 @@ impl Sock {
 
 /// `self` of a socket method (metatable compared with the upvalue).
 ///
-/// The block that passed last is remembered in the instance's [`BackendCell`]: the same
-/// block again is accepted with two API calls instead of four. Every way a block stops
-/// being a live socket clears the entry (`__gc`, `unwrap`); a block that passed holds a
-/// `Sock` for its whole life, so a hit always reads a `Sock`. (Only `debug.setmetatable`
-/// removing the metatable of a live socket could free its block without `__gc`; the debug
-/// library is outside what the module defends against, as in C modules.)
+/// The block that passed last is remembered in the instance's [`BackendCell`] (the
+/// `last_sock` cache): the same block again is accepted with two API calls instead of four.
+///
+/// Why a hit always reads a live `Sock`: only a block that passed the full check *and
+/// whose `__gc` has not run* is cached. Such a block cannot be freed before its finalizer
+/// runs (sockets get their metatable, which has `__gc`, at creation, and plain Lua cannot
+/// change a userdata's metatable), and every way it stops being a live socket clears the
+/// entry: `__gc` (which also marks it `finalized`, so a revived socket is checked in full
+/// on every call and never cached again: its second death frees it without a finalizer)
+/// and `unwrap` (which removes the metatable, so it never passes again). Only the `debug`
+/// library (`debug.setmetatable`) could break this, as it can for any C module.
 #[inline(always)]
 pub(crate) unsafe fn check_sock(l: *mut lua_State) -> &'static mut Sock {
     let p = lua_touserdata(l, 1);
@@ -51,7 +56,9 @@ pub(crate) unsafe fn check_sock(l: *mut lua_State) -> &'static mut Sock {
     }
     let s = check_ud::<Sock>(l, 1, Up::Socket, c"llsocket.socket");
     if let Some(c) = cell {
-        c.last_sock.set(s as *const c_void);
+        if !(*s).finalized {
+            c.last_sock.set(s as *const c_void);
+        }
     }
     &mut *s
 }
@@ -65,14 +72,18 @@ unsafe fn forget_sock(l: *mut lua_State) {
     }
 }
 
-/// Pushes a new socket object owning `fd`.
+/// Pushes a new socket object owning `fd` (`Fd(-1)`: a shell that owns nothing yet).
+///
+/// Descriptor-creating calls push the shell *first* and store the descriptor in it as
+/// soon as the backend returns, so no later raise can lose it: from then on the object
+/// owns it and its `__gc` closes it.
 pub(crate) unsafe fn push_sock(
     l: *mut lua_State,
     fd: Fd,
     family: i32,
     socktype: i32,
     protocol: i32,
-) {
+) -> *mut Sock {
     push_ud(
         l,
         Sock {
@@ -80,9 +91,10 @@ pub(crate) unsafe fn push_sock(
             family,
             socktype,
             protocol,
+            finalized: false,
         },
         Up::Socket,
-    );
+    )
 }
 
 fn bad_fd_again(e: Errno) -> bool {
@@ -98,11 +110,12 @@ pub(crate) unsafe extern "C-unwind" fn new(l: *mut lua_State) -> c_int {
     let proto = opt_cint(l, 3, 0);
     let nb = opt_bool(l, 4, false);
     let b = backend(l);
+    let shell = push_sock(l, Fd(-1), family, ty, proto);
     match guard(l, || {
         b.socket(Family(family), SockType(ty), Protocol(proto), nb)
     }) {
         Ok(fd) => {
-            push_sock(l, fd, family, ty, proto);
+            (*shell).fd = fd.0;
             1
         }
         Err(e) => ret_nil_err(l, e, c"socket"),
@@ -153,13 +166,15 @@ pub(crate) unsafe extern "C-unwind" fn pair(l: *mut lua_State) -> c_int {
     let proto = opt_cint(l, 2, 0);
     let nb = opt_bool(l, 3, false);
     let b = backend(l);
+    lua_createtable(l, 2, 0);
+    let first = push_sock(l, Fd(-1), Family::UNIX.0, ty, proto);
+    lua_rawseti(l, -2, 1);
+    let second = push_sock(l, Fd(-1), Family::UNIX.0, ty, proto);
+    lua_rawseti(l, -2, 2);
     match guard(l, || b.socketpair(SockType(ty), Protocol(proto), nb)) {
         Ok((a, c)) => {
-            lua_createtable(l, 2, 0);
-            push_sock(l, a, Family::UNIX.0, ty, proto);
-            lua_rawseti(l, -2, 1);
-            push_sock(l, c, Family::UNIX.0, ty, proto);
-            lua_rawseti(l, -2, 2);
+            (*first).fd = a.0;
+            (*second).fd = c.0;
             1
         }
         Err(e) => ret_nil_err(l, e, c"socketpair"),
@@ -266,9 +281,10 @@ pub(crate) unsafe extern "C-unwind" fn m_unwrap(l: *mut lua_State) -> c_int {
 pub(crate) unsafe extern "C-unwind" fn m_dup(l: *mut lua_State) -> c_int {
     let s = *check_sock(l);
     let b = backend(l);
+    let shell = push_sock(l, Fd(-1), s.family, s.socktype, s.protocol);
     match guard(l, || b.dup(Fd(s.fd))) {
         Ok(fd) => {
-            push_sock(l, fd, s.family, s.socktype, s.protocol);
+            (*shell).fd = fd.0;
             1
         }
         Err(e) => ret_nil_err(l, e, c"dup"),
@@ -299,14 +315,15 @@ pub(crate) unsafe extern "C-unwind" fn m_shutdown(l: *mut lua_State) -> c_int {
     do_shutdown(l, Fd(s.fd), how)
 }
 
-/// `__gc`: closes a descriptor still owned.
+/// `__gc`: closes a descriptor still owned and marks the block finalized.
 pub(crate) unsafe extern "C-unwind" fn m_gc(l: *mut lua_State) -> c_int {
+    let s = &mut *check_ud::<Sock>(l, 1, Up::Socket, c"llsocket.socket");
     forget_sock(l);
-    let p = lua_touserdata(l, 1) as *mut Sock;
-    if let (Some(s), Some(b)) = (p.as_mut(), backend_opt(l)) {
-        if s.fd != -1 {
-            let fd = Fd(s.fd);
-            s.fd = -1;
+    s.finalized = true;
+    if s.fd != -1 {
+        let fd = Fd(s.fd);
+        s.fd = -1;
+        if let Some(b) = backend_opt(l) {
             let _ = guard(l, || b.close(fd));
         }
     }
@@ -333,9 +350,9 @@ unsafe fn ret_bool(l: *mut lua_State, r: Result<(), Errno>, op: &CStr) -> c_int 
 /// `sock:bind(ai)`
 pub(crate) unsafe extern "C-unwind" fn m_bind(l: *mut lua_State) -> c_int {
     let s = *check_sock(l);
-    let ai = &*check_ud::<Ai>(l, 2, Up::AddrInfo, c"llsocket.addrinfo");
+    let ai = *check_ai_at(l, 2);
     let b = backend(l);
-    let r = guard(l, || b.bind(Fd(s.fd), &ai.addr));
+    let r = guard(l, || b.bind(Fd(s.fd), &ai.addr.to_sockaddr()));
     ret_bool(l, r, c"bind")
 }
 
@@ -355,9 +372,9 @@ pub(crate) unsafe extern "C-unwind" fn m_listen(l: *mut lua_State) -> c_int {
 /// `sock:connect(ai)`
 pub(crate) unsafe extern "C-unwind" fn m_connect(l: *mut lua_State) -> c_int {
     let s = *check_sock(l);
-    let ai = &*check_ud::<Ai>(l, 2, Up::AddrInfo, c"llsocket.addrinfo");
+    let ai = *check_ai_at(l, 2);
     let b = backend(l);
-    match guard(l, || b.connect(Fd(s.fd), &ai.addr)) {
+    match guard(l, || b.connect(Fd(s.fd), &ai.addr.to_sockaddr())) {
         Ok(()) => {
             push_bool(l, true);
             1
@@ -386,20 +403,24 @@ pub(crate) unsafe extern "C-unwind" fn m_accept(l: *mut lua_State) -> c_int {
     let s = *check_sock(l);
     let with_ai = opt_bool(l, 2, false);
     let b = backend(l);
-    match guard(l, || b.accept(Fd(s.fd), with_ai)) {
-        Ok(acc) => {
-            let acc = ManuallyDrop::new(acc);
-            push_sock(l, acc.fd, s.family, s.socktype, s.protocol);
-            if !with_ai {
-                drop(ManuallyDrop::into_inner(acc));
-                return 1;
-            }
-            let acc = ManuallyDrop::into_inner(acc);
-            lua_pushnil(l);
-            lua_pushnil(l);
+    let shell = push_sock(l, Fd(-1), s.family, s.socktype, s.protocol);
+    let r = guard(l, || {
+        b.accept(Fd(s.fd), with_ai).map(|acc| {
             let addr = acc
                 .addr
-                .unwrap_or(SockAddr::Unix(llsocket_api::UnixAddr::Unnamed));
+                .as_ref()
+                .map_or(RawAddr::UNNAMED, RawAddr::from_sockaddr);
+            (acc.fd, addr)
+        })
+    });
+    match r {
+        Ok((fd, addr)) => {
+            (*shell).fd = fd.0;
+            if !with_ai {
+                return 1;
+            }
+            lua_pushnil(l);
+            lua_pushnil(l);
             push_ai(l, Ai::from_sock(&s, addr));
             4
         }
@@ -496,13 +517,15 @@ pub(crate) unsafe extern "C-unwind" fn m_send(l: *mut lua_State) -> c_int {
 pub(crate) unsafe extern "C-unwind" fn m_sendto(l: *mut lua_State) -> c_int {
     let s = *check_sock(l);
     let msg = check_str(l, 2);
-    let ai = &*check_ud::<Ai>(l, 3, Up::AddrInfo, c"llsocket.addrinfo");
+    let ai = *check_ai_at(l, 3);
     let flags = check_flags(l, 4);
     if msg.is_empty() {
         return ret_nil_err(l, Errno::EINVAL, c"sendto_lua");
     }
     let b = backend(l);
-    let r = guard(l, || b.sendto(Fd(s.fd), msg, &ai.addr, MsgFlags(flags)));
+    let r = guard(l, || {
+        b.sendto(Fd(s.fd), msg, &ai.addr.to_sockaddr(), MsgFlags(flags))
+    });
     ret_sent(l, r, msg.len(), c"sendto")
 }
 
@@ -522,14 +545,14 @@ pub(crate) unsafe extern "C-unwind" fn m_write(l: *mut lua_State) -> c_int {
 pub(crate) unsafe extern "C-unwind" fn m_sendfd(l: *mut lua_State) -> c_int {
     let s = *check_sock(l);
     let fd = check_cint(l, 2);
-    let ai = opt_ud::<Ai>(l, 3, Up::AddrInfo, c"llsocket.addrinfo");
+    let ai = opt_ud::<Ai>(l, 3, Up::AddrInfo, c"llsocket.addrinfo").map(|p| *p);
     let flags = check_flags(l, 4);
     let b = backend(l);
     let r = guard(l, || {
         let control = cmsg::encode(&[Cmsg::rights(&[Fd(fd)])]);
         let data: &[u8] = &[1u8];
-        let to = ai.map(|p| &(*p).addr);
-        b.sendmsg(Fd(s.fd), &[data], &control, to, MsgFlags(flags))
+        let to = ai.map(|a| a.addr.to_sockaddr());
+        b.sendmsg(Fd(s.fd), &[data], &control, to.as_ref(), MsgFlags(flags))
     });
     match r {
         Ok(_) => {
@@ -603,57 +626,36 @@ pub(crate) unsafe extern "C-unwind" fn m_sendfile(l: *mut lua_State) -> c_int {
 
 // ---- receiving -------------------------------------------------------------------------
 
-/// A zeroed receive buffer, or the host's memory error.
-unsafe fn alloc_buf(l: *mut lua_State, size: usize) -> Vec<u8> {
-    let mut v: Vec<u8> = Vec::new();
-    if v.try_reserve_exact(size).is_err() {
-        raise_memory(l);
-    }
-    v.resize(size, 0);
-    v
-}
-
-/// A receive buffer of `len` bytes: the instance's scratch buffer, or a fresh allocation
-/// when the scratch is busy (re-entered from a finalizer) or `len` is above [`SCRATCH_MAX`].
-/// Kept in `ManuallyDrop` while Lua API calls that may raise are made.
-enum RecvBuf {
-    Scratch(ManuallyDrop<RefMut<'static, Vec<u8>>>, usize),
-    Owned(ManuallyDrop<Vec<u8>>),
-}
-
-impl RecvBuf {
-    fn bytes(&mut self) -> &mut [u8] {
-        match self {
-            RecvBuf::Scratch(r, len) => &mut r[..*len],
-            RecvBuf::Owned(v) => &mut v[..],
-        }
-    }
-
-    /// Gives the scratch back / frees the allocation.
-    fn release(self) {
-        match self {
-            RecvBuf::Scratch(r, _) => drop(ManuallyDrop::into_inner(r)),
-            RecvBuf::Owned(v) => drop(ManuallyDrop::into_inner(v)),
-        }
-    }
-}
-
-/// A receive buffer of `len` bytes (see [`RecvBuf`]); raises the memory error if none can be had.
-unsafe fn recv_buf(l: *mut lua_State, len: usize) -> RecvBuf {
+/// Pushes a receive area of at least `len` bytes and returns it (the first `len` bytes).
+///
+/// Up to [`SCRATCH_MAX`] it is the instance's scratch blob, *taken* out of its slot in the
+/// state table for the call (a call re-entered from a finalizer finds the slot empty and
+/// makes its own); [`give_back_area`] puts it back. Larger requests get a blob of their own
+/// for the call. The area is Lua memory on the stack either way: a raise loses nothing (a
+/// scratch taken and never given back is collected, and the next call makes a new one),
+/// a failed allocation is Lua's memory error, and the bytes are never zero-filled, so the
+/// resident memory of a large request follows what the kernel writes, not what was asked.
+unsafe fn take_area(l: *mut lua_State, len: usize) -> &'static mut [u8] {
     if len <= SCRATCH_MAX {
-        if let Some(mut r) = cell(l).and_then(|c| c.scratch.try_borrow_mut().ok()) {
-            if r.len() < len {
-                let extra = len - r.len();
-                if r.try_reserve_exact(extra).is_err() {
-                    drop(r);
-                    raise_memory(l);
-                }
-                r.resize(len, 0);
-            }
-            return RecvBuf::Scratch(ManuallyDrop::new(r), len);
+        lua_rawgeti(l, up(Up::State), STATE_SCRATCH);
+        if lua_type(l, -1) == LUA_TUSERDATA && lua_rawlen(l, -1) >= len {
+            lua_pushnil(l);
+            lua_rawseti(l, up(Up::State), STATE_SCRATCH);
+            return &mut blob(l, -1)[..len];
         }
+        lua_pop(l, 1);
+        let size = len.max(16 * 1024).next_power_of_two().min(SCRATCH_MAX);
+        return &mut new_blob(l, size)[..len];
     }
-    RecvBuf::Owned(ManuallyDrop::new(alloc_buf(l, len)))
+    new_blob(l, len)
+}
+
+/// Puts the scratch blob at `idx` back in its slot (no-op for a per-call blob).
+unsafe fn give_back_area(l: *mut lua_State, idx: c_int) {
+    if lua_rawlen(l, idx) <= SCRATCH_MAX {
+        lua_pushvalue(l, idx);
+        lua_rawseti(l, up(Up::State), STATE_SCRATCH);
+    }
 }
 
 /// Shared body of `recv`, `recvfrom`, `read`.
@@ -669,43 +671,40 @@ unsafe fn recv_common(
     if bufsize <= 0 {
         return ret_nil_err(l, Errno::EINVAL, ops[0]);
     }
+    let Ok(len) = usize::try_from(bufsize) else {
+        raise_memory(l)
+    };
     let b = backend(l);
-    let mut buf = recv_buf(l, bufsize as usize);
+    let buf = take_area(l, len);
+    let area = lua_gettop(l);
     let r = guard(l, || {
-        let bytes = buf.bytes();
         if from {
-            b.recvfrom(Fd(s.fd), bytes, MsgFlags(flags))
+            b.recvfrom(Fd(s.fd), buf, MsgFlags(flags))
+                .map(|(n, a)| (n, a.as_ref().map(RawAddr::from_sockaddr)))
         } else {
-            b.recv(Fd(s.fd), bytes, MsgFlags(flags)).map(|n| (n, None))
+            b.recv(Fd(s.fd), buf, MsgFlags(flags)).map(|n| (n, None))
         }
     });
     match r {
         Ok((n, addr)) => {
-            let addr = ManuallyDrop::new(addr);
             if n == 0 && !s.is_dgram() {
-                buf.release();
-                drop(ManuallyDrop::into_inner(addr));
+                give_back_area(l, area);
                 return 0;
             }
-            let bytes = buf.bytes();
-            let n = n.min(bytes.len());
-            push_bytes(l, &bytes[..n]);
-            buf.release();
-            match ManuallyDrop::into_inner(addr) {
+            push_bytes(l, &buf[..n.min(buf.len())]);
+            give_back_area(l, area);
+            match addr {
                 Some(a) if from => {
                     lua_pushnil(l);
                     lua_pushnil(l);
                     push_ai(l, Ai::from_sock(&s, a));
                     4
                 }
-                other => {
-                    drop(other);
-                    1
-                }
+                _ => 1,
             }
         }
         Err(e) => {
-            buf.release();
+            give_back_area(l, area);
             if e.is_again() {
                 ret_again_nil(l)
             } else {
@@ -800,6 +799,7 @@ unsafe fn name_common(l: *mut lua_State, peer: bool) -> c_int {
         } else {
             b.getsockname(Fd(s.fd))
         }
+        .map(|a| RawAddr::from_sockaddr(&a))
     });
     match r {
         Ok(a) => {
@@ -1093,16 +1093,12 @@ pub(crate) unsafe extern "C-unwind" fn m_mcastttl(l: *mut lua_State) -> c_int {
     }
 }
 
-fn ifname_str(b: &[u8]) -> &str {
-    std::str::from_utf8(b).unwrap_or("\u{fffd}")
-}
-
 /// The current multicast interface name (read step of `mcastif`).
 fn mcastif_read(
     b: &dyn SocketOps,
     fd: Fd,
     v6: bool,
-) -> Result<Option<String>, (Errno, &'static CStr)> {
+) -> Result<Option<Vec<u8>>, (Errno, &'static CStr)> {
     if v6 {
         let idx = match b
             .getsockopt(fd, OptName::MulticastIfV6)
@@ -1156,39 +1152,38 @@ pub(crate) unsafe extern "C-unwind" fn m_mcastif(l: *mut lua_State) -> c_int {
     };
     let fd = Fd(s.fd);
     let b = backend(l);
+    let holder = new_holder(l);
     let prev = match guard(l, || mcastif_read(b, fd, v6)) {
-        Ok(p) => ManuallyDrop::new(p),
+        Ok(p) => holder.put(p),
         Err((e, op)) => return ret_nil_err(l, e, op),
     };
     if set && arg_type != LUA_TNIL && arg_type != LUA_TSTRING {
-        drop(ManuallyDrop::into_inner(prev));
         type_error(l, 2, c"string", true);
     }
     if set {
         let r = guard(l, || -> Result<(), (Errno, &'static CStr)> {
             let opt = match (v6, name) {
                 (true, None) => SockOpt::MulticastIfV6(0),
-                (true, Some(n)) => SockOpt::MulticastIfV6(
-                    b.if_nametoindex(ifname_str(n))
-                        .map_err(|e| (e, c"if_nametoindex"))?,
-                ),
+                (true, Some(n)) => {
+                    SockOpt::MulticastIfV6(b.if_nametoindex(n).map_err(|e| (e, c"if_nametoindex"))?)
+                }
                 (false, None) => SockOpt::MulticastIfV4(std::net::Ipv4Addr::UNSPECIFIED),
-                (false, Some(n)) => SockOpt::MulticastIfV4(
-                    b.interface_ipv4(fd, ifname_str(n))
-                        .map_err(|e| (e, c"ioctl"))?,
-                ),
+                (false, Some(n)) => {
+                    SockOpt::MulticastIfV4(b.interface_ipv4(fd, n).map_err(|e| (e, c"ioctl"))?)
+                }
             };
             b.setsockopt(fd, opt).map_err(|e| (e, c"setsockopt"))
         });
         if let Err((e, op)) = r {
-            drop(ManuallyDrop::into_inner(prev));
+            holder.clear();
             return ret_nil_err(l, e, op);
         }
     }
-    match ManuallyDrop::into_inner(prev) {
-        Some(n) => push_string(l, n),
+    match prev {
+        Some(n) => push_bytes(l, n),
         None => lua_pushnil(l),
     }
+    holder.clear();
     1
 }
 
@@ -1204,9 +1199,9 @@ unsafe fn mcast_member(
         Ok(v) => v,
         Err(n) => return n,
     };
-    let group = &*check_ud::<Ai>(l, 2, Up::AddrInfo, c"llsocket.addrinfo");
+    let group = *check_ai_at(l, 2);
     let source = if with_source {
-        Some(&*check_ud::<Ai>(l, 3, Up::AddrInfo, c"llsocket.addrinfo"))
+        Some(*check_ai_at(l, 3))
     } else {
         None
     };
@@ -1228,36 +1223,32 @@ unsafe fn mcast_member(
         }
         let req = if v6 {
             let interface = match ifname {
-                Some(n) => b
-                    .if_nametoindex(ifname_str(n))
-                    .map_err(|e| (e, c"if_nametoindex"))?,
+                Some(n) => b.if_nametoindex(n).map_err(|e| (e, c"if_nametoindex"))?,
                 None => 0,
             };
-            match (&group.addr, source) {
-                (SockAddr::V6(g), None) => McastRequest::V6 {
+            match (group.addr, source) {
+                (RawAddr::V6(g), None) => McastRequest::V6 {
                     group: *g.ip(),
                     interface,
                 },
                 (_, Some(src)) => McastRequest::Source {
-                    group: group.addr.clone(),
-                    source: src.addr.clone(),
+                    group: group.addr.to_sockaddr(),
+                    source: src.addr.to_sockaddr(),
                     interface,
                 },
                 _ => return Err(bad),
             }
         } else {
             let interface = match ifname {
-                Some(n) => b
-                    .interface_ipv4(fd, ifname_str(n))
-                    .map_err(|e| (e, c"ioctl"))?,
+                Some(n) => b.interface_ipv4(fd, n).map_err(|e| (e, c"ioctl"))?,
                 None => std::net::Ipv4Addr::UNSPECIFIED,
             };
-            match (&group.addr, source.map(|s| &s.addr)) {
-                (SockAddr::V4(g), None) => McastRequest::V4 {
+            match (group.addr, source.map(|s| s.addr)) {
+                (RawAddr::V4(g), None) => McastRequest::V4 {
                     group: *g.ip(),
                     interface,
                 },
-                (SockAddr::V4(g), Some(SockAddr::V4(src))) => McastRequest::SourceV4 {
+                (RawAddr::V4(g), Some(RawAddr::V4(src))) => McastRequest::SourceV4 {
                     group: *g.ip(),
                     source: *src.ip(),
                     interface,

@@ -190,12 +190,12 @@ fn errno_or_enxio() -> Errno {
 }
 
 /// Copies an interface name into a fixed C buffer (`ENXIO` when it cannot be one).
-fn ifname(name: &str) -> Result<[libc::c_char; libc::IFNAMSIZ]> {
+fn ifname(name: &[u8]) -> Result<[libc::c_char; libc::IFNAMSIZ]> {
     let mut out = [0 as libc::c_char; libc::IFNAMSIZ];
-    if name.len() >= libc::IFNAMSIZ || name.as_bytes().contains(&0) {
+    if name.len() >= libc::IFNAMSIZ || name.contains(&0) {
         return Err(Errno::ENXIO);
     }
-    for (d, s) in out.iter_mut().zip(name.as_bytes()) {
+    for (d, s) in out.iter_mut().zip(name) {
         *d = *s as libc::c_char;
     }
     Ok(out)
@@ -211,7 +211,7 @@ pub(crate) struct IfReq {
 }
 
 /// `ioctl(fd, req, &ifreq)` for interface `name`.
-fn ifreq_ioctl(fd: c_int, req: u64, name: &str) -> Result<IfReq> {
+fn ifreq_ioctl(fd: c_int, req: u64, name: &[u8]) -> Result<IfReq> {
     let mut ifr = IfReq {
         name: ifname(name)?,
         data: [0; 4],
@@ -233,13 +233,33 @@ fn gai_error(code: c_int) -> GaiError {
     }
 }
 
-/// Copies a C string pointer (NULL → `None`).
+/// Copies a C string pointer (NULL → `None`): the bytes exactly, no UTF-8 decoding.
 ///
 /// # Safety
 /// `p` is NULL or a valid NUL-terminated string.
-unsafe fn c_string(p: *const libc::c_char) -> Option<String> {
+unsafe fn c_string(p: *const libc::c_char) -> Option<Vec<u8>> {
     // SAFETY: per the function contract.
-    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_bytes().to_vec())
+}
+
+/// Why a name cannot be passed to C.
+enum CNameError {
+    /// It contains a NUL byte.
+    Nul,
+    /// Its copy could not be allocated (the name is sized by the caller).
+    NoMemory,
+}
+
+/// A NUL-terminated copy of a caller-given name, allocated fallibly.
+fn c_name(bytes: &[u8]) -> std::result::Result<CString, CNameError> {
+    if bytes.contains(&0) {
+        return Err(CNameError::Nul);
+    }
+    let mut v = Vec::new();
+    v.try_reserve_exact(bytes.len() + 1)
+        .map_err(|_| CNameError::NoMemory)?;
+    v.extend_from_slice(bytes);
+    CString::new(v).map_err(|_| CNameError::Nul)
 }
 
 /// A heap buffer of `len` bytes aligned for `cmsghdr`.
@@ -750,7 +770,7 @@ impl SocketOps for Posix {
         }
     }
 
-    fn interface_ipv4(&self, fd: Fd, name: &str) -> Result<Ipv4Addr> {
+    fn interface_ipv4(&self, fd: Fd, name: &[u8]) -> Result<Ipv4Addr> {
         let fd = check(fd)?;
         let ifr = ifreq_ioctl(fd, sys::SIOCGIFADDR, name)?;
         // SAFETY: `data` is 32 bytes of initialised memory, aligned for sockaddr_in (16 bytes).
@@ -760,9 +780,10 @@ impl SocketOps for Posix {
         }
     }
 
-    fn if_nametoindex(&self, name: &str) -> Result<u32> {
-        let c = CString::new(name).map_err(|_| Errno::ENXIO)?;
-        // SAFETY: `c` is a valid NUL-terminated string.
+    fn if_nametoindex(&self, name: &[u8]) -> Result<u32> {
+        // no interface name is IFNAMSIZ bytes or longer: such a name is copied nowhere
+        let c = ifname(name)?;
+        // SAFETY: `c` is NUL-terminated (ifname leaves at least one trailing NUL).
         let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
         if idx == 0 {
             Err(errno_or_enxio())
@@ -771,7 +792,7 @@ impl SocketOps for Posix {
         }
     }
 
-    fn if_indextoname(&self, index: u32) -> Result<String> {
+    fn if_indextoname(&self, index: u32) -> Result<Vec<u8>> {
         let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
         // SAFETY: `buf` has IF_NAMESIZE bytes as the call requires.
         let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
@@ -784,18 +805,20 @@ impl SocketOps for Posix {
 
     fn getaddrinfo<'a>(
         &self,
-        node: Option<&'a str>,
-        service: Option<&'a str>,
+        node: Option<&'a [u8]>,
+        service: Option<&'a [u8]>,
         hints: &AddrInfoHints,
     ) -> std::result::Result<Vec<AddrInfo>, GaiError> {
-        let node = node
-            .map(CString::new)
-            .transpose()
-            .map_err(|_| GaiError::EAI_NONAME)?;
+        let name = |b: &[u8], nul: GaiError| {
+            c_name(b).map_err(|e| match e {
+                CNameError::Nul => nul,
+                CNameError::NoMemory => GaiError::EAI_MEMORY,
+            })
+        };
+        let node = node.map(|n| name(n, GaiError::EAI_NONAME)).transpose()?;
         let service = service
-            .map(CString::new)
-            .transpose()
-            .map_err(|_| GaiError::EAI_SERVICE)?;
+            .map(|s| name(s, GaiError::EAI_SERVICE))
+            .transpose()?;
         // SAFETY: addrinfo is plain old data; all-zero is valid (null pointers).
         let mut h: libc::addrinfo = unsafe { zeroed() };
         h.ai_family = hints.family.raw();

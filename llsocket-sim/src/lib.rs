@@ -706,24 +706,32 @@ impl SocketOps for Host {
         self.with(|w, h| w.op_multicast(h, fd, op, req))
     }
 
-    fn interface_ipv4(&self, fd: Fd, name: &str) -> Result<Ipv4Addr> {
+    fn interface_ipv4(&self, fd: Fd, name: &[u8]) -> Result<Ipv4Addr> {
         self.with(|w, h| w.op_interface_ipv4(h, fd, name))
     }
 
-    fn if_nametoindex(&self, name: &str) -> Result<u32> {
+    fn if_nametoindex(&self, name: &[u8]) -> Result<u32> {
         World::if_nametoindex(name)
     }
 
-    fn if_indextoname(&self, index: u32) -> Result<String> {
+    fn if_indextoname(&self, index: u32) -> Result<Vec<u8>> {
         World::if_indextoname(index)
     }
 
     fn getaddrinfo<'a>(
         &self,
-        node: Option<&'a str>,
-        service: Option<&'a str>,
+        node: Option<&'a [u8]>,
+        service: Option<&'a [u8]>,
         hints: &AddrInfoHints,
     ) -> std::result::Result<Vec<AddrInfo>, GaiError> {
+        // Names are bytes; every name the world knows is ASCII, so other bytes match
+        // nothing (no lossy conversion that could make a different name match).
+        let node = node
+            .map(|n| std::str::from_utf8(n).map_err(|_| GaiError::EAI_NONAME))
+            .transpose()?;
+        let service = service
+            .map(|s| std::str::from_utf8(s).map_err(|_| GaiError::EAI_SERVICE))
+            .transpose()?;
         self.w.borrow().getaddrinfo(node, service, hints)
     }
 

@@ -214,7 +214,7 @@ impl World {
         }
         if flags & libc::AI_CANONNAME != 0 {
             if let Some(first) = out.first_mut() {
-                first.canonname = canon;
+                first.canonname = canon.map(String::into_bytes);
             }
         }
         Ok(out)
@@ -255,7 +255,10 @@ impl World {
                 .find(|(_, p, tcp, u)| *p == port && if udp { *u } else { *tcp })
                 .map_or_else(|| port.to_string(), |s| s.0.to_owned())
         };
-        Ok(NameInfo { host, service })
+        Ok(NameInfo {
+            host: host.into_bytes(),
+            service: service.into_bytes(),
+        })
     }
 
     /// `lo` (index 1) and `eth0` (index 2) of host `h`.
@@ -263,7 +266,7 @@ impl World {
         let v4 = |a: Ipv4Addr| Some(SockAddr::v4(a, 0));
         let v6 = |a: Ipv6Addr| Some(SockAddr::v6(a, 0));
         let lo = Interface {
-            name: "lo".to_owned(),
+            name: b"lo".to_vec(),
             flags: IfFlags {
                 up: true,
                 loopback: true,
@@ -288,7 +291,7 @@ impl World {
             }],
         };
         let eth0 = Interface {
-            name: "eth0".to_owned(),
+            name: b"eth0".to_vec(),
             flags: IfFlags {
                 up: true,
                 broadcast: true,
@@ -316,18 +319,18 @@ impl World {
         vec![lo, eth0]
     }
 
-    pub(crate) fn if_nametoindex(name: &str) -> Result<u32> {
+    pub(crate) fn if_nametoindex(name: &[u8]) -> Result<u32> {
         match name {
-            "lo" => Ok(1),
-            "eth0" => Ok(2),
+            b"lo" => Ok(1),
+            b"eth0" => Ok(2),
             _ => Err(Errno::ENODEV),
         }
     }
 
-    pub(crate) fn if_indextoname(index: u32) -> Result<String> {
+    pub(crate) fn if_indextoname(index: u32) -> Result<Vec<u8>> {
         match index {
-            1 => Ok("lo".to_owned()),
-            2 => Ok("eth0".to_owned()),
+            1 => Ok(b"lo".to_vec()),
+            2 => Ok(b"eth0".to_vec()),
             _ => Err(Errno::ENXIO),
         }
     }

@@ -2347,14 +2347,14 @@ impl World {
     }
 
     /// `SIOCGIFADDR` on the simulated interfaces.
-    pub(crate) fn op_interface_ipv4(&mut self, h: usize, fd: Fd, name: &str) -> Result<Ipv4Addr> {
+    pub(crate) fn op_interface_ipv4(&mut self, h: usize, fd: Fd, name: &[u8]) -> Result<Ipv4Addr> {
         self.sock_of(h, fd)?;
-        if name.len() >= 16 || name.contains('\0') {
+        if name.len() >= 16 || name.contains(&0) {
             return Err(Errno::ENXIO);
         }
         match name {
-            "lo" => Ok(Ipv4Addr::LOCALHOST),
-            "eth0" => Ok(host_v4(h)),
+            b"lo" => Ok(Ipv4Addr::LOCALHOST),
+            b"eth0" => Ok(host_v4(h)),
             _ => Err(Errno::ENODEV),
         }
     }

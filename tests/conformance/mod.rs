@@ -263,19 +263,19 @@ impl<O: SocketOps> SocketOps for Tracked<O> {
     fn multicast(&self, fd: Fd, op: McastOp, req: &McastRequest) -> Result<()> {
         self.inner.multicast(fd, op, req)
     }
-    fn interface_ipv4(&self, fd: Fd, name: &str) -> Result<Ipv4Addr> {
+    fn interface_ipv4(&self, fd: Fd, name: &[u8]) -> Result<Ipv4Addr> {
         self.inner.interface_ipv4(fd, name)
     }
-    fn if_nametoindex(&self, name: &str) -> Result<u32> {
+    fn if_nametoindex(&self, name: &[u8]) -> Result<u32> {
         self.inner.if_nametoindex(name)
     }
-    fn if_indextoname(&self, index: u32) -> Result<String> {
+    fn if_indextoname(&self, index: u32) -> Result<Vec<u8>> {
         self.inner.if_indextoname(index)
     }
     fn getaddrinfo<'a>(
         &self,
-        node: Option<&'a str>,
-        service: Option<&'a str>,
+        node: Option<&'a [u8]>,
+        service: Option<&'a [u8]>,
         hints: &AddrInfoHints,
     ) -> std::result::Result<Vec<AddrInfo>, GaiError> {
         self.inner.getaddrinfo(node, service, hints)

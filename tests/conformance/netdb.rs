@@ -22,8 +22,8 @@ conformance!(getaddrinfo_numeric, |b: &dyn Backend| {
     let numeric = libc::AI_NUMERICHOST | libc::AI_NUMERICSERV;
     let r = o
         .getaddrinfo(
-            Some("127.0.0.1"),
-            Some("8080"),
+            Some(b"127.0.0.1".as_slice()),
+            Some(b"8080".as_slice()),
             &hints(Family::INET, SockType::STREAM, numeric),
         )
         .unwrap();
@@ -35,8 +35,8 @@ conformance!(getaddrinfo_numeric, |b: &dyn Backend| {
     assert_eq!(r[0].canonname, None);
     let r = o
         .getaddrinfo(
-            Some("::1"),
-            Some("53"),
+            Some(b"::1".as_slice()),
+            Some(b"53".as_slice()),
             &hints(Family::UNSPEC, SockType::DGRAM, numeric),
         )
         .unwrap();
@@ -47,8 +47,8 @@ conformance!(getaddrinfo_numeric, |b: &dyn Backend| {
     // Without a socket type: one result per type, stream, datagram, raw.
     let r = o
         .getaddrinfo(
-            Some("127.0.0.1"),
-            Some("7"),
+            Some(b"127.0.0.1".as_slice()),
+            Some(b"7".as_slice()),
             &hints(Family::INET, SockType(0), numeric),
         )
         .unwrap();
@@ -68,7 +68,7 @@ conformance!(getaddrinfo_numeric, |b: &dyn Backend| {
     let r = o
         .getaddrinfo(
             None,
-            Some("9000"),
+            Some(b"9000".as_slice()),
             &hints(Family::INET, SockType::STREAM, libc::AI_PASSIVE | numeric),
         )
         .unwrap();
@@ -77,7 +77,7 @@ conformance!(getaddrinfo_numeric, |b: &dyn Backend| {
     let r = o
         .getaddrinfo(
             None,
-            Some("9000"),
+            Some(b"9000".as_slice()),
             &hints(Family::INET6, SockType::STREAM, libc::AI_PASSIVE | numeric),
         )
         .unwrap();
@@ -86,7 +86,7 @@ conformance!(getaddrinfo_numeric, |b: &dyn Backend| {
     let r = o
         .getaddrinfo(
             None,
-            Some("9000"),
+            Some(b"9000".as_slice()),
             &hints(Family::INET, SockType::STREAM, numeric),
         )
         .unwrap();
@@ -94,7 +94,7 @@ conformance!(getaddrinfo_numeric, |b: &dyn Backend| {
     // No service: port 0.
     let r = o
         .getaddrinfo(
-            Some("127.0.0.1"),
+            Some(b"127.0.0.1".as_slice()),
             None,
             &hints(Family::INET, SockType::DGRAM, numeric),
         )
@@ -105,22 +105,22 @@ conformance!(getaddrinfo_numeric, |b: &dyn Backend| {
 conformance!(getaddrinfo_numeric_errors, |b: &dyn Backend| {
     let o = b.ops();
     let numeric = libc::AI_NUMERICHOST | libc::AI_NUMERICSERV;
-    let err = |node: Option<&str>, service: Option<&str>, h: AddrInfoHints| {
+    let err = |node: Option<&[u8]>, service: Option<&[u8]>, h: AddrInfoHints| {
         o.getaddrinfo(node, service, &h).unwrap_err().code
     };
     // A name where a number is required.
     assert_eq!(
         err(
-            Some("localhost"),
-            Some("80"),
+            Some(b"localhost".as_slice()),
+            Some(b"80".as_slice()),
             hints(Family::INET, SockType::STREAM, numeric)
         ),
         GaiError::EAI_NONAME.code
     );
     assert_eq!(
         err(
-            Some("127.0.0.1"),
-            Some("http"),
+            Some(b"127.0.0.1".as_slice()),
+            Some(b"http".as_slice()),
             hints(Family::INET, SockType::STREAM, numeric)
         ),
         GaiError::EAI_NONAME.code
@@ -132,8 +132,8 @@ conformance!(getaddrinfo_numeric_errors, |b: &dyn Backend| {
     );
     // An IPv6 literal asked for as IPv4.
     let e = err(
-        Some("::1"),
-        Some("80"),
+        Some(b"::1".as_slice()),
+        Some(b"80".as_slice()),
         hints(Family::INET, SockType::STREAM, numeric),
     );
     // glibc (and the simulator, which follows it) says EAI_ADDRFAMILY; musl's getaddrinfo
@@ -147,8 +147,8 @@ conformance!(getaddrinfo_numeric_errors, |b: &dyn Backend| {
     // An unsupported family.
     assert_eq!(
         err(
-            Some("127.0.0.1"),
-            Some("80"),
+            Some(b"127.0.0.1".as_slice()),
+            Some(b"80".as_slice()),
             hints(Family(9999), SockType::STREAM, numeric)
         ),
         GaiError::EAI_FAMILY.code
@@ -159,13 +159,31 @@ conformance!(getnameinfo_numeric, |b: &dyn Backend| {
     let o = b.ops();
     let numeric = libc::NI_NUMERICHOST | libc::NI_NUMERICSERV;
     let n = o.getnameinfo(&lo4(80), numeric).unwrap();
-    assert_eq!((n.host.as_str(), n.service.as_str()), ("127.0.0.1", "80"));
+    assert_eq!(
+        (
+            std::str::from_utf8(&n.host).unwrap(),
+            std::str::from_utf8(&n.service).unwrap()
+        ),
+        ("127.0.0.1", "80")
+    );
     let n = o.getnameinfo(&lo6(443), numeric).unwrap();
-    assert_eq!((n.host.as_str(), n.service.as_str()), ("::1", "443"));
+    assert_eq!(
+        (
+            std::str::from_utf8(&n.host).unwrap(),
+            std::str::from_utf8(&n.service).unwrap()
+        ),
+        ("::1", "443")
+    );
     let n = o
         .getnameinfo(&SockAddr::v4(Ipv4Addr::new(10, 1, 2, 3), 65535), numeric)
         .unwrap();
-    assert_eq!((n.host.as_str(), n.service.as_str()), ("10.1.2.3", "65535"));
+    assert_eq!(
+        (
+            std::str::from_utf8(&n.host).unwrap(),
+            std::str::from_utf8(&n.service).unwrap()
+        ),
+        ("10.1.2.3", "65535")
+    );
 });
 
 conformance!(interfaces_list_loopback, |b: &dyn Backend| {
@@ -173,7 +191,7 @@ conformance!(interfaces_list_loopback, |b: &dyn Backend| {
     let ifs = o.interfaces().unwrap();
     let lo = ifs
         .iter()
-        .find(|i| i.name == "lo")
+        .find(|i| i.name == b"lo")
         .unwrap_or_else(|| panic!("no lo in {ifs:?}"));
     assert!(
         lo.flags.up && lo.flags.loopback && lo.flags.running,
@@ -201,20 +219,20 @@ conformance!(interfaces_list_loopback, |b: &dyn Backend| {
         "{:?}",
         lo.inet6
     );
-    let index = o.if_nametoindex("lo").unwrap();
+    let index = o.if_nametoindex(b"lo").unwrap();
     assert_eq!(lo.index, Some(index));
-    assert_eq!(o.if_indextoname(index).unwrap(), "lo");
+    assert_eq!(o.if_indextoname(index).unwrap(), b"lo");
     assert_eq!(lo.mtu, Some(65536));
     // Unknown names and indexes.
-    assert_eq!(o.if_nametoindex("no-such-if0").unwrap_err(), Errno::ENODEV);
+    assert_eq!(o.if_nametoindex(b"no-such-if0").unwrap_err(), Errno::ENODEV);
     assert_eq!(o.if_indextoname(999_999).unwrap_err(), Errno::ENXIO);
     // The interface's IPv4 address through an ioctl on any socket.
     let s = o
         .socket(Family::INET, SockType::DGRAM, Protocol::DEFAULT, false)
         .unwrap();
-    assert_eq!(o.interface_ipv4(s, "lo").unwrap(), Ipv4Addr::LOCALHOST);
+    assert_eq!(o.interface_ipv4(s, b"lo").unwrap(), Ipv4Addr::LOCALHOST);
     assert_eq!(
-        o.interface_ipv4(s, "no-such-if0").unwrap_err(),
+        o.interface_ipv4(s, b"no-such-if0").unwrap_err(),
         Errno::ENODEV
     );
 });

@@ -244,7 +244,7 @@ conformance!(multicast_options_round_trip, |b: &dyn Backend| {
         o.setsockopt(u6, SockOpt::MulticastHopsV6(256)).unwrap_err(),
         Errno::EINVAL
     );
-    let lo = o.if_nametoindex("lo").unwrap();
+    let lo = o.if_nametoindex(b"lo").unwrap();
     same(o, u6, SockOpt::MulticastIfV6(lo));
     same(o, u6, SockOpt::MulticastIfV6(0));
     // An interface that does not exist.

@@ -191,7 +191,7 @@ conformance!(udp_multicast_loopback_delivery_v4, |b: &dyn Backend| {
 
 conformance!(udp_multicast_membership_v6, |b: &dyn Backend| {
     let o = b.ops();
-    let lo = o.if_nametoindex("lo").unwrap();
+    let lo = o.if_nametoindex(b"lo").unwrap();
     let (s, _) = udp(b, SockAddr::v6(Ipv6Addr::UNSPECIFIED, 0), true);
     let req = McastRequest::V6 {
         group: "ff02::1:3".parse().unwrap(),

@@ -13,7 +13,11 @@ fn numeric_getaddrinfo() {
         ..Default::default()
     };
     let res = Posix
-        .getaddrinfo(Some("127.0.0.1"), Some("8080"), &hints)
+        .getaddrinfo(
+            Some(b"127.0.0.1".as_slice()),
+            Some(b"8080".as_slice()),
+            &hints,
+        )
         .unwrap();
     assert!(!res.is_empty());
     assert!(res
@@ -38,7 +42,10 @@ fn numeric_getnameinfo() {
         )
         .unwrap();
     assert_eq!(
-        (ni.host.as_str(), ni.service.as_str()),
+        (
+            std::str::from_utf8(&ni.host).unwrap(),
+            std::str::from_utf8(&ni.service).unwrap()
+        ),
         ("127.0.0.1", "8080")
     );
 }
@@ -69,11 +76,11 @@ fn interfaces_include_loopback_with_127_0_0_1() {
         )
         .unwrap();
     let ip = p.interface_ipv4(fd, &lo.name);
-    let unknown = p.interface_ipv4(fd, "no-such-if0");
+    let unknown = p.interface_ipv4(fd, b"no-such-if0");
     p.close(fd).unwrap();
     assert_eq!(ip.unwrap(), Ipv4Addr::LOCALHOST);
     assert!(unknown.is_err());
-    let e = p.if_nametoindex("no-such-if0").unwrap_err();
+    let e = p.if_nametoindex(b"no-such-if0").unwrap_err();
     assert!([Errno::ENODEV, Errno::ENXIO].contains(&e), "{e:?}");
     assert_eq!(p.if_indextoname(u32::MAX).unwrap_err(), Errno::ENXIO);
 }

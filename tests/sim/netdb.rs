@@ -15,7 +15,9 @@ fn host_names_services_and_localhost() {
         socktype: SockType::STREAM,
         ..AddrInfoHints::default()
     };
-    let r = a.getaddrinfo(Some("b"), Some("http"), &hints).unwrap();
+    let r = a
+        .getaddrinfo(Some(b"b".as_slice()), Some(b"http".as_slice()), &hints)
+        .unwrap();
     let addrs: Vec<SockAddr> = r.iter().map(|x| x.addr.clone()).collect();
     assert_eq!(
         addrs,
@@ -23,34 +25,52 @@ fn host_names_services_and_localhost() {
     );
     assert!(r.iter().all(|x| x.protocol == Protocol::TCP));
     let r = a
-        .getaddrinfo(Some("localhost"), Some("7"), &AddrInfoHints::default())
+        .getaddrinfo(
+            Some(b"localhost".as_slice()),
+            Some(b"7".as_slice()),
+            &AddrInfoHints::default(),
+        )
         .unwrap();
     assert_eq!(r.len(), 3, "STREAM, DGRAM and RAW for a numeric service");
     assert_eq!(r[0].addr, SockAddr::v4(Ipv4Addr::LOCALHOST, 7));
     assert_eq!(
-        a.getaddrinfo(Some("nosuch"), None, &hints),
+        a.getaddrinfo(Some(b"nosuch".as_slice()), None, &hints),
         Err(GaiError::EAI_NONAME)
     );
     assert_eq!(
-        a.getaddrinfo(Some("b"), Some("nosuch"), &hints),
+        a.getaddrinfo(Some(b"b".as_slice()), Some(b"nosuch".as_slice()), &hints),
         Err(GaiError::EAI_SERVICE)
     );
     let ni = a.getnameinfo(&SockAddr::v4(b.ipv4(), 443), 0).unwrap();
-    assert_eq!((ni.host.as_str(), ni.service.as_str()), ("b", "https"));
+    assert_eq!(
+        (
+            std::str::from_utf8(&ni.host).unwrap(),
+            std::str::from_utf8(&ni.service).unwrap()
+        ),
+        ("b", "https")
+    );
     let ni = a
         .getnameinfo(
             &SockAddr::v4(b.ipv4(), 443),
             libc::NI_NUMERICHOST | libc::NI_NUMERICSERV,
         )
         .unwrap();
-    assert_eq!((ni.host.as_str(), ni.service.as_str()), ("10.0.0.2", "443"));
+    assert_eq!(
+        (
+            std::str::from_utf8(&ni.host).unwrap(),
+            std::str::from_utf8(&ni.service).unwrap()
+        ),
+        ("10.0.0.2", "443")
+    );
     let passive = AddrInfoHints {
         family: Family::INET6,
         socktype: SockType::DGRAM,
         flags: libc::AI_PASSIVE,
         ..AddrInfoHints::default()
     };
-    let r = a.getaddrinfo(None, Some("53"), &passive).unwrap();
+    let r = a
+        .getaddrinfo(None, Some(b"53".as_slice()), &passive)
+        .unwrap();
     assert_eq!(r[0].addr, SockAddr::v6(Ipv6Addr::UNSPECIFIED, 53));
 }
 
@@ -58,16 +78,19 @@ fn host_names_services_and_localhost() {
 fn interfaces_lo_and_eth0() {
     let (_sim, a, b) = two_hosts(71);
     let ifs = b.interfaces().unwrap();
-    let names: Vec<&str> = ifs.iter().map(|i| i.name.as_str()).collect();
+    let names: Vec<&str> = ifs
+        .iter()
+        .map(|i| std::str::from_utf8(&i.name).unwrap())
+        .collect();
     assert_eq!(names, ["lo", "eth0"]);
     assert!(ifs[0].flags.loopback && ifs[1].flags.multicast);
     assert_eq!(ifs[1].inet[0].address, Some(SockAddr::v4(b.ipv4(), 0)));
-    assert_eq!(a.if_nametoindex("lo"), Ok(1));
-    assert_eq!(a.if_nametoindex("eth0"), Ok(2));
-    assert_eq!(a.if_indextoname(2).as_deref(), Ok("eth0"));
+    assert_eq!(a.if_nametoindex(b"lo"), Ok(1));
+    assert_eq!(a.if_nametoindex(b"eth0"), Ok(2));
+    assert_eq!(a.if_indextoname(2).as_deref(), Ok(b"eth0".as_slice()));
     assert_eq!(a.if_indextoname(9), Err(Errno::ENXIO));
     let u = udp(&a);
-    assert_eq!(a.interface_ipv4(u, "eth0"), Ok(a.ipv4()));
-    assert_eq!(a.interface_ipv4(u, "lo"), Ok(Ipv4Addr::LOCALHOST));
-    assert_eq!(a.interface_ipv4(u, "wlan9"), Err(Errno::ENODEV));
+    assert_eq!(a.interface_ipv4(u, b"eth0"), Ok(a.ipv4()));
+    assert_eq!(a.interface_ipv4(u, b"lo"), Ok(Ipv4Addr::LOCALHOST));
+    assert_eq!(a.interface_ipv4(u, b"wlan9"), Err(Errno::ENODEV));
 }
