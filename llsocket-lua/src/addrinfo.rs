@@ -405,12 +405,6 @@ pub(crate) unsafe extern "C-unwind" fn m_getnameinfo(l: *mut lua_State) -> c_int
     }
 }
 
-/// `__gc`: nothing to release (plain data); checks its argument like every method.
-pub(crate) unsafe extern "C-unwind" fn m_gc(l: *mut lua_State) -> c_int {
-    check_ai(l);
-    0
-}
-
 /// `__tostring`
 pub(crate) unsafe extern "C-unwind" fn m_tostring(l: *mut lua_State) -> c_int {
     push_tostring(l, c"llsocket.addrinfo")
@@ -435,5 +429,5 @@ pub(crate) const METHODS: &[(&CStr, lua_CFunction)] = &[
     (c"getnameinfo", m_getnameinfo),
 ];
 
-/// Metamethods besides `__index`.
-pub(crate) const META: &[(&CStr, lua_CFunction)] = &[(c"__gc", m_gc), (c"__tostring", m_tostring)];
+/// Metamethods besides `__index`. No `__gc`: the object is plain data in Lua's memory.
+pub(crate) const META: &[(&CStr, lua_CFunction)] = &[(c"__tostring", m_tostring)];

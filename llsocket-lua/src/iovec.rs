@@ -4,7 +4,8 @@
 //! An iovec is a small header (element count, byte count) whose elements are blobs
 //! (plain userdata of exactly the element's length) in its user-value table, so the
 //! bytes are Lua memory: the collector sees them, a failed allocation is Lua's memory
-//! error, and `recvmsg`/`readv` write into them in place.
+//! error, and `recvmsg`/`readv` write into them in place. It has no finalizer: nothing
+//! needs releasing by hand, and objects without one are freed in a single cycle.
 //!
 //! `writev`/`readv` go through the backend's `sendmsg`/`recvmsg` (the binding has
 //! no platform code), so they work on sockets only; other descriptors give the
@@ -31,7 +32,6 @@ pub(crate) const IOV_MAX: usize = 1024;
 pub(crate) struct Iovec {
     count: usize,
     bytes: usize,
-    finalized: bool,
 }
 
 /// The layout of a C lua-iovec rock object.
@@ -79,9 +79,6 @@ pub(crate) unsafe fn iov_parts(
     let arg = lua_absindex(l, arg);
     if is_ours(l, arg) {
         let iov = *(lua_touserdata(l, arg) as *const Iovec);
-        if iov.finalized {
-            return Some((Vec::new(), 0));
-        }
         lua_checkstack(l, 2);
         uservalue(l, arg);
         let t = lua_gettop(l);
@@ -133,13 +130,9 @@ pub(crate) unsafe fn iov_parts(
     Some((out, bytes))
 }
 
-/// `self` of an iovec method (a finalized one raises).
+/// `self` of an iovec method.
 unsafe fn check_iov(l: *mut lua_State) -> &'static mut Iovec {
-    let iov = &mut *check_ud::<Iovec>(l, 1, Up::Iovec, c"iovec");
-    if iov.finalized {
-        raise_str(l, c"llsocket: finalized iovec");
-    }
-    iov
+    &mut *check_ud::<Iovec>(l, 1, Up::Iovec, c"iovec")
 }
 
 /// Pushes the element table of the iovec at 1 and returns its index. Called once every
@@ -439,18 +432,6 @@ pub(crate) unsafe extern "C-unwind" fn m_readv(l: *mut lua_State) -> c_int {
     }
 }
 
-/// `__gc`: marks the object finalized.
-pub(crate) unsafe extern "C-unwind" fn m_gc(l: *mut lua_State) -> c_int {
-    let iov = &mut *check_ud::<Iovec>(l, 1, Up::Iovec, c"iovec");
-    // the elements go with the object (they are its user values); a revived iovec is
-    // refused by every method, so they are never reachable again
-    *iov = Iovec {
-        finalized: true,
-        ..Iovec::default()
-    };
-    0
-}
-
 /// `__tostring`
 pub(crate) unsafe extern "C-unwind" fn m_tostring(l: *mut lua_State) -> c_int {
     push_tostring(l, c"iovec")
@@ -473,9 +454,6 @@ pub(crate) const METHODS: &[(&CStr, lua_CFunction)] = &[
     (c"readv", m_readv),
 ];
 
-/// Metamethods besides `__index`.
-pub(crate) const META: &[(&CStr, lua_CFunction)] = &[
-    (c"__gc", m_gc),
-    (c"__tostring", m_tostring),
-    (c"__len", m_len),
-];
+/// Metamethods besides `__index` (no `__gc`: the elements are the object's user values).
+pub(crate) const META: &[(&CStr, lua_CFunction)] =
+    &[(c"__tostring", m_tostring), (c"__len", m_len)];

@@ -8,8 +8,9 @@
 //! - a cmsghdrs keeps its packed control buffer (native `cmsghdr` layout, see
 //!   [`llsocket_api::cmsg`]) in a blob in its user-value table, with spare capacity.
 //!
-//! After its `__gc` an object is *finalized*: a revived one refuses every method with
-//! `llsocket: finalized <type>` (its parts were released by the finalizer).
+//! None of them has a finalizer: there is nothing to release by hand, so an object kept
+//! alive (or revived) by another object's finalizer stays a valid object, and whatever it
+//! holds is freed with it.
 #![allow(unsafe_op_in_unsafe_fn)] // FFI bodies on a live lua_State
 
 use std::ffi::{c_int, CStr};
@@ -26,7 +27,6 @@ use crate::socket::Sock;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct MsgHdr {
     flags: i32,
-    finalized: bool,
 }
 
 /// User-value slots of a msghdr.
@@ -39,14 +39,12 @@ const MH_CONTROL: lua_Integer = 3;
 pub(crate) struct CmsgHdr {
     level: i32,
     ty: i32,
-    finalized: bool,
 }
 
 /// The cmsghdrs userdata: used length of the buffer blob (user-value slot 1).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct CmsgHdrs {
     len: usize,
-    finalized: bool,
 }
 
 /// User-value slot of a cmsghdrs' buffer blob.
@@ -54,26 +52,15 @@ const CMS_BUF: lua_Integer = 1;
 
 /// `msghdr.new()`
 pub(crate) unsafe extern "C-unwind" fn mh_new(l: *mut lua_State) -> c_int {
-    push_ud(
-        l,
-        MsgHdr {
-            flags: 0,
-            finalized: false,
-        },
-        Up::MsgHdr,
-    );
+    push_ud(l, MsgHdr { flags: 0 }, Up::MsgHdr);
     new_uservalue(l, -1, 3);
     lua_pop(l, 1);
     1
 }
 
-/// The msghdr at `arg` (a finalized one raises).
+/// The msghdr at `arg`.
 unsafe fn check_mh(l: *mut lua_State, arg: c_int) -> &'static mut MsgHdr {
-    let mh = &mut *check_ud::<MsgHdr>(l, arg, Up::MsgHdr, c"llsocket.msghdr");
-    if mh.finalized {
-        raise_str(l, c"llsocket: finalized msghdr");
-    }
-    mh
+    &mut *check_ud::<MsgHdr>(l, arg, Up::MsgHdr, c"llsocket.msghdr")
 }
 
 /// The shared accessor: returns the current object, sets when an argument is passed.
@@ -131,14 +118,6 @@ pub(crate) unsafe extern "C-unwind" fn mh_flags(l: *mut lua_State) -> c_int {
     1
 }
 
-/// `__gc`: marks the object finalized.
-pub(crate) unsafe extern "C-unwind" fn mh_gc(l: *mut lua_State) -> c_int {
-    let mh = &mut *check_ud::<MsgHdr>(l, 1, Up::MsgHdr, c"llsocket.msghdr");
-    // the attachments go with the object (they are its user values)
-    mh.finalized = true;
-    0
-}
-
 /// `__tostring`
 pub(crate) unsafe extern "C-unwind" fn mh_tostring(l: *mut lua_State) -> c_int {
     push_tostring(l, c"llsocket.msghdr")
@@ -172,14 +151,12 @@ unsafe fn parts(l: *mut lua_State, mh_idx: c_int) -> Parts {
     lua_rawgeti(l, t, MH_CONTROL);
     if lua_type(l, -1) == LUA_TUSERDATA && has_mt(l, -1, Up::CmsgHdrs) {
         let c = lua_touserdata(l, -1) as *mut CmsgHdrs;
-        if !(*c).finalized {
-            let ci = lua_gettop(l);
-            uservalue(l, ci);
-            lua_rawgeti(l, -1, CMS_BUF);
-            let buf = blob(l, -1);
-            let len = (*c).len.min(buf.len());
-            p.control = Some((c, &mut buf[..len]));
-        }
+        let ci = lua_gettop(l);
+        uservalue(l, ci);
+        lua_rawgeti(l, -1, CMS_BUF);
+        let buf = blob(l, -1);
+        let len = (*c).len.min(buf.len());
+        p.control = Some((c, &mut buf[..len]));
     }
     lua_rawgeti(l, t, MH_IOV);
     let iov_idx = lua_gettop(l);
@@ -287,11 +264,7 @@ pub(crate) unsafe fn recvmsg(l: *mut lua_State, s: Sock) -> c_int {
 
 /// Pushes a new cmsghdr with a copy of `data`.
 unsafe fn push_cmsg(l: *mut lua_State, level: i32, ty: i32, data: &[u8]) {
-    let hdr = CmsgHdr {
-        level,
-        ty,
-        finalized: false,
-    };
+    let hdr = CmsgHdr { level, ty };
     push_ud_extra(l, hdr, data.len(), Up::CmsgHdr);
     ud_extra::<CmsgHdr>(l, -1)[..data.len()].copy_from_slice(data);
 }
@@ -322,7 +295,6 @@ pub(crate) unsafe extern "C-unwind" fn cm_rights(l: *mut lua_State) -> c_int {
     let hdr = CmsgHdr {
         level: libc::SOL_SOCKET,
         ty: libc::SCM_RIGHTS,
-        finalized: false,
     };
     push_ud_extra(l, hdr, n, Up::CmsgHdr);
     let data = ud_extra::<CmsgHdr>(l, -1);
@@ -334,12 +306,9 @@ pub(crate) unsafe extern "C-unwind" fn cm_rights(l: *mut lua_State) -> c_int {
     1
 }
 
-/// `self` of a cmsghdr method: header and data (a finalized one raises).
+/// `self` of a cmsghdr method: header and data.
 unsafe fn check_cm(l: *mut lua_State) -> (CmsgHdr, &'static [u8]) {
     let p = *check_ud::<CmsgHdr>(l, 1, Up::CmsgHdr, c"llsocket.cmsghdr");
-    if p.finalized {
-        raise_str(l, c"llsocket: finalized cmsghdr");
-    }
     (p, ud_extra::<CmsgHdr>(l, 1))
 }
 
@@ -384,12 +353,6 @@ pub(crate) unsafe extern "C-unwind" fn cm_len(l: *mut lua_State) -> c_int {
     1
 }
 
-/// `__gc`: marks the object finalized (its bytes go with the userdata).
-pub(crate) unsafe extern "C-unwind" fn cm_gc(l: *mut lua_State) -> c_int {
-    (*check_ud::<CmsgHdr>(l, 1, Up::CmsgHdr, c"llsocket.cmsghdr")).finalized = true;
-    0
-}
-
 /// `__tostring`
 pub(crate) unsafe extern "C-unwind" fn cm_tostring(l: *mut lua_State) -> c_int {
     push_tostring(l, c"llsocket.cmsghdr")
@@ -399,26 +362,16 @@ pub(crate) unsafe extern "C-unwind" fn cm_tostring(l: *mut lua_State) -> c_int {
 
 /// `cmsghdrs.new()`
 pub(crate) unsafe extern "C-unwind" fn cms_new(l: *mut lua_State) -> c_int {
-    push_ud(
-        l,
-        CmsgHdrs {
-            len: 0,
-            finalized: false,
-        },
-        Up::CmsgHdrs,
-    );
+    push_ud(l, CmsgHdrs { len: 0 }, Up::CmsgHdrs);
     new_uservalue(l, -1, 1);
     lua_pop(l, 1);
     1
 }
 
-/// `self` of a cmsghdrs method (a finalized one raises); pushes its user-value table and
-/// its buffer blob, in that order.
+/// `self` of a cmsghdrs method; pushes its user-value table and its buffer blob, in
+/// that order.
 unsafe fn check_cms(l: *mut lua_State) -> (&'static mut CmsgHdrs, &'static mut [u8]) {
     let c = &mut *check_ud::<CmsgHdrs>(l, 1, Up::CmsgHdrs, c"llsocket.cmsghdrs");
-    if c.finalized {
-        raise_str(l, c"llsocket: finalized cmsghdrs");
-    }
     uservalue(l, 1);
     lua_rawgeti(l, -1, CMS_BUF);
     let buf = blob(l, -1);
@@ -431,9 +384,6 @@ pub(crate) unsafe extern "C-unwind" fn cms_push(l: *mut lua_State) -> c_int {
     let _ = check_ud::<CmsgHdrs>(l, 1, Up::CmsgHdrs, c"llsocket.cmsghdrs");
     let m = *check_ud::<CmsgHdr>(l, 2, Up::CmsgHdr, c"llsocket.cmsghdr");
     lua_settop(l, 2);
-    if m.finalized {
-        return 0;
-    }
     let data = ud_extra::<CmsgHdr>(l, 2);
     let (c, buf) = check_cms(l); // 3: user values, 4: buffer
     let Some(need) = cmsg::checked_space(data.len()).and_then(|n| n.checked_add(c.len)) else {
@@ -474,15 +424,6 @@ pub(crate) unsafe extern "C-unwind" fn cms_shift(l: *mut lua_State) -> c_int {
     1
 }
 
-/// `__gc`: marks the object finalized.
-pub(crate) unsafe extern "C-unwind" fn cms_gc(l: *mut lua_State) -> c_int {
-    let c = &mut *check_ud::<CmsgHdrs>(l, 1, Up::CmsgHdrs, c"llsocket.cmsghdrs");
-    // the buffer goes with the object (it is its user value)
-    c.finalized = true;
-    c.len = 0;
-    0
-}
-
 /// `__tostring`
 pub(crate) unsafe extern "C-unwind" fn cms_tostring(l: *mut lua_State) -> c_int {
     push_tostring(l, c"llsocket.cmsghdrs")
@@ -497,9 +438,8 @@ pub(crate) const MH_METHODS: &[(&CStr, lua_CFunction)] = &[
     (c"control", mh_control),
     (c"flags", mh_flags),
 ];
-/// `msghdr` metamethods.
-pub(crate) const MH_META: &[(&CStr, lua_CFunction)] =
-    &[(c"__gc", mh_gc), (c"__tostring", mh_tostring)];
+/// `msghdr` metamethods (no `__gc`: see the module docs).
+pub(crate) const MH_META: &[(&CStr, lua_CFunction)] = &[(c"__tostring", mh_tostring)];
 
 /// `cmsghdr` module functions.
 pub(crate) const CM_FUNCS: &[(&CStr, lua_CFunction)] = &[(c"new", cm_new), (c"rights", cm_rights)];
@@ -507,11 +447,8 @@ pub(crate) const CM_FUNCS: &[(&CStr, lua_CFunction)] = &[(c"new", cm_new), (c"ri
 pub(crate) const CM_METHODS: &[(&CStr, lua_CFunction)] =
     &[(c"level", cm_level), (c"type", cm_type), (c"data", cm_data)];
 /// `cmsghdr` metamethods.
-pub(crate) const CM_META: &[(&CStr, lua_CFunction)] = &[
-    (c"__gc", cm_gc),
-    (c"__tostring", cm_tostring),
-    (c"__len", cm_len),
-];
+pub(crate) const CM_META: &[(&CStr, lua_CFunction)] =
+    &[(c"__tostring", cm_tostring), (c"__len", cm_len)];
 
 /// `cmsghdrs` module functions.
 pub(crate) const CMS_FUNCS: &[(&CStr, lua_CFunction)] = &[(c"new", cms_new)];
@@ -519,5 +456,4 @@ pub(crate) const CMS_FUNCS: &[(&CStr, lua_CFunction)] = &[(c"new", cms_new)];
 pub(crate) const CMS_METHODS: &[(&CStr, lua_CFunction)] =
     &[(c"push", cms_push), (c"shift", cms_shift)];
 /// `cmsghdrs` metamethods.
-pub(crate) const CMS_META: &[(&CStr, lua_CFunction)] =
-    &[(c"__gc", cms_gc), (c"__tostring", cms_tostring)];
+pub(crate) const CMS_META: &[(&CStr, lua_CFunction)] = &[(c"__tostring", cms_tostring)];

@@ -626,15 +626,19 @@ pub(crate) unsafe extern "C-unwind" fn m_sendfile(l: *mut lua_State) -> c_int {
 
 // ---- receiving -------------------------------------------------------------------------
 
-/// Pushes a receive area of at least `len` bytes and returns it (the first `len` bytes).
+/// Pushes the owner of a receive area of at least `len` bytes and returns the area.
 ///
-/// Up to [`SCRATCH_MAX`] it is the instance's scratch blob, *taken* out of its slot in the
-/// state table for the call (a call re-entered from a finalizer finds the slot empty and
-/// makes its own); [`give_back_area`] puts it back. Larger requests get a blob of their own
-/// for the call. The area is Lua memory on the stack either way: a raise loses nothing (a
-/// scratch taken and never given back is collected, and the next call makes a new one),
-/// a failed allocation is Lua's memory error, and the bytes are never zero-filled, so the
-/// resident memory of a large request follows what the kernel writes, not what was asked.
+/// Up to [`SCRATCH_MAX`] the area is the instance's scratch blob (a Lua userdata), *taken*
+/// out of its slot in the state table for the call (a call re-entered from a finalizer
+/// finds the slot empty and makes its own); [`give_back_area`] puts it back. A raise loses
+/// nothing: a scratch taken and never given back is collected like any object, and the
+/// next call makes a new one.
+///
+/// Larger requests get a zeroed allocation of their own, owned by a [`Holder`] for the
+/// call: `calloc` maps fresh zero pages, so the resident memory follows what the kernel
+/// writes, not what was asked for, and the collector's pacing is not skewed by a buffer
+/// that lives for one call (a Lua userdata of 1 GiB would make Lua 5.4 wait for ~2 GiB
+/// of garbage before its next cycle). A failed allocation is Lua's memory error.
 unsafe fn take_area(l: *mut lua_State, len: usize) -> &'static mut [u8] {
     if len <= SCRATCH_MAX {
         lua_rawgeti(l, up(Up::State), STATE_SCRATCH);
@@ -647,12 +651,29 @@ unsafe fn take_area(l: *mut lua_State, len: usize) -> &'static mut [u8] {
         let size = len.max(16 * 1024).next_power_of_two().min(SCRATCH_MAX);
         return &mut new_blob(l, size)[..len];
     }
-    new_blob(l, len)
+    let holder = new_holder(l);
+    let Ok(layout) = std::alloc::Layout::array::<u8>(len) else {
+        raise_memory(l)
+    };
+    // SAFETY: `layout` has a non-zero size (len > SCRATCH_MAX).
+    let p = std::alloc::alloc_zeroed(layout);
+    if p.is_null() {
+        raise_memory(l);
+    }
+    // SAFETY: `p` is a fresh zeroed allocation of exactly `len` bytes with the layout of
+    // `[u8; len]`, which is what `Box<[u8]>` frees with.
+    let area: Box<[u8]> = Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, len));
+    &mut holder.put(area)[..]
 }
 
-/// Puts the scratch blob at `idx` back in its slot (no-op for a per-call blob).
+/// Gives the area owned by the value at `idx` back: the scratch blob to its slot, a large
+/// area to the allocator.
 unsafe fn give_back_area(l: *mut lua_State, idx: c_int) {
-    if lua_rawlen(l, idx) <= SCRATCH_MAX {
+    if lua_getmetatable(l, idx) != 0 {
+        // a holder (the only area owner with a metatable)
+        lua_pop(l, 1);
+        (*(lua_touserdata(l, idx) as *mut Holder)).clear();
+    } else {
         lua_pushvalue(l, idx);
         lua_rawseti(l, up(Up::State), STATE_SCRATCH);
     }

@@ -51,38 +51,26 @@ local function specimens()
         cmsghdrs = cmsghdrs.new(),
         iovec = iovec.new(),
     }
-    local foreign = { io.stdout, 'str', 42, 1.5, true, {}, print, coroutine.create(print) }
+    local foreign = { io.stdout, 'str', 42, 1.5, true, {}, print, coroutine.create(function() end) }
     return objs, foreign
 end
 
-t.case('every __gc refuses another type with the C module\'s argument error', function()
+t.case('no finalizer can be called with another type: only sockets have one, locked', function()
     local objs, foreign = specimens()
-    local names = {
-        addrinfo = 'llsocket.addrinfo', msghdr = 'llsocket.msghdr', cmsghdr = 'llsocket.cmsghdr',
-        cmsghdrs = 'llsocket.cmsghdrs', iovec = 'iovec',
-    }
-    for kind, tname in pairs(names) do
-        local gc = getmetatable(objs[kind]).__gc
-        t.is_type(gc, 'function', kind .. ' has a __gc')
-        for other, o in pairs(objs) do
-            if other ~= kind then
-                badarg(function() gc(o) end, tname, kind .. '.__gc(' .. other .. ')')
-            end
-        end
-        for _, f in ipairs(foreign) do
-            badarg(function() gc(f) end, tname)
-        end
-        badarg(function() gc() end, tname)
+    for _, kind in ipairs({ 'addrinfo', 'msghdr', 'cmsghdr', 'cmsghdrs', 'iovec' }) do
+        -- plain data in Lua's memory: nothing to release by hand, so no __gc to misuse
+        t.is_nil(getmetatable(objs[kind]).__gc, kind .. ' has no __gc')
     end
-    -- the issue's reproduction: the socket survives and still works afterwards
+    t.eq(getmetatable(objs.socket), 1, 'the socket metatable is locked')
+    -- the issue's reproduction is a plain Lua error, and the socket survives it
     local s = t.socket(AF_INET, SOCK_STREAM)
-    t.raises(function() getmetatable(addrinfo.inet('127.0.0.1')).__gc(s) end,
-        "bad argument #1 to '__gc' %(llsocket.addrinfo expected")
-    t.raises(function() getmetatable(cmsghdrs.new()).__gc(io.stdout) end, 'llsocket.cmsghdrs expected')
+    t.raises(function() getmetatable(addrinfo.inet('127.0.0.1')).__gc(s) end, 'attempt to call')
+    t.raises(function() getmetatable(cmsghdrs.new()).__gc(io.stdout) end, 'attempt to call')
     full_gc()
     t.ok(s:fd() >= 0)
     t.eq(s:family(), AF_INET)
     t.is_true(s:close())
+    for _, f in ipairs(foreign) do t.ok(f ~= nil) end
 end)
 
 t.case('every metamethod and method accepts only its own type', function()
@@ -169,28 +157,24 @@ t.case('a socket revived by a finalizer and freed again is never mistaken for a 
     end
 end)
 
-t.case('revived msghdr, cmsghdr, cmsghdrs and iovec refuse new content', function()
+t.case('objects kept alive by another finalizer stay valid and usable', function()
     local kept = {}
     for _, kind in ipairs({ 'msghdr', 'cmsghdrs', 'iovec' }) do
         revive_later(function() return ll[kind].new() end, function(o) kept[kind] = o end)
     end
     revive_later(function() return cmsghdr.new(1, 2, 'x') end, function(o) kept.cmsghdr = o end)
+    revive_later(function() return addrinfo.inet('127.0.0.1', 7) end, function(o) kept.ai = o end)
     full_gc()
     t.not_nil(kept.iovec)
-    t.raises(function() kept.iovec:add(string.rep('x', 1024)) end, 'finalized iovec')
-    t.raises(function() kept.iovec:addn(10) end, 'finalized iovec')
-    t.raises(function() kept.iovec:concat() end, 'finalized iovec')
-    t.raises(function() kept.msghdr:iov(iovec.new()) end, 'finalized msghdr')
-    t.raises(function() kept.msghdr:name(addrinfo.inet('127.0.0.1')) end, 'finalized msghdr')
-    t.raises(function() kept.cmsghdrs:push(cmsghdr.new(1, 2, 'y')) end, 'finalized cmsghdrs')
-    t.raises(function() kept.cmsghdr:data() end, 'finalized cmsghdr')
-    -- a revived msghdr cannot carry anything into sendmsg
-    local a = t.pair(SOCK_DGRAM)
-    t.raises(function() a:sendmsg(kept.msghdr) end, 'finalized msghdr')
-    -- a live msghdr with a revived iovec sends nothing from it
-    local mh = msghdr.new()
-    mh:iov(kept.iovec)
-    t.eq(a:sendmsg(mh), 0)
+    t.eq(kept.iovec:add('payload'), 1)
+    t.eq(kept.iovec:concat(), 'payload')
+    t.is_nil(kept.msghdr:iov(kept.iovec))
+    kept.cmsghdrs:push(kept.cmsghdr)
+    t.eq(kept.cmsghdrs:shift():data(), 'x')
+    t.eq(kept.ai:port(), 7)
+    local a, b = t.pair(SOCK_DGRAM)
+    t.eq(a:sendmsg(kept.msghdr), 7)
+    t.eq(b:recv(), 'payload')
     kept = nil
     full_gc()
 end)
@@ -281,8 +265,9 @@ t.case('objects of the other types survive a full collection after the misuse', 
     local objs = specimens()
     for _, o in pairs(objs) do
         for _ = 1, 3 do
-            pcall(getmetatable(objs.iovec).__gc, o)
-            pcall(getmetatable(objs.msghdr).__gc, o)
+            pcall(getmetatable(objs.iovec).__len, o)
+            pcall(getmetatable(objs.cmsghdr).__len, o)
+            pcall(getmetatable(objs.msghdr).__tostring, o)
         end
     end
     full_gc()

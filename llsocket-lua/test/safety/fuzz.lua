@@ -57,6 +57,7 @@ local pool = {}
 local cmsgs_all = {} -- every cmsghdrs ever made (received descriptors may sit in them)
 local sockets_all = setmetatable({}, { __mode = 'k' })
 local function add(v)
+    if pool == nil then return end -- a finalizer reviving an object after the run
     if #pool < 600 then
         pool[#pool + 1] = v
     else
@@ -75,6 +76,7 @@ local function sock_of(v)
     return type(v) == 'userdata' and pcall(probe_fd, v)
 end
 local function adopt(v)
+    if pool == nil then return end
     if sock_of(v) then
         v:nonblock(true)
         sockets_all[v] = true
@@ -97,7 +99,7 @@ local hostile = {
     '', 'x', '\0', '\0abstract-llsocket-fuzz', string.rep('a', 4096), big, '127.0.0.1', '::1',
     'lo', 'http', '80', unix_path, 'caf\233', '\255\254',
     {}, setmetatable({}, { __index = function() error('trap') end }), print,
-    coroutine.create(print), io.stdout, io.stderr,
+    coroutine.create(function() end), io.stdout, io.stderr,
 }
 -- the integer constants of the module (families, types, flags, options)
 local consts = {}
@@ -302,6 +304,13 @@ local function collect_results(name, r)
 end
 
 local calls, errors, internal = 0, 0, {}
+-- the finalizers are armed only inside the protected call, around the target itself
+local function call_armed(arm, fn, ...)
+    armed = arm
+    local r = pack(fn(...))
+    armed = false
+    return r
+end
 local function one()
     local tgt = targets[rnd(#targets)]
     local name, fn, kind = tgt[1], tgt[2], tgt[3]
@@ -315,15 +324,17 @@ local function one()
     end
     args, nargs = tame(name, args, nargs)
     if chance(0.05) then bombs(rnd(4)) end
-    if chance(0.05) then armed = true end
-    local r = pack(pcall(fn, unpack(args, 1, nargs)))
+    local arm = chance(0.05)
+    local ok, r = pcall(call_armed, arm, fn, unpack(args, 1, nargs))
     armed = false
     calls = calls + 1
-    if r[1] then
+    if ok then
+        table.insert(r, 1, true)
+        r.n = r.n + 1
         collect_results(name, r)
     else
         errors = errors + 1
-        local msg = tostring(r[2])
+        local msg = tostring(r)
         if msg:find('internal error') then
             internal[#internal + 1] = name .. ': ' .. msg
         end

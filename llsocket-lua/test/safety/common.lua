@@ -1,0 +1,70 @@
+-- llsocket-lua/test/safety/common.lua: helpers of the standalone safety scripts (loaded
+-- with dofile by each of them; they run in a process of their own because they measure
+-- the process: resident memory, open descriptors, memory limits).
+local M = {}
+
+-- A value of /proc/self/status in kB (Linux), or nil.
+function M.status(key)
+    local f = io.open('/proc/self/status', 'r')
+    if not f then return nil end
+    local s = f:read('*a')
+    f:close()
+    return tonumber(s:match(key .. ':%s*(%d+)'))
+end
+
+-- Resets the peak resident size (VmHWM) to the current one; false where unsupported.
+function M.reset_peak()
+    local f = io.open('/proc/self/clear_refs', 'w')
+    if not f then return false end
+    local ok = f:write('5')
+    f:close()
+    return ok ~= nil
+end
+
+-- Open descriptors among 0..1023, probed with socket.wrap (EBADF = not open).
+function M.open_fds(ll)
+    local n = 0
+    for fd = 0, 1023 do
+        local s, err = ll.socket.wrap(fd)
+        if s then
+            s:unwrap()
+            n = n + 1
+        elseif err.type ~= ll.errno.EBADF then
+            n = n + 1
+        end
+    end
+    return n
+end
+
+-- A userdata (5.1/LuaJIT: newproxy) or table (5.2+) whose finalizer calls `fn`.
+function M.on_gc(fn)
+    if newproxy then
+        local p = newproxy(true)
+        getmetatable(p).__gc = fn
+        return p
+    end
+    return setmetatable({}, { __gc = fn })
+end
+
+function M.full_gc()
+    collectgarbage('collect')
+    collectgarbage('collect')
+end
+
+-- Result bookkeeping: `check(ok, what)`, then `finish()` exits 0 or 1.
+local failures, checks = 0, 0
+function M.check(ok, what)
+    checks = checks + 1
+    if ok then
+        print('ok   ' .. what)
+    else
+        failures = failures + 1
+        print('FAIL ' .. what)
+    end
+end
+function M.finish()
+    print(string.format('%d passed, %d failed', checks - failures, failures))
+    os.exit(failures == 0 and checks > 0 and 0 or 1)
+end
+
+return M
