@@ -47,6 +47,17 @@ const MEMBERS: &[&str] = &[
 
 const MUSL: &str = "x86_64-unknown-linux-musl";
 
+/// The safety step's scripts (`llsocket-lua/test/safety/`).
+const SAFETY_DIR: &str = "llsocket-lua/test/safety";
+/// Fuzzer seeds per interpreter and run, and calls per seed.
+const FUZZ_SEEDS: u64 = 8;
+const FUZZ_CALLS: &str = "20000";
+/// Time limit of one safety script (a hang fails the row) and the address-space limits (KiB):
+/// generous for the fuzzer, tight for `memlimit.lua`, which must hit it.
+const SAFETY_TIMEOUT_SECS: u64 = 240;
+const FUZZ_AS_KIB: u64 = 4 * 1024 * 1024;
+const MEMLIMIT_AS_KIB: u64 = 1_000_000;
+
 /// Second architecture: the test suite cross-linked and run under Debian's qemu-user.
 const AARCH64: &str = "aarch64-unknown-linux-gnu";
 
@@ -137,7 +148,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage:\n  cargo xtask ci [--quick] [--step tidy|fmt|clippy|test|cross|musl|aarch64|lua|bench]...\n  cargo xtask lua-module --lua <5.1|5.2|5.3|5.4|luajit>"
+                "usage:\n  cargo xtask ci [--quick] [--step tidy|fmt|clippy|test|cross|musl|aarch64|lua|safety|bench]...\n  cargo xtask lua-module --lua <5.1|5.2|5.3|5.4|luajit>"
             );
             ExitCode::FAILURE
         }
@@ -151,7 +162,7 @@ fn workspace_root() -> PathBuf {
 
 fn ci(root: PathBuf, args: &[String]) -> ExitCode {
     const STEPS: &[&str] = &[
-        "tidy", "fmt", "clippy", "test", "cross", "musl", "aarch64", "lua", "bench",
+        "tidy", "fmt", "clippy", "test", "cross", "musl", "aarch64", "lua", "safety", "bench",
     ];
     let mut quick = false;
     let mut chosen: Vec<&str> = Vec::new();
@@ -240,6 +251,9 @@ fn ci(root: PathBuf, args: &[String]) -> ExitCode {
     }
     if wants("lua") {
         ci.lua_matrix();
+    }
+    if wants("safety") {
+        ci.safety();
     }
     if wants("bench") {
         ci.bench_smoke();
@@ -498,6 +512,161 @@ impl Ci {
         }
     }
 
+    /// Hostile Lua, per interpreter: the RSS soaks, finalizers that raise, the memory limit,
+    /// and the fuzzer over many seeds (each process time- and memory-limited: a crash, an
+    /// abort or a hang fails the row); then a few fuzzer seeds and the raising-finalizer
+    /// storms under valgrind. Seeds start at `LLSOCKET_FUZZ_SEED` or at one derived from the
+    /// clock (printed, with the command that replays a failing one).
+    fn safety(&mut self) {
+        let dir = self.root.join(SAFETY_DIR);
+        let base: u64 = env::var("LLSOCKET_FUZZ_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_secs() % 1_000_000)
+            });
+        println!(
+            "\n=== xtask: safety: fuzzer seeds {base}..{}",
+            base + FUZZ_SEEDS - 1
+        );
+        let script = |name: &str| dir.join(name).to_string_lossy().into_owned();
+        for l in LUAS {
+            let (v, _, interp) = *l;
+            if which(interp).is_none() {
+                self.missing(
+                    "safety",
+                    v,
+                    &format!("apt-get install {}", debian_package(interp)),
+                );
+                continue;
+            }
+            let start = Instant::now();
+            let module = match build_lua_module(&self.root, l) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.record("safety", v, false, start, format!("module build: {e}"));
+                    continue;
+                }
+            };
+            let cpath = lua_cpath(&module);
+            let mut failed: Vec<String> = Vec::new();
+            let mut run = |what: String, limit_kib: Option<u64>, args: Vec<String>| {
+                println!("--- {interp} {what}");
+                if let Err(why) = run_limited(&self.root, &cpath, interp, &args, limit_kib) {
+                    println!("xtask: safety [{v}] {what}: {why}");
+                    failed.push(format!("{what} ({why})"));
+                }
+            };
+            run("soak.lua".into(), None, vec![script("soak.lua")]);
+            run(
+                "raising_gc.lua".into(),
+                None,
+                vec![script("raising_gc.lua")],
+            );
+            run(
+                "memlimit.lua".into(),
+                Some(MEMLIMIT_AS_KIB),
+                vec![script("memlimit.lua")],
+            );
+            for seed in base..base + FUZZ_SEEDS {
+                run(
+                    format!("fuzz.lua {seed}"),
+                    Some(FUZZ_AS_KIB),
+                    vec![script("fuzz.lua"), seed.to_string(), FUZZ_CALLS.into()],
+                );
+            }
+            let note = if failed.is_empty() {
+                format!("soak, raising_gc, memlimit, {FUZZ_SEEDS} fuzz seeds x {FUZZ_CALLS} calls")
+            } else {
+                format!(
+                    "failed: {} (replay: LUA_CPATH='{cpath}' {interp} {SAFETY_DIR}/<script> [seed])",
+                    failed.join(", ")
+                )
+            };
+            self.record("safety", v, failed.is_empty(), start, note);
+        }
+        self.safety_valgrind(base);
+    }
+
+    /// Two fuzzer seeds (memory errors) on Lua 5.4 and the raising-finalizer storms (memory
+    /// errors and definitely lost blocks) on Lua 5.3, where finalizer errors propagate.
+    fn safety_valgrind(&mut self, base: u64) {
+        if which("valgrind").is_none() {
+            self.missing("safety", "valgrind", "apt-get install valgrind");
+            return;
+        }
+        let start = Instant::now();
+        let dir = self.root.join(SAFETY_DIR);
+        let mut failed = Vec::new();
+        let runs: [(&str, &str, Vec<String>); 3] = [
+            (
+                "5.4",
+                "lua5.4",
+                vec![
+                    dir.join("fuzz.lua").display().to_string(),
+                    base.to_string(),
+                    "3000".into(),
+                ],
+            ),
+            (
+                "5.4",
+                "lua5.4",
+                vec![
+                    dir.join("fuzz.lua").display().to_string(),
+                    (base + 1).to_string(),
+                    "3000".into(),
+                ],
+            ),
+            (
+                "5.3",
+                "lua5.3",
+                vec![
+                    dir.join("raising_gc.lua").display().to_string(),
+                    "300".into(),
+                ],
+            ),
+        ];
+        for (v, interp, args) in runs {
+            let Some(l) = LUAS.iter().find(|l| l.0 == v) else {
+                continue;
+            };
+            if which(interp).is_none() {
+                failed.push(format!("{interp} missing"));
+                continue;
+            }
+            let module = match build_lua_module(&self.root, l) {
+                Ok(p) => p,
+                Err(e) => {
+                    failed.push(e);
+                    continue;
+                }
+            };
+            let mut vg = vec![
+                "-q".to_string(),
+                "--error-exitcode=99".into(),
+                "--leak-check=full".into(),
+                "--errors-for-leak-kinds=definite".into(),
+                interp.into(),
+            ];
+            vg.extend(args.iter().cloned());
+            println!("--- valgrind {interp} {}", args.join(" "));
+            if let Err(why) = run_limited(&self.root, &lua_cpath(&module), "valgrind", &vg, None) {
+                failed.push(format!("{interp} {} ({why})", args.join(" ")));
+            }
+        }
+        let note = if failed.is_empty() {
+            format!(
+                "fuzz seeds {base}, {} (5.4) and raising_gc (5.3): no errors, nothing lost",
+                base + 1
+            )
+        } else {
+            format!("failed: {}", failed.join(", "))
+        };
+        self.record("safety", "valgrind", failed.is_empty(), start, note);
+    }
+
     /// Every `cargo bench` target with the smoke switch, then every `bench/*.lua` with `--smoke`
     /// under Lua 5.4 against the freshly built module.
     fn bench_smoke(&mut self) {
@@ -681,6 +850,53 @@ fn build_lua_module(root: &Path, lua: &(&str, &str, &str)) -> Result<PathBuf, St
     let out = out_dir.join("llsocket.so");
     fs::copy(&built, &out).map_err(|e| format!("copy {}: {e}", built.display()))?;
     Ok(out)
+}
+
+/// Runs `program args` with `LUA_CPATH`, an optional address-space limit (KiB, through the
+/// shell's `ulimit -v`) and a deadline; `Err` says how it failed (status, signal, time-out).
+fn run_limited(
+    root: &Path,
+    cpath: &str,
+    program: &str,
+    args: &[String],
+    limit_kib: Option<u64>,
+) -> Result<(), String> {
+    let mut cmd = match limit_kib {
+        Some(kib) => {
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+                .arg(program);
+            c
+        }
+        None => Command::new(program),
+    };
+    let mut child = cmd
+        .args(args)
+        .env("LUA_CPATH", cpath)
+        .current_dir(root)
+        .spawn()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    let deadline = Instant::now() + std::time::Duration::from_secs(SAFETY_TIMEOUT_SECS);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => {
+                use std::os::unix::process::ExitStatusExt;
+                return Err(match status.signal() {
+                    Some(sig) => format!("killed by signal {sig}"),
+                    None => format!("exit status {}", status.code().unwrap_or(-1)),
+                });
+            }
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("no result after {SAFETY_TIMEOUT_SECS} s (hang)"));
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(50)),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
 }
 
 /// `LUA_CPATH` that finds exactly the freshly built module (and the system's C modules after it).

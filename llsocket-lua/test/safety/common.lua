@@ -64,7 +64,7 @@ function M.check(ok, what)
 end
 function M.finish()
     print(string.format('%d passed, %d failed', checks - failures, failures))
-    os.exit(failures == 0 and checks > 0 and 0 or 1)
+    os.exit(failures == 0 and checks > 0 and 0 or 1, true) -- close the state (5.2+): valgrind sees every free
 end
 
 return M

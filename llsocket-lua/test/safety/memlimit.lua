@@ -1,0 +1,113 @@
+-- llsocket-lua/test/safety/memlimit.lua: under a memory limit every operation either
+-- succeeds or raises Lua's memory error, which a program can catch; nothing aborts the
+-- process. Meant to run under an address-space limit, e.g.
+--
+--     sh -c 'ulimit -v 1000000; LUA_CPATH=... exec lua5.4 llsocket-lua/test/safety/memlimit.lua'
+--
+-- (`cargo xtask ci --step safety` does that for every interpreter). For each allocation
+-- whose size comes from Lua input, the heap is first filled with plain Lua strings until
+-- the limit refuses more, a little headroom is given back, and the operation is asked for
+-- more than that headroom.
+local dir = (arg and arg[0] or ''):match('^(.*)/[^/]*$') or '.'
+local C = dofile(dir .. '/common.lua')
+local ll = require('llsocket')
+local MB = 1024 * 1024
+local int = math.tointeger or function(x) return x end
+
+local filler = {}
+-- Fills memory with 4 MB strings until an allocation fails, then frees `headroom` MB.
+local function fill(headroom)
+    local i = 0
+    while true do
+        i = i + 1
+        local ok = pcall(function() filler[#filler + 1] = string.rep('f', 4 * MB - 64) .. i end)
+        if not ok then break end
+        if i > 100000 then error('memlimit.lua needs an address-space limit (ulimit -v)') end
+    end
+    for _ = 1, headroom / 4 do filler[#filler] = nil end
+    C.full_gc()
+end
+local function release()
+    filler = {}
+    C.full_gc()
+end
+
+local function is_memory_error(err)
+    local e = tostring(err)
+    return e:find('not enough memory', 1, true) ~= nil or e:find('block too big', 1, true) ~= nil
+        or e:find('length overflow', 1, true) ~= nil
+end
+
+-- `op` must either work or raise the memory error; `want_error`: it must raise it.
+local function under_limit(what, op, want_error)
+    fill(16)
+    local ok, err = pcall(op)
+    release()
+    if ok then
+        C.check(not want_error, what .. ': succeeded')
+    else
+        C.check(is_memory_error(err), what .. ': ' .. tostring(err))
+    end
+end
+
+local p = ll.socket.pair(ll.SOCK_STREAM, 0, true)
+local d = ll.socket.pair(ll.SOCK_DGRAM, 0, true)
+local big_iov = ll.iovec.new()
+for _ = 1, 8 do big_iov:add(string.rep('i', 4 * MB)) end
+local s32 = string.rep('s', 32 * MB)
+local big_cmsg = ll.cmsghdr.new(1, 2, string.rep('c', 24 * MB))
+
+under_limit('recv(256 MB), nothing to read', function() return p[1]:recv(int(256 * MB)) end, true)
+under_limit('read(2^40)', function() return p[1]:read(int(2 ^ 40)) end, true)
+under_limit('recvfrom(2^62)', function() return d[1]:recvfrom(int(2 ^ 62)) end, true)
+under_limit('iov:addn(256 MB)', function() return ll.iovec.new():addn(int(256 * MB)) end, true)
+under_limit('iov:addn(2^62)', function() return ll.iovec.new():addn(int(2 ^ 62)) end, true)
+under_limit('iov:add(32 MB) x4', function()
+    local v = ll.iovec.new()
+    for _ = 1, 4 do v:add(s32) end
+end, true)
+under_limit('iov:set(32 MB) x4', function()
+    local v = ll.iovec.new()
+    for _ = 1, 4 do v:add('x') end
+    for k = 1, 4 do v:set(s32, k) end
+end, true)
+under_limit('iov:concat() of 32 MB', function() return big_iov:concat() end, true)
+under_limit('iov:consume() copying 28 MB', function()
+    local v = ll.iovec.new()
+    v:add(string.rep('v', 28 * MB))
+    return v:consume(1)
+end)
+under_limit('cmsghdr.new(1, 2, <32 MB>) x2', function()
+    return ll.cmsghdr.new(1, 2, s32), ll.cmsghdr.new(1, 2, s32)
+end, true)
+under_limit('cmsghdrs:push(<24 MB>) x2', function()
+    local cs = ll.cmsghdrs.new()
+    cs:push(big_cmsg)
+    cs:push(big_cmsg)
+end, true)
+under_limit('cmsghdr:data() of 24 MB', function() return big_cmsg:data() end)
+-- names are copied for C: the copy fails cleanly (EAI_MEMORY) or the name is refused
+under_limit('getaddrinfo(<32 MB name>)', function()
+    local ai, err = ll.addrinfo.getaddrinfo(s32, nil, nil, nil, nil, ll.AI_NUMERICHOST)
+    assert(ai == nil and err ~= nil)
+end)
+under_limit('mcastif(<32 MB name>)', function()
+    local u = ll.socket.new(ll.AF_INET, ll.SOCK_DGRAM)
+    local ok, err = u:mcastif(s32)
+    u:close()
+    assert(ok == nil and err ~= nil)
+end)
+under_limit('socket.new, pair, dup, accept', function()
+    local s = assert(ll.socket.new(ll.AF_INET, ll.SOCK_STREAM))
+    local q = assert(ll.socket.pair(ll.SOCK_STREAM))
+    local t = assert(s:dup())
+    s:close(); q[1]:close(); q[2]:close(); t:close()
+end)
+
+-- and the module works normally once memory is back
+local v = ll.iovec.new()
+v:add('back')
+C.check(v:concat() == 'back', 'the module works after the limit was hit')
+assert(p[2]:send('ok'))
+C.check(p[1]:recv() == 'ok', 'recv works after the limit was hit')
+C.finish()
