@@ -353,6 +353,7 @@ impl World {
                     self.unlisten(id);
                     let s = self.s(id);
                     s.st = St::Idle;
+                    s.unlistened = true;
                     // tcp_disconnect clears the shutdown flags.
                     s.rd_shut = false;
                     s.wr_shut = false;
@@ -612,6 +613,13 @@ impl World {
         }
         // TCP.
         if s.disconnecting {
+            return Err(Errno::EINVAL);
+        }
+        if s.unlistened {
+            // Linux fails this inside tcp_v4_connect, after hashing a port: its
+            // failure path gives an automatic port back and resets the source.
+            self.release_port(id);
+            self.reset_saddr(id);
             return Err(Errno::EINVAL);
         }
         match s.st {
@@ -888,6 +896,7 @@ impl World {
         let s = self.s(id);
         s.backlog = b as usize;
         s.st = St::Listen;
+        s.unlistened = false;
         if s.is_tcp() {
             if let Some(p) = s.local.as_ref().and_then(|a| a.port()) {
                 self.hosts[h].listeners.entry(p).or_default().insert(id);

@@ -26,6 +26,9 @@ use llsocket_api::{
 };
 use proptest::prelude::*;
 
+mod campaign;
+mod corpus;
+
 /// A handle operand: picks handle `n % count` among those created so far
 /// (shrinks towards the first one).
 #[derive(Clone, Copy, Debug)]
@@ -369,6 +372,11 @@ struct Exec<'a> {
     settle: bool,
     /// The per-case prefix of abstract names.
     prefix: String,
+    /// The second and third octets of the multicast groups (`239.x.y.k`): unique
+    /// per case on the kernel, where group memberships are per interface and so
+    /// shared with every other test (a host-level join by a concurrent case would
+    /// let this case's sockets hear the group, see `IP_MULTICAST_ALL`).
+    group: [u8; 2],
 }
 
 /// Per-process counter making abstract names unique between concurrently running cases.
@@ -388,7 +396,13 @@ impl<'a> Exec<'a> {
             autonames: HashMap::new(),
             settle: false,
             prefix,
+            group: [1, 1],
         }
+    }
+
+    /// Multicast group `k` of this case.
+    fn group(&self, k: u8) -> Ipv4Addr {
+        Ipv4Addr::new(239, self.group[0], self.group[1], k)
     }
 
     /// Names the socket behind an IP address seen from handle `h`: the first open
@@ -814,7 +828,7 @@ impl<'a> Exec<'a> {
             Op::Atmark(_) => Self::res(o.atmark(fd), Outcome::Bool),
             Op::Mcast(_, join, k) => {
                 let req = McastRequest::V4 {
-                    group: Ipv4Addr::new(239, 1, 1, *k),
+                    group: self.group(*k),
                     interface: Ipv4Addr::LOCALHOST,
                 };
                 let op = if *join { McastOp::Join } else { McastOp::Leave };
@@ -832,7 +846,7 @@ impl<'a> Exec<'a> {
                 if let Err(e) = o.setsockopt(fd, SockOpt::MulticastIfV4(Ipv4Addr::LOCALHOST)) {
                     return Outcome::Err(e);
                 }
-                let to = SockAddr::v4(Ipv4Addr::new(239, 1, 1, *k), port);
+                let to = SockAddr::v4(self.group(*k), port);
                 Self::res(
                     o.sendto(fd, &Self::data(step, 10), &to, MsgFlags::DONTWAIT),
                     Outcome::Count,
@@ -966,6 +980,11 @@ fn run_kernel(ops: &[Op]) -> Vec<Outcome> {
         format!("llsocket-prop-{:08x}-{case:08x}-", std::process::id()),
     );
     ex.settle = true;
+    // 239.128.0.x to 239.255.255.x: away from the fixed groups of other tests.
+    let key = std::process::id()
+        .wrapping_mul(2_654_435_761)
+        .wrapping_add(case);
+    ex.group = [128 | (key >> 8) as u8, key as u8];
     let out = ops
         .iter()
         .enumerate()
@@ -986,7 +1005,9 @@ fn run_kernel(ops: &[Op]) -> Vec<Outcome> {
 /// apart) matches; a real difference shows in every run.
 const KERNEL_TRIES: usize = 5;
 
-fn check(ops: &[Op]) -> Result<(), TestCaseError> {
+/// The first step where the kernel and the simulator differ on `ops`, described
+/// with every step up to it (after up to [`KERNEL_TRIES`] kernel runs).
+fn difference(ops: &[Op]) -> Option<String> {
     let sim = llsocket_sim::Sim::new(sim_seed());
     let host = sim.host("a");
     let simulated = run(&host, SIM_PREFIX.to_owned(), ops);
@@ -999,27 +1020,50 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
         std::thread::sleep(std::time::Duration::from_millis(20));
         kernel = run_kernel(ops);
     }
-    if let Some(i) = kernel.iter().zip(&simulated).position(|(k, s)| k != s) {
-        let steps: Vec<String> = ops[..=i]
-            .iter()
-            .zip(kernel.iter().zip(&simulated))
-            .enumerate()
-            .map(|(n, (op, (k, s)))| {
-                format!("  {n}: {op:?}\n      kernel {k:?}\n      sim    {s:?}")
-            })
-            .collect();
-        prop_assert!(
-            false,
-            "step {} ({:?}) differs: kernel {:?}, sim {:?}\n{}\n{}",
-            i,
-            ops[i],
-            kernel[i],
-            simulated[i],
-            steps.join("\n"),
-            sim.replay_hint()
-        );
+    let i = kernel.iter().zip(&simulated).position(|(k, s)| k != s)?;
+    let steps: Vec<String> = ops[..=i]
+        .iter()
+        .zip(kernel.iter().zip(&simulated))
+        .enumerate()
+        .map(|(n, (op, (k, s)))| format!("  {n}: {op:?}\n      kernel {k:?}\n      sim    {s:?}"))
+        .collect();
+    Some(format!(
+        "step {} ({:?}) differs: kernel {:?}, sim {:?}\n{}\n{}",
+        i,
+        ops[i],
+        kernel[i],
+        simulated[i],
+        steps.join("\n"),
+        sim.replay_hint()
+    ))
+}
+
+fn check(ops: &[Op]) -> Result<(), TestCaseError> {
+    match difference(ops) {
+        Some(msg) => Err(TestCaseError::fail(msg)),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Whether two of up to [`KERNEL_TRIES`] kernel runs of `ops` agree (the first
+/// one given); else every run.
+fn kernel_disagreement(first: Vec<Outcome>, ops: &[Op]) -> Option<Vec<Vec<Outcome>>> {
+    let mut runs = vec![first];
+    let agreed = (1..KERNEL_TRIES).any(|_| {
+        let next = run_kernel(ops);
+        let seen = runs.contains(&next);
+        runs.push(next);
+        seen || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            false
+        }
+    });
+    (!agreed).then_some(runs)
+}
+
+/// A random operation sequence, as every differential test draws it.
+fn sequence() -> impl Strategy<Value = Vec<Op>> {
+    prop::collection::vec(op(), 1..40)
 }
 
 /// 256 cases per run, or `PROPTEST_CASES`.
@@ -1043,21 +1087,14 @@ proptest! {
     /// tests). Under load a run may differ by timing (see [`KERNEL_TRIES`]), so
     /// two of up to `KERNEL_TRIES` runs must be equal.
     #[test]
-    fn kernel_agrees_with_itself(ops in prop::collection::vec(op(), 1..40)) {
-        let mut runs = vec![run_kernel(&ops)];
-        let agreed = (1..KERNEL_TRIES).any(|_| {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            let next = run_kernel(&ops);
-            let seen = runs.contains(&next);
-            runs.push(next);
-            seen
-        });
-        prop_assert!(agreed, "no two kernel runs agree: {:?}", runs);
+    fn kernel_agrees_with_itself(ops in sequence()) {
+        let runs = kernel_disagreement(run_kernel(&ops), &ops);
+        prop_assert!(runs.is_none(), "no two kernel runs agree: {:?}", runs);
     }
 
     /// Random sequences behave the same on the kernel and on the simulator.
     #[test]
-    fn kernel_and_sim_agree(ops in prop::collection::vec(op(), 1..40)) {
+    fn kernel_and_sim_agree(ops in sequence()) {
         check(&ops)?;
     }
 }
@@ -1113,7 +1150,7 @@ fn catalogue_of_differences() {
     let mut runner = TestRunner::default();
     let mut groups: std::collections::BTreeMap<String, Vec<Op>> = Default::default();
     for _ in 0..cases() * 8 {
-        let ops = prop::collection::vec(op(), 1..40)
+        let ops = sequence()
             .new_tree(&mut runner)
             .expect("generate a sequence")
             .current();
