@@ -615,13 +615,6 @@ impl World {
         if s.disconnecting {
             return Err(Errno::EINVAL);
         }
-        if s.unlistened {
-            // Linux fails this inside tcp_v4_connect, after hashing a port: its
-            // failure path gives an automatic port back and resets the source.
-            self.release_port(id);
-            self.reset_saddr(id);
-            return Err(Errno::EINVAL);
-        }
         match s.st {
             St::Listen => return Err(Errno::EISCONN),
             St::Connected if s.connect_pending => {
@@ -661,6 +654,7 @@ impl World {
                     self.unref(r);
                 }
                 self.reset_saddr(id);
+                self.s(id).no_listen = true;
                 return Err(e);
             }
             _ => {}
@@ -680,6 +674,14 @@ impl World {
                 && !matches!(canon_ip(dip), IpAddr::V6(v) if v.segments()[0] == 0xfd00)
             {
                 return Err(Errno::ENETUNREACH);
+            }
+            if self.sr(id).unlistened {
+                // Linux fails this inside tcp_v4_connect, after the address checks and
+                // the route: its failure path gives an automatic port back and resets
+                // the source address.
+                self.release_port(id);
+                self.reset_saddr(id);
+                return Err(Errno::EINVAL);
             }
             self.autobind(h, id)?;
             self.fix_source(h, id, &dst);
@@ -878,7 +880,11 @@ impl World {
         }
         // (A non-blocking connect not yet reported leaves Linux's sock->state
         // SS_CONNECTING: listen is EINVAL then too.)
-        if (s.st != St::Idle && s.st != St::Listen) || s.connect_pending || s.disconnecting {
+        if (s.st != St::Idle && s.st != St::Listen)
+            || s.connect_pending
+            || s.disconnecting
+            || s.no_listen
+        {
             return Err(Errno::EINVAL);
         }
         if s.is_unix() && s.local.is_none() {

@@ -229,6 +229,10 @@ pub(crate) struct Sock {
     /// shutdown(SHUT_RD) stopped this listener: connect is EINVAL until it
     /// listens again (as Linux 6.x does; found by the differential campaign).
     pub unlistened: bool,
+    /// connect reported a failed connection (its sock_error path): Linux refuses
+    /// listen with EINVAL from then on, while connect and bind still work
+    /// (observed on Linux 6.x by the differential campaign).
+    pub no_listen: bool,
     pub conn_gen: u32,
     /// `bind` chose the port (Linux's `SOCK_BINDPORT_LOCK`): it is kept when the connection ends.
     pub port_locked: bool,
@@ -657,6 +661,7 @@ impl World {
             connect_pending: false,
             disconnecting: false,
             unlistened: false,
+            no_listen: false,
             conn_gen: 0,
             port_locked: false,
             addr_locked: false,
@@ -868,7 +873,9 @@ impl World {
                 s.is_unix(),
                 s.is_conn(),
                 s.st,
-                !s.rq.is_empty() || s.oob.is_some(),
+                // (Zero-length seqpacket messages left unread, even with descriptors,
+                // do not count: Linux reports EPIPE, not ECONNRESET, to the survivor.)
+                s.rq.iter().any(|g| g.data.len() > g.off) || s.oob.is_some(),
                 s.is_tcp() && s.opts.linger.enabled && s.opts.linger.secs == 0,
             )
         };

@@ -59,3 +59,88 @@ fn failed_connect_on_a_stopped_listener_releases_its_port() {
         Bind(Index(5), Loopback),
     ]);
 }
+
+/// Campaign seed 101, case 2609: that connect checks the address family first
+/// (`EAFNOSUPPORT` for a unix target), before failing with `EINVAL`.
+#[test]
+fn stopped_listener_connect_checks_the_address_first() {
+    replay(&[
+        Conn(Tcp4),
+        Socket(Tcp4),
+        Socket(Tcp4),
+        Socket(Tcp4),
+        Listen(Index(57), 0),
+        Shutdown(Index(57), 0),
+        Conn(UnixStream),
+        Connect(Index(39), Index(6)),
+    ]);
+}
+
+/// Campaign seed 101, case 3836: once connect has reported a reset (its
+/// `sock_error` path), Linux refuses `listen` on that socket with `EINVAL`.
+#[test]
+fn no_listen_after_connect_reported_a_reset() {
+    replay(&[
+        Conn(Tcp4),
+        Shutdown(Index(20), 2),
+        Pair(SockType::STREAM),
+        SendTo(Index(26), Index(0), 1),
+        Connect(Index(36), Index(18)),
+        Listen(Index(51), 0),
+    ]);
+}
+
+/// Campaign seed 101, case 6401: the same after the peer closed and our data
+/// drew its reset.
+#[test]
+fn no_listen_after_connect_reported_a_reset_to_data_sent_to_a_closed_peer() {
+    replay(&[
+        Socket(Tcp4),
+        Socket(Tcp4),
+        Conn(Tcp4),
+        Close(Index(14)),
+        Send(Index(48), 1, false),
+        Connect(Index(33), Index(17)),
+        Listen(Index(18), 0),
+    ]);
+}
+
+/// Campaign seed 7, case 1981.
+#[test]
+fn stopped_listener_connect_to_a_unix_name_is_eafnosupport() {
+    replay(&[
+        Conn(Tcp4),
+        Conn(UnixStream),
+        Shutdown(Index(0), 0),
+        Conn(Tcp4),
+        Socket(Tcp4),
+        Connect(Index(10), Index(53)),
+    ]);
+}
+
+/// Campaign seed 101 (and P40 before it): a zero-length seqpacket
+/// message left unread does not turn the receiver's close into a reset.
+#[test]
+fn unread_zero_length_seqpacket_message_is_no_reset() {
+    replay(&[
+        Pair(SockType::SEQPACKET),
+        Send(Index(14), 0, false),
+        Close(Index(43)),
+        Send(Index(20), 0, false),
+    ]);
+}
+
+/// Campaign seed 101: the same when the message carries a descriptor.
+#[test]
+fn unread_zero_length_seqpacket_message_with_a_closed_peer_tcp_sendto() {
+    replay(&[
+        Socket(Tcp4),
+        Socket(Tcp4),
+        Socket(Tcp4),
+        Pair(SockType::SEQPACKET),
+        Socket(Tcp4),
+        SendFd(Index(45), Index(0), 0),
+        Close(Index(34)),
+        SendTo(Index(57), Index(33), 0),
+    ]);
+}
