@@ -616,6 +616,17 @@ impl World {
             c.peer_id = Some(client);
             c.listener = Some(l);
             c.opts = opts;
+            // tcp_v4_syn_recv_sock / tcp_v6_syn_recv_sock: the multicast TTL (hops)
+            // of the child is the SYN's TTL (hop limit), 64 by default.
+            match canon(&dst) {
+                SockAddr::V4(_) => {
+                    c.opts.mttl4 = 64;
+                    if fam == Family::INET6 {
+                        c.opts.mhops6 = 64;
+                    }
+                }
+                _ => c.opts.mhops6 = 64,
+            }
             c.port_locked = locked;
             c.rd_shut = rd_shut;
             c.wr_shut = wr_shut;

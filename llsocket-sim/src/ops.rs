@@ -1466,6 +1466,8 @@ impl World {
                 self.s(id).oob = None;
             }
             let mut g = Got::empty();
+            // tcp_recv_urg / unix_stream_recv_urg: the message is flagged MSG_OOB.
+            g.flags |= MsgFlags::OOB;
             if cap > 0 {
                 // tcp_recv_urg: MSG_TRUNC counts the byte without copying it (unix copies).
                 g.discard = flags.contains(MsgFlags::TRUNC) && tcp;
@@ -2133,8 +2135,11 @@ impl World {
         let id = self.sock_of(h, fd)?;
         self.opt_level_ok(id, opt.name(), false)?;
         let is_tcp = self.sr(id).is_tcp();
+        let is_unix = self.sr(id).is_unix();
         // ip_setsockopt / do_ipv6_setsockopt refuse these on stream sockets.
         match opt {
+            // sk_setsockopt: SO_REUSEPORT can only be turned on for inet sockets.
+            SockOpt::ReusePort(true) if is_unix => return Err(Errno::EOPNOTSUPP),
             SockOpt::MulticastTtlV4(_) | SockOpt::MulticastIfV4(_) if is_tcp => {
                 return Err(Errno::EINVAL)
             }
@@ -2303,7 +2308,9 @@ impl World {
                 (g, *interface, Some(sr))
             }
         };
-        if s.is_tcp() {
+        // Only the any-source requests (IP_ADD_MEMBERSHIP, MCAST_JOIN_GROUP and
+        // their IPv6 forms) are EPROTO on TCP; source-specific ones are accepted.
+        if s.is_tcp() && source.is_none() {
             return Err(Errno::EPROTO);
         }
         if !group.is_multicast() {
@@ -2320,10 +2327,15 @@ impl World {
                 exclude: Default::default(),
             }),
             (McastOp::Join, Some(src), Some(p)) => {
-                if s.mcast[p].include.is_empty() {
+                // ip_mc_source: an any-source membership that blocks nothing may
+                // switch to include mode; one that blocks sources may not.
+                if s.mcast[p].include.is_empty() && !s.mcast[p].exclude.is_empty() {
                     return Err(Errno::EINVAL);
                 }
-                s.mcast[p].include.insert(src);
+                // (A source already in the list is EADDRNOTAVAIL.)
+                if !s.mcast[p].include.insert(src) {
+                    return Err(Errno::EADDRNOTAVAIL);
+                }
             }
             (McastOp::Join, Some(src), None) => s.mcast.push(Membership {
                 group,
@@ -2331,6 +2343,10 @@ impl World {
                 include: [src].into_iter().collect(),
                 exclude: Default::default(),
             }),
+            // ip_mc_source / ip6_mc_source: a source request needs a prior join.
+            (McastOp::Leave | McastOp::Block | McastOp::Unblock, Some(_), None) => {
+                return Err(Errno::EINVAL)
+            }
             (McastOp::Leave, _, None) => return Err(Errno::EADDRNOTAVAIL),
             (McastOp::Leave, None, Some(p)) => {
                 s.mcast.remove(p);
@@ -2349,7 +2365,9 @@ impl World {
                 if !s.mcast[p].include.is_empty() {
                     return Err(Errno::EINVAL);
                 }
-                s.mcast[p].exclude.insert(src);
+                if !s.mcast[p].exclude.insert(src) {
+                    return Err(Errno::EADDRNOTAVAIL);
+                }
             }
             (McastOp::Unblock, Some(src), Some(p)) => {
                 if !s.mcast[p].exclude.remove(&src) {

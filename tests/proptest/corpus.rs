@@ -4,11 +4,12 @@
 //! in this form; add it here, named after what it shows, with the issue or
 //! campaign that found it.
 
-use llsocket_api::SockType;
+use llsocket_api::{OptName, SockType};
 
 use super::BindTo::*;
 use super::Kind::*;
 use super::Op::*;
+use super::SetChoice::*;
 use super::{check, Index, Op};
 
 /// Replays one corpus sequence on both backends.
@@ -142,5 +143,73 @@ fn unread_zero_length_seqpacket_message_with_a_closed_peer_tcp_sendto() {
         SendFd(Index(45), Index(0), 0),
         Close(Index(34)),
         SendTo(Index(57), Index(33), 0),
+    ]);
+}
+
+/// Campaign seed 900 (widened generator): source-specific membership is accepted
+/// on a TCP socket (only any-source requests are `EPROTO`).
+#[test]
+fn source_specific_membership_on_tcp_is_accepted() {
+    replay(&[Conn(Tcp4), McastSource(Index(0), 0, 0, false)]);
+}
+
+/// Campaign seed 900 (widened generator): `SO_REUSEPORT` cannot be turned on for
+/// a unix socket.
+#[test]
+fn reuseport_on_a_unix_socket_is_eopnotsupp() {
+    replay(&[Pair(SockType::STREAM), SetOpt(Index(0), ReusePort(true))]);
+}
+
+/// Campaign seed 901 (widened generator): a source request without a prior join
+/// is `EINVAL` (`ip_mc_source`), not `EADDRNOTAVAIL`.
+#[test]
+fn source_leave_without_a_join_is_einval() {
+    replay(&[Conn(Tcp4), McastSource(Index(0), 1, 0, false)]);
+}
+
+/// Campaign seed 901 (widened generator): an accepted TCP socket's
+/// `IP_MULTICAST_TTL` is the TTL of the SYN (64), not the default 1.
+#[test]
+fn accepted_socket_multicast_ttl_is_the_syn_ttl() {
+    replay(&[Conn(Tcp4), GetOpt(Index(11), OptName::MulticastTtlV4)]);
+}
+
+/// Campaign seed 902 (widened generator): a source join on an any-source
+/// membership that blocks nothing switches it to include mode.
+#[test]
+fn source_join_switches_an_empty_any_source_membership() {
+    replay(&[
+        Bind(Index(0), Loopback),
+        Socket(Udp4),
+        Mcast(Index(0), true, 0),
+        Socket(Tcp4),
+        McastSource(Index(20), 0, 0, false),
+    ]);
+}
+
+/// Campaign seed 902 (widened generator): recvmsg of the urgent byte flags the
+/// message `MSG_OOB` (here with `MSG_TRUNC`, the buffer being empty).
+#[test]
+fn urgent_byte_recvmsg_is_flagged_oob() {
+    replay(&[
+        Conn(Tcp4),
+        Send(Index(28), 1, true),
+        Socket(Tcp4),
+        Dup(Index(0)),
+        Conn(Tcp4),
+        RecvMsg(Index(18), 0, 0, 2),
+    ]);
+}
+
+/// Campaign seed 903 (widened generator): joining a source already joined is
+/// `EADDRNOTAVAIL`.
+#[test]
+fn source_join_twice_is_eaddrnotavail() {
+    replay(&[
+        Socket(Tcp4),
+        Socket(Tcp4),
+        Conn(Tcp4),
+        McastSource(Index(2), 0, 0, true),
+        McastSource(Index(7), 0, 0, true),
     ]);
 }
