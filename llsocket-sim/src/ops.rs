@@ -2352,6 +2352,9 @@ impl World {
                 s.mcast.remove(p);
             }
             (McastOp::Leave, Some(src), Some(p)) => {
+                if !s.mcast[p].exclude.is_empty() {
+                    return Err(Errno::EINVAL);
+                }
                 if !s.mcast[p].include.remove(&src) {
                     return Err(Errno::EADDRNOTAVAIL);
                 }
@@ -2370,6 +2373,10 @@ impl World {
                 }
             }
             (McastOp::Unblock, Some(src), Some(p)) => {
+                // ip_mc_source: a request of the other filter mode is EINVAL.
+                if !s.mcast[p].include.is_empty() {
+                    return Err(Errno::EINVAL);
+                }
                 if !s.mcast[p].exclude.remove(&src) {
                     return Err(Errno::EADDRNOTAVAIL);
                 }
