@@ -141,9 +141,9 @@
 //! * Known, not yet modelled (found by the differential test, rare; each is a `known_*`
 //!   case of the regression corpus, `tests/proptest/corpus.rs`): a TCP client that
 //!   connects to a listener which was `shutdown` before `listen` is not readable at once
-//!   (Linux: the child inherits the shutdown and the client sees end of stream); `accept`
-//!   on a unix listener reports the client's name as it was at connect (Linux: as it is
-//!   at accept, if the client bound in between); a zero-byte read of a unix stream whose
+//!   (Linux: the child inherits the shutdown and the client sees end of stream);
+//!   `getpeername` on an accepted unix socket keeps the client's name as it was at
+//!   connect (Linux: as it is now; `accept` already reports it so); a zero-byte read of a unix stream whose
 //!   only data were urgent bytes already read is `EAGAIN` (Linux: an empty read).
 //!
 //! # Fidelity

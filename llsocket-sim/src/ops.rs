@@ -954,7 +954,18 @@ impl World {
                 Err(e) => return Some(Err(e)),
             };
             let addr = if want_addr {
-                w.sr(child).peer.clone()
+                let c = w.sr(child);
+                match c.peer_id.filter(|&p| c.is_unix() && w.exists(p)) {
+                    // unix_getname(peer): the client's name as it is now (it may
+                    // have bound since it connected).
+                    Some(p) => Some(
+                        w.sr(p)
+                            .local
+                            .clone()
+                            .unwrap_or(SockAddr::Unix(UnixAddr::Unnamed)),
+                    ),
+                    None => c.peer.clone(),
+                }
             } else {
                 None
             };
