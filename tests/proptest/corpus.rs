@@ -289,3 +289,39 @@ fn unblock_on_an_include_mode_membership_is_einval() {
         McastSource(Index(0), 3, 1, false),
     ]);
 }
+
+/// Known (P39 family): an accepted TCP socket of a listener shut down before
+/// `listen`. Campaign seed 501.
+#[test]
+fn known_listener_shut_down_before_listen_zero_byte_read() {
+    known(
+        &[
+            Socket(Tcp4),
+            Shutdown(Index(0), 1),
+            Conn(Tcp4),
+            Socket(Tcp4),
+            Connect(Index(25), Index(21)),
+            Accept(Index(51)),
+            Recv(Index(47), 0, 0),
+        ],
+        6,
+    );
+}
+
+/// Known: a zero-byte read of a unix stream whose peer closed with unread data
+/// (a reset) after the data was read: Linux returns 0, the simulator reports
+/// `ECONNRESET`. Campaign seed 501.
+#[test]
+fn known_unix_zero_byte_read_after_a_reset() {
+    known(
+        &[
+            Pair(SockType::STREAM),
+            Send(Index(43), 1, false),
+            Send(Index(8), 1, false),
+            Close(Index(13)),
+            Recv(Index(8), 2, 4),
+            Recv(Index(12), 0, 4),
+        ],
+        5,
+    );
+}
