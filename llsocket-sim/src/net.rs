@@ -616,6 +616,17 @@ impl World {
             c.peer_id = Some(client);
             c.listener = Some(l);
             c.opts = opts;
+            // tcp_v4_syn_recv_sock / tcp_v6_syn_recv_sock: the multicast TTL (hops)
+            // of the child is the SYN's TTL (hop limit), 64 by default.
+            match canon(&dst) {
+                SockAddr::V4(_) => {
+                    c.opts.mttl4 = 64;
+                    if fam == Family::INET6 {
+                        c.opts.mhops6 = 64;
+                    }
+                }
+                _ => c.opts.mhops6 = 64,
+            }
             c.port_locked = locked;
             c.rd_shut = rd_shut;
             c.wr_shut = wr_shut;
@@ -713,18 +724,18 @@ impl World {
                     continue;
                 }
                 if let Some(g) = group {
+                    // __udp_is_mcast_sock: the local address is the wildcard or the
+                    // group, a connected socket only hears its peer, and
+                    // ip_mc_sf_allow applies the socket's own filter for the group;
+                    // a socket that did not join it hears it too (IP_MULTICAST_ALL,
+                    // on by default) once the host has joined (checked below).
                     let addr_ok = lip.is_some_and(|l| l.is_unspecified() || Some(l) == Some(g));
-                    let member = s.mcast.iter().any(|m| {
-                        m.group == g
-                            && sip.is_some_and(|si| {
-                                if m.include.is_empty() {
-                                    !m.exclude.contains(&si)
-                                } else {
-                                    m.include.contains(&si)
-                                }
-                            })
-                    });
-                    if addr_ok && member {
+                    let peer_ok = s.peer.as_ref().is_none_or(|p| canon(p) == src);
+                    let allowed = match s.mcast.iter().find(|m| m.group == g) {
+                        Some(m) => sip.is_some_and(|si| m.accepts(si)),
+                        None => true,
+                    };
+                    if addr_ok && peer_ok && allowed {
                         exact.push(id);
                     }
                     continue;
@@ -746,7 +757,26 @@ impl World {
                 }
             }
         }
-        let targets: Vec<ObjId> = if group.is_some() || bcast {
+        let targets: Vec<ObjId> = if let Some(g) = group {
+            // The interface takes the datagram only if some socket on the host
+            // joined the group with a filter that accepts the source
+            // (ip_check_mc_rcu: the union of the members' filters).
+            let joined = sip.is_some_and(|si| {
+                self.hosts[b].objs.iter().any(|&o| {
+                    self.exists(o)
+                        && self
+                            .sr(o)
+                            .mcast
+                            .iter()
+                            .any(|m| m.group == g && m.accepts(si))
+                })
+            });
+            if joined {
+                exact
+            } else {
+                Vec::new()
+            }
+        } else if bcast {
             exact
         } else {
             let pool = [connected, exact, wild]
@@ -847,8 +877,10 @@ impl World {
                 IpAddr::V4(_) => (s.opts.mloop4, s.opts.mttl4),
                 IpAddr::V6(_) => (s.opts.mloop6, s.opts.mhops6),
             };
+            // Through `lo` the datagram comes back by the device itself, whatever
+            // IP_MULTICAST_LOOP and the TTL say (only other devices loop a copy).
             for b in 0..self.hosts.len() {
-                if (b == h && lp) || (b != h && ttl >= 1 && !local_only) {
+                if (b == h && (lp || local_only)) || (b != h && ttl >= 1 && !local_only) {
                     self.transmit(mk(b));
                 }
             }

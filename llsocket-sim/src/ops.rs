@@ -353,6 +353,7 @@ impl World {
                     self.unlisten(id);
                     let s = self.s(id);
                     s.st = St::Idle;
+                    s.unlistened = true;
                     // tcp_disconnect clears the shutdown flags.
                     s.rd_shut = false;
                     s.wr_shut = false;
@@ -653,6 +654,7 @@ impl World {
                     self.unref(r);
                 }
                 self.reset_saddr(id);
+                self.s(id).no_listen = true;
                 return Err(e);
             }
             _ => {}
@@ -672,6 +674,14 @@ impl World {
                 && !matches!(canon_ip(dip), IpAddr::V6(v) if v.segments()[0] == 0xfd00)
             {
                 return Err(Errno::ENETUNREACH);
+            }
+            if self.sr(id).unlistened {
+                // Linux fails this inside tcp_v4_connect, after the address checks and
+                // the route: its failure path gives an automatic port back and resets
+                // the source address.
+                self.release_port(id);
+                self.reset_saddr(id);
+                return Err(Errno::EINVAL);
             }
             self.autobind(h, id)?;
             self.fix_source(h, id, &dst);
@@ -870,7 +880,11 @@ impl World {
         }
         // (A non-blocking connect not yet reported leaves Linux's sock->state
         // SS_CONNECTING: listen is EINVAL then too.)
-        if (s.st != St::Idle && s.st != St::Listen) || s.connect_pending || s.disconnecting {
+        if (s.st != St::Idle && s.st != St::Listen)
+            || s.connect_pending
+            || s.disconnecting
+            || s.no_listen
+        {
             return Err(Errno::EINVAL);
         }
         if s.is_unix() && s.local.is_none() {
@@ -888,6 +902,7 @@ impl World {
         let s = self.s(id);
         s.backlog = b as usize;
         s.st = St::Listen;
+        s.unlistened = false;
         if s.is_tcp() {
             if let Some(p) = s.local.as_ref().and_then(|a| a.port()) {
                 self.hosts[h].listeners.entry(p).or_default().insert(id);
@@ -939,7 +954,18 @@ impl World {
                 Err(e) => return Some(Err(e)),
             };
             let addr = if want_addr {
-                w.sr(child).peer.clone()
+                let c = w.sr(child);
+                match c.peer_id.filter(|&p| c.is_unix() && w.exists(p)) {
+                    // unix_getname(peer): the client's name as it is now (it may
+                    // have bound since it connected).
+                    Some(p) => Some(
+                        w.sr(p)
+                            .local
+                            .clone()
+                            .unwrap_or(SockAddr::Unix(UnixAddr::Unnamed)),
+                    ),
+                    None => c.peer.clone(),
+                }
             } else {
                 None
             };
@@ -1451,6 +1477,8 @@ impl World {
                 self.s(id).oob = None;
             }
             let mut g = Got::empty();
+            // tcp_recv_urg / unix_stream_recv_urg: the message is flagged MSG_OOB.
+            g.flags |= MsgFlags::OOB;
             if cap > 0 {
                 // tcp_recv_urg: MSG_TRUNC counts the byte without copying it (unix copies).
                 g.discard = flags.contains(MsgFlags::TRUNC) && tcp;
@@ -2118,8 +2146,11 @@ impl World {
         let id = self.sock_of(h, fd)?;
         self.opt_level_ok(id, opt.name(), false)?;
         let is_tcp = self.sr(id).is_tcp();
+        let is_unix = self.sr(id).is_unix();
         // ip_setsockopt / do_ipv6_setsockopt refuse these on stream sockets.
         match opt {
+            // sk_setsockopt: SO_REUSEPORT can only be turned on for inet sockets.
+            SockOpt::ReusePort(true) if is_unix => return Err(Errno::EOPNOTSUPP),
             SockOpt::MulticastTtlV4(_) | SockOpt::MulticastIfV4(_) if is_tcp => {
                 return Err(Errno::EINVAL)
             }
@@ -2288,7 +2319,9 @@ impl World {
                 (g, *interface, Some(sr))
             }
         };
-        if s.is_tcp() {
+        // Only the any-source requests (IP_ADD_MEMBERSHIP, MCAST_JOIN_GROUP and
+        // their IPv6 forms) are EPROTO on TCP; source-specific ones are accepted.
+        if s.is_tcp() && source.is_none() {
             return Err(Errno::EPROTO);
         }
         if !group.is_multicast() {
@@ -2305,10 +2338,15 @@ impl World {
                 exclude: Default::default(),
             }),
             (McastOp::Join, Some(src), Some(p)) => {
-                if s.mcast[p].include.is_empty() {
+                // ip_mc_source: an any-source membership that blocks nothing may
+                // switch to include mode; one that blocks sources may not.
+                if s.mcast[p].include.is_empty() && !s.mcast[p].exclude.is_empty() {
                     return Err(Errno::EINVAL);
                 }
-                s.mcast[p].include.insert(src);
+                // (A source already in the list is EADDRNOTAVAIL.)
+                if !s.mcast[p].include.insert(src) {
+                    return Err(Errno::EADDRNOTAVAIL);
+                }
             }
             (McastOp::Join, Some(src), None) => s.mcast.push(Membership {
                 group,
@@ -2316,11 +2354,18 @@ impl World {
                 include: [src].into_iter().collect(),
                 exclude: Default::default(),
             }),
+            // ip_mc_source / ip6_mc_source: a source request needs a prior join.
+            (McastOp::Leave | McastOp::Block | McastOp::Unblock, Some(_), None) => {
+                return Err(Errno::EINVAL)
+            }
             (McastOp::Leave, _, None) => return Err(Errno::EADDRNOTAVAIL),
             (McastOp::Leave, None, Some(p)) => {
                 s.mcast.remove(p);
             }
             (McastOp::Leave, Some(src), Some(p)) => {
+                if !s.mcast[p].exclude.is_empty() {
+                    return Err(Errno::EINVAL);
+                }
                 if !s.mcast[p].include.remove(&src) {
                     return Err(Errno::EADDRNOTAVAIL);
                 }
@@ -2334,9 +2379,15 @@ impl World {
                 if !s.mcast[p].include.is_empty() {
                     return Err(Errno::EINVAL);
                 }
-                s.mcast[p].exclude.insert(src);
+                if !s.mcast[p].exclude.insert(src) {
+                    return Err(Errno::EADDRNOTAVAIL);
+                }
             }
             (McastOp::Unblock, Some(src), Some(p)) => {
+                // ip_mc_source: a request of the other filter mode is EINVAL.
+                if !s.mcast[p].include.is_empty() {
+                    return Err(Errno::EINVAL);
+                }
                 if !s.mcast[p].exclude.remove(&src) {
                     return Err(Errno::EADDRNOTAVAIL);
                 }

@@ -138,6 +138,17 @@ pub(crate) struct Membership {
     pub exclude: BTreeSet<IpAddr>,
 }
 
+impl Membership {
+    /// Whether this membership's source filter lets a datagram from `src` in.
+    pub(crate) fn accepts(&self, src: IpAddr) -> bool {
+        if self.include.is_empty() {
+            !self.exclude.contains(&src)
+        } else {
+            self.include.contains(&src)
+        }
+    }
+}
+
 /// Every option value; see the crate docs for which are simulated.
 #[derive(Clone, Debug)]
 pub(crate) struct Opts {
@@ -215,6 +226,13 @@ pub(crate) struct Sock {
     /// shutdown() hit a connect that failed or was under way (Linux's
     /// SS_DISCONNECTING): connect and listen are EINVAL from then on.
     pub disconnecting: bool,
+    /// shutdown(SHUT_RD) stopped this listener: connect is EINVAL until it
+    /// listens again (as Linux 6.x does; found by the differential campaign).
+    pub unlistened: bool,
+    /// connect reported a failed connection (its sock_error path): Linux refuses
+    /// listen with EINVAL from then on, while connect and bind still work
+    /// (observed on Linux 6.x by the differential campaign).
+    pub no_listen: bool,
     pub conn_gen: u32,
     /// `bind` chose the port (Linux's `SOCK_BINDPORT_LOCK`): it is kept when the connection ends.
     pub port_locked: bool,
@@ -642,6 +660,8 @@ impl World {
             err: 0,
             connect_pending: false,
             disconnecting: false,
+            unlistened: false,
+            no_listen: false,
             conn_gen: 0,
             port_locked: false,
             addr_locked: false,
@@ -853,7 +873,9 @@ impl World {
                 s.is_unix(),
                 s.is_conn(),
                 s.st,
-                !s.rq.is_empty() || s.oob.is_some(),
+                // (Zero-length seqpacket messages left unread, even with descriptors,
+                // do not count: Linux reports EPIPE, not ECONNRESET, to the survivor.)
+                s.rq.iter().any(|g| g.data.len() > g.off) || s.oob.is_some(),
                 s.is_tcp() && s.opts.linger.enabled && s.opts.linger.secs == 0,
             )
         };

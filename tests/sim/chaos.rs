@@ -205,8 +205,8 @@ fn random_programs_under_faults_replay_exactly() {
     let mut digests = Vec::new();
     let mut kinds = std::collections::BTreeSet::new();
     for seed in 0..24u64 {
-        let first = run(seed, 400);
-        let again = run(seed, 400);
+        let first = run(seed, 600);
+        let again = run(seed, 600);
         assert_eq!(
             first, again,
             "llsocket-sim: seed={seed}; replay with LLSOCKET_SIM_SEED={seed}"
