@@ -306,4 +306,95 @@ mod tests {
         assert_eq!(buf.shift().unwrap().data, vec![9]);
         assert!(buf.is_empty());
     }
+
+    mod fuzz {
+        //! Property tests of the codec on untrusted bytes: whatever a kernel, a peer or a
+        //! Lua program puts in a control buffer, decoding never reads past it, never
+        //! panics, and what encoding writes decodes back exactly.
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn msg() -> impl Strategy<Value = Cmsg> {
+            (
+                any::<i32>(),
+                any::<i32>(),
+                proptest::collection::vec(any::<u8>(), 0..64),
+            )
+                .prop_map(|(level, ty, data)| Cmsg { level, ty, data })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn decoding_arbitrary_bytes_stays_in_bounds(buf in proptest::collection::vec(any::<u8>(), 0..256)) {
+                let mut rest = &buf[..];
+                let mut walked = 0;
+                while let Some(m) = decode_first_ref(rest) {
+                    prop_assert!(m.used > 0 && m.used <= rest.len());
+                    prop_assert!(cmsg_len(m.data.len()) <= rest.len());
+                    walked += m.used;
+                    rest = &rest[m.used..];
+                }
+                prop_assert!(walked <= buf.len());
+                let mut b = CmsgBuf::from_bytes(buf.clone());
+                let mut n = 0;
+                while b.shift().is_some() {
+                    n += 1;
+                }
+                prop_assert!(b.is_empty());
+                prop_assert_eq!(n, decode(&buf).len());
+            }
+
+            #[test]
+            fn what_is_encoded_decodes_back(msgs in proptest::collection::vec(msg(), 0..8)) {
+                let bytes = encode(&msgs);
+                prop_assert_eq!(bytes.len(), msgs.iter().map(|m| cmsg_space(m.data.len())).sum::<usize>());
+                prop_assert_eq!(decode(&bytes), msgs.clone());
+                let mut b = CmsgBuf::new();
+                for m in &msgs {
+                    b.push(m);
+                }
+                prop_assert_eq!(b.as_bytes(), &bytes[..]);
+                for m in &msgs {
+                    let got = b.shift();
+                    prop_assert_eq!(got.as_ref(), Some(m));
+                }
+                prop_assert!(b.shift().is_none());
+            }
+
+            #[test]
+            fn a_truncated_or_corrupted_buffer_never_yields_foreign_bytes(
+                msgs in proptest::collection::vec(msg(), 1..4),
+                cut in any::<prop::sample::Index>(),
+                flip in any::<prop::sample::Index>(),
+                byte in any::<u8>(),
+            ) {
+                let mut bytes = encode(&msgs);
+                let at = flip.index(bytes.len());
+                bytes[at] = byte;
+                let len = cut.index(bytes.len() + 1);
+                for m in decode(&bytes[..len]) {
+                    prop_assert!(cmsg_len(m.data.len()) <= len);
+                }
+            }
+
+            #[test]
+            fn encode_at_writes_exactly_its_space(level in any::<i32>(), ty in any::<i32>(), data in proptest::collection::vec(any::<u8>(), 0..64)) {
+                let mut out = vec![0xAAu8; cmsg_space(data.len())];
+                prop_assert!(encode_at(&mut out, level, ty, &data));
+                let m = decode_first_ref(&out).unwrap();
+                prop_assert_eq!((m.level, m.ty, m.data, m.used), (level, ty, &data[..], out.len()));
+                let mut wrong = vec![0u8; cmsg_space(data.len()) + 1];
+                prop_assert!(!encode_at(&mut wrong, level, ty, &data));
+                prop_assert_eq!(checked_space(data.len()), Some(cmsg_space(data.len())));
+            }
+        }
+
+        #[test]
+        fn checked_space_refuses_what_overflows() {
+            assert_eq!(checked_space(usize::MAX), None);
+            assert_eq!(checked_space(usize::MAX - 3), None);
+        }
+    }
 }

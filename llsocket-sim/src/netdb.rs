@@ -229,8 +229,13 @@ impl World {
             return Err(GaiError::EAI_FAMILY);
         };
         let ip = sa.ip();
+        // numeric text as inet_ntop writes it (IPv4-compatible IPv6 in dotted form)
+        let numeric = || match ip {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => llsocket_api::addr::Ntop6(v6).to_string(),
+        };
         let host = if flags & libc::NI_NUMERICHOST != 0 {
-            ip.to_string()
+            numeric()
         } else {
             let name = match crate::world::canon_ip(ip) {
                 IpAddr::V4(v4) if v4 == Ipv4Addr::LOCALHOST => Some("localhost".to_owned()),
@@ -242,7 +247,7 @@ impl World {
             match name {
                 Some(n) => n,
                 None if flags & libc::NI_NAMEREQD != 0 => return Err(GaiError::EAI_NONAME),
-                None => ip.to_string(),
+                None => numeric(),
             }
         };
         let port = sa.port();

@@ -48,3 +48,53 @@ fn abstract_names_keep_their_bytes() {
     p.bind(s, &addr).unwrap();
     assert_eq!(p.getsockname(s).unwrap(), addr);
 }
+
+/// `Ntop6` (every textual IPv6 address: `ai:addr()`, interface records, the simulator)
+/// prints like the C library's `inet_ntop`. Compared with glibc's; musl prints
+/// IPv4-compatible addresses in hex, so the comparison runs on glibc only.
+#[cfg(target_env = "gnu")]
+mod ntop_matches_glibc {
+    use llsocket_api::addr::Ntop6;
+    use proptest::prelude::*;
+    use std::net::Ipv6Addr;
+
+    extern "C" {
+        fn inet_ntop(
+            af: libc::c_int,
+            src: *const libc::c_void,
+            dst: *mut libc::c_char,
+            size: libc::socklen_t,
+        ) -> *const libc::c_char;
+    }
+
+    fn glibc(ip: &Ipv6Addr) -> String {
+        let mut buf = [0 as libc::c_char; 64];
+        let octets = ip.octets();
+        // SAFETY: `octets` is a 16-byte in6_addr image and `buf` has 64 bytes (>= 46).
+        let p = unsafe {
+            inet_ntop(
+                libc::AF_INET6,
+                octets.as_ptr().cast(),
+                buf.as_mut_ptr(),
+                buf.len() as libc::socklen_t,
+            )
+        };
+        assert!(!p.is_null());
+        // SAFETY: on success `buf` holds a NUL-terminated string.
+        unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 5000, failure_persistence: None, ..ProptestConfig::default() })]
+        #[test]
+        fn every_address_prints_like_glibc(groups in proptest::collection::vec(
+            prop_oneof![3 => Just(0u16), 1 => Just(0xffffu16), 2 => any::<u16>()], 8)) {
+            let mut w = [0u16; 8];
+            w.copy_from_slice(&groups);
+            let ip = Ipv6Addr::from(w);
+            prop_assert_eq!(Ntop6(ip).to_string(), glibc(&ip));
+        }
+    }
+}
