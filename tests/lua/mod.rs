@@ -7,6 +7,8 @@
 //! `runner.lua` loaded in library mode (`--lib`), so the same runner code decides what
 //! passes here and under the system interpreters (`cargo xtask ci --step lua`).
 
+mod iovec_model;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::rc::Rc;
