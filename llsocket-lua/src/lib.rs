@@ -30,6 +30,28 @@
 //! Build variants: `--features lua51|lua52|lua53|lua54|luajit` plus `module` for a
 //! loadable `libllsocket.so` (`luaopen_llsocket`), or `vendored` (default, Lua 5.4)
 //! for in-process use and the `llsocket-lua` runner.
+//!
+//! # Safety contract
+//!
+//! What a Lua program can never do to the process through this module, with plain Lua
+//! (any code that does not use the `debug` library), and how each promise is tested:
+//!
+//! | promise | why it holds | tested by |
+//! |---|---|---|
+//! | no crash, no read or write of freed memory | every method checks `self` and every object argument against the one metatable of its type; only sockets have a finalizer (their metatable is locked, their `__gc` checks its argument too); the socket self-check cache holds only never-finalized sockets (`socket::check_sock`) | `test/safety_test.lua` (foreign objects to every method and metamethod, revived sockets), `test/safety/fuzz.lua` (hostile arguments, revived objects, raising finalizers; 8 seeds per interpreter per CI run, 2 under valgrind) |
+//! | no abort on a failed allocation | every allocation sized by Lua input is Lua memory (raises `not enough memory`, catchable) or a fallible Rust allocation turned into that error | `test/safety/memlimit.lua` under `ulimit -v`, every interpreter |
+//! | memory follows what the program keeps | payloads are Lua objects the collector accounts for and frees in one cycle; receive buffers are not zero-filled (resident size follows what arrives) | `test/safety/soak.lua` (peak RSS against a plain-Lua twin loop) |
+//! | nothing is lost when a Lua call raises mid-function | the raised-error model of the `lua` module | `test/safety/raising_gc.lua` (+ valgrind, definitely-lost) |
+//! | no descriptor leak | descriptors belong to a socket object from the moment they exist; its `__gc` closes them | the fuzzer's and `raising_gc.lua`'s descriptor counts, `test/leakcheck.lua` |
+//! | no death by `SIGPIPE` | the POSIX backend sends with `MSG_NOSIGNAL` / `SO_NOSIGPIPE` | the suite's writes to closed peers |
+//! | no panic crosses into Lua | every backend call runs in `guard` (a panic becomes `llsocket: internal error: ...`) | the fuzzer fails on any internal error |
+//!
+//! What needs `debug`: `debug.setmetatable` can give a userdata of another type a module
+//! metatable (or strip a socket's while it is cached) and `debug.getuservalue` exposes
+//! the payload blobs; as with any C module, code with the debug library is trusted.
+//! Revived objects (kept alive by another object's finalizer) are valid objects: a
+//! revived socket has had its descriptor closed (its methods report `EBADF`), the other
+//! types have no finalizer and simply stay usable.
 
 use std::ffi::c_int;
 use std::rc::Rc;

@@ -2,10 +2,37 @@
 //!
 //! Every Lua-visible function of the module is an `extern "C-unwind" fn(*mut lua_State)`
 //! with the same eight upvalues (see [`Up`]). Functions follow one shape:
-//! (a) check arguments into plain `Copy` data or borrowed pointers (checks may raise),
-//! (b) run the work in [`guard`] (a panic becomes a Lua error raised after the catch),
-//! (c) push results, with owned Rust values held in `ManuallyDrop` across any push
-//! that could raise a memory error.
+//! (a) check every argument into plain `Copy` data or borrowed pointers (checks may raise),
+//! (b) run the work in [`guard`] (no Lua call inside; a panic becomes a Lua error raised
+//! after the catch), (c) push results.
+//!
+//! # The raised-error model
+//!
+//! Any Lua API call that allocates may raise, and a raise unwinds by `longjmp` (a C++
+//! exception on LuaJIT) over our frames without running Rust destructors. It is not only
+//! the memory error: before Lua 5.4 an allocation may run a GC step, the step runs pending
+//! finalizers, and an error raised in a Lua `__gc` propagates out of that allocation (5.1
+//! unprotected, 5.2/5.3 as "error in __gc metamethod", LuaJIT rethrown). So, on every
+//! version, the module keeps one rule: **between the first and the last Lua call of a
+//! function, no Rust value that owns memory or a descriptor is alive.** Concretely:
+//! 1. Every userdata of the module is plain `Copy` data ([`push_ud`] requires it): a
+//!    userdata never owns Rust heap, so a raise, a missing finalizer or a revived object
+//!    cannot leak or double-free anything.
+//! 2. Payload bytes live in Lua's heap: iovec elements, cmsghdrs buffers and cmsghdr data
+//!    are blobs ([`new_blob`]) or trailing bytes of their object ([`push_ud_extra`]); the
+//!    receive scratch buffer is a blob *taken* out of the state table for the call.
+//! 3. Descriptors are stored in their socket object as soon as the backend returns them:
+//!    the object is pushed first, as a shell with `fd = -1` (`socket::push_sock`).
+//! 4. What the backend returns as owned Rust data (address lists, interface records, a
+//!    large receive area) is moved into a [`Holder`] userdata pushed *before* the backend
+//!    call; if a push raises, the holder's `__gc` drops it, otherwise the function drops it
+//!    with [`Holder::clear`].
+//! 5. Every argument is checked before anything is allocated (a bad later argument raises
+//!    with nothing made yet).
+//!
+//! `llsocket-lua/test/safety/raising_gc.lua` tests this on every version with finalizers
+//! that raise while armed around one call (descriptors, resident memory, buffers reused),
+//! and `cargo xtask ci --step safety` runs it (and the fuzzer) under valgrind as well.
 #![allow(unsafe_op_in_unsafe_fn)] // every fn here is an FFI body on a live lua_State; the contract is the module's
 
 use std::cell::Cell;
