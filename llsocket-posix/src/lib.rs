@@ -827,7 +827,7 @@ impl SocketOps for Posix {
     fn if_nametoindex(&self, name: &[u8]) -> Result<u32> {
         // no interface name is IFNAMSIZ bytes or longer: such a name is copied nowhere
         let c = ifname(name)?;
-        // libc: socket2 has no interface-name calls (here and in if_indextoname, interfaces).
+        // libc: socket2 has no interface-name calls.
         // SAFETY: `c` is NUL-terminated (ifname leaves at least one trailing NUL).
         let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
         if idx == 0 {
@@ -838,6 +838,7 @@ impl SocketOps for Posix {
     }
 
     fn if_indextoname(&self, index: u32) -> Result<Vec<u8>> {
+        // libc: socket2 has no interface-name calls.
         let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
         // SAFETY: `buf` has IF_NAMESIZE bytes as the call requires.
         let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
@@ -917,6 +918,7 @@ impl SocketOps for Posix {
 
     fn getnameinfo(&self, addr: &SockAddr, flags: i32) -> std::result::Result<NameInfo, GaiError> {
         let raw = addr::encode(addr).map_err(|_| GaiError::EAI_FAMILY)?;
+        // libc: socket2 has no resolver.
         let mut host = [0 as libc::c_char; 1025];
         let mut serv = [0 as libc::c_char; 32];
         // SAFETY: `raw` holds `raw.len()` bytes; the buffers are live with the lengths passed.
@@ -943,6 +945,7 @@ impl SocketOps for Posix {
     }
 
     fn interfaces(&self) -> Result<Vec<Interface>> {
+        // libc: socket2 has no getifaddrs.
         let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
         // SAFETY: `head` is a live out-pointer.
         syscall!(unsafe { libc::getifaddrs(&mut head) })?;

@@ -128,7 +128,8 @@ pub(crate) fn accept(listener: &Socket, nonblock: bool) -> Result<(Socket, Raw)>
     r
 }
 
-/// macOS `sendfile(2)`: `len` in, bytes sent out (also when it fails part way).
+/// macOS `sendfile(2)`: `len` in, bytes sent out (also when it fails part way); libc, as every
+/// `sendfile` here: socket2 has none.
 #[cfg(apple)]
 pub(crate) fn sendfile(sock: c_int, file: c_int, offset: i64, len: usize) -> Result<usize> {
     let off = libc::off_t::try_from(offset).map_err(|_| Errno::EINVAL)?;

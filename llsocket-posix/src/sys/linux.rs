@@ -53,7 +53,7 @@ pub(crate) fn accept(listener: &Socket, nonblock: bool) -> Result<(Socket, Raw)>
     listener.accept4(type_flags(nonblock)).map_err(os_errno)
 }
 
-/// `sendfile(2)`, with `SIGPIPE` held off (it takes no `MSG_NOSIGNAL`).
+/// `sendfile(2)`, with `SIGPIPE` held off (it takes no `MSG_NOSIGNAL`); libc: socket2 has none.
 pub(crate) fn sendfile(sock: c_int, file: c_int, offset: i64, len: usize) -> Result<usize> {
     let mut off = libc::off_t::try_from(offset).map_err(|_| Errno::EINVAL)?;
     super::without_sigpipe(|| {

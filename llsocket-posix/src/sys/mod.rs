@@ -59,7 +59,7 @@ pub(crate) fn socketpair(ty: c_int, proto: c_int, nonblock: bool) -> Result<(Soc
 
 /// Runs `f` with `SIGPIPE` blocked for this thread; a `SIGPIPE` that `f` raised (it failed
 /// with `EPIPE`) is consumed before the mask is restored, so the process never sees it.
-/// For calls that cannot take `MSG_NOSIGNAL` (`sendfile`).
+/// For calls that cannot take `MSG_NOSIGNAL` (`sendfile`). libc: signal masks are not socket2's.
 #[allow(dead_code)] // unused where every sendfile path can take MSG_NOSIGNAL
 pub(crate) fn without_sigpipe<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     use std::mem::zeroed;
