@@ -1,222 +1,194 @@
-//! [`SockAddr`] <-> C `sockaddr_storage` translation.
+//! [`SockAddr`] <-> [`socket2::SockAddr`]: socket2 builds and carries the C `sockaddr`; this file
+//! keeps the byte rules of our type on top of it.
 //!
-//! Encoding zero-fills the storage and returns the exact length the kernel
-//! expects; decoding copies at most the reported length into a zeroed storage
-//! first, so it never reads past what the kernel (or `getifaddrs`) reported.
+//! Encoding gives the exact length the kernel expects (a unix path with its terminating NUL, an
+//! abstract name with its leading one, the unnamed address as the family alone) and fills
+//! `sa_len` where the platform has it. Decoding reads only the length the kernel (or
+//! `getifaddrs`) reported; socket2 zero-fills its storage first, so nothing past it is stale.
 
-use std::mem::{offset_of, size_of, zeroed};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+use std::ffi::OsStr;
+use std::mem::{offset_of, size_of};
+use std::net::SocketAddrV6;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
-use libc::{
-    sa_family_t, sockaddr, sockaddr_in, sockaddr_in6, sockaddr_storage, sockaddr_un, socklen_t,
-};
+use libc::{sa_family_t, sockaddr, sockaddr_storage, sockaddr_un, socklen_t};
 use llsocket_api::{Errno, Family, Result, SockAddr, UnixAddr};
 
 use crate::sys;
 
-/// A C socket address with its length, ready for `bind`, `connect`, `sendto`, ...
-pub(crate) struct RawAddr {
-    /// The zero-filled storage.
-    pub(crate) storage: sockaddr_storage,
-    /// The meaningful length.
-    pub(crate) len: socklen_t,
-}
-
-impl RawAddr {
-    /// An all-zero storage with the full capacity as length (for the kernel to fill).
-    pub(crate) fn empty() -> RawAddr {
-        RawAddr {
-            // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
-            storage: unsafe { zeroed() },
-            len: size_of::<sockaddr_storage>() as socklen_t,
-        }
-    }
-
-    /// The storage as a `sockaddr` pointer.
-    pub(crate) fn as_ptr(&self) -> *const sockaddr {
-        (&self.storage as *const sockaddr_storage).cast()
-    }
-
-    /// The storage as a mutable `sockaddr` pointer.
-    pub(crate) fn as_mut_ptr(&mut self) -> *mut sockaddr {
-        (&mut self.storage as *mut sockaddr_storage).cast()
-    }
-
-    /// Decodes what the kernel wrote (`len` as it reported it).
-    pub(crate) fn decode(&self) -> SockAddr {
-        let len = (self.len as usize).min(size_of::<sockaddr_storage>());
-        // SAFETY: the storage is a live sockaddr_storage of at least `len` bytes.
-        unsafe { decode(self.as_ptr(), len) }
-    }
-}
+/// socket2's address type: the C `sockaddr_storage` with its length.
+pub(crate) type Raw = socket2::SockAddr;
 
 /// Offset of `sun_path` in `sockaddr_un`.
 pub(crate) const SUN_PATH_OFFSET: usize = offset_of!(sockaddr_un, sun_path);
 
-/// The capacity of `sun_path`.
-pub(crate) fn sun_path_len() -> usize {
-    // SAFETY: sockaddr_un is plain old data; all-zero is a valid value.
-    let un: sockaddr_un = unsafe { zeroed() };
-    un.sun_path.len()
+/// The capacity of `sun_path` (the last field, a byte array: no tail padding follows it).
+pub(crate) const fn sun_path_len() -> usize {
+    size_of::<sockaddr_un>() - SUN_PATH_OFFSET
 }
 
-/// Offset of the first byte after the family field of a `sockaddr`.
-const FAMILY_END: usize = offset_of!(sockaddr, sa_family) + size_of::<sa_family_t>();
+/// Offset of the family field of a `sockaddr` (after `sa_len` where there is one).
+const FAMILY_START: usize = offset_of!(sockaddr, sa_family);
 
-/// Encodes `addr` into a zero-filled storage.
-pub(crate) fn encode(addr: &SockAddr) -> Result<RawAddr> {
-    let mut raw = RawAddr::empty();
-    let len = match addr {
-        SockAddr::V4(a) => {
-            // SAFETY: sockaddr_storage is larger than and suitably aligned for sockaddr_in.
-            let sin = unsafe { &mut *(raw.as_mut_ptr().cast::<sockaddr_in>()) };
-            sin.sin_family = libc::AF_INET as sa_family_t;
-            sin.sin_port = a.port().to_be();
-            sin.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
-            size_of::<sockaddr_in>()
+/// Offset of the first byte after the family field of a `sockaddr`.
+const FAMILY_END: usize = FAMILY_START + size_of::<sa_family_t>();
+
+/// The largest address: a `sockaddr_storage`.
+const STORAGE: usize = size_of::<sockaddr_storage>();
+
+/// Encodes `addr` for the kernel.
+pub(crate) fn encode(addr: &SockAddr) -> Result<Raw> {
+    Ok(match addr {
+        SockAddr::V4(a) => Raw::from(*a),
+        // Our flowinfo is in host order and travels in network order; socket2 copies it as is.
+        SockAddr::V6(a) => Raw::from(SocketAddrV6::new(
+            *a.ip(),
+            a.port(),
+            a.flowinfo().to_be(),
+            a.scope_id(),
+        )),
+        SockAddr::Unix(u) => sys::with_sa_len(unix(u)?),
+        SockAddr::Other { family, data } => sys::with_sa_len(other(*family, data)?),
+    })
+}
+
+/// A unix address through `socket2::SockAddr::unix`, which reads an empty path as the unnamed
+/// address and a leading NUL as an abstract name (whose length then counts no trailing NUL).
+fn unix(u: &UnixAddr) -> Result<Raw> {
+    let owned: Vec<u8>;
+    let bytes: &[u8] = match u {
+        UnixAddr::Unnamed => &[],
+        UnixAddr::Path(p) if p.first().is_some_and(|&b| b != 0) => p,
+        // An empty path or one starting with NUL keeps its terminating NUL, as in C.
+        UnixAddr::Path(p) => {
+            owned = [p.as_slice(), &[0]].concat();
+            &owned
         }
-        SockAddr::V6(a) => {
-            // SAFETY: sockaddr_storage is larger than and suitably aligned for sockaddr_in6.
-            let sin6 = unsafe { &mut *(raw.as_mut_ptr().cast::<sockaddr_in6>()) };
-            sin6.sin6_family = libc::AF_INET6 as sa_family_t;
-            sin6.sin6_port = a.port().to_be();
-            sin6.sin6_flowinfo = a.flowinfo().to_be();
-            sin6.sin6_addr.s6_addr = a.ip().octets();
-            sin6.sin6_scope_id = a.scope_id();
-            size_of::<sockaddr_in6>()
-        }
-        SockAddr::Unix(u) => {
-            // SAFETY: sockaddr_storage is larger than and suitably aligned for sockaddr_un.
-            let sun = unsafe { &mut *(raw.as_mut_ptr().cast::<sockaddr_un>()) };
-            sun.sun_family = libc::AF_UNIX as sa_family_t;
-            let (bytes, skip): (&[u8], usize) = match u {
-                UnixAddr::Unnamed => (&[], 0),
-                UnixAddr::Path(p) => (p, 0),
-                UnixAddr::Abstract(n) => (n, 1),
-            };
-            // A path needs room for its terminating NUL, an abstract name for its leading one.
-            let cap = sun.sun_path.len();
-            let too_long = match u {
-                UnixAddr::Unnamed => false,
-                UnixAddr::Path(p) => p.len() >= cap,
-                UnixAddr::Abstract(n) => 1 + n.len() > cap,
-            };
-            if too_long {
-                return Err(Errno::EINVAL);
-            }
-            for (dst, src) in sun.sun_path[skip..].iter_mut().zip(bytes) {
-                *dst = *src as libc::c_char;
-            }
-            match u {
-                UnixAddr::Unnamed => SUN_PATH_OFFSET,
-                UnixAddr::Path(p) => SUN_PATH_OFFSET + p.len() + 1,
-                UnixAddr::Abstract(n) => SUN_PATH_OFFSET + 1 + n.len(),
-            }
-        }
-        SockAddr::Other { family, data } => {
-            if FAMILY_END + data.len() > size_of::<sockaddr_storage>() {
-                return Err(Errno::EINVAL);
-            }
-            // SAFETY: the storage is a live sockaddr_storage; the bound was checked above.
-            let bytes = unsafe {
-                std::slice::from_raw_parts_mut(
-                    raw.as_mut_ptr().cast::<u8>(),
-                    size_of::<sockaddr_storage>(),
-                )
-            };
-            bytes[FAMILY_END..FAMILY_END + data.len()].copy_from_slice(data);
-            raw.storage.ss_family = family.raw() as sa_family_t;
-            FAMILY_END + data.len()
+        UnixAddr::Abstract(n) => {
+            owned = [&[0], n.as_slice()].concat();
+            &owned
         }
     };
-    raw.len = len as socklen_t;
-    sys::set_sa_len(&mut raw);
-    Ok(raw)
+    // A path needs room for its terminating NUL, an abstract name for its leading one: EINVAL.
+    Raw::unix(Path::new(OsStr::from_bytes(bytes))).map_err(|_| Errno::EINVAL)
+}
+
+/// An address of a family socket2 has no constructor for: the family, then `data` verbatim.
+fn other(family: Family, data: &[u8]) -> Result<Raw> {
+    let len = FAMILY_END + data.len();
+    if len > STORAGE {
+        return Err(Errno::EINVAL);
+    }
+    let mut bytes = [0u8; STORAGE];
+    bytes[FAMILY_START..FAMILY_END].copy_from_slice(&(family.raw() as sa_family_t).to_ne_bytes());
+    bytes[FAMILY_END..len].copy_from_slice(data);
+    Ok(from_bytes(&bytes[..len]))
+}
+
+/// A `socket2::SockAddr` holding a copy of `bytes`, a C `sockaddr` of that length (at most a
+/// `sockaddr_storage`: longer input is cut).
+pub(crate) fn from_bytes(bytes: &[u8]) -> Raw {
+    let len = bytes.len().min(STORAGE);
+    // SAFETY: `init` writes `len` bytes into the zeroed storage, which holds STORAGE >= len
+    // bytes, and reports exactly that length as initialised.
+    let made = unsafe {
+        Raw::try_init(|storage, socklen| {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), storage.cast::<u8>(), len);
+            *socklen = len as socklen_t;
+            Ok(())
+        })
+    };
+    match made {
+        Ok(((), raw)) => raw,
+        Err(_) => unreachable!("the initialiser above cannot fail"),
+    }
+}
+
+/// The bytes of `raw` up to its length.
+pub(crate) fn bytes(raw: &Raw) -> &[u8] {
+    let len = (raw.len() as usize).min(STORAGE);
+    // SAFETY: the storage is a live sockaddr_storage of STORAGE >= len bytes, all initialised
+    // (socket2 zero-fills it before anything writes an address).
+    unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<u8>(), len) }
+}
+
+/// Decodes what the kernel reported.
+pub(crate) fn decode(raw: &Raw) -> SockAddr {
+    let bytes = bytes(raw);
+    if bytes.len() < FAMILY_END {
+        // Only an unbound unix socket reports (almost) nothing.
+        return SockAddr::Unix(UnixAddr::Unnamed);
+    }
+    if let Some(a) = raw.as_socket_ipv4() {
+        return SockAddr::V4(a);
+    }
+    if let Some(a) = raw.as_socket_ipv6() {
+        // socket2 gives sin6_flowinfo as stored, in network order.
+        return SockAddr::V6(SocketAddrV6::new(
+            *a.ip(),
+            a.port(),
+            u32::from_be(a.flowinfo()),
+            a.scope_id(),
+        ));
+    }
+    let family = i32::from(raw.family());
+    if family != libc::AF_UNIX {
+        return SockAddr::Other {
+            family: Family(family),
+            data: bytes[FAMILY_END..].to_vec(),
+        };
+    }
+    // Our own reading of sun_path: socket2's counts a terminating NUL in the reported length,
+    // which the BSDs (reporting the whole zero-padded field) do not.
+    let path = &bytes[SUN_PATH_OFFSET.min(bytes.len())..];
+    SockAddr::Unix(match path {
+        [] | [0] => UnixAddr::Unnamed,
+        [0, name @ ..] => UnixAddr::Abstract(name.to_vec()),
+        _ => {
+            let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
+            UnixAddr::Path(path[..end].to_vec())
+        }
+    })
 }
 
 /// Decodes a C socket address of `len` reported bytes.
 ///
 /// # Safety
-/// `ptr` must be valid for reads of `len` bytes.
-pub(crate) unsafe fn decode(ptr: *const sockaddr, len: usize) -> SockAddr {
-    let len = len.min(size_of::<sockaddr_storage>());
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut storage: sockaddr_storage = unsafe { zeroed() };
-    // SAFETY: the caller guarantees `len` readable bytes; the storage holds at least `len`.
-    unsafe {
-        std::ptr::copy_nonoverlapping(
-            ptr.cast::<u8>(),
-            (&mut storage as *mut sockaddr_storage).cast::<u8>(),
-            len,
-        );
-    }
-    if len < FAMILY_END {
-        // Only an unbound unix socket reports (almost) nothing.
-        return SockAddr::Unix(UnixAddr::Unnamed);
-    }
-    let family = i32::from(storage.ss_family);
-    let base = (&storage as *const sockaddr_storage).cast::<u8>();
-    match family {
-        libc::AF_INET => {
-            // SAFETY: the storage is aligned and large enough for sockaddr_in (zero-filled beyond len).
-            let sin = unsafe { &*(base.cast::<sockaddr_in>()) };
-            SockAddr::V4(SocketAddrV4::new(
-                Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes()),
-                u16::from_be(sin.sin_port),
-            ))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the storage is aligned and large enough for sockaddr_in6 (zero-filled beyond len).
-            let sin6 = unsafe { &*(base.cast::<sockaddr_in6>()) };
-            SockAddr::V6(SocketAddrV6::new(
-                Ipv6Addr::from(sin6.sin6_addr.s6_addr),
-                u16::from_be(sin6.sin6_port),
-                u32::from_be(sin6.sin6_flowinfo),
-                sin6.sin6_scope_id,
-            ))
-        }
-        libc::AF_UNIX => {
-            if len <= SUN_PATH_OFFSET {
-                return SockAddr::Unix(UnixAddr::Unnamed);
-            }
-            // SAFETY: the storage holds sockaddr_storage bytes, of which `len` are meaningful.
-            let bytes = unsafe { std::slice::from_raw_parts(base, len) };
-            let path = &bytes[SUN_PATH_OFFSET..len];
-            if path[0] == 0 {
-                if path.len() > 1 {
-                    return SockAddr::Unix(UnixAddr::Abstract(path[1..].to_vec()));
-                }
-                return SockAddr::Unix(UnixAddr::Unnamed);
-            }
-            let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
-            SockAddr::Unix(UnixAddr::Path(path[..end].to_vec()))
-        }
-        _ => {
-            // SAFETY: as above; `len` bytes are meaningful.
-            let bytes = unsafe { std::slice::from_raw_parts(base, len) };
-            SockAddr::Other {
-                family: Family(family),
-                data: bytes[FAMILY_END..].to_vec(),
-            }
-        }
-    }
+/// `ptr` must be valid for reads of `len` bytes (or of a `sockaddr_storage`, if that is less).
+pub(crate) unsafe fn decode_ptr(ptr: *const sockaddr, len: usize) -> SockAddr {
+    // SAFETY: per the function contract.
+    let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len.min(STORAGE)) };
+    decode(&from_bytes(bytes))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     fn round_trip(a: &SockAddr) -> (SockAddr, usize) {
         let raw = encode(a).unwrap();
-        (raw.decode(), raw.len as usize)
+        (decode(&raw), raw.len() as usize)
     }
 
     #[test]
     fn ip_addresses_round_trip() {
         let v4 = SockAddr::v4(Ipv4Addr::new(10, 1, 2, 3), 8080);
-        assert_eq!(round_trip(&v4), (v4, size_of::<sockaddr_in>()));
+        assert_eq!(round_trip(&v4), (v4, size_of::<libc::sockaddr_in>()));
         let v6 = SockAddr::V6(SocketAddrV6::new(Ipv6Addr::LOCALHOST, 443, 7, 3));
-        assert_eq!(round_trip(&v6), (v6, size_of::<sockaddr_in6>()));
+        assert_eq!(round_trip(&v6), (v6, size_of::<libc::sockaddr_in6>()));
+    }
+
+    #[test]
+    fn ipv6_flowinfo_is_in_network_order_and_scope_in_host_order() {
+        let v6 = SockAddr::V6(SocketAddrV6::new(Ipv6Addr::LOCALHOST, 1, 0x0102_0304, 5));
+        let raw = encode(&v6).unwrap();
+        let b = bytes(&raw);
+        let flow = offset_of!(libc::sockaddr_in6, sin6_flowinfo);
+        let scope = offset_of!(libc::sockaddr_in6, sin6_scope_id);
+        assert_eq!(b[flow..flow + 4], [1, 2, 3, 4]);
+        assert_eq!(b[scope..scope + 4], 5u32.to_ne_bytes());
     }
 
     #[test]
@@ -241,14 +213,55 @@ mod tests {
     }
 
     #[test]
+    fn unix_bytes_are_exact() {
+        let raw = encode(&SockAddr::unix_abstract(&b"x\0y"[..])).unwrap();
+        assert_eq!(bytes(&raw)[SUN_PATH_OFFSET..], *b"\0x\0y");
+        // An empty path and a path starting with NUL keep their terminating NUL.
+        let empty = encode(&SockAddr::Unix(UnixAddr::Path(Vec::new()))).unwrap();
+        assert_eq!(bytes(&empty)[SUN_PATH_OFFSET..], *b"\0");
+        let nul = encode(&SockAddr::Unix(UnixAddr::Path(b"\0ab".to_vec()))).unwrap();
+        assert_eq!(bytes(&nul)[SUN_PATH_OFFSET..], *b"\0ab\0");
+        let cap = sun_path_len();
+        assert_eq!(
+            encode(&SockAddr::Unix(UnixAddr::Path(vec![0; cap]))).err(),
+            Some(Errno::EINVAL)
+        );
+        assert_eq!(sun_path_len(), zeroed_sun().sun_path.len());
+    }
+
+    /// A zeroed `sockaddr_un` (its bytes through a socket2 address).
+    fn zeroed_sun() -> sockaddr_un {
+        let raw = from_bytes(&[0u8; size_of::<sockaddr_un>()]);
+        let mut st = raw.as_storage();
+        // SAFETY: sockaddr_un is one of this platform's sockaddr types (view_as's contract).
+        *unsafe { st.view_as::<sockaddr_un>() }
+    }
+
+    #[test]
+    fn other_families_carry_their_bytes() {
+        let o = SockAddr::Other {
+            family: Family(1234),
+            data: vec![9, 8, 7],
+        };
+        assert_eq!(round_trip(&o), (o, FAMILY_END + 3));
+        let too_long = SockAddr::Other {
+            family: Family(1234),
+            data: vec![0; STORAGE],
+        };
+        assert_eq!(encode(&too_long).err(), Some(Errno::EINVAL));
+    }
+
+    #[test]
     fn decoding_never_reads_past_the_reported_length() {
         let raw = encode(&SockAddr::unix_path("/tmp/abc")).unwrap();
+        let b = bytes(&raw);
         // A length cut inside the path keeps only the reported bytes.
-        // SAFETY: the storage is larger than every length used.
-        let cut = unsafe { decode(raw.as_ptr(), SUN_PATH_OFFSET + 3) };
+        let cut = decode(&from_bytes(&b[..SUN_PATH_OFFSET + 3]));
         assert_eq!(cut, SockAddr::unix_path("/tm"));
-        // SAFETY: as above.
-        let none = unsafe { decode(raw.as_ptr(), SUN_PATH_OFFSET) };
+        let none = decode(&from_bytes(&b[..SUN_PATH_OFFSET]));
         assert_eq!(none, SockAddr::Unix(UnixAddr::Unnamed));
+        // SAFETY: `b` is valid for its whole length, more than the one used.
+        let one = unsafe { decode_ptr(b.as_ptr().cast(), SUN_PATH_OFFSET + 1) };
+        assert_eq!(one, SockAddr::unix_path("/"));
     }
 }

@@ -1,20 +1,28 @@
-//! `llsocket-posix`: [`SocketOps`] over the real kernel, with `libc`.
+//! `llsocket-posix`: [`SocketOps`] over the real kernel, with `socket2` and `libc`.
 //!
 //! Map of the crate:
 //!
 //! | module | what lives there |
 //! |---|---|
 //! | this file | [`Posix`], the backend, and the [`SocketOps`] implementation |
-//! | `addr` | `SockAddr` <-> `sockaddr_storage` |
+//! | `addr` | `SockAddr` <-> `socket2::SockAddr` |
 //! | `sys` | one file per platform group (`sys/linux.rs`, `sys/bsd.rs`): the facts and calls that differ |
 //!
 //! Everything platform-specific (flags, option numbers, struct layouts, the
 //! `sendfile` strategy, `SIGPIPE` suppression) lives in `sys/`; this file is
 //! written once against the interface `sys/mod.rs` documents.
+//!
+//! socket2 makes the descriptors and carries the calls and options it has with the same
+//! behaviour, on a [`SockRef`] that borrows the caller's descriptor and never closes it. Each
+//! remaining `libc` call says why on a `// libc:` line: socket2 lacks it, or would change an
+//! observable result (an errno, a flag, a length, a value).
 
 use std::ffi::{CStr, CString};
+use std::io::IoSlice;
 use std::mem::{size_of, zeroed};
 use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd};
+use std::time::Duration;
 
 use libc::{c_int, c_void, socklen_t};
 use llsocket_api::netdb::IfAddress;
@@ -24,21 +32,23 @@ use llsocket_api::{
     McastRequest, MsgFlags, NameInfo, OptName, Platform, Protocol, RecvMsgOut, Result, Shutdown,
     SockAddr, SockOpt, SockType, SocketOps,
 };
+use socket2::{MsgHdr, SockRef};
 
 mod addr;
 mod sys;
 
 pub use sys::lua_constants;
 
-use addr::RawAddr;
+use addr::Raw;
+
+/// An OS error from socket2 (or `std`) as its [`Errno`].
+pub(crate) fn os_errno(e: std::io::Error) -> Errno {
+    Errno(e.raw_os_error().unwrap_or(libc::EIO))
+}
 
 /// The calling thread's `errno` as an [`Errno`].
 pub(crate) fn last_errno() -> Errno {
-    Errno(
-        std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO),
-    )
+    os_errno(std::io::Error::last_os_error())
 }
 
 /// Turns a C return value of `-1` into `Err(errno)`, anything else into `Ok(value)`.
@@ -58,31 +68,32 @@ pub(crate) use syscall;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Posix;
 
+/// A descriptor number that passed [`check`]: owned by our caller (the Lua object), which
+/// keeps it open for the duration of the call.
+#[derive(Clone, Copy)]
+struct Desc(c_int);
+
+impl AsFd for Desc {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the number is not -1 (`check` rejects negatives) and its owner keeps it open
+        // while we borrow it. A number that is not open only makes the kernel answer EBADF, as
+        // the raw call would; nothing borrowed this way is ever closed (see `sock`).
+        unsafe { BorrowedFd::borrow_raw(self.0) }
+    }
+}
+
+/// socket2's view of the caller's descriptor: a [`SockRef`] never closes what it borrows.
+fn sock(fd: &Desc) -> SockRef<'_> {
+    SockRef::from(fd)
+}
+
 /// Rejects the closed descriptor before it reaches the kernel.
-fn check(fd: Fd) -> Result<c_int> {
+fn check(fd: Fd) -> Result<Desc> {
     if fd.0 < 0 {
         Err(Errno::EBADF)
     } else {
-        Ok(fd.0)
+        Ok(Desc(fd.0))
     }
-}
-
-/// Closes a descriptor we created, ignoring errors (cleanup paths).
-pub(crate) fn close_quietly(fd: c_int) {
-    // SAFETY: closing a descriptor this crate owns; no memory is involved.
-    unsafe { libc::close(fd) };
-}
-
-/// Sets or clears one `fcntl` flag bit.
-pub(crate) fn set_flag(fd: c_int, get: c_int, set: c_int, bit: c_int, on: bool) -> Result<()> {
-    // SAFETY: F_GETFL / F_GETFD take no pointer argument.
-    let cur = syscall!(unsafe { libc::fcntl(fd, get) })?;
-    let new = if on { cur | bit } else { cur & !bit };
-    if new != cur {
-        // SAFETY: F_SETFL / F_SETFD take an int argument.
-        syscall!(unsafe { libc::fcntl(fd, set, new) })?;
-    }
-    Ok(())
 }
 
 /// How an option's value is carried.
@@ -138,7 +149,7 @@ fn opt_info(name: OptName) -> Result<(c_int, c_int, Kind)> {
     })
 }
 
-/// `setsockopt` with a plain value.
+/// `setsockopt` with a plain value, for what socket2 has no setter for (see `setsockopt`).
 fn setopt<T>(fd: c_int, level: c_int, name: c_int, value: &T) -> Result<()> {
     // SAFETY: `value` is a live T of exactly the length passed.
     syscall!(unsafe {
@@ -153,7 +164,8 @@ fn setopt<T>(fd: c_int, level: c_int, name: c_int, value: &T) -> Result<()> {
     Ok(())
 }
 
-/// `getsockopt` into a zeroed T; returns it with the length the kernel reported.
+/// `getsockopt` into a zeroed T; returns it with the length the kernel reported (socket2
+/// neither reports the length nor takes a one-byte answer).
 fn getopt<T>(fd: c_int, level: c_int, name: c_int) -> Result<(T, usize)> {
     // SAFETY: only used with plain-old-data C types, for which all-zero is valid.
     let mut value: T = unsafe { zeroed() };
@@ -210,7 +222,7 @@ pub(crate) struct IfReq {
     pub(crate) data: [u64; 4],
 }
 
-/// `ioctl(fd, req, &ifreq)` for interface `name`.
+/// `ioctl(fd, req, &ifreq)` for interface `name` (libc: socket2 has no interface ioctls).
 fn ifreq_ioctl(fd: c_int, req: u64, name: &[u8]) -> Result<IfReq> {
     let mut ifr = IfReq {
         name: ifname(name)?,
@@ -262,9 +274,25 @@ fn c_name(bytes: &[u8]) -> std::result::Result<CString, CNameError> {
     CString::new(v).map_err(|_| CNameError::Nul)
 }
 
-/// A heap buffer of `len` bytes aligned for `cmsghdr`.
-fn aligned_buf(len: usize) -> Vec<u64> {
-    vec![0u64; len.div_ceil(8)]
+/// A zeroed heap area of `len` bytes whose start is aligned for `cmsghdr` (8 bytes is enough
+/// on every platform).
+struct Aligned {
+    buf: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl Aligned {
+    fn new(len: usize) -> Aligned {
+        let buf = vec![0u8; len + 7];
+        let start = (buf.as_ptr() as usize).wrapping_neg() & 7;
+        Aligned { buf, start, len }
+    }
+
+    /// The aligned bytes (the vector never grows, so they never move).
+    fn bytes(&mut self) -> &mut [u8] {
+        &mut self.buf[self.start..self.start + self.len]
+    }
 }
 
 impl SocketOps for Posix {
@@ -283,69 +311,72 @@ impl SocketOps for Posix {
         protocol: Protocol,
         nonblock: bool,
     ) -> Result<Fd> {
-        sys::socket(family.raw(), ty.raw(), protocol.raw(), nonblock).map(Fd)
+        let s = sys::socket(family.raw(), ty.raw(), protocol.raw(), nonblock)?;
+        Ok(Fd(s.into_raw_fd()))
     }
 
     fn socketpair(&self, ty: SockType, protocol: Protocol, nonblock: bool) -> Result<(Fd, Fd)> {
         let (a, b) = sys::socketpair(ty.raw(), protocol.raw(), nonblock)?;
-        Ok((Fd(a), Fd(b)))
+        Ok((Fd(a.into_raw_fd()), Fd(b.into_raw_fd())))
     }
 
     fn dup(&self, fd: Fd) -> Result<Fd> {
         let fd = check(fd)?;
-        // SAFETY: F_DUPFD_CLOEXEC takes an int argument.
-        syscall!(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) }).map(Fd)
+        // fcntl(F_DUPFD_CLOEXEC, 0), as before.
+        let new = sock(&fd).try_clone().map_err(os_errno)?;
+        Ok(Fd(new.into_raw_fd()))
     }
 
     fn close(&self, fd: Fd) -> Result<()> {
         let fd = check(fd)?;
+        // libc: socket2 closes only on drop, and drops close's errno.
         // SAFETY: closing a descriptor number; no memory is involved.
-        syscall!(unsafe { libc::close(fd) }).map(drop)
+        syscall!(unsafe { libc::close(fd.0) }).map(drop)
     }
 
     fn shutdown(&self, fd: Fd, how: Shutdown) -> Result<()> {
         let fd = check(fd)?;
+        // libc: any `how` must reach the kernel (EINVAL); socket2 takes only the three valid ones.
         // SAFETY: plain integer arguments.
-        syscall!(unsafe { libc::shutdown(fd, how.raw()) }).map(drop)
+        syscall!(unsafe { libc::shutdown(fd.0, how.raw()) }).map(drop)
     }
 
     fn bind(&self, fd: Fd, addr: &SockAddr) -> Result<()> {
         let fd = check(fd)?;
         let raw = addr::encode(addr)?;
-        // SAFETY: `raw` holds `raw.len` initialised bytes of a sockaddr.
-        syscall!(unsafe { libc::bind(fd, raw.as_ptr(), raw.len) }).map(drop)
+        sock(&fd).bind(&raw).map_err(os_errno)
     }
 
     fn connect(&self, fd: Fd, addr: &SockAddr) -> Result<()> {
         let fd = check(fd)?;
         let raw = addr::encode(addr)?;
-        // SAFETY: `raw` holds `raw.len` initialised bytes of a sockaddr.
-        syscall!(unsafe { libc::connect(fd, raw.as_ptr(), raw.len) }).map(drop)
+        sock(&fd).connect(&raw).map_err(os_errno)
     }
 
     fn listen(&self, fd: Fd, backlog: i32) -> Result<()> {
         let fd = check(fd)?;
-        // SAFETY: plain integer arguments.
-        syscall!(unsafe { libc::listen(fd, backlog) }).map(drop)
+        sock(&fd).listen(backlog).map_err(os_errno)
     }
 
     fn accept(&self, fd: Fd, want_addr: bool) -> Result<Accepted> {
         let fd = check(fd)?;
-        // SAFETY: F_GETFL takes no argument.
-        let fl = syscall!(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
-        let nonblock = fl & libc::O_NONBLOCK != 0;
-        let mut raw = RawAddr::empty();
-        let new = sys::accept(fd, &mut raw, nonblock)?;
-        let addr = want_addr.then(|| raw.decode());
-        Ok(Accepted { fd: Fd(new), addr })
+        let nonblock = sock(&fd).nonblocking().map_err(os_errno)?;
+        let (new, raw) = sys::accept(&sock(&fd), nonblock)?;
+        let addr = want_addr.then(|| addr::decode(&raw));
+        Ok(Accepted {
+            fd: Fd(new.into_raw_fd()),
+            addr,
+        })
     }
 
     fn send(&self, fd: Fd, buf: &[u8], flags: MsgFlags) -> Result<usize> {
         let fd = check(fd)?;
+        // libc: socket2 cuts buffers at INT_MAX - 1 on Apple (a short count where the kernel
+        // says EINVAL); send, sendto, recv and recvfrom keep the plain call.
         // SAFETY: `buf` is valid for `buf.len()` bytes.
         let n = syscall!(unsafe {
             libc::send(
-                fd,
+                fd.0,
                 buf.as_ptr().cast(),
                 buf.len(),
                 flags.raw() | sys::SEND_FLAGS,
@@ -357,15 +388,16 @@ impl SocketOps for Posix {
     fn sendto(&self, fd: Fd, buf: &[u8], to: &SockAddr, flags: MsgFlags) -> Result<usize> {
         let fd = check(fd)?;
         let raw = addr::encode(to)?;
-        // SAFETY: `buf` is valid for its length; `raw` holds `raw.len` bytes of a sockaddr.
+        // libc: as for `send`.
+        // SAFETY: `buf` is valid for its length; `raw` holds `raw.len()` bytes of a sockaddr.
         let n = syscall!(unsafe {
             libc::sendto(
-                fd,
+                fd.0,
                 buf.as_ptr().cast(),
                 buf.len(),
                 flags.raw() | sys::SEND_FLAGS,
-                raw.as_ptr(),
-                raw.len,
+                raw.as_ptr().cast(),
+                raw.len(),
             )
         })?;
         Ok(n as usize)
@@ -373,8 +405,9 @@ impl SocketOps for Posix {
 
     fn recv(&self, fd: Fd, buf: &mut [u8], flags: MsgFlags) -> Result<usize> {
         let fd = check(fd)?;
+        // libc: as for `send`.
         // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
-        let r = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags.raw()) };
+        let r = unsafe { libc::recv(fd.0, buf.as_mut_ptr().cast(), buf.len(), flags.raw()) };
         let n = syscall!(r)?;
         Ok(n as usize)
     }
@@ -386,20 +419,29 @@ impl SocketOps for Posix {
         flags: MsgFlags,
     ) -> Result<(usize, Option<SockAddr>)> {
         let fd = check(fd)?;
-        let mut raw = RawAddr::empty();
-        // SAFETY: `buf` is valid for writes of its length; `raw` is a full sockaddr_storage.
-        let n = syscall!(unsafe {
-            libc::recvfrom(
-                fd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                flags.raw(),
-                raw.as_mut_ptr(),
-                &mut raw.len,
-            )
-        })?;
-        let addr = (raw.len > 0).then(|| raw.decode());
-        Ok((n as usize, addr))
+        // libc: as for `send`; socket2 still provides the zeroed address storage.
+        // SAFETY: `buf` is valid for writes of its length; `storage` and `len` are socket2's
+        // zeroed sockaddr_storage and its size, which recvfrom fills.
+        let (n, raw) = unsafe {
+            Raw::try_init(|storage, len| {
+                let r = libc::recvfrom(
+                    fd.0,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    flags.raw(),
+                    storage.cast(),
+                    len,
+                );
+                if r == -1 {
+                    Err(std::io::Error::last_os_error())
+                } else {
+                    Ok(r as usize)
+                }
+            })
+        }
+        .map_err(os_errno)?;
+        let addr = (raw.len() > 0).then(|| addr::decode(&raw));
+        Ok((n, addr))
     }
 
     fn sendmsg<'a>(
@@ -411,41 +453,19 @@ impl SocketOps for Posix {
         flags: MsgFlags,
     ) -> Result<usize> {
         let fd = check(fd)?;
-        let mut iovecs: Vec<libc::iovec> = iov
-            .iter()
-            .map(|b| libc::iovec {
-                iov_base: b.as_ptr() as *mut c_void,
-                iov_len: b.len(),
-            })
-            .collect();
-        let mut raw = match to {
-            Some(a) => Some(addr::encode(a)?),
-            None => None,
-        };
-        let mut cbuf = aligned_buf(control.len());
-        // SAFETY: `cbuf` holds at least `control.len()` bytes.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                control.as_ptr(),
-                cbuf.as_mut_ptr().cast::<u8>(),
-                control.len(),
-            );
+        let bufs: Vec<IoSlice<'_>> = iov.iter().map(|b| IoSlice::new(b)).collect();
+        let to = to.map(addr::encode).transpose()?;
+        let mut cbuf = Aligned::new(control.len());
+        cbuf.bytes().copy_from_slice(control);
+        let mut msg = MsgHdr::new().with_buffers(&bufs);
+        if let Some(a) = &to {
+            msg = msg.with_addr(a);
         }
-        // SAFETY: msghdr is plain old data; all-zero is valid (null pointers, zero lengths).
-        let mut msg: libc::msghdr = unsafe { zeroed() };
-        if let Some(r) = raw.as_mut() {
-            msg.msg_name = r.as_mut_ptr().cast();
-            msg.msg_namelen = r.len;
-        }
-        msg.msg_iov = iovecs.as_mut_ptr();
-        msg.msg_iovlen = iovecs.len() as _;
         if !control.is_empty() {
-            msg.msg_control = cbuf.as_mut_ptr().cast();
-            msg.msg_controllen = control.len() as _;
+            msg = msg.with_control(cbuf.bytes());
         }
-        // SAFETY: every pointer in `msg` refers to a live buffer of the stated length.
-        let n = syscall!(unsafe { libc::sendmsg(fd, &msg, flags.raw() | sys::SEND_FLAGS) })?;
-        Ok(n as usize)
+        let flags = flags.raw() | sys::SEND_FLAGS;
+        sock(&fd).sendmsg(&msg, flags).map_err(os_errno)
     }
 
     #[allow(clippy::needless_lifetimes)] // matches the trait declaration
@@ -457,6 +477,8 @@ impl SocketOps for Posix {
         flags: MsgFlags,
     ) -> Result<RecvMsgOut> {
         let fd = check(fd)?;
+        // libc: socket2's MsgHdrMut gives back neither the raw msg_flags (MSG_CTRUNC, ...) nor
+        // the address length the kernel wrote; socket2 still provides the address storage.
         let mut iovecs: Vec<libc::iovec> = iov
             .iter_mut()
             .map(|b| libc::iovec {
@@ -464,44 +486,48 @@ impl SocketOps for Posix {
                 iov_len: b.len(),
             })
             .collect();
-        let mut raw = RawAddr::empty();
-        let mut cbuf = aligned_buf(control.len());
+        let mut cbuf = Aligned::new(control.len());
         // SAFETY: msghdr is plain old data; all-zero is valid.
         let mut msg: libc::msghdr = unsafe { zeroed() };
-        msg.msg_name = raw.as_mut_ptr().cast();
-        msg.msg_namelen = raw.len;
         msg.msg_iov = iovecs.as_mut_ptr();
         msg.msg_iovlen = iovecs.len() as _;
         if !control.is_empty() {
-            msg.msg_control = cbuf.as_mut_ptr().cast();
+            msg.msg_control = cbuf.bytes().as_mut_ptr().cast();
             msg.msg_controllen = control.len() as _;
         }
-        // SAFETY: every pointer in `msg` refers to a live buffer of the stated length.
-        let n = syscall!(unsafe { libc::recvmsg(fd, &mut msg, flags.raw()) })?;
+        // SAFETY: `storage`/`len` are socket2's zeroed sockaddr_storage and its size; every
+        // other pointer in `msg` refers to a live buffer of the stated length.
+        let (n, raw) = unsafe {
+            Raw::try_init(|storage, len| {
+                msg.msg_name = storage.cast();
+                msg.msg_namelen = *len;
+                let r = libc::recvmsg(fd.0, &mut msg, flags.raw());
+                *len = msg.msg_namelen;
+                if r == -1 {
+                    Err(std::io::Error::last_os_error())
+                } else {
+                    Ok(r as usize)
+                }
+            })
+        }
+        .map_err(os_errno)?;
         let control_len = if control.is_empty() {
             0
         } else {
             (msg.msg_controllen as usize).min(control.len())
         };
-        // SAFETY: `cbuf` holds at least `control.len()` >= `control_len` bytes.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                cbuf.as_ptr().cast::<u8>(),
-                control.as_mut_ptr(),
-                control_len,
-            );
-        }
-        raw.len = msg.msg_namelen;
+        control[..control_len].copy_from_slice(&cbuf.bytes()[..control_len]);
         Ok(RecvMsgOut {
-            bytes: n as usize,
+            bytes: n,
             control_len,
             flags: MsgFlags(msg.msg_flags),
-            addr: (raw.len > 0).then(|| raw.decode()),
+            addr: (raw.len() > 0).then(|| addr::decode(&raw)),
         })
     }
 
     fn sendfile(&self, sock: Fd, file: Fd, offset: i64, len: usize) -> Result<usize> {
-        sys::sendfile(check(sock)?, check(file)?, offset, len)
+        // libc (in sys/): socket2 has no sendfile.
+        sys::sendfile(check(sock)?.0, check(file)?.0, offset, len)
     }
 
     fn poll(&self, fd: Fd, interest: Interest, timeout_ms: i32) -> Result<bool> {
@@ -517,10 +543,11 @@ impl SocketOps for Posix {
             events |= libc::POLLPRI;
         }
         let mut pfd = libc::pollfd {
-            fd,
+            fd: fd.0,
             events,
             revents: 0,
         };
+        // libc: socket2 has no poll.
         // SAFETY: `pfd` is one live pollfd.
         let n = syscall!(unsafe { libc::poll(&mut pfd, 1, timeout_ms.max(0)) })?;
         if n == 0 {
@@ -538,61 +565,49 @@ impl SocketOps for Posix {
 
     fn atmark(&self, fd: Fd) -> Result<bool> {
         let fd = check(fd)?;
-        // sockatmark(3) is ioctl(SIOCATMARK) (libc does not bind the wrapper).
+        // libc: socket2 has no sockatmark(3), which is ioctl(SIOCATMARK) (libc does not bind
+        // the wrapper).
         let mut mark: c_int = 0;
         // SAFETY: SIOCATMARK writes one int into `mark`.
-        syscall!(unsafe { libc::ioctl(fd, sys::SIOCATMARK as _, &mut mark as *mut c_int) })?;
+        syscall!(unsafe { libc::ioctl(fd.0, sys::SIOCATMARK as _, &mut mark as *mut c_int) })?;
         Ok(mark != 0)
     }
 
     fn getsockname(&self, fd: Fd) -> Result<SockAddr> {
         let fd = check(fd)?;
-        let mut raw = RawAddr::empty();
-        // SAFETY: `raw` is a full sockaddr_storage with its length.
-        syscall!(unsafe { libc::getsockname(fd, raw.as_mut_ptr(), &mut raw.len) })?;
-        Ok(raw.decode())
+        let raw = sock(&fd).local_addr().map_err(os_errno)?;
+        Ok(addr::decode(&raw))
     }
 
     fn getpeername(&self, fd: Fd) -> Result<SockAddr> {
         let fd = check(fd)?;
-        let mut raw = RawAddr::empty();
-        // SAFETY: `raw` is a full sockaddr_storage with its length.
-        syscall!(unsafe { libc::getpeername(fd, raw.as_mut_ptr(), &mut raw.len) })?;
-        Ok(raw.decode())
+        let raw = sock(&fd).peer_addr().map_err(os_errno)?;
+        Ok(addr::decode(&raw))
     }
 
     fn nonblock(&self, fd: Fd) -> Result<bool> {
         let fd = check(fd)?;
-        // SAFETY: F_GETFL takes no argument.
-        let fl = syscall!(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
-        Ok(fl & libc::O_NONBLOCK != 0)
+        sock(&fd).nonblocking().map_err(os_errno)
     }
 
     fn set_nonblock(&self, fd: Fd, on: bool) -> Result<()> {
-        set_flag(
-            check(fd)?,
-            libc::F_GETFL,
-            libc::F_SETFL,
-            libc::O_NONBLOCK,
-            on,
-        )
+        // F_GETFL, then F_SETFL only if the bit changes, as before.
+        let fd = check(fd)?;
+        sock(&fd).set_nonblocking(on).map_err(os_errno)
     }
 
     fn cloexec(&self, fd: Fd) -> Result<bool> {
         let fd = check(fd)?;
+        // libc: socket2 can set FD_CLOEXEC but not read it.
         // SAFETY: F_GETFD takes no argument.
-        let fl = syscall!(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+        let fl = syscall!(unsafe { libc::fcntl(fd.0, libc::F_GETFD) })?;
         Ok(fl & libc::FD_CLOEXEC != 0)
     }
 
     fn set_cloexec(&self, fd: Fd, on: bool) -> Result<()> {
-        set_flag(
-            check(fd)?,
-            libc::F_GETFD,
-            libc::F_SETFD,
-            libc::FD_CLOEXEC,
-            on,
-        )
+        // F_GETFD, then F_SETFD only if the bit changes, as before.
+        let fd = check(fd)?;
+        sock(&fd).set_cloexec(on).map_err(os_errno)
     }
 
     fn getsockopt(&self, fd: Fd, name: OptName) -> Result<SockOpt> {
@@ -633,92 +648,128 @@ impl SocketOps for Posix {
                 | OptName::MulticastIfV4 => unreachable!("non-integer option"),
             }
         };
-        Ok(match kind {
-            Kind::Bool | Kind::Int => int(getopt_int(fd, level, opt)?),
-            Kind::Uint => {
-                let (v, _): (libc::c_uint, usize) = getopt(fd, level, opt)?;
-                int(v as i32)
+        let s = sock(&fd);
+        let e = os_errno;
+        // socket2 where it reads the same option into the same C type.
+        let read = match name {
+            OptName::ReuseAddr => s.reuse_address().map(i32::from),
+            OptName::ReusePort => s.reuse_port().map(i32::from),
+            OptName::Broadcast => s.broadcast().map(i32::from),
+            OptName::KeepAlive => s.keepalive().map(i32::from),
+            OptName::OobInline => s.out_of_band_inline().map(i32::from),
+            OptName::TcpNoDelay => s.tcp_nodelay().map(i32::from),
+            OptName::MulticastLoopV6 => s.multicast_loop_v6().map(i32::from),
+            OptName::RcvBuf => s.recv_buffer_size().map(|v| v as i32),
+            OptName::SndBuf => s.send_buffer_size().map(|v| v as i32),
+            OptName::MulticastHopsV6 => s.multicast_hops_v6().map(|v| v as i32),
+            OptName::MulticastIfV6 => s.multicast_if_v6().map(|v| v as i32),
+            OptName::Error => s
+                .take_error()
+                .map(|err| err.and_then(|x| x.raw_os_error()).unwrap_or(0)),
+            OptName::Type => s.r#type().map(c_int::from),
+            OptName::MulticastIfV4 => {
+                let ip = s.multicast_if_v4().map_err(e)?;
+                return Ok(SockOpt::MulticastIfV4(ip));
             }
-            Kind::Timeval => {
-                let (tv, _): (libc::timeval, usize) = getopt(fd, level, opt)?;
-                #[allow(clippy::useless_conversion)]
-                // time_t / suseconds_t are narrower on some targets
-                let tv = Timeval {
-                    sec: i64::from(tv.tv_sec),
-                    usec: i64::from(tv.tv_usec),
+            OptName::RcvTimeo | OptName::SndTimeo => {
+                let t = if name == OptName::RcvTimeo {
+                    s.read_timeout()
+                } else {
+                    s.write_timeout()
                 };
-                if name == OptName::RcvTimeo {
+                // `None` is the zero timeval; the kernel's usec is below 1e6, so this is exact.
+                let d = t.map_err(e)?.unwrap_or(Duration::ZERO);
+                let tv = Timeval {
+                    sec: d.as_secs() as i64,
+                    usec: i64::from(d.subsec_micros()),
+                };
+                return Ok(if name == OptName::RcvTimeo {
                     SockOpt::RcvTimeo(tv)
                 } else {
                     SockOpt::SndTimeo(tv)
-                }
+                });
             }
-            Kind::Linger => {
-                let (l, _): (libc::linger, usize) = getopt(fd, level, opt)?;
-                SockOpt::Linger(Linger {
-                    enabled: l.l_onoff != 0,
-                    secs: l.l_linger,
+            // libc for the rest: socket2 has no call for SO_DEBUG, SO_DONTROUTE, SO_TIMESTAMP,
+            // the low-water marks, TCP_KEEP* (only as a set that also turns SO_KEEPALIVE on),
+            // TCP_NOPUSH, or SO_ACCEPTCONN / SO_PROTOCOL on every platform; it reads
+            // IP_MULTICAST_LOOP/TTL as an int where the BSDs may answer one byte, and SO_LINGER
+            // as an Option that drops l_linger when l_onoff is 0.
+            _ => {
+                return Ok(match kind {
+                    Kind::Bool | Kind::Int => int(getopt_int(fd.0, level, opt)?),
+                    Kind::Uint => {
+                        let (v, _): (libc::c_uint, usize) = getopt(fd.0, level, opt)?;
+                        int(v as i32)
+                    }
+                    Kind::Linger => {
+                        let (l, _): (libc::linger, usize) = getopt(fd.0, level, opt)?;
+                        SockOpt::Linger(Linger {
+                            enabled: l.l_onoff != 0,
+                            secs: l.l_linger,
+                        })
+                    }
+                    Kind::Timeval | Kind::InAddr => unreachable!("read through socket2 above"),
                 })
             }
-            Kind::InAddr => {
-                let (a, _): (libc::in_addr, usize) = getopt(fd, level, opt)?;
-                SockOpt::MulticastIfV4(Ipv4Addr::from(a.s_addr.to_ne_bytes()))
-            }
-        })
+        };
+        Ok(int(read.map_err(e)?))
     }
 
     fn setsockopt(&self, fd: Fd, opt: SockOpt) -> Result<()> {
         let fd = check(fd)?;
         let (level, name, _) = opt_info(opt.name())?;
-        let int = |v: i32| setopt::<c_int>(fd, level, name, &v);
-        match opt {
-            SockOpt::ReuseAddr(b)
-            | SockOpt::ReusePort(b)
-            | SockOpt::Broadcast(b)
-            | SockOpt::Debug(b)
-            | SockOpt::KeepAlive(b)
-            | SockOpt::OobInline(b)
+        let s = sock(&fd);
+        // socket2 where it writes the same option as the same C value (a c_int, an in_addr).
+        let done = match opt {
+            SockOpt::ReuseAddr(b) => s.set_reuse_address(b),
+            SockOpt::ReusePort(b) => s.set_reuse_port(b),
+            SockOpt::Broadcast(b) => s.set_broadcast(b),
+            SockOpt::KeepAlive(b) => s.set_keepalive(b),
+            SockOpt::OobInline(b) => s.set_out_of_band_inline(b),
+            SockOpt::TcpNoDelay(b) => s.set_tcp_nodelay(b),
+            SockOpt::MulticastLoopV4(b) => s.set_multicast_loop_v4(b),
+            SockOpt::MulticastLoopV6(b) => s.set_multicast_loop_v6(b),
+            // These casts give back the same c_int inside socket2 (negative values included).
+            SockOpt::RcvBuf(v) => s.set_recv_buffer_size(v as usize),
+            SockOpt::SndBuf(v) => s.set_send_buffer_size(v as usize),
+            SockOpt::MulticastTtlV4(v) => s.set_multicast_ttl_v4(v as u32),
+            SockOpt::MulticastHopsV6(v) => s.set_multicast_hops_v6(v as u32),
+            SockOpt::MulticastIfV4(ip) => s.set_multicast_if_v4(&ip),
+            SockOpt::MulticastIfV6(idx) => s.set_multicast_if_v6(idx),
+            // libc for the rest: socket2 has no setter for these options (or none on every
+            // platform, or TCP_KEEP* only together with SO_KEEPALIVE on)...
+            SockOpt::Debug(b)
             | SockOpt::DontRoute(b)
             | SockOpt::Timestamp(b)
-            | SockOpt::TcpNoDelay(b)
             | SockOpt::TcpCork(b)
-            | SockOpt::AcceptConn(b)
-            | SockOpt::MulticastLoopV4(b)
-            | SockOpt::MulticastLoopV6(b) => int(i32::from(b)),
-            SockOpt::RcvBuf(v)
-            | SockOpt::RcvLowat(v)
-            | SockOpt::SndBuf(v)
+            | SockOpt::AcceptConn(b) => return setopt::<c_int>(fd.0, level, name, &b.into()),
+            SockOpt::RcvLowat(v)
             | SockOpt::SndLowat(v)
             | SockOpt::TcpKeepIntvl(v)
             | SockOpt::TcpKeepCnt(v)
             | SockOpt::TcpKeepAlive(v)
             | SockOpt::Error(v)
             | SockOpt::Type(v)
-            | SockOpt::Protocol(v)
-            | SockOpt::MulticastTtlV4(v)
-            | SockOpt::MulticastHopsV6(v) => int(v),
+            | SockOpt::Protocol(v) => return setopt::<c_int>(fd.0, level, name, &v),
+            // ...and its Duration cannot carry a negative or >= 1e6 usec timeval, which the
+            // kernel answers itself (EDOM, EINVAL, or a zero timeout)...
             SockOpt::RcvTimeo(tv) | SockOpt::SndTimeo(tv) => {
                 let t = libc::timeval {
                     tv_sec: tv.sec as _,
                     tv_usec: tv.usec as _,
                 };
-                setopt(fd, level, name, &t)
+                return setopt(fd.0, level, name, &t);
             }
+            // ...nor a negative l_linger, or an l_linger with l_onoff 0.
             SockOpt::Linger(l) => {
                 let v = libc::linger {
                     l_onoff: c_int::from(l.enabled),
                     l_linger: l.secs,
                 };
-                setopt(fd, level, name, &v)
+                return setopt(fd.0, level, name, &v);
             }
-            SockOpt::MulticastIfV4(ip) => {
-                let a = libc::in_addr {
-                    s_addr: u32::from_ne_bytes(ip.octets()),
-                };
-                setopt(fd, level, name, &a)
-            }
-            SockOpt::MulticastIfV6(idx) => setopt::<libc::c_uint>(fd, level, name, &idx),
-        }
+        };
+        done.map_err(os_errno)
     }
 
     fn multicast(&self, fd: Fd, op: McastOp, req: &McastRequest) -> Result<()> {
@@ -726,38 +777,30 @@ impl SocketOps for Posix {
         let in_addr = |ip: &Ipv4Addr| libc::in_addr {
             s_addr: u32::from_ne_bytes(ip.octets()),
         };
+        let s = sock(&fd);
         match req {
-            McastRequest::V4 { group, interface } => {
-                let name = match op {
-                    McastOp::Join => libc::IP_ADD_MEMBERSHIP,
-                    McastOp::Leave => libc::IP_DROP_MEMBERSHIP,
-                    McastOp::Block | McastOp::Unblock => return Err(Errno::EINVAL),
-                };
-                let m = libc::ip_mreq {
-                    imr_multiaddr: in_addr(group),
-                    imr_interface: in_addr(interface),
-                };
-                setopt(fd, libc::IPPROTO_IP, name, &m)
-            }
-            McastRequest::V6 { group, interface } => {
-                let name = match op {
-                    McastOp::Join => sys::IPV6_JOIN_GROUP,
-                    McastOp::Leave => sys::IPV6_LEAVE_GROUP,
-                    McastOp::Block | McastOp::Unblock => return Err(Errno::EINVAL),
-                };
-                let m = libc::ipv6_mreq {
-                    ipv6mr_multiaddr: libc::in6_addr {
-                        s6_addr: group.octets(),
-                    },
-                    ipv6mr_interface: *interface as _,
-                };
-                setopt(fd, libc::IPPROTO_IPV6, name, &m)
-            }
+            McastRequest::V4 { group, interface } => match op {
+                McastOp::Join => s.join_multicast_v4(group, interface).map_err(os_errno),
+                McastOp::Leave => s.leave_multicast_v4(group, interface).map_err(os_errno),
+                McastOp::Block | McastOp::Unblock => Err(Errno::EINVAL),
+            },
+            McastRequest::V6 { group, interface } => match op {
+                McastOp::Join => s.join_multicast_v6(group, *interface).map_err(os_errno),
+                McastOp::Leave => s.leave_multicast_v6(group, *interface).map_err(os_errno),
+                McastOp::Block | McastOp::Unblock => Err(Errno::EINVAL),
+            },
+            // libc (in sys/): source-specific requests, see sys/mod.rs.
             McastRequest::SourceV4 {
                 group,
                 source,
                 interface,
-            } => sys::mcast_source_v4(fd, op, in_addr(group), in_addr(source), in_addr(interface)),
+            } => sys::mcast_source_v4(
+                fd.0,
+                op,
+                in_addr(group),
+                in_addr(source),
+                in_addr(interface),
+            ),
             McastRequest::Source {
                 group,
                 source,
@@ -765,16 +808,17 @@ impl SocketOps for Posix {
             } => {
                 let g = addr::encode(group)?;
                 let s = addr::encode(source)?;
-                sys::mcast_source(fd, op, &g, &s, *interface)
+                sys::mcast_source(fd.0, op, &g, &s, *interface)
             }
         }
     }
 
     fn interface_ipv4(&self, fd: Fd, name: &[u8]) -> Result<Ipv4Addr> {
         let fd = check(fd)?;
-        let ifr = ifreq_ioctl(fd, sys::SIOCGIFADDR, name)?;
-        // SAFETY: `data` is 32 bytes of initialised memory, aligned for sockaddr_in (16 bytes).
-        match unsafe { addr::decode(ifr.data.as_ptr().cast(), size_of::<libc::sockaddr_in>()) } {
+        let ifr = ifreq_ioctl(fd.0, sys::SIOCGIFADDR, name)?;
+        let bytes: Vec<u8> = ifr.data.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        let sin = addr::from_bytes(&bytes[..size_of::<libc::sockaddr_in>()]);
+        match addr::decode(&sin) {
             SockAddr::V4(a) => Ok(*a.ip()),
             _ => Err(Errno::EADDRNOTAVAIL),
         }
@@ -783,6 +827,7 @@ impl SocketOps for Posix {
     fn if_nametoindex(&self, name: &[u8]) -> Result<u32> {
         // no interface name is IFNAMSIZ bytes or longer: such a name is copied nowhere
         let c = ifname(name)?;
+        // libc: socket2 has no interface-name calls.
         // SAFETY: `c` is NUL-terminated (ifname leaves at least one trailing NUL).
         let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
         if idx == 0 {
@@ -793,6 +838,7 @@ impl SocketOps for Posix {
     }
 
     fn if_indextoname(&self, index: u32) -> Result<Vec<u8>> {
+        // libc: socket2 has no interface-name calls.
         let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
         // SAFETY: `buf` has IF_NAMESIZE bytes as the call requires.
         let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
@@ -826,6 +872,7 @@ impl SocketOps for Posix {
         h.ai_protocol = hints.protocol.raw();
         h.ai_flags = hints.flags;
         let mut res: *mut libc::addrinfo = std::ptr::null_mut();
+        // libc: socket2 has no resolver (getaddrinfo, getnameinfo).
         // SAFETY: the strings are NUL-terminated or null; `h` and `res` are live.
         let rc = unsafe {
             libc::getaddrinfo(
@@ -850,7 +897,7 @@ impl SocketOps for Posix {
                     protocol: Protocol(ai.ai_protocol),
                     flags: ai.ai_flags,
                     // SAFETY: ai_addr points to ai_addrlen bytes.
-                    addr: unsafe { addr::decode(ai.ai_addr, ai.ai_addrlen as usize) },
+                    addr: unsafe { addr::decode_ptr(ai.ai_addr, ai.ai_addrlen as usize) },
                     // POSIX gives the canonical name on the first entry and only for
                     // AI_CANONNAME; glibc does exactly that, musl fills it in everywhere.
                     // Keep the POSIX shape so results don't depend on the libc.
@@ -871,13 +918,14 @@ impl SocketOps for Posix {
 
     fn getnameinfo(&self, addr: &SockAddr, flags: i32) -> std::result::Result<NameInfo, GaiError> {
         let raw = addr::encode(addr).map_err(|_| GaiError::EAI_FAMILY)?;
+        // libc: socket2 has no resolver.
         let mut host = [0 as libc::c_char; 1025];
         let mut serv = [0 as libc::c_char; 32];
-        // SAFETY: `raw` holds `raw.len` bytes; the buffers are live with the lengths passed.
+        // SAFETY: `raw` holds `raw.len()` bytes; the buffers are live with the lengths passed.
         let rc = unsafe {
             libc::getnameinfo(
-                raw.as_ptr(),
-                raw.len,
+                raw.as_ptr().cast(),
+                raw.len(),
                 host.as_mut_ptr(),
                 host.len() as _,
                 serv.as_mut_ptr(),
@@ -897,6 +945,7 @@ impl SocketOps for Posix {
     }
 
     fn interfaces(&self) -> Result<Vec<Interface>> {
+        // libc: socket2 has no getifaddrs.
         let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
         // SAFETY: `head` is a live out-pointer.
         syscall!(unsafe { libc::getifaddrs(&mut head) })?;
@@ -917,8 +966,8 @@ impl SocketOps for Posix {
                 Some(p) => p,
                 None => {
                     let index = self.if_nametoindex(&name).ok().filter(|&i| i != 0);
-                    let mtu = probe.and_then(|s| {
-                        let ifr = ifreq_ioctl(s, sys::SIOCGIFMTU, &name).ok()?;
+                    let mtu = probe.as_ref().and_then(|s| {
+                        let ifr = ifreq_ioctl(s.as_raw_fd(), sys::SIOCGIFMTU, &name).ok()?;
                         let b = ifr.data[0].to_ne_bytes();
                         Some(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
                     });
@@ -964,9 +1013,7 @@ impl SocketOps for Posix {
                 iface.hwaddr = unsafe { sys::hwaddr(ifa.ifa_addr) };
             }
         }
-        if let Some(s) = probe {
-            close_quietly(s);
-        }
+        drop(probe);
         // SAFETY: `head` came from a successful getifaddrs and is freed once.
         unsafe { libc::freeifaddrs(head) };
         Ok(out)

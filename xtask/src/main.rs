@@ -157,7 +157,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage:\n  cargo xtask ci [--quick] [--step tidy|fmt|clippy|test|differential|cross|musl|aarch64|lua|safety|bench]...\n                 [--cases N] [--seconds S] [--seed X]   (the differential campaign)\n  cargo xtask lua-module --lua <5.1|5.2|5.3|5.4|luajit>"
+                "usage:\n  cargo xtask ci [--quick] [--step tidy|deps|fmt|clippy|doc|test|differential|cross|musl|aarch64|lua|safety|bench]...\n                 [--cases N] [--seconds S] [--seed X]   (the differential campaign)\n  cargo xtask lua-module --lua <5.1|5.2|5.3|5.4|luajit>"
             );
             ExitCode::FAILURE
         }
@@ -172,8 +172,10 @@ fn workspace_root() -> PathBuf {
 fn ci(root: PathBuf, args: &[String]) -> ExitCode {
     const STEPS: &[&str] = &[
         "tidy",
+        "deps",
         "fmt",
         "clippy",
+        "doc",
         "test",
         "differential",
         "cross",
@@ -230,6 +232,9 @@ fn ci(root: PathBuf, args: &[String]) -> ExitCode {
     if wants("tidy") {
         ci.tidy();
     }
+    if wants("deps") {
+        ci.deps();
+    }
     if wants("fmt") {
         ci.cargo("fmt", "host", &["fmt", "--all", "--check"], &[]);
     }
@@ -267,6 +272,14 @@ fn ci(root: PathBuf, args: &[String]) -> ExitCode {
                 &[],
             );
         }
+    }
+    if wants("doc") {
+        ci.cargo(
+            "doc",
+            "host",
+            &["doc", "--no-deps", "--workspace"],
+            &[("RUSTDOCFLAGS", "-D warnings")],
+        );
     }
     if wants("test") {
         ci.cargo("test", "host", &["test", "--workspace"], &[]);
@@ -885,6 +898,52 @@ impl Ci {
         self.record("tidy", "sources", problems.is_empty(), start, note);
     }
 
+    /// Every dependency a member's `Cargo.toml` lists is used by its sources (see
+    /// [`unused_dependencies`]).
+    fn deps(&mut self) {
+        let start = Instant::now();
+        let mut problems = Vec::new();
+        // A member's `[lib] name` is what its dependents write in code (llsocket-lua: llsocket).
+        let lib_names: Vec<(String, String)> = MEMBERS
+            .iter()
+            .filter_map(|dir| fs::read_to_string(self.root.join(dir).join("Cargo.toml")).ok())
+            .filter_map(|m| {
+                Some((
+                    toml_value(&m, "package", "name")?,
+                    toml_value(&m, "lib", "name")?,
+                ))
+            })
+            .collect();
+        for dir in MEMBERS {
+            let crate_dir = self.root.join(dir);
+            let manifest = match fs::read_to_string(crate_dir.join("Cargo.toml")) {
+                Ok(m) => m,
+                Err(e) => {
+                    problems.push(format!("{dir}/Cargo.toml: {e}"));
+                    continue;
+                }
+            };
+            let sources: Vec<(String, String)> = walk(&crate_dir, "rs")
+                .into_iter()
+                .map(|f| {
+                    let rel = f.strip_prefix(&crate_dir).unwrap_or(&f);
+                    let rel = rel.to_string_lossy().replace('\\', "/");
+                    (rel, fs::read_to_string(&f).unwrap_or_default())
+                })
+                .collect();
+            for (section, name) in unused_dependencies(&manifest, &sources, &lib_names) {
+                problems.push(format!(
+                    "{dir}/Cargo.toml: [{section}] {name} is not used by the crate's sources"
+                ));
+            }
+        }
+        for p in &problems {
+            println!("deps: {p}");
+        }
+        let note = format!("{} unused", problems.len());
+        self.record("deps", "manifests", problems.is_empty(), start, note);
+    }
+
     fn summary(&self) -> ExitCode {
         println!(
             "\n{:<12} {:<28} {:<7} {:>8}  note",
@@ -916,6 +975,111 @@ impl Ci {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The dependencies of one manifest that no source uses, as (section, name).
+///
+/// A dependency is used when a source file of the right kind names its crate in code (comments
+/// do not count) as `name::`, `use name`, `extern crate name` or `name as`: `[dependencies]` in
+/// any file but `build.rs` and those under `tests/`, `benches/`, `examples/`;
+/// `[dev-dependencies]` in any file; `[build-dependencies]` in `build.rs`. Target-specific
+/// tables (`[target.'cfg(..)'.dependencies]`) count as their plain kind. `sources` holds
+/// (path relative to the crate directory, contents); `lib_names` maps a package to the library
+/// name its code is reached by, where that is not the package name.
+fn unused_dependencies(
+    manifest: &str,
+    sources: &[(String, String)],
+    lib_names: &[(String, String)],
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut section: Option<&str> = None;
+    for line in manifest.lines() {
+        let line = line.trim();
+        let kinds = ["dependencies", "dev-dependencies", "build-dependencies"];
+        let (kind, key) = if line.starts_with('[') {
+            let table = line.trim_matches(|c| c == '[' || c == ']');
+            let last = table.rsplit('.').next().unwrap_or(table);
+            section = kinds
+                .into_iter()
+                .find(|k| *k == last && (table == last || table.starts_with("target.")));
+            // `[dependencies.name]`: one dependency as a table.
+            match table.split_once('.') {
+                Some((k, name)) if kinds.contains(&k) => (k, name.trim_matches('"')),
+                _ => continue,
+            }
+        } else {
+            let Some(kind) = section else { continue };
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            // `name = ...`, `name.workspace = true`, `name = { ... }`
+            let key = line.split(['=', '.']).next().unwrap_or("");
+            (kind, key.trim().trim_matches('"'))
+        };
+        if key.is_empty() {
+            continue;
+        }
+        let ident = lib_names
+            .iter()
+            .find(|(package, _)| package == key)
+            .map_or(key, |(_, lib)| lib.as_str())
+            .replace('-', "_");
+        let in_scope = |path: &str| match kind {
+            "build-dependencies" => path == "build.rs",
+            "dev-dependencies" => true,
+            _ => {
+                path != "build.rs"
+                    && !["tests/", "benches/", "examples/"]
+                        .iter()
+                        .any(|d| path.starts_with(d))
+            }
+        };
+        let used = sources
+            .iter()
+            .filter(|(path, _)| in_scope(path))
+            .any(|(_, text)| names_crate(text, &ident));
+        if !used {
+            out.push((kind.to_string(), key.to_string()));
+        }
+    }
+    out
+}
+
+/// The string value of `key` in table `[table]` of a manifest (`None` when absent).
+fn toml_value(manifest: &str, table: &str, key: &str) -> Option<String> {
+    let header = format!("[{table}]");
+    let mut inside = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            inside = line == header;
+        } else if let Some((k, v)) = line.split_once('=') {
+            if inside && k.trim() == key {
+                return Some(v.trim().trim_matches('"').to_string());
+            }
+        }
+    }
+    None
+}
+
+/// Whether `text` names crate `ident` outside comments.
+fn names_crate(text: &str, ident: &str) -> bool {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.lines().any(|line| {
+        let code = line.split("//").next().unwrap_or("");
+        code.match_indices(ident).any(|(i, _)| {
+            let before = code[..i].chars().next_back();
+            let after = &code[i + ident.len()..];
+            let starts = !before.is_some_and(is_ident);
+            let head = code[..i].trim_end();
+            starts
+                && (after.starts_with("::")
+                    || (after.starts_with([' ', ';', ',', '}'])
+                        && (head.ends_with("use")
+                            || head.ends_with("crate")
+                            || head.ends_with('{')
+                            || head.ends_with(','))))
+        })
+    })
 }
 
 fn cross_packages() -> Vec<&'static str> {
@@ -1092,4 +1256,75 @@ fn walk(dir: &Path, ext: &str) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(path: &str, text: &str) -> (String, String) {
+        (path.to_string(), text.to_string())
+    }
+
+    const MANIFEST: &str = "[package]\nname = \"x\"\n\n[dependencies]\nlibc.workspace = true\n\
+        socket2 = { workspace = true }\nllsocket-api.workspace = true\n\n\
+        [dev-dependencies]\nproptest = \"1\"\n\n[build-dependencies]\ncc = \"1\"\n\n[lints]\n\
+        workspace = true\n";
+
+    #[test]
+    fn every_kind_of_use_counts() {
+        let sources = [
+            src(
+                "src/lib.rs",
+                "use libc::c_int;\nfn f() { socket2::SockRef::from(&x); }",
+            ),
+            src("src/a.rs", "use llsocket_api as api;"),
+            src("tests/t.rs", "use proptest::prelude::*;"),
+            src("build.rs", "fn main() { cc::Build::new(); }"),
+        ];
+        assert!(unused_dependencies(MANIFEST, &sources, &[]).is_empty());
+    }
+
+    #[test]
+    fn comments_docs_and_the_wrong_kind_of_file_do_not_count() {
+        let sources = [
+            src(
+                "src/lib.rs",
+                "//! Built on socket2::SockRef.\nuse libc::c_int; // cc::x",
+            ),
+            src("tests/t.rs", "use llsocket_api::Fd;"),
+            src(
+                "src/b.rs",
+                "let proptest_like = mysocket2::x; let y = libc_api::z;",
+            ),
+        ];
+        let unused = unused_dependencies(MANIFEST, &sources, &[]);
+        let names: Vec<&str> = unused.iter().map(|(_, n)| n.as_str()).collect();
+        assert_eq!(names, ["socket2", "llsocket-api", "proptest", "cc"]);
+        assert_eq!(unused[2].0, "dev-dependencies");
+    }
+
+    #[test]
+    fn a_library_is_reached_by_its_lib_name() {
+        let m = "[dev-dependencies]\nllsocket-lua.workspace = true\n";
+        let lib = [("llsocket-lua".to_string(), "llsocket".to_string())];
+        let sources = [src("main.rs", "llsocket::preload(&lua);")];
+        assert!(unused_dependencies(m, &sources, &lib).is_empty());
+        assert_eq!(unused_dependencies(m, &sources, &[]).len(), 1);
+        let lua = "[package]\nname = \"llsocket-lua\"\n[lib]\nname = \"llsocket\"\n";
+        assert_eq!(toml_value(lua, "lib", "name").as_deref(), Some("llsocket"));
+        assert_eq!(toml_value(lua, "package", "version"), None);
+    }
+
+    #[test]
+    fn target_tables_and_braced_uses() {
+        let m = "[target.'cfg(unix)'.dependencies]\nlibc = \"0.2\"\n[target.x.dev-dependencies]\n\
+            mockall = \"0.13\"\n[dependencies.socket2]\nversion = \"0.6\"\n";
+        let used = [src(
+            "src/lib.rs",
+            "use {libc, std::io};\n#[cfg_attr(test, mockall::automock)]\nuse socket2 as s2;",
+        )];
+        assert!(unused_dependencies(m, &used, &[]).is_empty());
+        assert_eq!(unused_dependencies(m, &[], &[]).len(), 3);
+    }
 }

@@ -6,9 +6,10 @@ use std::mem::size_of;
 
 use libc::{c_int, c_uint, sockaddr};
 use llsocket_api::{Errno, IfFlags, Result, SockAddr};
+use socket2::Socket;
 
-use crate::addr::RawAddr;
-use crate::syscall;
+use crate::addr::{self, Raw};
+use crate::{os_errno, syscall};
 
 /// The `env` os name.
 #[cfg(apple)]
@@ -76,11 +77,6 @@ pub(crate) const SO_PROTOCOL: Option<c_int> = Some(libc::SO_PROTOCOL);
 #[cfg(not(any(target_os = "freebsd", target_os = "openbsd")))]
 pub(crate) const SO_PROTOCOL: Option<c_int> = None;
 
-/// `IPV6_JOIN_GROUP`.
-pub(crate) const IPV6_JOIN_GROUP: c_int = libc::IPV6_JOIN_GROUP;
-/// `IPV6_LEAVE_GROUP`.
-pub(crate) const IPV6_LEAVE_GROUP: c_int = libc::IPV6_LEAVE_GROUP;
-
 /// `SIOCGIFADDR` (`_IOWR('i', 33, struct ifreq)`).
 pub(crate) const SIOCGIFADDR: u64 = 0xc020_6921;
 /// `SIOCGIFMTU` (`_IOWR('i', 51, struct ifreq)`).
@@ -92,86 +88,48 @@ pub(crate) const SIOCGIFMTU: u64 = 0xc020_697e;
 /// `SIOCATMARK` (`_IOR('s', 7, int)`).
 pub(crate) const SIOCATMARK: u64 = 0x4004_7307;
 
-/// Apple: no `SIGPIPE` from this socket (`SO_NOSIGPIPE`); closes it on failure.
+/// No creation flags on Apple (it lacks `SOCK_CLOEXEC`): [`finish`] sets everything.
 #[cfg(apple)]
-fn nosigpipe(fd: c_int) -> Result<c_int> {
-    let on: c_int = 1;
-    match crate::setopt(fd, libc::SOL_SOCKET, libc::SO_NOSIGPIPE, &on) {
-        Ok(()) => Ok(fd),
-        Err(e) => {
-            crate::close_quietly(fd);
-            Err(e)
-        }
-    }
+pub(crate) fn type_flags(_nonblock: bool) -> c_int {
+    0
 }
 
-/// `socket(2)`: close-on-exec and non-blocking via `fcntl`, `SO_NOSIGPIPE` set.
-#[cfg(apple)]
-pub(crate) fn socket(domain: c_int, ty: c_int, proto: c_int, nonblock: bool) -> Result<c_int> {
-    // SAFETY: plain integer arguments.
-    let fd = syscall!(unsafe { libc::socket(domain, ty, proto) })?;
-    nosigpipe(super::finish_fd(fd, nonblock)?)
-}
-
-/// `SOCK_CLOEXEC`, plus `SOCK_NONBLOCK` when asked.
+/// `SOCK_CLOEXEC`, plus `SOCK_NONBLOCK` when asked: creation sets both atomically.
 #[cfg(not(apple))]
-fn type_flags(nonblock: bool) -> c_int {
+pub(crate) fn type_flags(nonblock: bool) -> c_int {
     libc::SOCK_CLOEXEC | if nonblock { libc::SOCK_NONBLOCK } else { 0 }
 }
 
-/// `socket(2)` with close-on-exec (and non-blocking) set atomically.
+/// Apple: close-on-exec and non-blocking via `fcntl`, then `SO_NOSIGPIPE` (the socket has no
+/// `MSG_NOSIGNAL`). The caller drops (closes) `s` on failure.
+#[cfg(apple)]
+pub(crate) fn finish(s: &Socket, nonblock: bool) -> Result<()> {
+    s.set_cloexec(true).map_err(os_errno)?;
+    s.set_nonblocking(nonblock).map_err(os_errno)?;
+    s.set_nosigpipe(true).map_err(os_errno)
+}
+
+/// Nothing left to set after creation (`MSG_NOSIGNAL` covers `SIGPIPE`).
 #[cfg(not(apple))]
-pub(crate) fn socket(domain: c_int, ty: c_int, proto: c_int, nonblock: bool) -> Result<c_int> {
-    // SAFETY: plain integer arguments.
-    syscall!(unsafe { libc::socket(domain, ty | type_flags(nonblock), proto) })
+pub(crate) fn finish(_s: &Socket, _nonblock: bool) -> Result<()> {
+    Ok(())
 }
 
-/// `socketpair(AF_UNIX, ...)`: close-on-exec, non-blocking on request.
-pub(crate) fn socketpair(ty: c_int, proto: c_int, nonblock: bool) -> Result<(c_int, c_int)> {
-    let mut fds = [-1; 2];
+/// `accept(2)` + [`finish`] on Apple, `accept4(2)` elsewhere.
+pub(crate) fn accept(listener: &Socket, nonblock: bool) -> Result<(Socket, Raw)> {
+    // Apple: socket2's `accept` would not set SO_NOSIGPIPE on the new socket; we always have.
     #[cfg(apple)]
-    let flags = 0;
+    let r = listener.accept_raw().map_err(os_errno).and_then(|(s, a)| {
+        finish(&s, nonblock)?;
+        Ok((s, a))
+    });
     #[cfg(not(apple))]
-    let flags = type_flags(nonblock);
-    // SAFETY: `fds` has room for the two descriptors.
-    syscall!(unsafe { libc::socketpair(libc::AF_UNIX, ty | flags, proto, fds.as_mut_ptr()) })?;
-    #[cfg(apple)]
-    {
-        let a = super::finish_fd(fds[0], nonblock).and_then(nosigpipe);
-        let b = super::finish_fd(fds[1], nonblock).and_then(nosigpipe);
-        match (a, b) {
-            (Ok(a), Ok(b)) => return Ok((a, b)),
-            (Ok(a), Err(e)) => {
-                crate::close_quietly(a);
-                return Err(e);
-            }
-            (Err(e), Ok(b)) => {
-                crate::close_quietly(b);
-                return Err(e);
-            }
-            (Err(e), Err(_)) => return Err(e),
-        }
-    }
-    #[allow(unreachable_code)]
-    Ok((fds[0], fds[1]))
+    let r = listener.accept4(type_flags(nonblock)).map_err(os_errno);
+    r
 }
 
-/// `accept(2)` + `fcntl` (Apple) or `accept4(2)`.
-pub(crate) fn accept(fd: c_int, raw: &mut RawAddr, nonblock: bool) -> Result<c_int> {
-    #[cfg(apple)]
-    {
-        // SAFETY: `raw` is a full sockaddr_storage with its length.
-        let new = syscall!(unsafe { libc::accept(fd, raw.as_mut_ptr(), &mut raw.len) })?;
-        nosigpipe(super::finish_fd(new, nonblock)?)
-    }
-    #[cfg(not(apple))]
-    {
-        // SAFETY: `raw` is a full sockaddr_storage with its length.
-        syscall!(unsafe { libc::accept4(fd, raw.as_mut_ptr(), &mut raw.len, type_flags(nonblock)) })
-    }
-}
-
-/// macOS `sendfile(2)`: `len` in, bytes sent out (also when it fails part way).
+/// macOS `sendfile(2)`: `len` in, bytes sent out (also when it fails part way); libc, as every
+/// `sendfile` here: socket2 has none.
 #[cfg(apple)]
 pub(crate) fn sendfile(sock: c_int, file: c_int, offset: i64, len: usize) -> Result<usize> {
     let off = libc::off_t::try_from(offset).map_err(|_| Errno::EINVAL)?;
@@ -224,9 +182,16 @@ pub(crate) fn sendfile(sock: c_int, file: c_int, offset: i64, len: usize) -> Res
     Ok(sent as usize)
 }
 
-/// Fills `sa_len`.
-pub(crate) fn set_sa_len(raw: &mut RawAddr) {
-    raw.storage.ss_len = raw.len as u8;
+/// Fills `sa_len` (socket2 leaves it 0 in unix addresses; the kernel ignores it in system
+/// calls, but `getnameinfo` and the source-specific multicast requests read it).
+pub(crate) fn with_sa_len(raw: Raw) -> Raw {
+    let mut b = [0u8; size_of::<libc::sockaddr_storage>()];
+    let len = addr::bytes(&raw).len();
+    b[..len].copy_from_slice(addr::bytes(&raw));
+    if len > 0 {
+        b[0] = len as u8;
+    }
+    addr::from_bytes(&b[..len])
 }
 
 /// The BSD `struct ip_mreq_source` (source before interface, unlike Linux).
@@ -257,8 +222,8 @@ pub(crate) fn ip_mreq_source(
 #[repr(C)]
 pub(crate) struct GroupSourceReq {
     pub(crate) gsr_interface: u32,
-    pub(crate) gsr_group: libc::sockaddr_storage,
-    pub(crate) gsr_source: libc::sockaddr_storage,
+    pub(crate) gsr_group: socket2::SockAddrStorage,
+    pub(crate) gsr_source: socket2::SockAddrStorage,
 }
 
 /// Apple's `struct group_source_req` (`#pragma pack(4)`).
@@ -266,8 +231,8 @@ pub(crate) struct GroupSourceReq {
 #[repr(C, packed(4))]
 pub(crate) struct GroupSourceReq {
     pub(crate) gsr_interface: u32,
-    pub(crate) gsr_group: libc::sockaddr_storage,
-    pub(crate) gsr_source: libc::sockaddr_storage,
+    pub(crate) gsr_group: socket2::SockAddrStorage,
+    pub(crate) gsr_source: socket2::SockAddrStorage,
 }
 
 /// `IFF_*` bits as [`IfFlags`] (the Linux-only flags are always false here).
@@ -319,20 +284,21 @@ pub(crate) unsafe fn decode_ifaddr(p: *mut sockaddr, family: c_int) -> Option<So
     }
     // SAFETY: per the function contract, the header is readable.
     let len = usize::from(unsafe { (*p).sa_len });
-    let mut raw = RawAddr::empty();
-    let n = len.min(size_of::<libc::sockaddr_storage>());
-    // SAFETY: `n` bytes are readable at `p` and fit in the storage.
-    unsafe { std::ptr::copy_nonoverlapping(p.cast::<u8>(), raw.as_mut_ptr().cast::<u8>(), n) };
-    if raw.storage.ss_family == 0 {
-        raw.storage.ss_family = family as libc::sa_family_t;
+    let mut b = [0u8; size_of::<libc::sockaddr_storage>()];
+    let n = len.min(b.len());
+    // SAFETY: `n` bytes are readable at `p`.
+    b[..n].copy_from_slice(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), n) });
+    let fam = std::mem::offset_of!(sockaddr, sa_family);
+    if b[fam] == 0 {
+        b[fam] = family as libc::sa_family_t;
     }
     // Short netmasks are zero-extended to the family's full size.
-    raw.len = match family {
+    let n = match family {
         libc::AF_INET => n.max(size_of::<libc::sockaddr_in>()),
         libc::AF_INET6 => n.max(size_of::<libc::sockaddr_in6>()),
         _ => n,
-    } as libc::socklen_t;
-    Some(raw.decode())
+    };
+    Some(addr::decode(&addr::from_bytes(&b[..n])))
 }
 
 /// The link-level address of an `AF_LINK` entry (`sockaddr_dl`), when it has one.

@@ -2,11 +2,12 @@
 
 use std::mem::size_of;
 
-use libc::{c_int, c_uint, in_addr, sockaddr, sockaddr_storage};
+use libc::{c_int, c_uint, in_addr, sockaddr};
 use llsocket_api::{Errno, IfFlags, Result, SockAddr};
+use socket2::{SockAddrStorage, Socket};
 
-use crate::addr::{self, RawAddr};
-use crate::syscall;
+use crate::addr::{self, Raw};
+use crate::{os_errno, syscall};
 
 /// The `env` os name.
 pub(crate) const OS: &str = "linux";
@@ -28,10 +29,6 @@ pub(crate) const TCP_KEEPCNT: Option<c_int> = Some(libc::TCP_KEEPCNT);
 pub(crate) const TCP_CORK: Option<c_int> = Some(libc::TCP_CORK);
 /// `SO_PROTOCOL`.
 pub(crate) const SO_PROTOCOL: Option<c_int> = Some(libc::SO_PROTOCOL);
-/// `IPV6_ADD_MEMBERSHIP`.
-pub(crate) const IPV6_JOIN_GROUP: c_int = libc::IPV6_ADD_MEMBERSHIP;
-/// `IPV6_DROP_MEMBERSHIP`.
-pub(crate) const IPV6_LEAVE_GROUP: c_int = libc::IPV6_DROP_MEMBERSHIP;
 /// `SIOCGIFADDR`.
 #[allow(clippy::unnecessary_cast)] // c_ulong on glibc, c_int on musl
 pub(crate) const SIOCGIFADDR: u64 = libc::SIOCGIFADDR as u64;
@@ -41,39 +38,22 @@ pub(crate) const SIOCATMARK: u64 = 0x8905;
 #[allow(clippy::unnecessary_cast)] // c_ulong on glibc, c_int on musl
 pub(crate) const SIOCGIFMTU: u64 = libc::SIOCGIFMTU as u64;
 
-/// `SOCK_CLOEXEC`, plus `SOCK_NONBLOCK` when asked.
-fn type_flags(nonblock: bool) -> c_int {
+/// `SOCK_CLOEXEC`, plus `SOCK_NONBLOCK` when asked: creation sets both atomically.
+pub(crate) fn type_flags(nonblock: bool) -> c_int {
     libc::SOCK_CLOEXEC | if nonblock { libc::SOCK_NONBLOCK } else { 0 }
 }
 
-/// `socket(2)` with close-on-exec (and non-blocking) set atomically.
-pub(crate) fn socket(domain: c_int, ty: c_int, proto: c_int, nonblock: bool) -> Result<c_int> {
-    // SAFETY: plain integer arguments.
-    syscall!(unsafe { libc::socket(domain, ty | type_flags(nonblock), proto) })
-}
-
-/// `socketpair(AF_UNIX, ...)` with close-on-exec (and non-blocking) set atomically.
-pub(crate) fn socketpair(ty: c_int, proto: c_int, nonblock: bool) -> Result<(c_int, c_int)> {
-    let mut fds = [-1; 2];
-    // SAFETY: `fds` has room for the two descriptors.
-    syscall!(unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            ty | type_flags(nonblock),
-            proto,
-            fds.as_mut_ptr(),
-        )
-    })?;
-    Ok((fds[0], fds[1]))
+/// Nothing left to set after creation (`MSG_NOSIGNAL` covers `SIGPIPE`).
+pub(crate) fn finish(_s: &Socket, _nonblock: bool) -> Result<()> {
+    Ok(())
 }
 
 /// `accept4(2)`: close-on-exec, non-blocking when `nonblock`.
-pub(crate) fn accept(fd: c_int, raw: &mut RawAddr, nonblock: bool) -> Result<c_int> {
-    // SAFETY: `raw` is a full sockaddr_storage with its length.
-    syscall!(unsafe { libc::accept4(fd, raw.as_mut_ptr(), &mut raw.len, type_flags(nonblock)) })
+pub(crate) fn accept(listener: &Socket, nonblock: bool) -> Result<(Socket, Raw)> {
+    listener.accept4(type_flags(nonblock)).map_err(os_errno)
 }
 
-/// `sendfile(2)`, with `SIGPIPE` held off (it takes no `MSG_NOSIGNAL`).
+/// `sendfile(2)`, with `SIGPIPE` held off (it takes no `MSG_NOSIGNAL`); libc: socket2 has none.
 pub(crate) fn sendfile(sock: c_int, file: c_int, offset: i64, len: usize) -> Result<usize> {
     let mut off = libc::off_t::try_from(offset).map_err(|_| Errno::EINVAL)?;
     super::without_sigpipe(|| {
@@ -83,7 +63,9 @@ pub(crate) fn sendfile(sock: c_int, file: c_int, offset: i64, len: usize) -> Res
 }
 
 /// Linux has no `sa_len`.
-pub(crate) fn set_sa_len(_raw: &mut RawAddr) {}
+pub(crate) fn with_sa_len(raw: Raw) -> Raw {
+    raw
+}
 
 /// Linux's `struct ip_mreq_source` (field order differs from the BSDs).
 #[repr(C)]
@@ -97,8 +79,8 @@ pub(crate) struct IpMreqSource {
 #[repr(C)]
 pub(crate) struct GroupSourceReq {
     pub(crate) gsr_interface: u32,
-    pub(crate) gsr_group: sockaddr_storage,
-    pub(crate) gsr_source: sockaddr_storage,
+    pub(crate) gsr_group: SockAddrStorage,
+    pub(crate) gsr_source: SockAddrStorage,
 }
 
 /// `struct ip_mreq_source` in Linux's field order.
@@ -167,7 +149,7 @@ pub(crate) unsafe fn decode_ifaddr(p: *mut sockaddr, _family: c_int) -> Option<S
         return None;
     }
     // SAFETY: per the function contract.
-    Some(unsafe { addr::decode(p, family_len(p)) })
+    Some(unsafe { addr::decode_ptr(p, family_len(p)) })
 }
 
 /// The hardware address of an `AF_PACKET` entry (its first 6 bytes), when it has one.

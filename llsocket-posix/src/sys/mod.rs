@@ -8,16 +8,20 @@
 //! | item | what it is |
 //! |---|---|
 //! | `OS` | the `env` os name (`"linux"`, `"apple"`, `"freebsd"`, ...) |
-//! | `socket`, `socketpair`, `accept` | descriptor creation: close-on-exec (atomically where the platform can), non-blocking on request, `SIGPIPE` suppressed per socket where needed |
+//! | `type_flags`, `finish` | descriptor creation: close-on-exec (atomically where the platform can), non-blocking on request, `SIGPIPE` suppressed per socket where needed |
+//! | `accept` | `accept4(2)` or `accept(2)` + `finish` |
 //! | `SEND_FLAGS` | flags OR-ed into every send (`MSG_NOSIGNAL` where it exists) |
 //! | `sendfile` | `sendfile(2)` or a `pread` + `send` step |
 //! | `SO_REUSEPORT`, `SO_LINGER`, `TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT`, `TCP_CORK`, `SO_PROTOCOL` | option numbers (`None`: the platform lacks it) |
-//! | `IPV6_JOIN_GROUP`, `IPV6_LEAVE_GROUP` | any-source IPv6 membership option names |
 //! | `ip_mreq_source`, `GroupSourceReq` | the platform's source-specific request layouts (where it has SSM) |
 //! | `SIOCGIFADDR`, `SIOCGIFMTU`, `SIOCATMARK` | ioctls |
-//! | `set_sa_len` | fills `sa_len` where the platform has it |
+//! | `with_sa_len` | fills `sa_len` where the platform has it (socket2 does for IP addresses only) |
 //! | `if_flags`, `ifa_dstaddr`, `decode_ifaddr`, `hwaddr` | `getifaddrs` entry decoding |
 //! | `lua_constants` | the constants the Lua module table exports on this platform |
+//!
+//! This file builds on them: `socket`, `socketpair` (socket2 makes the descriptors), the
+//! `SIGPIPE` guard for `sendfile` (libc: signal masks are outside socket2), and the
+//! source-specific multicast requests (libc: socket2 has no block/unblock and no `MCAST_*`).
 
 #[cfg_attr(linuxlike, path = "linux.rs")]
 #[cfg_attr(any(apple, freebsdlike, netbsdlike), path = "bsd.rs")]
@@ -28,29 +32,34 @@ pub(crate) use imp::*;
 
 use libc::{c_int, in_addr};
 use llsocket_api::{McastOp, Result};
+use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::addr::RawAddr;
+use crate::addr::Raw;
+use crate::os_errno;
 
-use crate::{close_quietly, set_flag};
+/// `socket(2)`: close-on-exec, non-blocking on request, no `SIGPIPE` (the platform's rules).
+pub(crate) fn socket(domain: c_int, ty: c_int, proto: c_int, nonblock: bool) -> Result<Socket> {
+    let ty = Type::from(ty | type_flags(nonblock));
+    let s = Socket::new_raw(Domain::from(domain), ty, Some(Protocol::from(proto)));
+    let s = s.map_err(os_errno)?;
+    // On failure `s` is dropped, which closes it.
+    finish(&s, nonblock)?;
+    Ok(s)
+}
 
-/// Makes a freshly created descriptor close-on-exec (and non-blocking if asked),
-/// closing it on failure: the fallback where the platform lacks `SOCK_CLOEXEC`.
-#[allow(dead_code)] // unused where creation is atomic
-pub(crate) fn finish_fd(fd: c_int, nonblock: bool) -> Result<c_int> {
-    let r = set_flag(fd, libc::F_GETFD, libc::F_SETFD, libc::FD_CLOEXEC, true)
-        .and_then(|()| set_flag(fd, libc::F_GETFL, libc::F_SETFL, libc::O_NONBLOCK, nonblock));
-    match r {
-        Ok(()) => Ok(fd),
-        Err(e) => {
-            close_quietly(fd);
-            Err(e)
-        }
-    }
+/// `socketpair(AF_UNIX, ...)`: close-on-exec, non-blocking on request, no `SIGPIPE`.
+pub(crate) fn socketpair(ty: c_int, proto: c_int, nonblock: bool) -> Result<(Socket, Socket)> {
+    let ty = Type::from(ty | type_flags(nonblock));
+    let pair = Socket::pair_raw(Domain::UNIX, ty, Some(Protocol::from(proto)));
+    let (a, b) = pair.map_err(os_errno)?;
+    finish(&a, nonblock)?;
+    finish(&b, nonblock)?;
+    Ok((a, b))
 }
 
 /// Runs `f` with `SIGPIPE` blocked for this thread; a `SIGPIPE` that `f` raised (it failed
 /// with `EPIPE`) is consumed before the mask is restored, so the process never sees it.
-/// For calls that cannot take `MSG_NOSIGNAL` (`sendfile`).
+/// For calls that cannot take `MSG_NOSIGNAL` (`sendfile`). libc: signal masks are not socket2's.
 #[allow(dead_code)] // unused where every sendfile path can take MSG_NOSIGNAL
 pub(crate) fn without_sigpipe<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     use std::mem::zeroed;
@@ -107,6 +116,7 @@ pub(crate) fn mcast_source_v4(
         McastOp::Unblock => libc::IP_UNBLOCK_SOURCE,
     };
     let m = imp::ip_mreq_source(group, source, interface);
+    // libc: socket2 has join/leave_ssm_v4 but no block/unblock; one path serves all four.
     crate::setopt(fd, libc::IPPROTO_IP, name, &m)
 }
 
@@ -115,8 +125,8 @@ pub(crate) fn mcast_source_v4(
 pub(crate) fn mcast_source(
     fd: c_int,
     op: McastOp,
-    group: &RawAddr,
-    source: &RawAddr,
+    group: &Raw,
+    source: &Raw,
     interface: u32,
 ) -> Result<()> {
     let name = match op {
@@ -127,9 +137,10 @@ pub(crate) fn mcast_source(
     };
     let r = imp::GroupSourceReq {
         gsr_interface: interface,
-        gsr_group: group.storage,
-        gsr_source: source.storage,
+        gsr_group: group.clone().as_storage(),
+        gsr_source: source.clone().as_storage(),
     };
+    // libc: socket2 has no protocol-independent (MCAST_*) group requests.
     crate::setopt(fd, libc::IPPROTO_IPV6, name, &r)
 }
 
@@ -150,8 +161,8 @@ pub(crate) fn mcast_source_v4(
 pub(crate) fn mcast_source(
     _fd: c_int,
     _op: McastOp,
-    _group: &RawAddr,
-    _source: &RawAddr,
+    _group: &Raw,
+    _source: &Raw,
     _interface: u32,
 ) -> Result<()> {
     Err(llsocket_api::Errno::EOPNOTSUPP)
