@@ -110,6 +110,7 @@ local consts = {}
 for k, v in pairs(ll) do
     if type(v) == 'number' then consts[#consts + 1] = v end
 end
+table.sort(consts) -- pairs() order varies between runs (string hash seeds): sort for replay
 for _, v in ipairs(hostile) do add(v) end
 local closed_file = io.tmpfile()
 closed_file:close()
@@ -221,20 +222,24 @@ for _, sub in ipairs({ 'socket', 'addrinfo', 'msghdr', 'cmsghdr', 'cmsghdrs', 'i
     end
 end
 targets[#targets + 1] = { 'errno.new', ll.errno.new, nil }
-for _, mk in ipairs({
-    function() return ll.addrinfo.inet('127.0.0.1') end, ll.msghdr.new, ll.cmsghdrs.new,
-    ll.iovec.new, function() return ll.cmsghdr.new(1, 2, 'x') end,
+for kind, mk in pairs({
+    addrinfo = function() return ll.addrinfo.inet('127.0.0.1') end, msghdr = ll.msghdr.new,
+    cmsghdrs = ll.cmsghdrs.new, iovec = ll.iovec.new,
+    cmsghdr = function() return ll.cmsghdr.new(1, 2, 'x') end,
 }) do
     local mt = getmetatable(mk())
     for name, fn in pairs(mt) do
         if type(fn) == 'function' then
-            targets[#targets + 1] = { tostring(mt.__name) .. '.' .. name, fn, mt }
+            targets[#targets + 1] = { kind .. '.' .. name, fn, mt }
         end
     end
     for name, fn in pairs(mt.__index) do
-        targets[#targets + 1] = { tostring(mt.__name) .. ':' .. name, fn, mt }
+        targets[#targets + 1] = { kind .. ':' .. name, fn, mt }
     end
 end
+
+-- the same order in every run of a seed (pairs() order is not)
+table.sort(targets, function(a, b) return a[1] < b[1] end)
 
 -- Arguments that would make a legitimate call wait or leave this machine are tamed:
 -- bounded waits, numeric-only lookups, no lingering close, no blocking mode.
