@@ -10,157 +10,13 @@ use std::io::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
 use llsocket_api::addr::Ntop6;
-use llsocket_api::{
-    AddrInfo, AddrInfoHints, Errno, Family, Protocol, SockAddr, SockType, UnixAddr,
-};
+use llsocket_api::{AddrInfo, AddrInfoHints, Errno, Family, Protocol, SockType};
 use mlua::ffi::*;
 
 use crate::lua::*;
-use crate::socket::Sock;
-
-/// Capacity of a unix name in a [`RawAddr`] (`sun_path` is 104–108 bytes everywhere).
-pub(crate) const UNIX_NAME_CAP: usize = 128;
-
-/// What a unix [`RawAddr`] names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum UnixKind {
-    Unnamed,
-    Path,
-    Abstract,
-}
-
-/// A socket address as plain, fixed-size data.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum RawAddr {
-    V4(SocketAddrV4),
-    V6(SocketAddrV6),
-    Unix {
-        kind: UnixKind,
-        len: u8,
-        bytes: [u8; UNIX_NAME_CAP],
-    },
-    /// A family we do not model (only the family number is kept).
-    Other(i32),
-}
-
-impl RawAddr {
-    /// The unnamed unix address.
-    pub(crate) const UNNAMED: RawAddr = RawAddr::Unix {
-        kind: UnixKind::Unnamed,
-        len: 0,
-        bytes: [0; UNIX_NAME_CAP],
-    };
-
-    /// Converts an owned address (a unix name longer than [`UNIX_NAME_CAP`], which no
-    /// kernel produces, is cut there).
-    pub(crate) fn from_sockaddr(a: &SockAddr) -> RawAddr {
-        let unix = |kind, name: &[u8]| {
-            let n = name.len().min(UNIX_NAME_CAP);
-            let mut bytes = [0u8; UNIX_NAME_CAP];
-            bytes[..n].copy_from_slice(&name[..n]);
-            RawAddr::Unix {
-                kind,
-                len: n as u8,
-                bytes,
-            }
-        };
-        match a {
-            SockAddr::V4(v) => RawAddr::V4(*v),
-            SockAddr::V6(v) => RawAddr::V6(*v),
-            SockAddr::Unix(UnixAddr::Unnamed) => RawAddr::UNNAMED,
-            SockAddr::Unix(UnixAddr::Path(p)) => unix(UnixKind::Path, p),
-            SockAddr::Unix(UnixAddr::Abstract(p)) => unix(UnixKind::Abstract, p),
-            SockAddr::Other { family, .. } => RawAddr::Other(family.0),
-        }
-    }
-
-    /// The owned address for a backend call.
-    pub(crate) fn to_sockaddr(self) -> SockAddr {
-        match self {
-            RawAddr::V4(v) => SockAddr::V4(v),
-            RawAddr::V6(v) => SockAddr::V6(v),
-            RawAddr::Unix { kind, len, bytes } => {
-                let name = bytes[..len as usize].to_vec();
-                SockAddr::Unix(match kind {
-                    UnixKind::Unnamed => UnixAddr::Unnamed,
-                    UnixKind::Path => UnixAddr::Path(name),
-                    UnixKind::Abstract => UnixAddr::Abstract(name),
-                })
-            }
-            RawAddr::Other(f) => SockAddr::Other {
-                family: Family(f),
-                data: Vec::new(),
-            },
-        }
-    }
-
-    /// The port of an IP address.
-    fn port(&self) -> Option<u16> {
-        match self {
-            RawAddr::V4(v) => Some(v.port()),
-            RawAddr::V6(v) => Some(v.port()),
-            _ => None,
-        }
-    }
-}
-
-/// `Ai::canon` when there is no canonical name.
-const NO_CANON: u32 = u32::MAX;
-
-/// The addrinfo userdata (plain data; a canonical name follows it as payload bytes).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Ai {
-    pub family: i32,
-    pub socktype: i32,
-    pub protocol: i32,
-    /// Stored like the C object, not readable from Lua.
-    #[allow(dead_code)] // kept for parity with the C object's ai_flags
-    pub flags: i32,
-    pub addr: RawAddr,
-    /// Length of the canonical name after the struct, or [`NO_CANON`].
-    canon: u32,
-}
-
-impl Ai {
-    /// An address with the given family/socktype/protocol/flags and no canonical name.
-    pub(crate) fn new(family: i32, socktype: i32, protocol: i32, flags: i32, addr: RawAddr) -> Ai {
-        Ai {
-            family,
-            socktype,
-            protocol,
-            flags,
-            addr,
-            canon: NO_CANON,
-        }
-    }
-
-    /// An address stamped with a socket's stored family/socktype/protocol.
-    pub(crate) fn from_sock(s: &Sock, addr: RawAddr) -> Ai {
-        Ai::new(s.family, s.socktype, s.protocol, 0, addr)
-    }
-}
-
-/// Pushes a new addrinfo object.
-pub(crate) unsafe fn push_ai(l: *mut lua_State, ai: Ai) {
-    push_ud(l, ai, Up::AddrInfo);
-}
-
-/// Pushes a new addrinfo object with a canonical name.
-unsafe fn push_ai_canon(l: *mut lua_State, mut ai: Ai, canon: Option<&[u8]>) {
-    let name = canon.unwrap_or_default();
-    ai.canon = match canon {
-        Some(n) => n.len().min(u32::MAX as usize - 1) as u32,
-        None => NO_CANON,
-    };
-    let len = name.len().min(ai.canon as usize);
-    push_ud_extra(l, ai, len, Up::AddrInfo);
-    ud_extra::<Ai>(l, -1)[..len].copy_from_slice(&name[..len]);
-}
-
-/// The addrinfo at `arg`, else a raised type error.
-pub(crate) unsafe fn check_ai_at(l: *mut lua_State, arg: c_int) -> *mut Ai {
-    check_ud::<Ai>(l, arg, Up::AddrInfo, c"llsocket.addrinfo")
-}
+use crate::types::{
+    check_ai_at, push_ai, push_ai_canon, Ai, RawAddr, UnixKind, NO_CANON, UNIX_NAME_CAP,
+};
 
 unsafe fn check_ai(l: *mut lua_State) -> &'static Ai {
     &*check_ai_at(l, 1)
@@ -201,7 +57,10 @@ unsafe fn inet_common(l: *mut lua_State, v6: bool) -> c_int {
     let family = if v6 { Family::INET6.0 } else { Family::INET.0 };
     match addr {
         Some(addr) => {
-            push_ai(l, Ai::new(family, socktype, protocol, flags, addr));
+            push_ai(
+                l,
+                Ai::new(cell_ptr(l), family, socktype, protocol, flags, addr),
+            );
             1
         }
         None => ret_nil_err(l, Errno::EAFNOSUPPORT, c"inet_pton"),
@@ -254,7 +113,10 @@ pub(crate) unsafe extern "C-unwind" fn unix(l: *mut lua_State) -> c_int {
             }
         }
     };
-    push_ai(l, Ai::new(Family::UNIX.0, socktype, protocol, flags, addr));
+    push_ai(
+        l,
+        Ai::new(cell_ptr(l), Family::UNIX.0, socktype, protocol, flags, addr),
+    );
     1
 }
 
@@ -281,6 +143,7 @@ pub(crate) unsafe extern "C-unwind" fn getaddrinfo(l: *mut lua_State) -> c_int {
             lua_createtable(l, list.len().min(c_int::MAX as usize) as c_int, 0);
             for (i, a) in list.iter().enumerate() {
                 let ai = Ai::new(
+                    cell_ptr(l),
                     a.family.0,
                     a.socktype.0,
                     a.protocol.0,
@@ -384,7 +247,7 @@ pub(crate) unsafe extern "C-unwind" fn m_addr(l: *mut lua_State) -> c_int {
 pub(crate) unsafe extern "C-unwind" fn m_getnameinfo(l: *mut lua_State) -> c_int {
     let ai = *check_ai(l);
     let flags = check_flags(l, 2);
-    let b = backend(l);
+    let b = backend_of(l, ai.cell);
     let holder = new_holder(l);
     match guard(l, || b.getnameinfo(&ai.addr.to_sockaddr(), flags)) {
         Ok(info) => {

@@ -23,25 +23,10 @@ use llsocket_api::{Errno, Fd, MsgFlags};
 use mlua::ffi::*;
 
 use crate::lua::*;
+use crate::types::{CRockIovec, Iovec};
 
 /// `IOV_MAX` (the lua-iovec fallback value, also Linux's).
 pub(crate) const IOV_MAX: usize = 1024;
-
-/// Our iovec userdata header; element `i` (1-based) is blob `i` of the user-value table.
-#[derive(Clone, Copy, Default, Debug)]
-pub(crate) struct Iovec {
-    count: usize,
-    bytes: usize,
-}
-
-/// The layout of a C lua-iovec rock object.
-#[repr(C)]
-#[derive(Debug)]
-pub(crate) struct CRockIovec {
-    pub bytes: usize,
-    pub th: *mut lua_State,
-    pub r#ref: c_int,
-}
 
 /// Whether the value at `arg` is one of our iovecs.
 unsafe fn is_ours(l: *mut lua_State, arg: c_int) -> bool {
@@ -144,7 +129,12 @@ unsafe fn elems(l: *mut lua_State) -> c_int {
 
 /// `iovec.new()`
 pub(crate) unsafe extern "C-unwind" fn new(l: *mut lua_State) -> c_int {
-    push_ud(l, Iovec::default(), Up::Iovec);
+    let iov = Iovec {
+        count: 0,
+        bytes: 0,
+        cell: cell_ptr(l),
+    };
+    push_ud(l, iov, Up::Iovec);
     new_uservalue(l, -1, 0);
     lua_pop(l, 1);
     1
@@ -376,10 +366,10 @@ unsafe fn range_args(l: *mut lua_State) -> (usize, usize) {
 
 /// `iov:writev(fd [, offset [, nbyte]])` (through the backend's `sendmsg`).
 pub(crate) unsafe extern "C-unwind" fn m_writev(l: *mut lua_State) -> c_int {
-    check_iov(l);
+    let cell = check_iov(l).cell;
     let fd = check_cint(l, 2);
     let (offset, nbyte) = range_args(l);
-    let b = backend(l);
+    let b = backend_of(l, cell);
     let (parts, _) = iov_parts(l, 1, offset, nbyte).unwrap_or_default();
     // no raising Lua call while `parts` is alive: it is consumed by the guard
     let r = guard(l, move || {
@@ -407,10 +397,10 @@ pub(crate) unsafe extern "C-unwind" fn m_writev(l: *mut lua_State) -> c_int {
 
 /// `iov:readv(fd [, offset [, nbyte]])` (through the backend's `recvmsg`).
 pub(crate) unsafe extern "C-unwind" fn m_readv(l: *mut lua_State) -> c_int {
-    check_iov(l);
+    let cell = check_iov(l).cell;
     let fd = check_cint(l, 2);
     let (offset, nbyte) = range_args(l);
-    let b = backend(l);
+    let b = backend_of(l, cell);
     let (parts, _) = iov_parts(l, 1, offset, nbyte).unwrap_or_default();
     let r = guard(l, move || {
         // SAFETY: the parts are disjoint ranges of the iovec's blobs, anchored for this call.

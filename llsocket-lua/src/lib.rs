@@ -68,6 +68,7 @@ mod lua;
 mod module;
 mod msg;
 mod socket;
+mod types;
 
 #[cfg(test)]
 mod tests;
@@ -96,37 +97,86 @@ pub unsafe fn open_with(l: *mut lua_State, backend: Rc<dyn SocketOps>) -> c_int 
     unsafe { module::build(l, backend) }
 }
 
-/// The `lua_CFunction` registered as `package.preload.llsocket` by [`preload_with`]:
-/// clones the backend from its upvalue and opens the module.
+/// The sub-modules a program may require on their own (`require('llsocket.msghdr')`):
+/// each is the field of that name of a module built over the same backend.
+pub const SUBMODULES: [&str; 7] = [
+    "socket", "addrinfo", "msghdr", "cmsghdr", "cmsghdrs", "device", "env",
+];
+
+/// Pushes the sub-module `field` (a C string) of a module built over `backend`.
+///
+/// # Safety
+/// As for [`open`].
+unsafe fn open_sub(l: *mut lua_State, backend: Rc<dyn SocketOps>, field: &std::ffi::CStr) -> c_int {
+    // SAFETY: forwarded contract; the module table is on top after `build`.
+    unsafe {
+        module::build(l, backend);
+        ffi::lua_getfield(l, -1, field.as_ptr());
+        ffi::lua_remove(l, -2);
+    }
+    1
+}
+
+/// The `lua_CFunction` registered in `package.preload` by [`preload_with`]: opens the
+/// module over the backend of upvalue 1, or the sub-module named by upvalue 2.
 unsafe extern "C-unwind" fn preload_loader(l: *mut lua_State) -> c_int {
-    // SAFETY: upvalue 1 is the BackendCell userdata created by `preload_with`.
+    // SAFETY: upvalue 1 is the BackendCell userdata created by `preload_with`, upvalue 2
+    // nil or the sub-module's name.
     unsafe {
         let cell = ffi::lua_touserdata(l, ffi::lua_upvalueindex(1)) as *const lua::BackendCell;
-        match cell.as_ref().and_then(|c| c.backend.clone()) {
-            Some(b) => open_with(l, b),
-            None => lua::raise_str(l, c"llsocket: backend is gone"),
+        let Some(b) = cell.as_ref().and_then(|c| c.backend.clone()) else {
+            lua::raise_str(l, c"llsocket: backend is gone")
+        };
+        if ffi::lua_type(l, ffi::lua_upvalueindex(2)) == ffi::LUA_TSTRING {
+            module::build(l, b);
+            ffi::lua_pushvalue(l, ffi::lua_upvalueindex(2));
+            ffi::lua_gettable(l, -2);
+            ffi::lua_remove(l, -2);
+            1
+        } else {
+            open_with(l, b)
         }
     }
 }
 
-/// Registers `package.preload.llsocket` in `lua` so that `require('llsocket')`
-/// builds the module over `backend` (the simulator uses this).
+/// Registers `package.preload.llsocket` and `package.preload['llsocket.<sub>']` (every
+/// [`SUBMODULES`] entry) in `lua`, so that `require('llsocket')` and each sub-module
+/// build over `backend` (the simulator uses this).
 pub fn preload_with(lua: &mlua::Lua, backend: Rc<dyn SocketOps>) -> mlua::Result<()> {
     let backend = std::mem::ManuallyDrop::new(backend);
-    // SAFETY: the closure only pushes a userdata and a C closure on the given state.
-    let loader: mlua::Function = unsafe {
+    // SAFETY: the closure only pushes a userdata, strings and C closures on the given state.
+    let loaders: mlua::Table = unsafe {
         lua.exec_raw((), |l| {
             let b = std::mem::ManuallyDrop::into_inner(backend);
             module::push_backend_cell(l, b);
-            ffi::lua_pushcclosure(l, preload_loader, 1);
+            let cell = ffi::lua_gettop(l);
+            ffi::lua_createtable(l, 0, 8);
+            ffi::lua_pushvalue(l, cell);
+            ffi::lua_pushnil(l);
+            ffi::lua_pushcclosure(l, preload_loader, 2);
+            ffi::lua_setfield(l, -2, c"llsocket".as_ptr());
+            for sub in SUBMODULES {
+                ffi::lua_pushvalue(l, cell);
+                ffi::lua_pushlstring(l, sub.as_ptr().cast(), sub.len());
+                ffi::lua_pushcclosure(l, preload_loader, 2);
+                let key = format!("llsocket.{sub}");
+                ffi::lua_pushlstring(l, key.as_ptr().cast(), key.len());
+                ffi::lua_insert(l, -2);
+                ffi::lua_settable(l, -3);
+            }
+            ffi::lua_remove(l, cell);
         })?
     };
     let package: mlua::Table = lua.globals().get("package")?;
     let preload: mlua::Table = package.get("preload")?;
-    preload.set("llsocket", loader)
+    for pair in loaders.pairs::<mlua::Value, mlua::Value>() {
+        let (k, v) = pair?;
+        preload.set(k, v)?;
+    }
+    Ok(())
 }
 
-/// Registers `package.preload.llsocket` over the POSIX backend.
+/// Registers `package.preload.llsocket` (and the sub-modules) over the POSIX backend.
 pub fn preload(lua: &mlua::Lua) -> mlua::Result<()> {
     preload_with(lua, default_backend())
 }
@@ -139,4 +189,35 @@ pub fn preload(lua: &mlua::Lua) -> mlua::Result<()> {
 pub unsafe extern "C-unwind" fn luaopen_llsocket(l: *mut lua_State) -> c_int {
     // SAFETY: the host calls this as a Lua C function.
     unsafe { open(l) }
+}
+
+/// Entry points of the sub-modules, found by Lua's all-in-one C loader in `llsocket.so`
+/// (`require('llsocket.msghdr')` looks for `luaopen_llsocket_msghdr`).
+macro_rules! submodule_entry {
+    ($($fname:ident => $field:literal),* $(,)?) => {
+        $(
+            #[doc = concat!("`require('llsocket.", $field, "')`: the `", $field, "` field of a module over the POSIX backend.")]
+            ///
+            /// # Safety
+            /// Called by the Lua host with a valid state.
+            #[no_mangle]
+            pub unsafe extern "C-unwind" fn $fname(l: *mut lua_State) -> c_int {
+                let field = concat!($field, "\0");
+                // SAFETY: `field` is NUL-terminated without an inner NUL.
+                let field = unsafe { std::ffi::CStr::from_bytes_with_nul_unchecked(field.as_bytes()) };
+                // SAFETY: the host calls this as a Lua C function.
+                unsafe { open_sub(l, default_backend(), field) }
+            }
+        )*
+    };
+}
+
+submodule_entry! {
+    luaopen_llsocket_socket => "socket",
+    luaopen_llsocket_addrinfo => "addrinfo",
+    luaopen_llsocket_msghdr => "msghdr",
+    luaopen_llsocket_cmsghdr => "cmsghdr",
+    luaopen_llsocket_cmsghdrs => "cmsghdrs",
+    luaopen_llsocket_device => "device",
+    luaopen_llsocket_env => "env",
 }

@@ -97,6 +97,12 @@ pub(crate) unsafe fn cell(l: *mut lua_State) -> Option<&'static BackendCell> {
     (lua_touserdata(l, up(Up::Backend)) as *const BackendCell).as_ref()
 }
 
+/// The running function's module instance, as recorded in the objects it makes.
+#[inline(always)]
+pub(crate) unsafe fn cell_ptr(l: *mut lua_State) -> *const BackendCell {
+    lua_touserdata(l, up(Up::Backend)) as *const BackendCell
+}
+
 /// The backend of the running function, or a raised error once the state is closing.
 pub(crate) unsafe fn backend(l: *mut lua_State) -> &'static dyn SocketOps {
     match cell(l).and_then(|c| c.backend.as_ref()) {
@@ -107,11 +113,25 @@ pub(crate) unsafe fn backend(l: *mut lua_State) -> &'static dyn SocketOps {
     }
 }
 
-/// The backend if it is still there (for `__gc`).
-pub(crate) unsafe fn backend_opt(l: *mut lua_State) -> Option<&'static dyn SocketOps> {
-    cell(l)
+/// The backend of the module instance `cell` (an object's creator), or a raised error
+/// once the state is closing.
+pub(crate) unsafe fn backend_of(
+    l: *mut lua_State,
+    cell: *const BackendCell,
+) -> &'static dyn SocketOps {
+    match cell.as_ref().and_then(|c| c.backend.as_ref()) {
+        // SAFETY: cells are anchored in the per-state table until the state closes, so an
+        // object's cell outlives the object; the reference is used only during the call.
+        Some(rc) => unsafe { &*Rc::as_ptr(rc) },
+        None => raise_str(l, c"llsocket: backend is gone (state closing)"),
+    }
+}
+
+/// The backend of `cell` if it is still there (for `__gc`).
+pub(crate) unsafe fn backend_of_opt(cell: *const BackendCell) -> Option<&'static dyn SocketOps> {
+    cell.as_ref()
         .and_then(|c| c.backend.as_ref())
-        // SAFETY: as in `backend`.
+        // SAFETY: as in `backend_of`.
         .map(|rc| unsafe { &*Rc::as_ptr(rc) })
 }
 
@@ -497,6 +517,9 @@ pub(crate) unsafe extern "C-unwind" fn holder_gc(l: *mut lua_State) -> c_int {
 pub(crate) const STATE_SCRATCH: lua_Integer = 1;
 /// Slot of the state table holding the holder metatable.
 pub(crate) const STATE_HOLDER_MT: lua_Integer = 2;
+/// Slot of the state table holding the list of every module instance's backend cell
+/// (anchored for the life of the state: objects point at their cell).
+pub(crate) const STATE_CELLS: lua_Integer = 3;
 
 /// `__tostring`: `<name>: <ptr>` with the host's `%p` rendering.
 pub(crate) unsafe fn push_tostring(l: *mut lua_State, name: &CStr) -> c_int {

@@ -9,7 +9,7 @@ use llsocket_api::SocketOps;
 use mlua::ffi::*;
 
 use crate::lua::{set_funcs, BackendCell, Up, NUP};
-use crate::{addrinfo, device, errors, iovec, msg, socket};
+use crate::{addrinfo, device, errors, iovec, msg, socket, types};
 
 /// `__gc` of the backend holder (upvalue 1: its metatable): drops the backend.
 unsafe extern "C-unwind" fn backend_gc(l: *mut lua_State) -> c_int {
@@ -51,36 +51,19 @@ pub(crate) unsafe fn push_backend_cell(
     p
 }
 
-/// Creates a metatable; registered under `name` in the registry when `register`.
-unsafe fn new_mt(l: *mut lua_State, name: &CStr, register: bool) {
-    lua_createtable(l, 0, 6);
-    #[cfg(any(feature = "lua53", feature = "lua54"))]
-    {
-        lua_pushstring(l, name.as_ptr());
-        lua_setfield(l, -2, c"__name".as_ptr());
-    }
-    if register {
-        lua_pushvalue(l, -1);
-        lua_setfield(l, LUA_REGISTRYINDEX, name.as_ptr());
-    }
-}
-
 type Funcs = &'static [(&'static CStr, lua_CFunction)];
 
-/// Fills a class metatable (at absolute `mt`) and pushes its module sub-table.
-unsafe fn class(
-    l: *mut lua_State,
-    ups: c_int,
-    mt: c_int,
-    methods: Funcs,
-    meta: Funcs,
-    funcs: Funcs,
-) {
+/// Fills a class metatable (at absolute `mt`): methods as `__index`, metamethods.
+unsafe fn fill_class(l: *mut lua_State, ups: c_int, mt: c_int, methods: Funcs, meta: Funcs) {
     lua_createtable(l, 0, methods.len() as c_int);
     let idx = lua_gettop(l);
     set_funcs(l, idx, ups, methods);
     lua_setfield(l, mt, c"__index".as_ptr());
     set_funcs(l, mt, ups, meta);
+}
+
+/// Pushes a module sub-table of functions.
+unsafe fn funcs_table(l: *mut lua_State, ups: c_int, funcs: Funcs) {
     lua_createtable(l, 0, funcs.len() as c_int);
     let t = lua_gettop(l);
     set_funcs(l, t, ups, funcs);
@@ -91,102 +74,81 @@ fn constants() -> &'static [(&'static str, i64)] {
     crate::backend::constants()
 }
 
+/// The classes in upvalue order: methods and metamethods.
+const CLASSES: [(Funcs, Funcs); 6] = [
+    (socket::METHODS, socket::META),
+    (addrinfo::METHODS, addrinfo::META),
+    (msg::MH_METHODS, msg::MH_META),
+    (msg::CM_METHODS, msg::CM_META),
+    (msg::CMS_METHODS, msg::CMS_META),
+    (iovec::METHODS, iovec::META),
+];
+
 /// Builds the module table over `backend` and leaves it on top (returns 1).
+///
+/// The per-state part (metatables with their methods, the error module, the holder
+/// metatable, the scratch slot) is made by the first loading in a state and reused by
+/// every later one (see `types`); each loading makes its own module functions, bound to
+/// its own backend, and anchors its backend cell in the state table.
 pub(crate) unsafe fn build(l: *mut lua_State, backend: Rc<dyn SocketOps>) -> c_int {
     let base = lua_gettop(l);
     let cell = push_backend_cell(l, backend); // base+1
     luaL_checkstack(l, 40, c"llsocket: stack".as_ptr());
-    lua_createtable(l, 2, 0); // base+2: state (slots: see lua::STATE_*)
-    new_mt(l, c"llsocket.socket", true); // base+3
-    new_mt(l, c"llsocket.addrinfo", true);
-    new_mt(l, c"llsocket.msghdr", true);
-    new_mt(l, c"llsocket.cmsghdr", true);
-    new_mt(l, c"llsocket.cmsghdrs", true);
-    new_mt(l, c"iovec", false); // base+8
+    let (fresh, made) = types::push_state_and_types(l); // base+2: state, base+3..=base+8
     let ups = base + 1;
     debug_assert_eq!(lua_gettop(l), base + NUP);
     let up = |u: Up| ups + u as c_int - 1;
+    let state = up(Up::State);
 
-    // the holder metatable (private: never handed to Lua code)
-    lua_createtable(l, 0, 1);
-    lua_pushvalue(l, -1);
-    lua_pushcclosure(l, crate::lua::holder_gc, 1);
-    lua_setfield(l, -2, c"__gc".as_ptr());
-    lua_rawseti(l, up(Up::State), crate::lua::STATE_HOLDER_MT);
+    if fresh {
+        // the holder metatable (private: never handed to Lua code)
+        lua_createtable(l, 0, 1);
+        lua_pushvalue(l, -1);
+        lua_pushcclosure(l, crate::lua::holder_gc, 1);
+        lua_setfield(l, -2, c"__gc".as_ptr());
+        lua_rawseti(l, state, crate::lua::STATE_HOLDER_MT);
+        lua_createtable(l, 4, 0);
+        lua_rawseti(l, state, crate::lua::STATE_CELLS);
+        errors::setup(l, state); // the one errno module (or twin) of the state
+        lua_setfield(l, state, c"module".as_ptr());
+    }
+    // this loading's cell lives as long as the state (objects point at it)
+    lua_rawgeti(l, state, crate::lua::STATE_CELLS);
+    let n = lua_rawlen(l, -1);
+    lua_pushvalue(l, base + 1);
+    lua_rawseti(l, -2, n as lua_Integer + 1);
+    lua_pop(l, 1);
 
-    errors::setup(l, up(Up::State)); // base+9: errno module
-    let errno_mod = lua_gettop(l);
+    for (i, (methods, meta)) in CLASSES.iter().enumerate() {
+        if made[i] {
+            fill_class(l, ups, up(Up::Socket) + i as c_int, methods, meta);
+        }
+    }
+    if made[0] {
+        lua_pushinteger(l, 1);
+        lua_setfield(l, up(Up::Socket), c"__metatable".as_ptr());
+    }
 
-    lua_createtable(l, 0, 200); // base+10: module
+    lua_createtable(l, 0, 200); // base+9: module
     let m = lua_gettop(l);
-
-    // socket (metatable locked)
-    class(
-        l,
-        ups,
-        up(Up::Socket),
-        socket::METHODS,
-        socket::META,
-        socket::FUNCS,
-    );
-    lua_setfield(l, m, c"socket".as_ptr());
-    lua_pushinteger(l, 1);
-    lua_setfield(l, up(Up::Socket), c"__metatable".as_ptr());
-
-    class(
-        l,
-        ups,
-        up(Up::AddrInfo),
-        addrinfo::METHODS,
-        addrinfo::META,
-        addrinfo::FUNCS,
-    );
-    lua_setfield(l, m, c"addrinfo".as_ptr());
-    class(
-        l,
-        ups,
-        up(Up::MsgHdr),
-        msg::MH_METHODS,
-        msg::MH_META,
-        msg::MH_FUNCS,
-    );
-    lua_setfield(l, m, c"msghdr".as_ptr());
-    class(
-        l,
-        ups,
-        up(Up::CmsgHdr),
-        msg::CM_METHODS,
-        msg::CM_META,
-        msg::CM_FUNCS,
-    );
-    lua_setfield(l, m, c"cmsghdr".as_ptr());
-    class(
-        l,
-        ups,
-        up(Up::CmsgHdrs),
-        msg::CMS_METHODS,
-        msg::CMS_META,
-        msg::CMS_FUNCS,
-    );
-    lua_setfield(l, m, c"cmsghdrs".as_ptr());
-    class(
-        l,
-        ups,
-        up(Up::Iovec),
-        iovec::METHODS,
-        iovec::META,
-        iovec::FUNCS,
-    );
+    for (name, funcs) in [
+        (c"socket", socket::FUNCS),
+        (c"addrinfo", addrinfo::FUNCS),
+        (c"msghdr", msg::MH_FUNCS),
+        (c"cmsghdr", msg::CM_FUNCS),
+        (c"cmsghdrs", msg::CMS_FUNCS),
+        (c"iovec", iovec::FUNCS),
+        (c"device", device::FUNCS),
+    ] {
+        funcs_table(l, ups, funcs);
+        lua_setfield(l, m, name.as_ptr());
+    }
+    lua_getfield(l, m, c"iovec".as_ptr());
     lua_pushinteger(l, iovec::IOV_MAX as lua_Integer);
     lua_setfield(l, -2, c"IOV_MAX".as_ptr());
-    lua_setfield(l, m, c"iovec".as_ptr());
+    lua_pop(l, 1);
 
-    lua_createtable(l, 0, 1);
-    let t = lua_gettop(l);
-    set_funcs(l, t, ups, device::FUNCS);
-    lua_setfield(l, m, c"device".as_ptr());
-
-    // SAFETY: the cell is anchored at base+1 for the whole build and holds the backend.
+    // SAFETY: the cell is anchored at base+1 (and in the state table) and holds the backend.
     let bref: &dyn SocketOps = match (*cell).backend.as_ref() {
         Some(b) => &**b,
         None => crate::lua::raise_str(l, c"llsocket: backend is gone"),
@@ -194,7 +156,7 @@ pub(crate) unsafe fn build(l: *mut lua_State, backend: Rc<dyn SocketOps>) -> c_i
     device::push_env(l, bref);
     lua_setfield(l, m, c"env".as_ptr());
 
-    lua_pushvalue(l, errno_mod);
+    lua_getfield(l, state, c"module".as_ptr());
     lua_setfield(l, m, c"errno".as_ptr());
 
     device::set_constants(l, m, constants());

@@ -18,37 +18,11 @@ use std::ffi::{c_int, CStr};
 use llsocket_api::{cmsg, Errno, Fd, MsgFlags, SockType};
 use mlua::ffi::*;
 
-use crate::addrinfo::{Ai, RawAddr};
 use crate::iovec::iov_parts;
 use crate::lua::*;
-use crate::socket::Sock;
-
-/// The msghdr userdata; the attachments live in its user-value table.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct MsgHdr {
-    flags: i32,
-}
-
-/// User-value slots of a msghdr.
-const MH_NAME: lua_Integer = 1;
-const MH_IOV: lua_Integer = 2;
-const MH_CONTROL: lua_Integer = 3;
-
-/// The cmsghdr userdata header; the data bytes follow it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct CmsgHdr {
-    level: i32,
-    ty: i32,
-}
-
-/// The cmsghdrs userdata: used length of the buffer blob (user-value slot 1).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct CmsgHdrs {
-    len: usize,
-}
-
-/// User-value slot of a cmsghdrs' buffer blob.
-const CMS_BUF: lua_Integer = 1;
+use crate::types::{
+    Ai, CmsgHdr, CmsgHdrs, MsgHdr, RawAddr, Sock, CMS_BUF, MH_CONTROL, MH_IOV, MH_NAME,
+};
 
 /// `msghdr.new()`
 pub(crate) unsafe extern "C-unwind" fn mh_new(l: *mut lua_State) -> c_int {
@@ -168,7 +142,7 @@ unsafe fn parts(l: *mut lua_State, mh_idx: c_int) -> Parts {
 pub(crate) unsafe fn sendmsg(l: *mut lua_State, s: Sock) -> c_int {
     let mh = check_mh(l, 2);
     let flags = check_flags(l, 3);
-    let b = backend(l);
+    let b = s.backend(l);
     let p = parts(l, 2); // owns a Vec from here: no raising call until the guard has run
     let r = guard(l, move || {
         let (slices, len): (Vec<&[u8]>, usize) = match &p.iov {
@@ -208,7 +182,7 @@ pub(crate) unsafe fn sendmsg(l: *mut lua_State, s: Sock) -> c_int {
 pub(crate) unsafe fn recvmsg(l: *mut lua_State, s: Sock) -> c_int {
     let mh = check_mh(l, 2);
     let flags = check_flags(l, 3);
-    let b = backend(l);
+    let b = s.backend(l);
     let p = parts(l, 2); // owns a Vec from here: no raising call until the guard has run
     let r = guard(l, move || {
         let with_iov = p.iov.as_ref().is_some_and(|(_, total)| *total > 0);

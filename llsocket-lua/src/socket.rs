@@ -2,7 +2,7 @@
 //! and every socket method (socket.md), as thin conversions around [`SocketOps`].
 #![allow(unsafe_op_in_unsafe_fn)] // FFI bodies on a live lua_State
 
-use std::ffi::{c_int, c_void, CStr};
+use std::ffi::{c_int, CStr};
 
 use llsocket_api::{
     cmsg, Cmsg, Errno, Family, Fd, Interest, Linger, McastOp, McastRequest, MsgFlags, OptName,
@@ -10,92 +10,9 @@ use llsocket_api::{
 };
 use mlua::ffi::*;
 
-use crate::addrinfo::{check_ai_at, push_ai, Ai, RawAddr};
 use crate::lua::*;
 use crate::msg;
-
-/// The socket userdata: plain data only.
-#[derive(Clone, Copy, Debug)]
-#[repr(C)]
-pub(crate) struct Sock {
-    pub fd: i32,
-    pub family: i32,
-    pub socktype: i32,
-    pub protocol: i32,
-    /// Set by `__gc`: a finalizer has run on this block (it may still be revived).
-    pub finalized: bool,
-}
-
-impl Sock {
-    fn is_dgram(&self) -> bool {
-        SockType(self.socktype).is_datagram()
-    }
-}
-
-/// `self` of a socket method (metatable compared with the upvalue).
-///
-/// The block that passed last is remembered in the instance's [`BackendCell`] (the
-/// `last_sock` cache): the same block again is accepted with two API calls instead of four.
-///
-/// Why a hit always reads a live `Sock`: only a block that passed the full check *and
-/// whose `__gc` has not run* is cached. Such a block cannot be freed before its finalizer
-/// runs (sockets get their metatable, which has `__gc`, at creation, and plain Lua cannot
-/// change a userdata's metatable), and every way it stops being a live socket clears the
-/// entry: `__gc` (which also marks it `finalized`, so a revived socket is checked in full
-/// on every call and never cached again: its second death frees it without a finalizer)
-/// and `unwrap` (which removes the metatable, so it never passes again). Only the `debug`
-/// library (`debug.setmetatable`) could break this, as it can for any C module.
-#[inline(always)]
-pub(crate) unsafe fn check_sock(l: *mut lua_State) -> &'static mut Sock {
-    let p = lua_touserdata(l, 1);
-    let cell = cell(l);
-    if let Some(c) = cell {
-        if !p.is_null() && std::ptr::eq(c.last_sock.get(), p) {
-            return &mut *(p as *mut Sock);
-        }
-    }
-    let s = check_ud::<Sock>(l, 1, Up::Socket, c"llsocket.socket");
-    if let Some(c) = cell {
-        if !(*s).finalized {
-            c.last_sock.set(s as *const c_void);
-        }
-    }
-    &mut *s
-}
-
-/// Forgets the block at index 1 in the self-check cache (it stops being a live socket).
-unsafe fn forget_sock(l: *mut lua_State) {
-    if let Some(c) = cell(l) {
-        if std::ptr::eq(c.last_sock.get(), lua_touserdata(l, 1)) {
-            c.last_sock.set(std::ptr::null());
-        }
-    }
-}
-
-/// Pushes a new socket object owning `fd` (`Fd(-1)`: a shell that owns nothing yet).
-///
-/// Descriptor-creating calls push the shell *first* and store the descriptor in it as
-/// soon as the backend returns, so no later raise can lose it: from then on the object
-/// owns it and its `__gc` closes it.
-pub(crate) unsafe fn push_sock(
-    l: *mut lua_State,
-    fd: Fd,
-    family: i32,
-    socktype: i32,
-    protocol: i32,
-) -> *mut Sock {
-    push_ud(
-        l,
-        Sock {
-            fd: fd.0,
-            family,
-            socktype,
-            protocol,
-            finalized: false,
-        },
-        Up::Socket,
-    )
-}
+use crate::types::{check_ai_at, check_sock, forget_sock, push_ai, push_sock, Ai, RawAddr, Sock};
 
 fn bad_fd_again(e: Errno) -> bool {
     e.is_again()
@@ -110,7 +27,7 @@ pub(crate) unsafe extern "C-unwind" fn new(l: *mut lua_State) -> c_int {
     let proto = opt_cint(l, 3, 0);
     let nb = opt_bool(l, 4, false);
     let b = backend(l);
-    let shell = push_sock(l, Fd(-1), family, ty, proto);
+    let shell = push_sock(l, cell_ptr(l), Fd(-1), family, ty, proto);
     match guard(l, || {
         b.socket(Family(family), SockType(ty), Protocol(proto), nb)
     }) {
@@ -153,7 +70,7 @@ pub(crate) unsafe extern "C-unwind" fn wrap(l: *mut lua_State) -> c_int {
     });
     match r {
         Ok((f, t, p)) => {
-            push_sock(l, fd, f, t, p);
+            push_sock(l, cell_ptr(l), fd, f, t, p);
             1
         }
         Err((e, op)) => ret_nil_err(l, e, op),
@@ -167,9 +84,9 @@ pub(crate) unsafe extern "C-unwind" fn pair(l: *mut lua_State) -> c_int {
     let nb = opt_bool(l, 3, false);
     let b = backend(l);
     lua_createtable(l, 2, 0);
-    let first = push_sock(l, Fd(-1), Family::UNIX.0, ty, proto);
+    let first = push_sock(l, cell_ptr(l), Fd(-1), Family::UNIX.0, ty, proto);
     lua_rawseti(l, -2, 1);
-    let second = push_sock(l, Fd(-1), Family::UNIX.0, ty, proto);
+    let second = push_sock(l, cell_ptr(l), Fd(-1), Family::UNIX.0, ty, proto);
     lua_rawseti(l, -2, 2);
     match guard(l, || b.socketpair(SockType(ty), Protocol(proto), nb)) {
         Ok((a, c)) => {
@@ -185,11 +102,10 @@ pub(crate) unsafe extern "C-unwind" fn pair(l: *mut lua_State) -> c_int {
 pub(crate) unsafe extern "C-unwind" fn shutdown_fd(l: *mut lua_State) -> c_int {
     let fd = Fd(check_cint(l, 1));
     let how = opt_cint(l, 2, Shutdown::BOTH.0);
-    do_shutdown(l, fd, how)
+    do_shutdown(l, backend(l), fd, how)
 }
 
-unsafe fn do_shutdown(l: *mut lua_State, fd: Fd, how: i32) -> c_int {
-    let b = backend(l);
+unsafe fn do_shutdown(l: *mut lua_State, b: &dyn SocketOps, fd: Fd, how: i32) -> c_int {
     match guard(l, || b.shutdown(fd, Shutdown(how))) {
         Ok(()) => {
             push_bool(l, true);
@@ -200,8 +116,7 @@ unsafe fn do_shutdown(l: *mut lua_State, fd: Fd, how: i32) -> c_int {
 }
 
 /// The "closefd" algorithm shared by `socket.close` and `sock:close`.
-unsafe fn closefd(l: *mut lua_State, fd: Fd, how: Option<i32>) -> c_int {
-    let b = backend(l);
+unsafe fn closefd(l: *mut lua_State, b: &dyn SocketOps, fd: Fd, how: Option<i32>) -> c_int {
     let (sh, cl) = guard(l, || {
         let sh = how.and_then(|h| b.shutdown(fd, Shutdown(h)).err());
         (sh, b.close(fd).err())
@@ -232,7 +147,7 @@ pub(crate) unsafe extern "C-unwind" fn close_fd(l: *mut lua_State) -> c_int {
     } else {
         Some(check_cint(l, 2))
     };
-    closefd(l, fd, how)
+    closefd(l, backend(l), fd, how)
 }
 
 // ---- identity and life cycle ----------------------------------------------------------
@@ -280,8 +195,8 @@ pub(crate) unsafe extern "C-unwind" fn m_unwrap(l: *mut lua_State) -> c_int {
 /// `sock:dup()`
 pub(crate) unsafe extern "C-unwind" fn m_dup(l: *mut lua_State) -> c_int {
     let s = *check_sock(l);
-    let b = backend(l);
-    let shell = push_sock(l, Fd(-1), s.family, s.socktype, s.protocol);
+    let b = s.backend(l);
+    let shell = push_sock(l, s.cell, Fd(-1), s.family, s.socktype, s.protocol);
     match guard(l, || b.dup(Fd(s.fd))) {
         Ok(fd) => {
             (*shell).fd = fd.0;
@@ -303,16 +218,17 @@ pub(crate) unsafe extern "C-unwind" fn m_close(l: *mut lua_State) -> c_int {
         push_bool(l, true);
         return 1;
     }
+    let b = s.backend(l);
     let fd = Fd(s.fd);
     s.fd = -1;
-    closefd(l, fd, how)
+    closefd(l, b, fd, how)
 }
 
 /// `sock:shutdown([how])`
 pub(crate) unsafe extern "C-unwind" fn m_shutdown(l: *mut lua_State) -> c_int {
     let s = *check_sock(l);
     let how = opt_cint(l, 2, Shutdown::BOTH.0);
-    do_shutdown(l, Fd(s.fd), how)
+    do_shutdown(l, s.backend(l), Fd(s.fd), how)
 }
 
 /// `__gc`: closes a descriptor still owned and marks the block finalized.
@@ -323,7 +239,7 @@ pub(crate) unsafe extern "C-unwind" fn m_gc(l: *mut lua_State) -> c_int {
     if s.fd != -1 {
         let fd = Fd(s.fd);
         s.fd = -1;
-        if let Some(b) = backend_opt(l) {
+        if let Some(b) = backend_of_opt(s.cell) {
             let _ = guard(l, || b.close(fd));
         }
     }
@@ -351,7 +267,7 @@ unsafe fn ret_bool(l: *mut lua_State, r: Result<(), Errno>, op: &CStr) -> c_int 
 pub(crate) unsafe extern "C-unwind" fn m_bind(l: *mut lua_State) -> c_int {
     let s = *check_sock(l);
     let ai = *check_ai_at(l, 2);
-    let b = backend(l);
+    let b = s.backend(l);
     let r = guard(l, || b.bind(Fd(s.fd), &ai.addr.to_sockaddr()));
     ret_bool(l, r, c"bind")
 }
@@ -359,7 +275,7 @@ pub(crate) unsafe extern "C-unwind" fn m_bind(l: *mut lua_State) -> c_int {
 /// `sock:listen([backlog])`
 pub(crate) unsafe extern "C-unwind" fn m_listen(l: *mut lua_State) -> c_int {
     let s = *check_sock(l);
-    let b = backend(l);
+    let b = s.backend(l);
     let backlog = if is_none_or_nil(l, 2) {
         guard(l, || b.platform().somaxconn)
     } else {
@@ -373,7 +289,7 @@ pub(crate) unsafe extern "C-unwind" fn m_listen(l: *mut lua_State) -> c_int {
 pub(crate) unsafe extern "C-unwind" fn m_connect(l: *mut lua_State) -> c_int {
     let s = *check_sock(l);
     let ai = *check_ai_at(l, 2);
-    let b = backend(l);
+    let b = s.backend(l);
     match guard(l, || b.connect(Fd(s.fd), &ai.addr.to_sockaddr())) {
         Ok(()) => {
             push_bool(l, true);
@@ -402,8 +318,8 @@ fn accept_again(e: Errno) -> bool {
 pub(crate) unsafe extern "C-unwind" fn m_accept(l: *mut lua_State) -> c_int {
     let s = *check_sock(l);
     let with_ai = opt_bool(l, 2, false);
-    let b = backend(l);
-    let shell = push_sock(l, Fd(-1), s.family, s.socktype, s.protocol);
+    let b = s.backend(l);
+    let shell = push_sock(l, s.cell, Fd(-1), s.family, s.socktype, s.protocol);
     let r = guard(l, || {
         b.accept(Fd(s.fd), with_ai).map(|acc| {
             let addr = acc
@@ -432,7 +348,7 @@ pub(crate) unsafe extern "C-unwind" fn m_accept(l: *mut lua_State) -> c_int {
 /// `sock:acceptfd()`
 pub(crate) unsafe extern "C-unwind" fn m_acceptfd(l: *mut lua_State) -> c_int {
     let s = *check_sock(l);
-    let b = backend(l);
+    let b = s.backend(l);
     match guard(l, || b.accept(Fd(s.fd), false).map(|a| a.fd)) {
         Ok(fd) => {
             push_int(l, fd.0 as i64);
@@ -452,7 +368,7 @@ unsafe fn wait(l: *mut lua_State, interest: Interest) -> c_int {
     if s.fd == -1 {
         return ret_false_err(l, Errno::EBADF, c"select");
     }
-    let b = backend(l);
+    let b = s.backend(l);
     let ms = msec.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
     match guard(l, || b.poll(Fd(s.fd), interest.with_except(except), ms)) {
         Ok(true) => {
@@ -508,7 +424,7 @@ pub(crate) unsafe extern "C-unwind" fn m_send(l: *mut lua_State) -> c_int {
     if msg.is_empty() {
         return ret_nil_err(l, Errno::EINVAL, c"send_lua");
     }
-    let b = backend(l);
+    let b = s.backend(l);
     let r = guard(l, || b.send(Fd(s.fd), msg, MsgFlags(flags)));
     ret_sent(l, r, msg.len(), c"send")
 }
@@ -522,7 +438,7 @@ pub(crate) unsafe extern "C-unwind" fn m_sendto(l: *mut lua_State) -> c_int {
     if msg.is_empty() {
         return ret_nil_err(l, Errno::EINVAL, c"sendto_lua");
     }
-    let b = backend(l);
+    let b = s.backend(l);
     let r = guard(l, || {
         b.sendto(Fd(s.fd), msg, &ai.addr.to_sockaddr(), MsgFlags(flags))
     });
@@ -536,7 +452,7 @@ pub(crate) unsafe extern "C-unwind" fn m_write(l: *mut lua_State) -> c_int {
     if msg.is_empty() {
         return ret_nil_err(l, Errno::EINVAL, c"write_lua");
     }
-    let b = backend(l);
+    let b = s.backend(l);
     let r = guard(l, || b.send(Fd(s.fd), msg, MsgFlags::NONE));
     ret_sent(l, r, msg.len(), c"write")
 }
@@ -547,7 +463,7 @@ pub(crate) unsafe extern "C-unwind" fn m_sendfd(l: *mut lua_State) -> c_int {
     let fd = check_cint(l, 2);
     let ai = opt_ud::<Ai>(l, 3, Up::AddrInfo, c"llsocket.addrinfo").map(|p| *p);
     let flags = check_flags(l, 4);
-    let b = backend(l);
+    let b = s.backend(l);
     let r = guard(l, || {
         let control = cmsg::encode(&[Cmsg::rights(&[Fd(fd)])]);
         let data: &[u8] = &[1u8];
@@ -606,7 +522,7 @@ pub(crate) unsafe extern "C-unwind" fn m_sendfile(l: *mut lua_State) -> c_int {
     let Some(file) = file else {
         return ret_nil_err(l, Errno::EBADF, c"sendfile");
     };
-    let b = backend(l);
+    let b = s.backend(l);
     let len = bytes as usize;
     match guard(l, || b.sendfile(Fd(s.fd), Fd(file), offset, len)) {
         Ok(n) if n >= len => {
@@ -695,7 +611,7 @@ unsafe fn recv_common(
     let Ok(len) = usize::try_from(bufsize) else {
         raise_memory(l)
     };
-    let b = backend(l);
+    let b = s.backend(l);
     let buf = take_area(l, len);
     let area = lua_gettop(l);
     let r = guard(l, || {
@@ -754,7 +670,7 @@ pub(crate) unsafe extern "C-unwind" fn m_read(l: *mut lua_State) -> c_int {
 pub(crate) unsafe extern "C-unwind" fn m_recvfd(l: *mut lua_State) -> c_int {
     let s = *check_sock(l);
     let flags = check_flags(l, 2);
-    let b = backend(l);
+    let b = s.backend(l);
     let r = guard(l, || {
         let mut data = [0u8; 1];
         let mut control = vec![0u8; cmsg::cmsg_space(4)];
@@ -801,7 +717,7 @@ pub(crate) unsafe extern "C-unwind" fn m_recvmsg(l: *mut lua_State) -> c_int {
 /// `sock:atmark()`
 pub(crate) unsafe extern "C-unwind" fn m_atmark(l: *mut lua_State) -> c_int {
     let s = *check_sock(l);
-    let b = backend(l);
+    let b = s.backend(l);
     match guard(l, || b.atmark(Fd(s.fd))) {
         Ok(v) => {
             push_bool(l, v);
@@ -813,7 +729,7 @@ pub(crate) unsafe extern "C-unwind" fn m_atmark(l: *mut lua_State) -> c_int {
 
 unsafe fn name_common(l: *mut lua_State, peer: bool) -> c_int {
     let s = *check_sock(l);
-    let b = backend(l);
+    let b = s.backend(l);
     let r = guard(l, || {
         if peer {
             b.getpeername(Fd(s.fd))
@@ -844,7 +760,7 @@ pub(crate) unsafe extern "C-unwind" fn m_getpeername(l: *mut lua_State) -> c_int
 unsafe fn fdflag(l: *mut lua_State, cloexec: bool) -> c_int {
     let s = *check_sock(l);
     let fd = Fd(s.fd);
-    let b = backend(l);
+    let b = s.backend(l);
     let cur = guard(l, || {
         if cloexec {
             b.cloexec(fd)
@@ -991,7 +907,7 @@ fn kind_of(name: OptName) -> Kind {
 /// The generic option getter/setter (socket.md §10) on an already checked socket.
 unsafe fn sockopt_on(l: *mut lua_State, s: Sock, name: OptName) -> c_int {
     let fd = Fd(s.fd);
-    let b = backend(l);
+    let b = s.backend(l);
     let cur = match guard(l, || b.getsockopt(fd, name)) {
         Ok(v) => v,
         Err(e) => return ret_nil_err(l, e, c"getsockopt"),
@@ -1172,7 +1088,7 @@ pub(crate) unsafe extern "C-unwind" fn m_mcastif(l: *mut lua_State) -> c_int {
         None
     };
     let fd = Fd(s.fd);
-    let b = backend(l);
+    let b = s.backend(l);
     let holder = new_holder(l);
     let prev = match guard(l, || mcastif_read(b, fd, v6)) {
         Ok(p) => holder.put(p),
@@ -1228,7 +1144,7 @@ unsafe fn mcast_member(
     };
     let ifname = opt_str(l, if with_source { 4 } else { 3 });
     let fd = Fd(s.fd);
-    let b = backend(l);
+    let b = s.backend(l);
     let fam_op: &'static CStr = match (v6, with_source) {
         (false, false) => c"mcastif_lua",
         (true, false) => c"mcast6group_lua",

@@ -363,8 +363,8 @@ unsafe extern "C-unwind" fn crock_new(l: *mut mlua::ffi::lua_State) -> std::ffi:
     // SAFETY: test double called as a Lua C function with string arguments.
     unsafe {
         let n = lua_gettop(l);
-        let p = lua_newuserdata(l, std::mem::size_of::<crate::iovec::CRockIovec>())
-            as *mut crate::iovec::CRockIovec;
+        let p = lua_newuserdata(l, std::mem::size_of::<crate::types::CRockIovec>())
+            as *mut crate::types::CRockIovec;
         let th = lua_newthread(l);
         let r = luaL_ref(l, LUA_REGISTRYINDEX);
         let mut bytes = 0;
@@ -377,7 +377,7 @@ unsafe extern "C-unwind" fn crock_new(l: *mut mlua::ffi::lua_State) -> std::ffi:
         }
         std::ptr::write(
             p,
-            crate::iovec::CRockIovec {
+            crate::types::CRockIovec {
                 bytes,
                 th,
                 r#ref: r,

@@ -8,11 +8,14 @@ local llsocket = t.llsocket()
 local twin = llsocket.errno
 
 -- Loads a fresh llsocket instance that sees `errno_mod` / `eai_mod` as the installed modules.
+-- The error module is chosen once per Lua state (with the metatables, under the registry's
+-- `llsocket.*` entries), so those entries are cleared for the load and restored after it:
+-- the second instance then starts as the first loading in a new state would.
 local function load_with(errno_mod, eai_mod)
     local saved = {}
     local reg = debug and debug.getregistry and debug.getregistry()
     local names = { 'llsocket.socket', 'llsocket.addrinfo', 'llsocket.msghdr', 'llsocket.cmsghdr',
-        'llsocket.cmsghdrs' }
+        'llsocket.cmsghdrs', 'llsocket.iovec', 'llsocket.state' }
     if reg then
         for _, n in ipairs(names) do
             saved[n] = reg[n]
@@ -30,6 +33,11 @@ local function load_with(errno_mod, eai_mod)
         end
     end)
     package.loaded.llsocket, package.loaded.errno, package.loaded['errno.eai'] = nil, nil, nil
+    if reg then
+        for _, n in ipairs(names) do
+            reg[n] = nil
+        end
+    end
     package.preload.errno = function()
         return errno_mod
     end

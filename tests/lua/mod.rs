@@ -287,6 +287,72 @@ fn built_module_loads_through_require_in_lua54_and_passes_the_suite_without_leak
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains(", 0 failures"), "{stdout}");
+
+    // Each sub-module required first in new states, in several orders (spawns lua5.4).
+    let out = lua54(&dir, &["llsocket-lua/test/fresh_states.lua"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim_end().ends_with(" passed, 0 failed"),
+        "fresh_states under lua5.4 failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // One seed of the hostile-argument fuzzer (the safety step of `cargo xtask ci` runs many).
+    let out = lua54(&dir, &["llsocket-lua/test/safety/fuzz.lua", "1", "3000"]);
+    assert!(
+        out.status.success(),
+        "fuzz.lua under lua5.4 failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A module over the simulator and one over the kernel in the same Lua state share the
+/// types (one metatable per type per state) but keep their backends apart: every object
+/// runs on the backend of the module that made it, whichever module's function is called.
+#[test]
+fn modules_over_the_simulator_and_the_kernel_share_types_but_not_backends() {
+    let sim = Sim::new(9);
+    let lua = Lua::new();
+    llsocket::preload_with(&lua, Rc::new(sim.host("lua"))).unwrap();
+    lua.load("simll = package.preload.llsocket('llsocket')")
+        .exec()
+        .unwrap();
+    llsocket::preload(&lua).unwrap();
+    let out: String = lua
+        .load(
+            r#"
+            local ll = require('llsocket')
+            assert(ll ~= simll)
+            assert(getmetatable(simll.msghdr.new()) == getmetatable(ll.msghdr.new()))
+            assert(simll.errno == ll.errno, 'one error module per state')
+            -- a datagram that exists only in the simulated network
+            local a = assert(simll.socket.new(ll.AF_INET, ll.SOCK_DGRAM, 0, true))
+            assert(a:bind(ll.addrinfo.inet('127.0.0.1', 4000)))
+            local b = assert(simll.socket.new(ll.AF_INET, ll.SOCK_DGRAM, 0, true))
+            -- the kernel module's address object in the simulated socket's call
+            assert(b:sendto('simulated', ll.addrinfo.inet('127.0.0.1', 4000)) == 9)
+            -- the method comes from the one shared metatable; it runs on the simulator
+            local got = ll.socket.new(ll.AF_INET, ll.SOCK_DGRAM).recv(a)
+            assert(got == 'simulated', tostring(got))
+            -- a kernel socket with the simulator's msghdr: data only, on the kernel
+            local p = assert(ll.socket.pair(ll.SOCK_DGRAM))
+            local mh = simll.msghdr.new()
+            local iov = simll.iovec.new()
+            iov:add('kernel')
+            mh:iov(iov)
+            assert(p[1]:sendmsg(mh) == 6)
+            assert(p[2]:recv() == 'kernel')
+            -- descriptor numbers belong to their backend: the simulator's wrap of a kernel
+            -- number that the simulated host does not have is a clear EBADF
+            local s, err = simll.socket.wrap(900)
+            assert(s == nil and err.type == ll.errno.EBADF, tostring(err))
+            return 'ok'
+            "#,
+        )
+        .eval()
+        .unwrap();
+    assert_eq!(out, "ok");
 }
 
 /// Suite files whose every test holds on the simulator too. The others check host facts the

@@ -575,6 +575,10 @@ impl Ci {
     fn lua_matrix(&mut self) {
         let examples = list_files(&self.root.join("examples"), "lua");
         let runner = self.root.join("llsocket-lua/test/runner.lua");
+        // each sub-module required first in new states (spawns the same interpreter)
+        let fresh = self.root.join("llsocket-lua/test/fresh_states.lua");
+        // a clean clone of the committed tree for `luarocks make` (as a user would get it)
+        let clone = clean_clone(&self.root);
         for l in LUAS {
             let (v, _, interp) = *l;
             if which(interp).is_none() {
@@ -601,7 +605,7 @@ impl Ci {
                 ok = false;
                 failed.push("examples/*.lua missing".to_string());
             }
-            let mut scripts = vec![runner.clone()];
+            let mut scripts = vec![runner.clone(), fresh.clone()];
             scripts.extend(examples.iter().cloned());
             for script in &scripts {
                 if !script.exists() {
@@ -621,8 +625,20 @@ impl Ci {
                     failed.push(file_name(script));
                 }
             }
+            // the rock: `luarocks make` from a clean clone, the suite on the installed module
+            let rock = match &clone {
+                Ok(dir) => rock_check(&self.root, dir, v, interp),
+                Err(e) => Err(e.clone()),
+            };
+            if let Err(e) = &rock {
+                ok = false;
+                failed.push(format!("luarocks make: {e}"));
+            }
             let note = if failed.is_empty() {
-                format!("{} scripts", scripts.len())
+                format!(
+                    "{} scripts; luarocks make + suite on the installed rock",
+                    scripts.len()
+                )
             } else {
                 format!("failed: {}", failed.join(", "))
             };
@@ -1119,6 +1135,74 @@ fn build_lua_module(root: &Path, lua: &(&str, &str, &str)) -> Result<PathBuf, St
     let out = out_dir.join("llsocket.so");
     fs::copy(&built, &out).map_err(|e| format!("copy {}: {e}", built.display()))?;
     Ok(out)
+}
+
+/// `git clone` of the repository's committed state into `target/rock-clone`.
+fn clean_clone(root: &Path) -> Result<PathBuf, String> {
+    let dir = target_dir(root).join("rock-clone");
+    let _ = fs::remove_dir_all(&dir);
+    let status = Command::new("git")
+        .args(["clone", "--quiet", "--local"])
+        .arg(root)
+        .arg(&dir)
+        .status()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if status.success() {
+        Ok(dir)
+    } else {
+        Err("git clone of the repository failed".into())
+    }
+}
+
+/// `luarocks make` in `clone` for one Lua into a fresh tree under `target/rocks/`, then the
+/// Lua suite of the clone under that interpreter with only the installed rock on `LUA_CPATH`.
+fn rock_check(root: &Path, clone: &Path, v: &str, interp: &str) -> Result<(), String> {
+    if which("luarocks").is_none() {
+        return Err("luarocks not installed (apt-get install luarocks)".into());
+    }
+    let tree = target_dir(root).join("rocks").join(v);
+    let _ = fs::remove_dir_all(&tree);
+    let lua_version = if v == "luajit" { "5.1" } else { v };
+    let mut cmd = Command::new("luarocks");
+    cmd.args(["--lua-version", lua_version, "make", "--tree"])
+        .arg(&tree)
+        .arg("llsocket-scm-1.rockspec");
+    if v == "luajit" {
+        // Debian's luarocks knows LuaJIT as a 5.1: name the interpreter and its headers
+        let luajit = which(interp).ok_or("luajit not found")?;
+        cmd.arg(format!("LUA={}", luajit.display()))
+            .arg("LUA_INCDIR=/usr/include/luajit-2.1");
+    }
+    println!(
+        "--- luarocks --lua-version {lua_version} make --tree {}",
+        tree.display()
+    );
+    let status = cmd
+        // share the workspace's build artifacts; the sources are the clone's
+        .env("CARGO_TARGET_DIR", target_dir(root))
+        .current_dir(clone)
+        .status()
+        .map_err(|e| format!("cannot run luarocks: {e}"))?;
+    if !status.success() {
+        return Err("luarocks make failed".into());
+    }
+    let installed = tree.join("lib/lua").join(lua_version);
+    if !installed.join("llsocket.so").is_file() {
+        return Err(format!("no llsocket.so in {}", installed.display()));
+    }
+    let cpath = format!("{}/?.so;;", installed.display());
+    println!("--- {interp} llsocket-lua/test/runner.lua (installed rock)");
+    let status = Command::new(interp)
+        .arg("llsocket-lua/test/runner.lua")
+        .env("LUA_CPATH", &cpath)
+        .current_dir(clone)
+        .status()
+        .map_err(|e| format!("cannot run {interp}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("the suite failed on the installed rock".into())
+    }
 }
 
 /// Runs `program args` with `LUA_CPATH`, an optional address-space limit (KiB, through the
