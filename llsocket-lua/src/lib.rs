@@ -4,7 +4,8 @@
 //!
 //! | module | what lives there |
 //! |---|---|
-//! | `lua` | upvalue layout, strict argument checks, error-object creation, panic guard |
+//! | `lua` | upvalue layout, strict argument checks, error-object creation, panic guard, blobs and holders (the raised-error model) |
+//! | `types` | every userdata layout, constructor and self check; the per-state metatables |
 //! | `errors` | lua-errno detection and the built-in errno twin |
 //! | `socket` | `llsocket.socket` functions and methods |
 //! | `addrinfo` | `llsocket.addrinfo` |
@@ -26,6 +27,20 @@
 //! llsocket::preload_with(&lua, sim()).unwrap(); // package.preload.llsocket
 //! lua.load("local s = require('llsocket').socket").exec().unwrap();
 //! ```
+//!
+//! # Entry points and loadings
+//!
+//! `llsocket.so` exports `luaopen_llsocket` and one `luaopen_llsocket_<sub>` per
+//! [`SUBMODULES`] entry; [`preload_with`] registers the same names in `package.preload`.
+//! Every loading in a Lua state (any entry point, a reload after clearing
+//! `package.loaded`, modules over different backends) shares one metatable per type and
+//! one error module, made by the first loading (see the `types` module), so objects
+//! cross loadings freely. Each object runs on the backend of the loading that made it:
+//! with a module over the simulator and one over the kernel in the same state, a
+//! simulated socket's methods stay on the simulator whichever table they are reached
+//! through, address, msghdr, cmsghdr(s) and iovec objects are plain data usable with
+//! either, and descriptor numbers belong to their backend (`sim.socket.wrap(n)` looks
+//! `n` up in the simulated host: a number it does not have is `EBADF`).
 //!
 //! Build variants: `--features lua51|lua52|lua53|lua54|luajit` plus `module` for a
 //! loadable `libllsocket.so` (`luaopen_llsocket`), or `vendored` (default, Lua 5.4)
