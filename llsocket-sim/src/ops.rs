@@ -80,6 +80,9 @@ pub(crate) struct Got {
     pub discard: bool,
     /// The unix socket that sent the data (its current name is the address).
     pub src: Option<ObjId>,
+    /// The descriptors `recv_control` installed, and the `SCM_TIMESTAMP` it delivered (for the trace).
+    pub ctl_fds: Vec<Fd>,
+    pub ctl_ts: Option<Nanos>,
 }
 
 impl Got {
@@ -93,6 +96,8 @@ impl Got {
             ts: None,
             discard: false,
             src: None,
+            ctl_fds: Vec::new(),
+            ctl_ts: None,
         }
     }
 }
@@ -1003,7 +1008,6 @@ impl World {
         if self.sr(id).ty == SockType::SEQPACKET {
             // unix_seqpacket_sendmsg looks at the error and the state before scm_send.
             if let Some(e) = take_err(self, id) {
-                self.tr(h, "send", i64::from(fd.0), -i64::from(e.0));
                 return Err(e);
             }
             if self.sr(id).st != St::Connected {
@@ -1023,7 +1027,6 @@ impl World {
                 self.unref(o);
             }
         }
-        self.tr_res(h, "send", fd, &r, |n| *n as i64);
         r
     }
 
@@ -1414,7 +1417,6 @@ impl World {
                 }
             }
         }
-        self.tr_res(h, "recv", fd, &r, |g| g.ret as i64);
         r
     }
 
@@ -1820,6 +1822,7 @@ impl World {
                 };
                 if out.len() + cmsg::cmsg_space(16) <= clen {
                     cmsg::encode_into(&mut out, &m);
+                    g.ctl_ts = Some(ts);
                 } else {
                     g.flags |= MsgFlags::CTRUNC;
                 }
@@ -1857,6 +1860,7 @@ impl World {
                 let start = out.len();
                 cmsg::encode_into(&mut out, &cmsg::Cmsg::rights(&fds));
                 out.truncate((start + cmsg::cmsg_space(fds.len() * 4)).min(clen));
+                g.ctl_fds = fds;
             }
         }
         out
@@ -1883,16 +1887,14 @@ impl World {
         let end = start.saturating_add(len).min(data.len());
         let chunk = &data[start..end];
         let nonblock = self.nonblock_of(id);
-        let r = if chunk.is_empty() {
+        if chunk.is_empty() {
             Ok(0)
         } else if self.sr(id).ty == SockType::STREAM {
             self.eintr(h, !nonblock)?;
             self.stream_send(h, id, chunk, Vec::new(), false, nonblock)
         } else {
             self.sendmsg_inner(h, id, chunk, &[], None, MsgFlags::NONE, nonblock)
-        };
-        self.tr_res(h, "sendfile", sock, &r, |n| *n as i64);
-        r
+        }
     }
 
     // ---- readiness and state ---------------------------------------------------------
@@ -1964,7 +1966,7 @@ impl World {
                 || (interest.write && (o || hup || err))
                 || (interest.except && p)
         };
-        let r = if timeout_ms <= 0 {
+        if timeout_ms <= 0 {
             Ok(check(self))
         } else {
             self.eintr(h, true)?;
@@ -1978,9 +1980,7 @@ impl World {
                 Err(Errno::ETIMEDOUT) => Ok(false),
                 r => r,
             }
-        };
-        self.tr_res(h, "poll", fd, &r, |b| i64::from(*b));
-        r
+        }
     }
 
     pub(crate) fn op_atmark(&mut self, h: usize, fd: Fd) -> Result<bool> {
@@ -2215,7 +2215,6 @@ impl World {
                 o.mif6 = idx;
             }
         }
-        self.tr(h, "setsockopt", i64::from(fd.0), 0);
         Ok(())
     }
 
@@ -2342,7 +2341,6 @@ impl World {
                 }
             }
         }
-        self.tr(h, "multicast", i64::from(fd.0), op as i64);
         Ok(())
     }
 
