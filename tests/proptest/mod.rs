@@ -987,9 +987,13 @@ fn run_kernel(ops: &[Op]) -> Vec<Outcome> {
 const KERNEL_TRIES: usize = 5;
 
 fn check(ops: &[Op]) -> Result<(), TestCaseError> {
-    let sim = llsocket_sim::Sim::new(sim_seed());
-    let host = sim.host("a");
-    let simulated = run(&host, SIM_PREFIX.to_owned(), ops);
+    // The simulator runs the sequence twice; the traces must match event by event.
+    let sim = llsocket_sim::Sim::builder(sim_seed());
+    let simulated = sim
+        .clone()
+        .check_determinism(|sim| run(&sim.host("a"), SIM_PREFIX.to_owned(), ops))
+        .map_err(|d| TestCaseError::fail(d.to_string()))?;
+    let sim = sim.build();
     let mut kernel = run_kernel(ops);
     for _ in 1..KERNEL_TRIES {
         if kernel == simulated {
