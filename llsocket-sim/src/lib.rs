@@ -243,6 +243,7 @@ use llsocket_api::{
 use world::{Config, Kind, World};
 
 use crate::ops::Got;
+use crate::trace::Name;
 
 /// The latency of a link.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -612,18 +613,21 @@ impl Host {
     ) -> Result<usize> {
         self.with(|w, h| {
             let r = w.op_sendmsg(h, fd, data, control, to, flags);
-            let mut e = w.ev(h, op).fd("fd", fd).int("len", data.len() as i64);
+            let mut e = w
+                .ev(h, op)
+                .fd(Name::FD, fd)
+                .int(Name::LEN, data.len() as i64);
             if let Some(a) = to {
-                e = e.addr("to", a);
+                e = e.addr(Name::TO, a);
             }
-            e = e.flags("flags", flags);
+            e = e.flags(Name::FLAGS, flags);
             // (The descriptors, not the buffer: cmsg sizes differ between 32- and 64-bit targets.)
             if !control.is_empty() {
-                e = e.fds("rights", &control_fds(control));
+                e = e.fds(Name::RIGHTS, &control_fds(control));
             }
             e.res(&r, |e, &n| {
-                e.int("", n as i64)
-                    .bytes("data", &data[..n.min(data.len())])
+                e.int(Name::BARE, n as i64)
+                    .bytes(Name::DATA, &data[..n.min(data.len())])
             })
             .end();
             r
@@ -633,43 +637,50 @@ impl Host {
     /// A receive of any kind, traced: the bytes delivered (hashed), the sender's address
     /// (`recvfrom`, `recvmsg`), and for `recvmsg` the flags and control data (descriptor
     /// numbers installed, timestamp). `clen` is the control buffer (`recvmsg` only).
-    fn traced_recv(
+    /// `deliver` hands the result to the caller's buffers (by reference: a `Got` is large).
+    #[allow(clippy::too_many_arguments)] // the arguments of recvmsg, plus how to report
+    fn traced_recv<T>(
         &self,
         op: &'static str,
+        with_addr: bool,
         fd: Fd,
         cap: usize,
         clen: Option<usize>,
         flags: MsgFlags,
-    ) -> Result<(Got, Vec<u8>)> {
+        deliver: impl FnOnce(&mut Got, &[u8]) -> T,
+    ) -> Result<T> {
         self.with(|w, h| {
-            let r = w.op_recvmsg(h, fd, cap, flags).map(|mut g| {
+            let mut r = w.op_recvmsg(h, fd, cap, flags);
+            let mut ctl = Vec::new();
+            if let Ok(g) = &mut r {
                 let id = clen.and_then(|_| w.sock_of(h, fd).ok());
-                let ctl = w.recv_control(h, id, &mut g, clen.unwrap_or(0), flags);
-                (g, ctl)
-            });
-            let mut e = w.ev(h, op).fd("fd", fd).int("len", cap as i64);
-            e = e.flags("flags", flags);
-            let with_addr = op != "recv";
-            e.res(&r, |e, (g, _)| {
+                ctl = w.recv_control(h, id, g, clen.unwrap_or(0), flags);
+            }
+            let mut e = w.ev(h, op).fd(Name::FD, fd).int(Name::LEN, cap as i64);
+            e = e.flags(Name::FLAGS, flags);
+            e.res(&r, |e, g| {
                 let mut e = e
-                    .int("", g.ret as i64)
-                    .bytes("data", if g.discard { &[] } else { &g.data });
+                    .int(Name::BARE, g.ret as i64)
+                    .bytes(Name::DATA, if g.discard { &[] } else { &g.data });
                 if with_addr {
-                    e = e.addr_opt("from", g.addr.as_ref());
+                    e = e.addr_opt(Name::FROM, g.addr.as_ref());
                 }
                 if clen.is_some() {
-                    e = e.flags("msg_flags", g.flags);
+                    e = e.flags(Name::MSG_FLAGS, g.flags);
                     if !g.ctl_fds.is_empty() {
-                        e = e.fds("rights", &g.ctl_fds);
+                        e = e.fds(Name::RIGHTS, &g.ctl_fds);
                     }
                     if let Some(ts) = g.ctl_ts {
-                        e = e.int("timestamp_ns", ts as i64);
+                        e = e.int(Name::TIMESTAMP_NS, ts as i64);
                     }
                 }
                 e
             })
             .end();
-            r
+            match &mut r {
+                Ok(g) => Ok(deliver(g, &ctl)),
+                Err(e) => Err(*e),
+            }
         })
     }
 }
@@ -696,11 +707,11 @@ impl SocketOps for Host {
         self.with(|w, h| {
             let r = w.op_socket(h, family, ty, protocol, nonblock);
             w.ev(h, "socket")
-                .family("", family)
-                .ty("", ty)
-                .int("proto", i64::from(protocol.0))
-                .bool("nonblock", nonblock)
-                .res(&r, |e, &fd| e.fd("", fd))
+                .family(Name::BARE, family)
+                .ty(Name::BARE, ty)
+                .int(Name::PROTO, i64::from(protocol.0))
+                .bool(Name::NONBLOCK, nonblock)
+                .res(&r, |e, &fd| e.fd(Name::BARE, fd))
                 .end();
             r
         })
@@ -710,10 +721,10 @@ impl SocketOps for Host {
         self.with(|w, h| {
             let r = w.op_socketpair(h, ty, protocol, nonblock);
             w.ev(h, "socketpair")
-                .ty("", ty)
-                .int("proto", i64::from(protocol.0))
-                .bool("nonblock", nonblock)
-                .res(&r, |e, &(a, b)| e.fd("", a).fd("", b))
+                .ty(Name::BARE, ty)
+                .int(Name::PROTO, i64::from(protocol.0))
+                .bool(Name::NONBLOCK, nonblock)
+                .res(&r, |e, &(a, b)| e.fd(Name::BARE, a).fd(Name::BARE, b))
                 .end();
             r
         })
@@ -723,8 +734,8 @@ impl SocketOps for Host {
         self.with(|w, h| {
             let r = w.op_dup(h, fd);
             w.ev(h, "dup")
-                .fd("fd", fd)
-                .res(&r, |e, &n| e.fd("", n))
+                .fd(Name::FD, fd)
+                .res(&r, |e, &n| e.fd(Name::BARE, n))
                 .end();
             r
         })
@@ -733,7 +744,7 @@ impl SocketOps for Host {
     fn close(&self, fd: Fd) -> Result<()> {
         self.with(|w, h| {
             let r = w.op_close(h, fd);
-            w.ev(h, "close").fd("fd", fd).res(&r, |e, _| e).end();
+            w.ev(h, "close").fd(Name::FD, fd).res(&r, |e, _| e).end();
             r
         })
     }
@@ -742,8 +753,8 @@ impl SocketOps for Host {
         self.with(|w, h| {
             let r = w.op_shutdown(h, fd, how);
             w.ev(h, "shutdown")
-                .fd("fd", fd)
-                .int("how", i64::from(how.0))
+                .fd(Name::FD, fd)
+                .int(Name::HOW, i64::from(how.0))
                 .res(&r, |e, _| e)
                 .end();
             r
@@ -754,8 +765,8 @@ impl SocketOps for Host {
         self.with(|w, h| {
             let r = w.op_bind(h, fd, addr);
             w.ev(h, "bind")
-                .fd("fd", fd)
-                .addr("addr", addr)
+                .fd(Name::FD, fd)
+                .addr(Name::ADDR, addr)
                 .res(&r, |e, _| e)
                 .end();
             r
@@ -769,11 +780,11 @@ impl SocketOps for Host {
             let local = w.sock_of(h, fd).ok().and_then(|id| w.sr(id).local.clone());
             let mut e = w
                 .ev(h, "connect")
-                .fd("fd", fd)
-                .addr("to", addr)
+                .fd(Name::FD, fd)
+                .addr(Name::TO, addr)
                 .res(&r, |e, _| e);
             if let Some(l) = &local {
-                e = e.addr("local", l);
+                e = e.addr(Name::LOCAL, l);
             }
             e.end();
             r
@@ -784,8 +795,8 @@ impl SocketOps for Host {
         self.with(|w, h| {
             let r = w.op_listen(h, fd, backlog);
             w.ev(h, "listen")
-                .fd("fd", fd)
-                .int("backlog", i64::from(backlog))
+                .fd(Name::FD, fd)
+                .int(Name::BACKLOG, i64::from(backlog))
                 .res(&r, |e, _| e)
                 .end();
             r
@@ -796,11 +807,11 @@ impl SocketOps for Host {
         self.with(|w, h| {
             let r = w.op_accept(h, fd, want_addr);
             w.ev(h, "accept")
-                .fd("fd", fd)
+                .fd(Name::FD, fd)
                 .res(&r, |e, a| {
-                    let e = e.fd("", a.fd);
+                    let e = e.fd(Name::BARE, a.fd);
                     match &a.addr {
-                        Some(from) => e.addr("from", from),
+                        Some(from) => e.addr(Name::FROM, from),
                         None => e,
                     }
                 })
@@ -818,11 +829,12 @@ impl SocketOps for Host {
     }
 
     fn recv(&self, fd: Fd, buf: &mut [u8], flags: MsgFlags) -> Result<usize> {
-        let (g, _) = self.traced_recv("recv", fd, buf.len(), None, flags)?;
-        if !g.discard {
-            buf[..g.data.len()].copy_from_slice(&g.data);
-        }
-        Ok(g.ret)
+        self.traced_recv("recv", false, fd, buf.len(), None, flags, |g, _| {
+            if !g.discard {
+                buf[..g.data.len()].copy_from_slice(&g.data);
+            }
+            g.ret
+        })
     }
 
     fn recvfrom(
@@ -831,11 +843,12 @@ impl SocketOps for Host {
         buf: &mut [u8],
         flags: MsgFlags,
     ) -> Result<(usize, Option<SockAddr>)> {
-        let (g, _) = self.traced_recv("recvfrom", fd, buf.len(), None, flags)?;
-        if !g.discard {
-            buf[..g.data.len()].copy_from_slice(&g.data);
-        }
-        Ok((g.ret, g.addr))
+        self.traced_recv("recvfrom", true, fd, buf.len(), None, flags, |g, _| {
+            if !g.discard {
+                buf[..g.data.len()].copy_from_slice(&g.data);
+            }
+            (g.ret, g.addr.take())
+        })
     }
 
     fn sendmsg<'a>(
@@ -859,16 +872,18 @@ impl SocketOps for Host {
         flags: MsgFlags,
     ) -> Result<RecvMsgOut> {
         let cap = iov.iter().map(|b| b.len()).sum();
-        let (g, ctl) = self.traced_recv("recvmsg", fd, cap, Some(control.len()), flags)?;
-        if !g.discard {
-            scatter(&g.data, iov);
-        }
-        control[..ctl.len()].copy_from_slice(&ctl);
-        Ok(RecvMsgOut {
-            bytes: g.ret,
-            control_len: ctl.len(),
-            flags: g.flags,
-            addr: g.addr,
+        let clen = Some(control.len());
+        self.traced_recv("recvmsg", true, fd, cap, clen, flags, |g, ctl| {
+            if !g.discard {
+                scatter(&g.data, iov);
+            }
+            control[..ctl.len()].copy_from_slice(ctl);
+            RecvMsgOut {
+                bytes: g.ret,
+                control_len: ctl.len(),
+                flags: g.flags,
+                addr: g.addr.take(),
+            }
         })
     }
 
@@ -876,11 +891,11 @@ impl SocketOps for Host {
         self.with(|w, h| {
             let r = w.op_sendfile(h, sock, file, offset, len);
             w.ev(h, "sendfile")
-                .fd("fd", sock)
-                .fd("file", file)
-                .int("offset", offset)
-                .int("len", len as i64)
-                .res(&r, |e, &n| e.int("", n as i64))
+                .fd(Name::FD, sock)
+                .fd(Name::FILE, file)
+                .int(Name::OFFSET, offset)
+                .int(Name::LEN, len as i64)
+                .res(&r, |e, &n| e.int(Name::BARE, n as i64))
                 .end();
             r
         })
@@ -890,10 +905,10 @@ impl SocketOps for Host {
         self.with(|w, h| {
             let r = w.op_poll(h, fd, interest, timeout_ms);
             w.ev(h, "poll")
-                .fd("fd", fd)
-                .interest("", interest)
-                .int("timeout_ms", i64::from(timeout_ms))
-                .res(&r, |e, &b| e.bool("", b))
+                .fd(Name::FD, fd)
+                .interest(Name::BARE, interest)
+                .int(Name::TIMEOUT_MS, i64::from(timeout_ms))
+                .res(&r, |e, &b| e.bool(Name::BARE, b))
                 .end();
             r
         })
@@ -903,8 +918,8 @@ impl SocketOps for Host {
         self.with(|w, h| {
             let r = w.op_atmark(h, fd);
             w.ev(h, "atmark")
-                .fd("fd", fd)
-                .res(&r, |e, &b| e.bool("", b))
+                .fd(Name::FD, fd)
+                .res(&r, |e, &b| e.bool(Name::BARE, b))
                 .end();
             r
         })
@@ -914,8 +929,8 @@ impl SocketOps for Host {
         self.with(|w, h| {
             let r = w.op_getsockname(h, fd);
             w.ev(h, "getsockname")
-                .fd("fd", fd)
-                .res(&r, |e, a| e.addr("", a))
+                .fd(Name::FD, fd)
+                .res(&r, |e, a| e.addr(Name::BARE, a))
                 .end();
             r
         })
@@ -925,8 +940,8 @@ impl SocketOps for Host {
         self.with(|w, h| {
             let r = w.op_getpeername(h, fd);
             w.ev(h, "getpeername")
-                .fd("fd", fd)
-                .res(&r, |e, a| e.addr("", a))
+                .fd(Name::FD, fd)
+                .res(&r, |e, a| e.addr(Name::BARE, a))
                 .end();
             r
         })
@@ -936,8 +951,8 @@ impl SocketOps for Host {
         self.with(|w, h| {
             let r = w.obj_of(h, fd).map(|id| w.nonblock_of(id));
             w.ev(h, "nonblock")
-                .fd("fd", fd)
-                .res(&r, |e, &b| e.bool("", b))
+                .fd(Name::FD, fd)
+                .res(&r, |e, &b| e.bool(Name::BARE, b))
                 .end();
             r
         })
@@ -951,8 +966,8 @@ impl SocketOps for Host {
                 }
             });
             w.ev(h, "set_nonblock")
-                .fd("fd", fd)
-                .bool("on", on)
+                .fd(Name::FD, fd)
+                .bool(Name::ON, on)
                 .res(&r, |e, _| e)
                 .end();
             r
@@ -963,8 +978,8 @@ impl SocketOps for Host {
         self.with(|w, h| {
             let r = w.slot(h, fd).map(|s| s.cloexec);
             w.ev(h, "cloexec")
-                .fd("fd", fd)
-                .res(&r, |e, &b| e.bool("", b))
+                .fd(Name::FD, fd)
+                .res(&r, |e, &b| e.bool(Name::BARE, b))
                 .end();
             r
         })
@@ -978,8 +993,8 @@ impl SocketOps for Host {
                 }
             });
             w.ev(h, "set_cloexec")
-                .fd("fd", fd)
-                .bool("on", on)
+                .fd(Name::FD, fd)
+                .bool(Name::ON, on)
                 .res(&r, |e, _| e)
                 .end();
             r
@@ -990,9 +1005,9 @@ impl SocketOps for Host {
         self.with(|w, h| {
             let r = w.op_getsockopt(h, fd, name);
             w.ev(h, "getsockopt")
-                .fd("fd", fd)
-                .text("", format_args!("{name:?}"))
-                .res(&r, |e, v| e.text("", format_args!("{v:?}")))
+                .fd(Name::FD, fd)
+                .text(Name::BARE, format_args!("{name:?}"))
+                .res(&r, |e, v| e.text(Name::BARE, format_args!("{v:?}")))
                 .end();
             r
         })
@@ -1002,8 +1017,8 @@ impl SocketOps for Host {
         self.with(|w, h| {
             let r = w.op_setsockopt(h, fd, opt);
             w.ev(h, "setsockopt")
-                .fd("fd", fd)
-                .text("", format_args!("{opt:?}"))
+                .fd(Name::FD, fd)
+                .text(Name::BARE, format_args!("{opt:?}"))
                 .res(&r, |e, _| e)
                 .end();
             r
@@ -1014,8 +1029,8 @@ impl SocketOps for Host {
         self.with(|w, h| {
             let r = w.op_multicast(h, fd, op, req);
             w.ev(h, "multicast")
-                .fd("fd", fd)
-                .text("", format_args!("{op:?} {req:?}"))
+                .fd(Name::FD, fd)
+                .text(Name::BARE, format_args!("{op:?} {req:?}"))
                 .res(&r, |e, _| e)
                 .end();
             r
@@ -1026,9 +1041,9 @@ impl SocketOps for Host {
         self.with(|w, h| {
             let r = w.op_interface_ipv4(h, fd, name);
             w.ev(h, "interface_ipv4")
-                .fd("fd", fd)
-                .text("name", format_args!("{name:?}"))
-                .res(&r, |e, ip| e.text("", format_args!("{ip}")))
+                .fd(Name::FD, fd)
+                .text(Name::NAME, format_args!("{name:?}"))
+                .res(&r, |e, ip| e.text(Name::BARE, format_args!("{ip}")))
                 .end();
             r
         })
@@ -1038,8 +1053,8 @@ impl SocketOps for Host {
         self.with(|w, h| {
             let r = World::if_nametoindex(name);
             w.ev(h, "if_nametoindex")
-                .text("name", format_args!("{name:?}"))
-                .res(&r, |e, &i| e.int("", i64::from(i)))
+                .text(Name::NAME, format_args!("{name:?}"))
+                .res(&r, |e, &i| e.int(Name::BARE, i64::from(i)))
                 .end();
             r
         })
@@ -1049,8 +1064,8 @@ impl SocketOps for Host {
         self.with(|w, h| {
             let r = World::if_indextoname(index);
             w.ev(h, "if_indextoname")
-                .int("index", i64::from(index))
-                .res(&r, |e, n| e.text("", format_args!("{n:?}")))
+                .int(Name::INDEX, i64::from(index))
+                .res(&r, |e, n| e.text(Name::BARE, format_args!("{n:?}")))
                 .end();
             r
         })
@@ -1066,29 +1081,29 @@ impl SocketOps for Host {
             let r = w.getaddrinfo(node, service, hints);
             let mut e = w
                 .ev(h, "getaddrinfo")
-                .text("node", format_args!("{node:?}"))
-                .text("service", format_args!("{service:?}"))
-                .family("family", hints.family)
-                .ty("type", hints.socktype)
-                .int("proto", i64::from(hints.protocol.0))
-                .int("flags", i64::from(hints.flags))
+                .text(Name::NODE, format_args!("{node:?}"))
+                .text(Name::SERVICE, format_args!("{service:?}"))
+                .family(Name::FAMILY, hints.family)
+                .ty(Name::TYPE, hints.socktype)
+                .int(Name::PROTO, i64::from(hints.protocol.0))
+                .int(Name::FLAGS, i64::from(hints.flags))
                 .arrow();
             match &r {
                 Ok(list) => {
-                    e = e.int("n", list.len() as i64);
+                    e = e.int(Name::N, list.len() as i64);
                     for ai in list {
                         e = e
-                            .family("", ai.family)
-                            .ty("", ai.socktype)
-                            .int("proto", i64::from(ai.protocol.0))
-                            .int("flags", i64::from(ai.flags))
-                            .addr("", &ai.addr);
+                            .family(Name::BARE, ai.family)
+                            .ty(Name::BARE, ai.socktype)
+                            .int(Name::PROTO, i64::from(ai.protocol.0))
+                            .int(Name::FLAGS, i64::from(ai.flags))
+                            .addr(Name::BARE, &ai.addr);
                         if let Some(c) = &ai.canonname {
-                            e = e.text("canon", format_args!("{c:?}"));
+                            e = e.text(Name::CANON, format_args!("{c:?}"));
                         }
                     }
                 }
-                Err(g) => e = e.text("", format_args!("{g:?}")),
+                Err(g) => e = e.text(Name::BARE, format_args!("{g:?}")),
             }
             e.end();
             r
@@ -1100,14 +1115,14 @@ impl SocketOps for Host {
             let r = w.getnameinfo(addr, flags);
             let e = w
                 .ev(h, "getnameinfo")
-                .addr("addr", addr)
-                .int("flags", i64::from(flags))
+                .addr(Name::ADDR, addr)
+                .int(Name::FLAGS, i64::from(flags))
                 .arrow();
             match &r {
                 Ok(n) => e
-                    .text("host", format_args!("{:?}", n.host))
-                    .text("service", format_args!("{:?}", n.service)),
-                Err(g) => e.text("", format_args!("{g:?}")),
+                    .text(Name::HOST, format_args!("{:?}", n.host))
+                    .text(Name::SERVICE, format_args!("{:?}", n.service)),
+                Err(g) => e.text(Name::BARE, format_args!("{g:?}")),
             }
             .end();
             r
@@ -1120,7 +1135,7 @@ impl SocketOps for Host {
             w.ev(h, "interfaces")
                 .res(&r, |mut e, list| {
                     for i in list {
-                        e = e.text("", format_args!("{i:?}"));
+                        e = e.text(Name::BARE, format_args!("{i:?}"));
                     }
                     e
                 })

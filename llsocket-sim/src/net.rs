@@ -507,9 +507,9 @@ impl World {
         let dst = canon(dst);
         let ip = dst.as_socket_addr().map(|a| a.ip()).expect("IP address");
         self.ev(h, "syn")
-            .int("sock", client as i64)
-            .addr("from", &src)
-            .addr("to", &dst)
+            .int(crate::trace::Name::SOCK, client as i64)
+            .addr(crate::trace::Name::FROM, &src)
+            .addr(crate::trace::Name::TO, &dst)
             .end();
         if src == dst && self.route(h, ip) == Some(h) {
             // A socket connecting to its own address: TCP simultaneous open with itself.

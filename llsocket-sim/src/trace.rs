@@ -2,14 +2,22 @@
 //! call let the program observe) and per thing the wire did, folded into a 64-bit digest.
 //!
 //! An event is built field by field ([`Event`]) and each field is folded into the event's hash
-//! as it is added, from a fixed-width little-endian encoding of its value: integers as `u64`,
-//! addresses as their octets, port, flow info and scope id, byte strings as 8-byte
-//! little-endian words plus their length, text (option values, resolver answers) as its
-//! UTF-8 bytes. Nothing is hashed through `usize`, pointers, `std`'s `DefaultHasher` or
-//! `RandomState`, so the digest is the same on every architecture and build profile. When the
-//! trace is kept the field values are stored too (in one shared vector, not one allocation
-//! per event); when it is not, only the hashing runs. Payload bytes are stored only when
-//! asked for ([`crate::SimBuilder::trace_payloads`]); the digest covers them either way.
+//! as it is added (FNV-1a over 64-bit words; one word per field, its kind tag added in), from a
+//! fixed-width little-endian encoding of its value: integers as `u64`, addresses as their
+//! octets, port, flow info and scope id, byte strings as 8-byte little-endian words with their
+//! length, text (option values, resolver answers) as its UTF-8 bytes. A payload is hashed on a
+//! chain of its own and enters the event as one word. Each finished event goes through a
+//! bijective finaliser (murmur3's) and is folded into the world's digest. Nothing is hashed
+//! through `usize`, pointers, native byte order, `std`'s `DefaultHasher` or `RandomState`,
+//! and the arithmetic is wrapping, so the digest is the same on every architecture and build
+//! profile. Every step is a bijection of the state for a fixed input and injective in the
+//! input for a fixed state, so one changed word (a port, a payload byte) always changes the
+//! digest when the rest of the run is the same.
+//!
+//! When the trace is kept the fields are stored too, 16 bytes each in one shared vector
+//! (addresses, texts, descriptor lists and payloads in side tables); when it is not, only the
+//! hashing runs. Payload bytes are stored only when asked for
+//! ([`crate::SimBuilder::trace_payloads`]); the digest covers them either way.
 
 use std::fmt::{self, Write as _};
 use std::time::Duration;
@@ -21,30 +29,40 @@ use crate::world::Nanos;
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
-/// Folds one 64-bit word into a hash (FNV-1a style, a word at a time, with a xor-shift so
-/// high bits reach the low ones). For a fixed state, different words give different states,
-/// and for a fixed word it is a bijection of the state: a changed word always changes the
-/// final digest when everything after it is the same.
-#[inline]
+/// Folds one 64-bit word into a hash (FNV-1a, a word at a time). For a fixed state,
+/// different words give different states, and for a fixed word it is a bijection of the
+/// state: a changed word always changes the final digest when everything after it is the
+/// same. A multiplication only carries changes upwards; [`fin`] spreads them at the end of
+/// each event (and of each payload hash).
+#[inline(always)]
 fn mix(h: u64, x: u64) -> u64 {
-    let h = (h ^ x).wrapping_mul(FNV_PRIME);
-    h ^ (h >> 32)
+    (h ^ x).wrapping_mul(FNV_PRIME)
 }
 
-/// Folds bytes into a hash: 8-byte little-endian words, the zero-padded rest, then the length.
+/// Finalises a hash: a bijection that lets every bit reach every other (the murmur3 mixer).
+#[inline(always)]
+fn fin(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// Folds bytes into a hash: 8-byte little-endian words, then the rest (0 to 7 bytes)
+/// zero-padded with the length (mod 256) in the top byte.
 #[inline]
 fn fold_bytes(mut h: u64, bytes: &[u8]) -> u64 {
     let mut chunks = bytes.chunks_exact(8);
     for c in &mut chunks {
         h = mix(h, u64::from_le_bytes(c.try_into().expect("8 bytes")));
     }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut last = [0u8; 8];
-        last[..rest.len()].copy_from_slice(rest);
-        h = mix(h, u64::from_le_bytes(last));
+    // (Byte by byte: a short variable-length copy would be a `memcpy` call.)
+    let mut last = (bytes.len() as u64) << 56;
+    for (i, &b) in chunks.remainder().iter().enumerate() {
+        last ^= u64::from(b) << (8 * i);
     }
-    mix(h, bytes.len() as u64)
+    mix(h, last)
 }
 
 /// A streaming version of [`fold_bytes`] for text written through `fmt` (same result as
@@ -78,11 +96,9 @@ impl fmt::Write for TextFold {
 
 impl TextFold {
     fn finish(mut self) -> (u64, Option<String>) {
-        if self.n > 0 {
-            self.word[self.n..].fill(0);
-            self.h = mix(self.h, u64::from_le_bytes(self.word));
-        }
-        (mix(self.h, self.len), self.keep)
+        self.word[self.n..].fill(0);
+        self.word[7] ^= self.len as u8;
+        (mix(self.h, u64::from_le_bytes(self.word)), self.keep)
     }
 }
 
@@ -90,25 +106,34 @@ impl TextFold {
 fn fold_addr(h: u64, a: &SockAddr) -> u64 {
     match a {
         SockAddr::V4(a) => mix(
-            mix(h, 4),
-            (u64::from(u32::from(*a.ip())) << 16) | u64::from(a.port()),
+            h,
+            tagged(
+                T_ADDR,
+                (u64::from(u32::from(*a.ip())) << 16) | u64::from(a.port()),
+            ),
         ),
         SockAddr::V6(a) => {
             let ip = u128::from(*a.ip());
-            let h = mix(mix(mix(h, 6), (ip >> 64) as u64), ip as u64);
+            let h = mix(
+                mix(mix(h, tagged(T_ADDR, 6 << 48)), (ip >> 64) as u64),
+                ip as u64,
+            );
             let h = mix(h, u64::from(a.port()));
             mix(h, (u64::from(a.flowinfo()) << 32) | u64::from(a.scope_id()))
         }
-        SockAddr::Unix(UnixAddr::Unnamed) => mix(h, 0x100),
-        SockAddr::Unix(UnixAddr::Path(p)) => fold_bytes(mix(h, 0x200), p),
-        SockAddr::Unix(UnixAddr::Abstract(p)) => fold_bytes(mix(h, 0x300), p),
-        SockAddr::Other { family, data } => {
-            fold_bytes(mix(mix(h, 0x400), family.0 as u32 as u64), data)
-        }
+        SockAddr::Unix(UnixAddr::Unnamed) => mix(h, tagged(T_ADDR, 1 << 48)),
+        SockAddr::Unix(UnixAddr::Path(p)) => fold_bytes(mix(h, tagged(T_ADDR, 2 << 48)), p),
+        SockAddr::Unix(UnixAddr::Abstract(p)) => fold_bytes(mix(h, tagged(T_ADDR, 3 << 48)), p),
+        SockAddr::Other { family, data } => fold_bytes(
+            mix(h, tagged(T_ADDR, (4 << 48) | u64::from(family.0 as u32))),
+            data,
+        ),
     }
 }
 
-// Tags that start each field's encoding (so optional fields cannot be confused).
+// Tags added to each field's value (so optional fields cannot be confused); one word per
+// field: `value + tag * TAG_K` is still a bijection of the value for a given tag.
+const TAG_K: u64 = 0x9e37_79b9_7f4a_7c15;
 const T_INT: u64 = 1;
 const T_FD: u64 = 2;
 const T_BOOL: u64 = 3;
@@ -122,10 +147,14 @@ const T_FAMILY: u64 = 10;
 const T_TYPE: u64 = 11;
 const T_INTEREST: u64 = 12;
 const T_NONE: u64 = 13;
-/// Separates the arguments from the result.
-const T_ARROW: u64 = 0xa770;
 
-/// One field value of a kept event.
+/// One word for a tagged field value.
+#[inline]
+fn tagged(tag: u64, v: u64) -> u64 {
+    v.wrapping_add(tag.wrapping_mul(TAG_K))
+}
+
+/// One field value of a materialised event ([`TraceEvent`]).
 #[derive(Clone, PartialEq, Eq, Debug)]
 enum Val {
     Int(i64),
@@ -134,10 +163,10 @@ enum Val {
     Errno(i32),
     Flags(i32),
     Addr(SockAddr),
-    /// A payload: its length and hash, and the bytes when payloads are kept.
+    /// A payload: its length, the top half of its hash, and the bytes when payloads are kept.
     Bytes {
-        len: u64,
-        hash: u64,
+        len: u32,
+        hash: u32,
         data: Option<Vec<u8>>,
     },
     Fds(Vec<i32>),
@@ -159,7 +188,7 @@ impl fmt::Display for Val {
             Val::Flags(v) => write!(f, "{v:#x}"),
             Val::Addr(a) => write!(f, "{a}"),
             Val::Bytes { len, hash, data } => match data {
-                None => write!(f, "{len}B#{:08x}", hash >> 32),
+                None => write!(f, "{len}B#{hash:08x}"),
                 Some(d) => {
                     const SHOW: usize = 64;
                     let shown = &d[..d.len().min(SHOW)];
@@ -200,23 +229,127 @@ impl fmt::Display for Val {
     }
 }
 
-/// A named field of a kept event (an empty name shows the value alone).
+/// A named field of a materialised event (an empty name shows the value alone).
 #[derive(Clone, PartialEq, Eq, Debug)]
 struct Field {
     name: &'static str,
     val: Val,
 }
 
+/// A field's name: an index into [`NAMES`], so a stored field stays 16 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Name(u8);
+
+/// Every field name; `""` shows the value alone.
+const NAMES: &[&str] = &[
+    "",
+    "addr",
+    "backlog",
+    "canon",
+    "data",
+    "family",
+    "fd",
+    "file",
+    "flags",
+    "from",
+    "host",
+    "how",
+    "index",
+    "len",
+    "local",
+    "msg_flags",
+    "n",
+    "name",
+    "node",
+    "nonblock",
+    "offset",
+    "on",
+    "proto",
+    "rights",
+    "service",
+    "sock",
+    "timeout_ms",
+    "timestamp_ns",
+    "to",
+    "type",
+];
+
+impl Name {
+    pub(crate) const BARE: Name = Name(0);
+    pub(crate) const ADDR: Name = Name(1);
+    pub(crate) const BACKLOG: Name = Name(2);
+    pub(crate) const CANON: Name = Name(3);
+    pub(crate) const DATA: Name = Name(4);
+    pub(crate) const FAMILY: Name = Name(5);
+    pub(crate) const FD: Name = Name(6);
+    pub(crate) const FILE: Name = Name(7);
+    pub(crate) const FLAGS: Name = Name(8);
+    pub(crate) const FROM: Name = Name(9);
+    pub(crate) const HOST: Name = Name(10);
+    pub(crate) const HOW: Name = Name(11);
+    pub(crate) const INDEX: Name = Name(12);
+    pub(crate) const LEN: Name = Name(13);
+    pub(crate) const LOCAL: Name = Name(14);
+    pub(crate) const MSG_FLAGS: Name = Name(15);
+    pub(crate) const N: Name = Name(16);
+    pub(crate) const NAME: Name = Name(17);
+    pub(crate) const NODE: Name = Name(18);
+    pub(crate) const NONBLOCK: Name = Name(19);
+    pub(crate) const OFFSET: Name = Name(20);
+    pub(crate) const ON: Name = Name(21);
+    pub(crate) const PROTO: Name = Name(22);
+    pub(crate) const RIGHTS: Name = Name(23);
+    pub(crate) const SERVICE: Name = Name(24);
+    pub(crate) const SOCK: Name = Name(25);
+    pub(crate) const TIMEOUT_MS: Name = Name(26);
+    pub(crate) const TIMESTAMP_NS: Name = Name(27);
+    pub(crate) const TO: Name = Name(28);
+    pub(crate) const TYPE: Name = Name(29);
+}
+
+/// What a stored field holds.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Int,
+    Fd,
+    Bool,
+    Errno,
+    Flags,
+    Family,
+    Type,
+    Interest,
+    None,
+    /// `x` indexes `Trace::addrs`.
+    Addr,
+    /// `v` is the length (saturated to 32 bits) over the top half of the hash; `x` is
+    /// 1 + the index into `Trace::blobs` (0: not kept).
+    Bytes,
+    /// `x` indexes `Trace::fdlists`.
+    Fds,
+    /// `x` indexes `Trace::texts`.
+    Text,
+}
+
+/// A field as the trace stores it: 16 bytes, anything larger in a side table (a kept
+/// trace of a long run is mostly these).
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    v: u64,
+    x: u32,
+    name: Name,
+    kind: Kind,
+}
+
 /// `Rec::res` of an event without a result part.
 const NO_RES: u32 = u32::MAX;
 
-/// A kept event; its fields are `fields[start..end]` of the trace, the result from `res`.
+/// A kept event; its fields are `slots[start..end]` of the trace, the result from `res`.
 #[derive(Clone, Copy, Debug)]
 struct Rec {
     t: Nanos,
-    host: u32,
     op: &'static str,
     hash: u64,
+    host: u32,
     start: u32,
     res: u32,
     end: u32,
@@ -231,9 +364,19 @@ pub(crate) struct Trace {
     /// Events recorded (kept or not).
     pub count: u64,
     recs: Vec<Rec>,
-    fields: Vec<Field>,
+    slots: Vec<Slot>,
+    addrs: Vec<SockAddr>,
+    blobs: Vec<Vec<u8>>,
+    fdlists: Vec<Vec<i32>>,
+    texts: Vec<String>,
     /// Host names, by host index.
     pub names: Vec<String>,
+}
+
+/// A side-table index (the tables of one world never hold 2^32 entries in practice;
+/// saturating keeps a pathological run from panicking).
+fn idx(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
 }
 
 impl Trace {
@@ -244,7 +387,11 @@ impl Trace {
             digest: FNV_OFFSET,
             count: 0,
             recs: Vec::new(),
-            fields: Vec::new(),
+            slots: Vec::new(),
+            addrs: Vec::new(),
+            blobs: Vec::new(),
+            fdlists: Vec::new(),
+            texts: Vec::new(),
             names: Vec::new(),
         }
     }
@@ -253,7 +400,7 @@ impl Trace {
     #[inline]
     pub(crate) fn ev(&mut self, t: Nanos, host: usize, op: &'static str) -> Event<'_> {
         let h = fold_bytes(mix(mix(FNV_OFFSET, t), host as u64), op.as_bytes());
-        let start = self.fields.len();
+        let start = self.slots.len();
         Event {
             tr: self,
             t,
@@ -262,6 +409,29 @@ impl Trace {
             h,
             start,
             res: None,
+        }
+    }
+
+    fn val(&self, s: &Slot) -> Val {
+        let (v, x) = (s.v, s.x as usize);
+        match s.kind {
+            Kind::Int => Val::Int(v as i64),
+            Kind::Fd => Val::Fd(v as u32 as i32),
+            Kind::Bool => Val::Bool(v != 0),
+            Kind::Errno => Val::Errno(v as u32 as i32),
+            Kind::Flags => Val::Flags(v as u32 as i32),
+            Kind::Family => Val::Family(v as u32 as i32),
+            Kind::Type => Val::Type(v as u32 as i32),
+            Kind::Interest => Val::Interest(v as u8),
+            Kind::None => Val::None,
+            Kind::Addr => Val::Addr(self.addrs[x].clone()),
+            Kind::Bytes => Val::Bytes {
+                len: (v >> 32) as u32,
+                hash: v as u32,
+                data: (x > 0).then(|| self.blobs[x - 1].clone()),
+            },
+            Kind::Fds => Val::Fds(self.fdlists[x].clone()),
+            Kind::Text => Val::Text(self.texts[x].clone()),
         }
     }
 
@@ -278,7 +448,13 @@ impl Trace {
                     .unwrap_or_else(|| format!("h{}", r.host)),
                 op: r.op,
                 hash: r.hash,
-                fields: self.fields[r.start as usize..r.end as usize].to_vec(),
+                fields: self.slots[r.start as usize..r.end as usize]
+                    .iter()
+                    .map(|s| Field {
+                        name: NAMES[usize::from(s.name.0)],
+                        val: self.val(s),
+                    })
+                    .collect(),
                 res: (r.res != NO_RES).then(|| (r.res - r.start) as usize),
             })
             .collect()
@@ -297,113 +473,127 @@ pub(crate) struct Event<'a> {
 }
 
 impl Event<'_> {
-    #[inline]
-    fn put(mut self, tag: u64, word: u64, name: &'static str, val: impl FnOnce() -> Val) -> Self {
-        self.h = mix(mix(self.h, tag), word);
+    /// Folds one tagged word; keeps the field if asked.
+    #[inline(always)]
+    fn put(mut self, tag: u64, word: u64, name: Name, kind: Kind) -> Self {
+        self.h = mix(self.h, tagged(tag, word));
         if self.tr.keep {
-            self.tr.fields.push(Field { name, val: val() });
+            self.tr.slots.push(Slot {
+                v: word,
+                x: 0,
+                name,
+                kind,
+            });
         }
         self
     }
 
+    /// Keeps a field whose value lives in a side table (already hashed).
+    #[inline]
+    fn keep_side(&mut self, name: Name, kind: Kind, v: u64, x: u32) {
+        self.tr.slots.push(Slot { v, x, name, kind });
+    }
+
     /// An integer.
     #[inline]
-    pub(crate) fn int(self, name: &'static str, v: i64) -> Self {
-        self.put(T_INT, v as u64, name, || Val::Int(v))
+    pub(crate) fn int(self, name: Name, v: i64) -> Self {
+        self.put(T_INT, v as u64, name, Kind::Int)
     }
 
     /// A descriptor number.
     #[inline]
-    pub(crate) fn fd(self, name: &'static str, fd: Fd) -> Self {
-        self.put(T_FD, fd.0 as u32 as u64, name, || Val::Fd(fd.0))
+    pub(crate) fn fd(self, name: Name, fd: Fd) -> Self {
+        self.put(T_FD, u64::from(fd.0 as u32), name, Kind::Fd)
     }
 
     /// A flag.
     #[inline]
-    pub(crate) fn bool(self, name: &'static str, v: bool) -> Self {
-        self.put(T_BOOL, u64::from(v), name, || Val::Bool(v))
+    pub(crate) fn bool(self, name: Name, v: bool) -> Self {
+        self.put(T_BOOL, u64::from(v), name, Kind::Bool)
     }
 
     /// `MSG_*` flags, only when some are set.
     #[inline]
-    pub(crate) fn flags(self, name: &'static str, f: MsgFlags) -> Self {
+    pub(crate) fn flags(self, name: Name, f: MsgFlags) -> Self {
         if f.0 == 0 {
             return self;
         }
-        self.put(T_FLAGS, f.0 as u32 as u64, name, || Val::Flags(f.0))
+        self.put(T_FLAGS, u64::from(f.0 as u32), name, Kind::Flags)
     }
 
-    pub(crate) fn family(self, name: &'static str, v: Family) -> Self {
-        self.put(T_FAMILY, v.0 as u32 as u64, name, || Val::Family(v.0))
+    /// An address family.
+    pub(crate) fn family(self, name: Name, v: Family) -> Self {
+        self.put(T_FAMILY, u64::from(v.0 as u32), name, Kind::Family)
     }
 
-    pub(crate) fn ty(self, name: &'static str, v: SockType) -> Self {
-        self.put(T_TYPE, v.0 as u32 as u64, name, || Val::Type(v.0))
+    /// A socket type.
+    pub(crate) fn ty(self, name: Name, v: SockType) -> Self {
+        self.put(T_TYPE, u64::from(v.0 as u32), name, Kind::Type)
     }
 
-    pub(crate) fn interest(self, name: &'static str, i: Interest) -> Self {
+    /// A readiness interest (`rwx`).
+    pub(crate) fn interest(self, name: Name, i: Interest) -> Self {
         let b = u8::from(i.read) | (u8::from(i.write) << 1) | (u8::from(i.except) << 2);
-        self.put(T_INTEREST, u64::from(b), name, || Val::Interest(b))
+        self.put(T_INTEREST, u64::from(b), name, Kind::Interest)
     }
 
     /// An address.
     #[inline]
-    pub(crate) fn addr(mut self, name: &'static str, a: &SockAddr) -> Self {
-        self.h = fold_addr(mix(self.h, T_ADDR), a);
+    pub(crate) fn addr(mut self, name: Name, a: &SockAddr) -> Self {
+        self.h = fold_addr(self.h, a);
         if self.tr.keep {
-            self.tr.fields.push(Field {
-                name,
-                val: Val::Addr(a.clone()),
-            });
+            let i = idx(self.tr.addrs.len());
+            self.tr.addrs.push(a.clone());
+            self.keep_side(name, Kind::Addr, 0, i);
         }
         self
     }
 
     /// An optional address (`-` when absent).
-    pub(crate) fn addr_opt(self, name: &'static str, a: Option<&SockAddr>) -> Self {
+    pub(crate) fn addr_opt(self, name: Name, a: Option<&SockAddr>) -> Self {
         match a {
             Some(a) => self.addr(name, a),
-            None => self.put(T_NONE, 0, name, || Val::None),
+            None => self.put(T_NONE, 0, name, Kind::None),
         }
     }
 
-    /// Payload bytes: hashed always, stored only when the trace keeps payloads.
+    /// Payload bytes: hashed always (on a chain of their own, folded in as one word),
+    /// stored only when the trace keeps payloads.
     #[inline]
-    pub(crate) fn bytes(mut self, name: &'static str, data: &[u8]) -> Self {
-        let hash = fold_bytes(FNV_OFFSET, data);
-        self.h = mix(mix(self.h, T_BYTES), hash);
+    pub(crate) fn bytes(mut self, name: Name, data: &[u8]) -> Self {
+        let hash = fin(fold_bytes(FNV_OFFSET, data));
+        self.h = mix(self.h, tagged(T_BYTES, hash));
         if self.tr.keep {
-            self.tr.fields.push(Field {
-                name,
-                val: Val::Bytes {
-                    len: data.len() as u64,
-                    hash,
-                    data: self.tr.payloads.then(|| data.to_vec()),
-                },
-            });
+            let x = if self.tr.payloads {
+                self.tr.blobs.push(data.to_vec());
+                idx(self.tr.blobs.len())
+            } else {
+                0
+            };
+            let v = (u64::from(idx(data.len())) << 32) | (hash >> 32);
+            self.keep_side(name, Kind::Bytes, v, x);
         }
         self
     }
 
     /// Descriptor numbers (passed or received as `SCM_RIGHTS`).
-    pub(crate) fn fds(mut self, name: &'static str, fds: &[Fd]) -> Self {
-        self.h = mix(mix(self.h, T_FDS), fds.len() as u64);
+    pub(crate) fn fds(mut self, name: Name, fds: &[Fd]) -> Self {
+        self.h = mix(self.h, tagged(T_FDS, fds.len() as u64));
         for fd in fds {
-            self.h = mix(self.h, fd.0 as u32 as u64);
+            self.h = mix(self.h, u64::from(fd.0 as u32));
         }
         if self.tr.keep {
-            self.tr.fields.push(Field {
-                name,
-                val: Val::Fds(fds.iter().map(|f| f.0).collect()),
-            });
+            let i = idx(self.tr.fdlists.len());
+            self.tr.fdlists.push(fds.iter().map(|f| f.0).collect());
+            self.keep_side(name, Kind::Fds, 0, i);
         }
         self
     }
 
     /// Text (an option value, a resolver answer), hashed as it is formatted.
-    pub(crate) fn text(mut self, name: &'static str, args: fmt::Arguments<'_>) -> Self {
+    pub(crate) fn text(mut self, name: Name, args: fmt::Arguments<'_>) -> Self {
         let mut t = TextFold {
-            h: mix(self.h, T_TEXT),
+            h: mix(self.h, tagged(T_TEXT, 0)),
             word: [0; 8],
             n: 0,
             len: 0,
@@ -414,19 +604,18 @@ impl Event<'_> {
         let (h, kept) = t.finish();
         self.h = h;
         if let Some(s) = kept {
-            self.tr.fields.push(Field {
-                name,
-                val: Val::Text(s),
-            });
+            let i = idx(self.tr.texts.len());
+            self.tr.texts.push(s);
+            self.keep_side(name, Kind::Text, 0, i);
         }
         self
     }
 
-    /// Starts the result part.
+    /// Starts the result part. (Not hashed: each operation's fields come in a fixed
+    /// order, and the tags tell an error from a value.)
     #[inline]
     pub(crate) fn arrow(mut self) -> Self {
-        self.h = mix(self.h, T_ARROW);
-        self.res = Some(self.tr.fields.len());
+        self.res = Some(self.tr.slots.len());
         self
     }
 
@@ -440,7 +629,7 @@ impl Event<'_> {
         let e = self.arrow();
         match r {
             Ok(v) => f(e, v),
-            Err(err) => e.put(T_ERRNO, err.0 as u32 as u64, "", || Val::Errno(err.0)),
+            Err(err) => e.put(T_ERRNO, u64::from(err.0 as u32), Name::BARE, Kind::Errno),
         }
     }
 
@@ -448,17 +637,18 @@ impl Event<'_> {
     #[inline]
     pub(crate) fn end(self) {
         let tr = self.tr;
-        tr.digest = mix(tr.digest, self.h);
+        let h = fin(self.h);
+        tr.digest = mix(tr.digest, h);
         tr.count += 1;
         if tr.keep {
-            let end = tr.fields.len() as u32;
+            let end = idx(tr.slots.len());
             tr.recs.push(Rec {
                 t: self.t,
-                host: self.host as u32,
                 op: self.op,
-                hash: self.h,
-                start: self.start as u32,
-                res: self.res.map_or(NO_RES, |r| r as u32),
+                hash: h,
+                host: self.host as u32,
+                start: idx(self.start),
+                res: self.res.map_or(NO_RES, idx),
                 end,
             });
         }

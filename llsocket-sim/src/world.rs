@@ -12,7 +12,7 @@ use llsocket_api::{Errno, Family, Fd, Result, SockAddr, SockType};
 
 use crate::net::Packet;
 use crate::rng::Rng;
-use crate::trace::{Event, Trace};
+use crate::trace::{Event, Name, Trace};
 use crate::{HostFaults, Latency, LinkConfig};
 
 /// An object id (socket or file): the "open file description".
@@ -339,8 +339,12 @@ impl World {
 
     /// Records an event of the simulated kernel or wire with two numbers (object ids,
     /// lengths, ports: see the call site).
+    #[inline]
     pub(crate) fn tr(&mut self, host: usize, what: &'static str, a: i64, b: i64) {
-        self.ev(host, what).int("", a).int("", b).end();
+        self.ev(host, what)
+            .int(Name::BARE, a)
+            .int(Name::BARE, b)
+            .end();
     }
 
     // ---- events ------------------------------------------------------------------
@@ -453,7 +457,7 @@ impl World {
         let id = self.hosts.len() - 1;
         self.trace.names.push(name.to_owned());
         self.ev(id, "host")
-            .text("name", format_args!("{name}"))
+            .text(Name::NAME, format_args!("{name}"))
             .end();
         id
     }
