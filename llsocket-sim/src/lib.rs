@@ -533,20 +533,30 @@ impl Host {
     pub fn create_file(&self, data: &[u8]) -> Result<Fd> {
         self.with(|w, h| {
             let id = w.new_obj(h, Kind::File(data.to_vec()), false);
-            w.install(h, id, true).inspect_err(|_| {
+            let r = w.install(h, id, true).inspect_err(|_| {
                 w.objs.remove(&id);
-            })
+            });
+            w.ev(h, "create_file")
+                .bytes(Name::DATA, data)
+                .res(&r, |e, &fd| e.fd(Name::BARE, fd))
+                .end();
+            r
         })
     }
 
     /// Removes a unix socket path (`unlink(2)`): `ENOENT` when nothing is there.
     pub fn unlink(&self, path: &[u8]) -> Result<()> {
         self.with(|w, h| {
-            w.hosts[h]
+            let r = w.hosts[h]
                 .unix_paths
                 .remove(path)
                 .map(drop)
-                .ok_or(Errno::ENOENT)
+                .ok_or(Errno::ENOENT);
+            w.ev(h, "unlink")
+                .text(Name::NAME, format_args!("\"{}\"", path.escape_ascii()))
+                .res(&r, |e, _| e)
+                .end();
+            r
         })
     }
 
