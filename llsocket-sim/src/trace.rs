@@ -14,9 +14,10 @@
 //! input for a fixed state, so one changed word (a port, a payload byte) always changes the
 //! digest when the rest of the run is the same.
 //!
-//! When the trace is kept the fields are stored too, 16 bytes each in one shared vector
-//! (addresses, texts, descriptor lists and payloads in side tables); when it is not, only the
-//! hashing runs. Payload bytes are stored only when asked for
+//! When the trace is kept the fields are stored too, in one byte arena (a name byte, a kind
+//! byte, a compact value: a descriptor is one byte, a payload hash eight; IPv6 and unix
+//! addresses, texts, descriptor lists and payloads in side tables); when it is not, only
+//! the hashing runs. Payload bytes are stored only when asked for
 //! ([`crate::SimBuilder::trace_payloads`]); the digest covers them either way.
 
 use std::fmt::{self, Write as _};
@@ -165,8 +166,8 @@ enum Val {
     Addr(SockAddr),
     /// A payload: its length, the top half of its hash, and the bytes when payloads are kept.
     Bytes {
-        len: u32,
-        hash: u32,
+        len: u64,
+        hash: u64,
         data: Option<Vec<u8>>,
     },
     Fds(Vec<i32>),
@@ -188,7 +189,7 @@ impl fmt::Display for Val {
             Val::Flags(v) => write!(f, "{v:#x}"),
             Val::Addr(a) => write!(f, "{a}"),
             Val::Bytes { len, hash, data } => match data {
-                None => write!(f, "{len}B#{hash:08x}"),
+                None => write!(f, "{len}B#{:08x}", hash >> 32),
                 Some(d) => {
                     const SHOW: usize = 64;
                     let shown = &d[..d.len().min(SHOW)];
@@ -307,55 +308,74 @@ impl Name {
     pub(crate) const TYPE: Name = Name(29);
 }
 
-/// What a stored field holds.
-#[derive(Clone, Copy, Debug)]
+/// What a stored field holds, and how its value is encoded after the kind byte.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
 enum Kind {
+    /// zigzag varint
     Int,
+    /// zigzag varint (also `Errno` .. `Type`)
     Fd,
-    Bool,
     Errno,
     Flags,
     Family,
     Type,
+    /// one byte
+    Bool,
+    /// one byte (`rwx` bits)
     Interest,
+    /// nothing
     None,
-    /// `x` indexes `Trace::addrs`.
+    /// 4 address bytes, 2 port bytes (little-endian)
+    AddrV4,
+    /// varint index into `Trace::addrs`
     Addr,
-    /// `v` is the length (saturated to 32 bits) over the top half of the hash; `x` is
-    /// 1 + the index into `Trace::blobs` (0: not kept).
+    /// varint length, 8 hash bytes (little-endian), varint 1 + index into `Trace::blobs`
+    /// (0: not kept)
     Bytes,
-    /// `x` indexes `Trace::fdlists`.
+    /// varint index into `Trace::fdlists`
     Fds,
-    /// `x` indexes `Trace::texts`.
+    /// varint index into `Trace::texts`
     Text,
 }
 
-/// A field as the trace stores it: 16 bytes, anything larger in a side table (a kept
-/// trace of a long run is mostly these).
-#[derive(Clone, Copy, Debug)]
-struct Slot {
-    v: u64,
-    x: u32,
-    name: Name,
-    kind: Kind,
-}
+const KINDS: [Kind; 14] = [
+    Kind::Int,
+    Kind::Fd,
+    Kind::Errno,
+    Kind::Flags,
+    Kind::Family,
+    Kind::Type,
+    Kind::Bool,
+    Kind::Interest,
+    Kind::None,
+    Kind::AddrV4,
+    Kind::Addr,
+    Kind::Bytes,
+    Kind::Fds,
+    Kind::Text,
+];
 
 /// `Rec::res` of an event without a result part.
-const NO_RES: u32 = u32::MAX;
+const NO_RES: u16 = u16::MAX;
 
-/// A kept event; its fields are `slots[start..end]` of the trace, the result from `res`.
+/// A kept event: `n` fields encoded at `start` in `Trace::arena`; the result from field `res`.
 #[derive(Clone, Copy, Debug)]
 struct Rec {
     t: Nanos,
     op: &'static str,
-    hash: u64,
+    start: u64,
     host: u32,
-    start: u32,
-    res: u32,
-    end: u32,
+    res: u16,
+    n: u16,
 }
 
 /// The world's trace: the digest always, the events when kept.
+///
+/// Kept fields are a name byte, a kind byte and a compact value in one byte arena (a
+/// descriptor or a small length is one byte, a payload hash eight), with addresses other
+/// than IPv4, texts, descriptor lists and payloads in side tables: a long run keeps
+/// little more than the numbers it observed.
 #[derive(Debug)]
 pub(crate) struct Trace {
     pub keep: bool,
@@ -364,7 +384,7 @@ pub(crate) struct Trace {
     /// Events recorded (kept or not).
     pub count: u64,
     recs: Vec<Rec>,
-    slots: Vec<Slot>,
+    arena: Vec<u8>,
     addrs: Vec<SockAddr>,
     blobs: Vec<Vec<u8>>,
     fdlists: Vec<Vec<i32>>,
@@ -373,10 +393,58 @@ pub(crate) struct Trace {
     pub names: Vec<String>,
 }
 
-/// A side-table index (the tables of one world never hold 2^32 entries in practice;
-/// saturating keeps a pathological run from panicking).
-fn idx(len: usize) -> u32 {
-    u32::try_from(len).unwrap_or(u32::MAX)
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// Reads the arena back.
+struct Reader<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Reader<'_> {
+    fn byte(&mut self) -> u8 {
+        let v = self.b[self.i];
+        self.i += 1;
+        v
+    }
+
+    fn varint(&mut self) -> u64 {
+        let mut v = 0u64;
+        let mut shift = 0;
+        loop {
+            let b = self.byte();
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return v;
+            }
+            shift += 7;
+        }
+    }
+
+    fn signed(&mut self) -> i64 {
+        let z = self.varint();
+        ((z >> 1) as i64) ^ -((z & 1) as i64)
+    }
+
+    fn fixed<const N: usize>(&mut self) -> [u8; N] {
+        let v = self.b[self.i..self.i + N].try_into().expect("N bytes");
+        self.i += N;
+        v
+    }
+
+    fn index(&mut self) -> usize {
+        self.varint() as usize
+    }
 }
 
 impl Trace {
@@ -387,7 +455,7 @@ impl Trace {
             digest: FNV_OFFSET,
             count: 0,
             recs: Vec::new(),
-            slots: Vec::new(),
+            arena: Vec::new(),
             addrs: Vec::new(),
             blobs: Vec::new(),
             fdlists: Vec::new(),
@@ -397,10 +465,10 @@ impl Trace {
     }
 
     /// Starts an event at virtual time `t` on `host`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn ev(&mut self, t: Nanos, host: usize, op: &'static str) -> Event<'_> {
         let h = fold_bytes(mix(mix(FNV_OFFSET, t), host as u64), op.as_bytes());
-        let start = self.slots.len();
+        let start = self.arena.len() as u64;
         Event {
             tr: self,
             t,
@@ -408,54 +476,68 @@ impl Trace {
             op,
             h,
             start,
+            n: 0,
             res: None,
         }
     }
 
-    fn val(&self, s: &Slot) -> Val {
-        let (v, x) = (s.v, s.x as usize);
-        match s.kind {
-            Kind::Int => Val::Int(v as i64),
-            Kind::Fd => Val::Fd(v as u32 as i32),
-            Kind::Bool => Val::Bool(v != 0),
-            Kind::Errno => Val::Errno(v as u32 as i32),
-            Kind::Flags => Val::Flags(v as u32 as i32),
-            Kind::Family => Val::Family(v as u32 as i32),
-            Kind::Type => Val::Type(v as u32 as i32),
-            Kind::Interest => Val::Interest(v as u8),
+    /// Decodes one field.
+    fn field(&self, r: &mut Reader<'_>) -> Field {
+        let name = NAMES[usize::from(r.byte())];
+        let kind = KINDS[usize::from(r.byte())];
+        let as_i32 = |v: i64| v as i32;
+        let val = match kind {
+            Kind::Int => Val::Int(r.signed()),
+            Kind::Fd => Val::Fd(as_i32(r.signed())),
+            Kind::Errno => Val::Errno(as_i32(r.signed())),
+            Kind::Flags => Val::Flags(as_i32(r.signed())),
+            Kind::Family => Val::Family(as_i32(r.signed())),
+            Kind::Type => Val::Type(as_i32(r.signed())),
+            Kind::Bool => Val::Bool(r.byte() != 0),
+            Kind::Interest => Val::Interest(r.byte()),
             Kind::None => Val::None,
-            Kind::Addr => Val::Addr(self.addrs[x].clone()),
-            Kind::Bytes => Val::Bytes {
-                len: (v >> 32) as u32,
-                hash: v as u32,
-                data: (x > 0).then(|| self.blobs[x - 1].clone()),
-            },
-            Kind::Fds => Val::Fds(self.fdlists[x].clone()),
-            Kind::Text => Val::Text(self.texts[x].clone()),
-        }
+            Kind::AddrV4 => {
+                let ip: [u8; 4] = r.fixed();
+                let port = u16::from_le_bytes(r.fixed());
+                Val::Addr(SockAddr::v4(ip.into(), port))
+            }
+            Kind::Addr => Val::Addr(self.addrs[r.index()].clone()),
+            Kind::Bytes => {
+                let len = r.varint();
+                let hash = u64::from_le_bytes(r.fixed());
+                let data = r.index();
+                Val::Bytes {
+                    len,
+                    hash,
+                    data: (data > 0).then(|| self.blobs[data - 1].clone()),
+                }
+            }
+            Kind::Fds => Val::Fds(self.fdlists[r.index()].clone()),
+            Kind::Text => Val::Text(self.texts[r.index()].clone()),
+        };
+        Field { name, val }
     }
 
     /// The kept events, materialised.
     pub(crate) fn events(&self) -> Vec<TraceEvent> {
         self.recs
             .iter()
-            .map(|r| TraceEvent {
-                t: r.t,
-                host: self
-                    .names
-                    .get(r.host as usize)
-                    .cloned()
-                    .unwrap_or_else(|| format!("h{}", r.host)),
-                op: r.op,
-                hash: r.hash,
-                fields: self.slots[r.start as usize..r.end as usize]
-                    .iter()
-                    .map(|s| Field {
-                        name: NAMES[usize::from(s.name.0)],
-                        val: self.val(s),
-                    })
-                    .collect(),
-                res: (r.res != NO_RES).then(|| (r.res - r.start) as usize),
+            .map(|rec| {
+                let mut r = Reader {
+                    b: &self.arena,
+                    i: rec.start as usize,
+                };
+                TraceEvent {
+                    t: rec.t,
+                    host: self
+                        .names
+                        .get(rec.host as usize)
+                        .cloned()
+                        .unwrap_or_else(|| format!("h{}", rec.host)),
+                    op: rec.op,
+                    fields: (0..rec.n).map(|_| self.field(&mut r)).collect(),
+                    res: (rec.res != NO_RES).then_some(usize::from(rec.res)),
+                }
             })
             .collect()
     }
@@ -468,83 +550,112 @@ pub(crate) struct Event<'a> {
     host: usize,
     op: &'static str,
     h: u64,
-    start: usize,
-    res: Option<usize>,
+    /// Where the event's fields start in the arena, and how many were kept.
+    start: u64,
+    n: u16,
+    res: Option<u16>,
 }
 
 impl Event<'_> {
-    /// Folds one tagged word; keeps the field if asked.
+    /// Starts a kept field: its name and kind bytes.
     #[inline(always)]
-    fn put(mut self, tag: u64, word: u64, name: Name, kind: Kind) -> Self {
+    fn head(&mut self, name: Name, kind: Kind) -> &mut Vec<u8> {
+        self.n = self.n.saturating_add(1);
+        let a = &mut self.tr.arena;
+        a.push(name.0);
+        a.push(kind as u8);
+        a
+    }
+
+    /// Folds one tagged word; keeps the field (a zigzag varint of `v`) if asked.
+    #[inline(always)]
+    fn put(mut self, tag: u64, word: u64, name: Name, kind: Kind, v: i64) -> Self {
         self.h = mix(self.h, tagged(tag, word));
         if self.tr.keep {
-            self.tr.slots.push(Slot {
-                v: word,
-                x: 0,
-                name,
-                kind,
-            });
+            put_varint(self.head(name, kind), zigzag(v));
         }
         self
     }
 
-    /// Keeps a field whose value lives in a side table (already hashed).
-    #[inline]
-    fn keep_side(&mut self, name: Name, kind: Kind, v: u64, x: u32) {
-        self.tr.slots.push(Slot { v, x, name, kind });
+    /// Folds one tagged word; keeps the field as one byte if asked.
+    #[inline(always)]
+    fn put_byte(mut self, tag: u64, v: u8, name: Name, kind: Kind) -> Self {
+        self.h = mix(self.h, tagged(tag, u64::from(v)));
+        if self.tr.keep {
+            self.head(name, kind).push(v);
+        }
+        self
     }
 
     /// An integer.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn int(self, name: Name, v: i64) -> Self {
-        self.put(T_INT, v as u64, name, Kind::Int)
+        self.put(T_INT, v as u64, name, Kind::Int, v)
     }
 
     /// A descriptor number.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn fd(self, name: Name, fd: Fd) -> Self {
-        self.put(T_FD, u64::from(fd.0 as u32), name, Kind::Fd)
+        self.put(T_FD, u64::from(fd.0 as u32), name, Kind::Fd, fd.0.into())
     }
 
     /// A flag.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn bool(self, name: Name, v: bool) -> Self {
-        self.put(T_BOOL, u64::from(v), name, Kind::Bool)
+        self.put_byte(T_BOOL, u8::from(v), name, Kind::Bool)
     }
 
     /// `MSG_*` flags, only when some are set.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn flags(self, name: Name, f: MsgFlags) -> Self {
         if f.0 == 0 {
             return self;
         }
-        self.put(T_FLAGS, u64::from(f.0 as u32), name, Kind::Flags)
+        self.put(
+            T_FLAGS,
+            u64::from(f.0 as u32),
+            name,
+            Kind::Flags,
+            f.0.into(),
+        )
     }
 
     /// An address family.
     pub(crate) fn family(self, name: Name, v: Family) -> Self {
-        self.put(T_FAMILY, u64::from(v.0 as u32), name, Kind::Family)
+        self.put(
+            T_FAMILY,
+            u64::from(v.0 as u32),
+            name,
+            Kind::Family,
+            v.0.into(),
+        )
     }
 
     /// A socket type.
     pub(crate) fn ty(self, name: Name, v: SockType) -> Self {
-        self.put(T_TYPE, u64::from(v.0 as u32), name, Kind::Type)
+        self.put(T_TYPE, u64::from(v.0 as u32), name, Kind::Type, v.0.into())
     }
 
     /// A readiness interest (`rwx`).
     pub(crate) fn interest(self, name: Name, i: Interest) -> Self {
         let b = u8::from(i.read) | (u8::from(i.write) << 1) | (u8::from(i.except) << 2);
-        self.put(T_INTEREST, u64::from(b), name, Kind::Interest)
+        self.put_byte(T_INTEREST, b, name, Kind::Interest)
     }
 
     /// An address.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn addr(mut self, name: Name, a: &SockAddr) -> Self {
         self.h = fold_addr(self.h, a);
         if self.tr.keep {
-            let i = idx(self.tr.addrs.len());
-            self.tr.addrs.push(a.clone());
-            self.keep_side(name, Kind::Addr, 0, i);
+            if let SockAddr::V4(v4) = a {
+                let out = self.head(name, Kind::AddrV4);
+                out.extend_from_slice(&v4.ip().octets());
+                out.extend_from_slice(&v4.port().to_le_bytes());
+            } else {
+                let i = self.tr.addrs.len() as u64;
+                self.tr.addrs.push(a.clone());
+                put_varint(self.head(name, Kind::Addr), i);
+            }
         }
         self
     }
@@ -553,25 +664,34 @@ impl Event<'_> {
     pub(crate) fn addr_opt(self, name: Name, a: Option<&SockAddr>) -> Self {
         match a {
             Some(a) => self.addr(name, a),
-            None => self.put(T_NONE, 0, name, Kind::None),
+            None => {
+                let mut e = self;
+                e.h = mix(e.h, tagged(T_NONE, 0));
+                if e.tr.keep {
+                    e.head(name, Kind::None);
+                }
+                e
+            }
         }
     }
 
     /// Payload bytes: hashed always (on a chain of their own, folded in as one word),
     /// stored only when the trace keeps payloads.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn bytes(mut self, name: Name, data: &[u8]) -> Self {
         let hash = fin(fold_bytes(FNV_OFFSET, data));
         self.h = mix(self.h, tagged(T_BYTES, hash));
         if self.tr.keep {
-            let x = if self.tr.payloads {
+            let blob = if self.tr.payloads {
                 self.tr.blobs.push(data.to_vec());
-                idx(self.tr.blobs.len())
+                self.tr.blobs.len() as u64
             } else {
                 0
             };
-            let v = (u64::from(idx(data.len())) << 32) | (hash >> 32);
-            self.keep_side(name, Kind::Bytes, v, x);
+            let out = self.head(name, Kind::Bytes);
+            put_varint(out, data.len() as u64);
+            out.extend_from_slice(&hash.to_le_bytes());
+            put_varint(out, blob);
         }
         self
     }
@@ -583,9 +703,9 @@ impl Event<'_> {
             self.h = mix(self.h, u64::from(fd.0 as u32));
         }
         if self.tr.keep {
-            let i = idx(self.tr.fdlists.len());
+            let i = self.tr.fdlists.len() as u64;
             self.tr.fdlists.push(fds.iter().map(|f| f.0).collect());
-            self.keep_side(name, Kind::Fds, 0, i);
+            put_varint(self.head(name, Kind::Fds), i);
         }
         self
     }
@@ -604,23 +724,23 @@ impl Event<'_> {
         let (h, kept) = t.finish();
         self.h = h;
         if let Some(s) = kept {
-            let i = idx(self.tr.texts.len());
+            let i = self.tr.texts.len() as u64;
             self.tr.texts.push(s);
-            self.keep_side(name, Kind::Text, 0, i);
+            put_varint(self.head(name, Kind::Text), i);
         }
         self
     }
 
     /// Starts the result part. (Not hashed: each operation's fields come in a fixed
     /// order, and the tags tell an error from a value.)
-    #[inline]
+    #[inline(always)]
     pub(crate) fn arrow(mut self) -> Self {
-        self.res = Some(self.tr.slots.len());
+        self.res = Some(self.n);
         self
     }
 
     /// The result: `ok` (with what `f` adds) or the errno.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn res<T>(
         self,
         r: &llsocket_api::Result<T>,
@@ -629,27 +749,30 @@ impl Event<'_> {
         let e = self.arrow();
         match r {
             Ok(v) => f(e, v),
-            Err(err) => e.put(T_ERRNO, u64::from(err.0 as u32), Name::BARE, Kind::Errno),
+            Err(err) => e.put(
+                T_ERRNO,
+                u64::from(err.0 as u32),
+                Name::BARE,
+                Kind::Errno,
+                err.0.into(),
+            ),
         }
     }
 
     /// Folds the event into the digest (and keeps it).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn end(self) {
         let tr = self.tr;
-        let h = fin(self.h);
-        tr.digest = mix(tr.digest, h);
+        tr.digest = mix(tr.digest, fin(self.h));
         tr.count += 1;
         if tr.keep {
-            let end = idx(tr.slots.len());
             tr.recs.push(Rec {
                 t: self.t,
                 op: self.op,
-                hash: h,
+                start: self.start,
                 host: self.host as u32,
-                start: idx(self.start),
-                res: self.res.map_or(NO_RES, idx),
-                end,
+                res: self.res.unwrap_or(NO_RES),
+                n: self.n,
             });
         }
     }
@@ -668,7 +791,6 @@ pub struct TraceEvent {
     t: Nanos,
     host: String,
     op: &'static str,
-    hash: u64,
     fields: Vec<Field>,
     /// Where the result starts in `fields` (`None`: an event without one).
     res: Option<usize>,
@@ -688,11 +810,6 @@ impl TraceEvent {
     /// The operation (`connect`, `recvfrom`, ...) or the wire event (`syn`, `data`, `lost`, ...).
     pub fn op(&self) -> &str {
         self.op
-    }
-
-    /// The event's hash (what it contributes to [`crate::Sim::trace_digest`]).
-    pub fn hash(&self) -> u64 {
-        self.hash
     }
 }
 
