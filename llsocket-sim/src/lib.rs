@@ -41,8 +41,8 @@
 //! # The trace and its digest
 //!
 //! Every [`SocketOps`] call (but `platform`, which reports fixed configuration)
-//! records one [`TraceEvent`] at the virtual time it returns: its arguments and everything it let the program observe — descriptor
-//! numbers, every address returned (`getsockname`, `getpeername`, `accept`,
+//! records one [`TraceEvent`] at the virtual time it returns: its arguments and
+//! everything it let the program observe — descriptor numbers, every address returned (`getsockname`, `getpeername`, `accept`,
 //! `recvfrom`/`recvmsg` senders, the local address a `connect` left,
 //! `getaddrinfo`/`getnameinfo` answers, interfaces), the bytes sent and received
 //! (as length and hash; the bytes themselves with [`SimBuilder::trace_payloads`]),
@@ -199,35 +199,6 @@ mod world;
 pub use determinism::Divergence;
 pub use trace::TraceEvent;
 
-/// Runs `scenario` twice, each time in a fresh world of `seed` with the default
-/// configuration and the trace kept, and compares the two traces event by event.
-///
-/// Returns what the first run returned, or the [`Divergence`]: the first event
-/// that differs as each run recorded it, with the events before it. A scenario
-/// that reads anything outside the world (the wall clock, a `HashMap`'s order,
-/// a counter of its own) shows up here. [`SimBuilder::check_determinism`] does
-/// the same for a configured world.
-///
-/// ```
-/// use llsocket_api::{Family, MsgFlags, Protocol, SockType, SocketOps};
-/// let digest = llsocket_sim::check_determinism(7, |sim| {
-///     let h = sim.host("a");
-///     let (x, y) = h.socketpair(SockType::STREAM, Protocol::DEFAULT, false).unwrap();
-///     h.send(x, b"hi", MsgFlags::NONE).unwrap();
-///     let mut buf = [0u8; 2];
-///     h.recv(y, &mut buf, MsgFlags::NONE).unwrap();
-///     sim.trace_digest()
-/// })
-/// .unwrap_or_else(|d| panic!("{d}"));
-/// # let _ = (digest, Family::UNIX);
-/// ```
-pub fn check_determinism<T>(
-    seed: u64,
-    scenario: impl FnMut(&Sim) -> T,
-) -> std::result::Result<T, Divergence> {
-    Sim::builder(seed).check_determinism(scenario)
-}
-
 use std::cell::RefCell;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -244,6 +215,38 @@ use world::{Config, Kind, World};
 
 use crate::ops::Got;
 use crate::trace::Name;
+
+/// Runs `scenario` twice, each time in a fresh world of `seed` with the default
+/// configuration and the trace kept, and compares the two traces event by event.
+///
+/// Returns what the first run returned, or the [`Divergence`]: the first event
+/// that differs as each run recorded it, with the events before it. A scenario
+/// that reads anything outside the world (the wall clock, a `HashMap`'s order,
+/// a counter of its own) shows up here. [`SimBuilder::check_determinism`] does
+/// the same for a configured world.
+///
+/// ```
+/// use llsocket_api::{MsgFlags, Protocol, SockType, SocketOps};
+/// use llsocket_sim::Sim;
+///
+/// fn scenario(sim: &Sim) -> u64 {
+///     let h = sim.host("a");
+///     let (x, y) = h.socketpair(SockType::STREAM, Protocol::DEFAULT, false).unwrap();
+///     h.send(x, b"hi", MsgFlags::NONE).unwrap();
+///     let mut buf = [0u8; 2];
+///     h.recv(y, &mut buf, MsgFlags::NONE).unwrap();
+///     sim.trace_digest()
+/// }
+///
+/// let digest = llsocket_sim::check_determinism(7, scenario).unwrap_or_else(|d| panic!("{d}"));
+/// assert_eq!(digest, scenario(&Sim::new(7)));
+/// ```
+pub fn check_determinism<T>(
+    seed: u64,
+    scenario: impl FnMut(&Sim) -> T,
+) -> std::result::Result<T, Divergence> {
+    Sim::builder(seed).check_determinism(scenario)
+}
 
 /// The latency of a link.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -433,7 +436,7 @@ impl Sim {
 
     /// A 64-bit digest of every event so far (kept or not): the same seed, program
     /// and configuration give the same digest on every architecture and build (see
-    /// the crate docs, "Determinism").
+    /// the crate docs, "The trace and its digest").
     pub fn trace_digest(&self) -> u64 {
         self.w.borrow().trace.digest
     }
@@ -611,7 +614,6 @@ fn control_fds(control: &[u8]) -> Vec<Fd> {
 
 impl Host {
     /// A send of any kind, traced: the arguments, and the bytes accepted (hashed).
-    #[allow(clippy::too_many_arguments)] // the arguments of sendmsg, plus the call's name
     fn traced_send(
         &self,
         op: &'static str,

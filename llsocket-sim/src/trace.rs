@@ -164,7 +164,7 @@ enum Val {
     Errno(i32),
     Flags(i32),
     Addr(SockAddr),
-    /// A payload: its length, the top half of its hash, and the bytes when payloads are kept.
+    /// A payload: its length, its hash, and the bytes when payloads are kept.
     Bytes {
         len: u64,
         hash: u64,
@@ -237,75 +237,60 @@ struct Field {
     val: Val,
 }
 
-/// A field's name: an index into [`NAMES`], so a stored field stays 16 bytes.
+/// A field's name: an index into [`NAMES`], so a kept name is one byte.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Name(u8);
 
-/// Every field name; `""` shows the value alone.
-const NAMES: &[&str] = &[
-    "",
-    "addr",
-    "backlog",
-    "canon",
-    "data",
-    "family",
-    "fd",
-    "file",
-    "flags",
-    "from",
-    "host",
-    "how",
-    "index",
-    "len",
-    "local",
-    "msg_flags",
-    "n",
-    "name",
-    "node",
-    "nonblock",
-    "offset",
-    "on",
-    "proto",
-    "rights",
-    "service",
-    "sock",
-    "timeout_ms",
-    "timestamp_ns",
-    "to",
-    "type",
-];
+/// Declares the field names: `NAMES` and a `Name` constant for each, numbered in order.
+macro_rules! names {
+    ($($c:ident = $s:literal,)*) => {
+        /// Every field name; `""` shows the value alone.
+        const NAMES: &[&str] = &[$($s),*];
 
-impl Name {
-    pub(crate) const BARE: Name = Name(0);
-    pub(crate) const ADDR: Name = Name(1);
-    pub(crate) const BACKLOG: Name = Name(2);
-    pub(crate) const CANON: Name = Name(3);
-    pub(crate) const DATA: Name = Name(4);
-    pub(crate) const FAMILY: Name = Name(5);
-    pub(crate) const FD: Name = Name(6);
-    pub(crate) const FILE: Name = Name(7);
-    pub(crate) const FLAGS: Name = Name(8);
-    pub(crate) const FROM: Name = Name(9);
-    pub(crate) const HOST: Name = Name(10);
-    pub(crate) const HOW: Name = Name(11);
-    pub(crate) const INDEX: Name = Name(12);
-    pub(crate) const LEN: Name = Name(13);
-    pub(crate) const LOCAL: Name = Name(14);
-    pub(crate) const MSG_FLAGS: Name = Name(15);
-    pub(crate) const N: Name = Name(16);
-    pub(crate) const NAME: Name = Name(17);
-    pub(crate) const NODE: Name = Name(18);
-    pub(crate) const NONBLOCK: Name = Name(19);
-    pub(crate) const OFFSET: Name = Name(20);
-    pub(crate) const ON: Name = Name(21);
-    pub(crate) const PROTO: Name = Name(22);
-    pub(crate) const RIGHTS: Name = Name(23);
-    pub(crate) const SERVICE: Name = Name(24);
-    pub(crate) const SOCK: Name = Name(25);
-    pub(crate) const TIMEOUT_MS: Name = Name(26);
-    pub(crate) const TIMESTAMP_NS: Name = Name(27);
-    pub(crate) const TO: Name = Name(28);
-    pub(crate) const TYPE: Name = Name(29);
+        /// The numbering of `NAMES`.
+        #[allow(non_camel_case_types, clippy::upper_case_acronyms)] // the constants' names
+        #[repr(u8)]
+        enum Numbered {
+            $($c,)*
+        }
+
+        impl Name {
+            $(pub(crate) const $c: Name = Name(Numbered::$c as u8);)*
+        }
+    };
+}
+
+names! {
+    BARE = "",
+    ADDR = "addr",
+    BACKLOG = "backlog",
+    CANON = "canon",
+    DATA = "data",
+    FAMILY = "family",
+    FD = "fd",
+    FILE = "file",
+    FLAGS = "flags",
+    FROM = "from",
+    HOST = "host",
+    HOW = "how",
+    INDEX = "index",
+    LEN = "len",
+    LOCAL = "local",
+    MSG_FLAGS = "msg_flags",
+    N = "n",
+    NAME = "name",
+    NODE = "node",
+    NONBLOCK = "nonblock",
+    OFFSET = "offset",
+    ON = "on",
+    PROTO = "proto",
+    RIGHTS = "rights",
+    SERVICE = "service",
+    SOCK = "sock",
+    TIMEOUT_MS = "timeout_ms",
+    TIMESTAMP_NS = "timestamp_ns",
+    TO = "to",
+    TYPE = "type",
 }
 
 /// What a stored field holds, and how its value is encoded after the kind byte.

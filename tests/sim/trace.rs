@@ -72,7 +72,7 @@ fn the_digest_does_not_depend_on_what_the_trace_keeps() {
     assert!(sim.trace().is_empty() && sim.trace_len() == 1);
 }
 
-/// A program that observes a bit of everything; returns the sim for inspection.
+/// A program that observes a bit of everything (the test reads its trace).
 fn observer(sim: &Sim) {
     let (a, b) = (sim.host("a"), sim.host("b"));
     // TCP: addresses of both ends, readiness, an option value.
