@@ -231,6 +231,14 @@ impl fmt::Debug for SockAddr {
     }
 }
 
+/// The address as text: `10.0.0.1:80`, `[fd00::1]:80`, `unix:/path`, `unix:@name`,
+/// `unix:(unnamed)` (the same text as `Debug`).
+impl fmt::Display for SockAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
 impl fmt::Debug for UnixAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&SockAddr::Unix(self.clone()), f)

@@ -21,7 +21,9 @@
 //! | module | what lives there |
 //! |---|---|
 //! | this file | the public API: [`Sim`], [`SimBuilder`], [`Host`], [`LinkConfig`], [`Latency`], [`HostFaults`] |
-//! | `world` | the world core: virtual clock, `(time, sequence)` event queue, trace and digest, hosts, descriptor tables, objects |
+//! | `world` | the world core: virtual clock, `(time, sequence)` event queue, hosts, descriptor tables, objects |
+//! | `trace` | the trace: [`TraceEvent`], one per operation or wire event, and the digest it folds into |
+//! | `determinism` | [`check_determinism`]: two runs compared event by event, [`Divergence`] |
 //! | `net` | the wire: packets, link faults, the TCP handshake, ordered reliable delivery, resets, UDP delivery |
 //! | `ops` | every socket operation: checks, state changes, blocking rules, options, multicast |
 //! | `netdb` | hosts and services tables, `getaddrinfo`/`getnameinfo`, interfaces |
@@ -33,9 +35,47 @@
 //! autobind names, `SO_REUSEPORT` picks, latency samples, faults) comes from one
 //! xoshiro256** generator seeded by [`Sim::new`]; every map is ordered; events run
 //! in `(virtual time, sequence)` order; nothing reads the wall clock or the
-//! environment. The same seed and the same program give the same [`Sim::trace`]
-//! and [`Sim::trace_digest`]. A fault probability of 0 draws nothing, so adding a
-//! fault to one link does not change the choices made elsewhere before it fires.
+//! environment. A fault probability of 0 draws nothing, so adding a fault to one
+//! link does not change the choices made elsewhere before it fires.
+//!
+//! # The trace and its digest
+//!
+//! Every [`SocketOps`] call (but `platform`, which reports fixed configuration)
+//! records one [`TraceEvent`] at the virtual time it returns: its arguments and
+//! everything it let the program observe — descriptor numbers, every address returned (`getsockname`, `getpeername`, `accept`,
+//! `recvfrom`/`recvmsg` senders, the local address a `connect` left,
+//! `getaddrinfo`/`getnameinfo` answers, interfaces), the bytes sent and received
+//! (as length and hash; the bytes themselves with [`SimBuilder::trace_payloads`]),
+//! option values read, readiness results, `recvmsg` flags and control data
+//! (descriptor numbers installed, timestamps), and errors. The simulated kernel and
+//! wire add their own events (`syn` with both addresses, `data`, `lost`, `dup`,
+//! `reorder`, `rst`, `fault-eintr`, ...); a packet delivered inside a call shows
+//! just before that call's event. [`Sim::trace`] gives one line per event:
+//!
+//! ```text
+//! 0.000000000 client connect fd=3 to=10.0.0.2:8080 -> ok local=10.0.0.1:38536
+//! 0.000000000 server recvfrom fd=5 len=16 -> 5 data=5B#4f7cbbc0 from=10.0.0.1:49262
+//! 0.200000000 server poll fd=4 r-- timeout_ms=200 -> false
+//! ```
+//!
+//! [`Sim::trace_digest`] folds every event, kept or not, into 64 bits: a run that a
+//! program could tell apart from another (another port, one other payload byte,
+//! another time) has another digest. [`check_determinism`] runs a scenario twice
+//! and, if the traces differ, names the first divergent event of each run with the
+//! events before it.
+//!
+//! The digest depends on exactly: the seed, the program (the calls, their arguments
+//! and order, the [`Sim::advance`] steps), and the configuration ([`SimBuilder`]
+//! knobs, links, partitions, faults, host names and order). It does not depend on
+//! the architecture (every value is hashed as a fixed-width little-endian integer,
+//! never through `usize`, pointers or native byte order; control data is recorded as
+//! the descriptor numbers, not the `cmsg` buffer sizes), the build profile (wrapping
+//! arithmetic only), hash-map seeds (no `std` hasher, no `HashMap`), the wall clock,
+//! or whether the trace or payloads are kept. C constants are hashed as their values
+//! (`AF_*`, `MSG_*`, errno numbers, from `libc`): they are the same on every Linux
+//! architecture, so digests compare across Linux x86_64 and aarch64 (the test suite
+//! pins a few); a build for another OS numbers them differently. A change to the
+//! simulator that alters what a program observes changes digests, on purpose.
 //!
 //! A failing test should print [`Sim::replay_hint`]; the simulator never reads the
 //! environment itself, so a test that wants replays picks its seed like this:
@@ -179,11 +219,16 @@
 
 #![forbid(unsafe_code)]
 
+mod determinism;
 mod net;
 mod netdb;
 mod ops;
 mod rng;
+mod trace;
 mod world;
+
+pub use determinism::Divergence;
+pub use trace::TraceEvent;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -198,6 +243,41 @@ use llsocket_api::{
 };
 
 use world::{Config, Kind, World};
+
+use crate::ops::Got;
+use crate::trace::Name;
+
+/// Runs `scenario` twice, each time in a fresh world of `seed` with the default
+/// configuration and the trace kept, and compares the two traces event by event.
+///
+/// Returns what the first run returned, or the [`Divergence`]: the first event
+/// that differs as each run recorded it, with the events before it. A scenario
+/// that reads anything outside the world (the wall clock, a `HashMap`'s order,
+/// a counter of its own) shows up here. [`SimBuilder::check_determinism`] does
+/// the same for a configured world.
+///
+/// ```
+/// use llsocket_api::{MsgFlags, Protocol, SockType, SocketOps};
+/// use llsocket_sim::Sim;
+///
+/// fn scenario(sim: &Sim) -> u64 {
+///     let h = sim.host("a");
+///     let (x, y) = h.socketpair(SockType::STREAM, Protocol::DEFAULT, false).unwrap();
+///     h.send(x, b"hi", MsgFlags::NONE).unwrap();
+///     let mut buf = [0u8; 2];
+///     h.recv(y, &mut buf, MsgFlags::NONE).unwrap();
+///     sim.trace_digest()
+/// }
+///
+/// let digest = llsocket_sim::check_determinism(7, scenario).unwrap_or_else(|d| panic!("{d}"));
+/// assert_eq!(digest, scenario(&Sim::new(7)));
+/// ```
+pub fn check_determinism<T>(
+    seed: u64,
+    scenario: impl FnMut(&Sim) -> T,
+) -> std::result::Result<T, Divergence> {
+    Sim::builder(seed).check_determinism(scenario)
+}
 
 /// The latency of a link.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -279,11 +359,27 @@ impl SimBuilder {
         self
     }
 
-    /// Whether [`Sim::trace`] keeps the records (default true). The digest is
-    /// always kept; turning records off saves memory in long runs.
+    /// Whether [`Sim::trace`] keeps the events (default true). The digest is
+    /// always kept and does not depend on this; turning events off saves memory
+    /// and time in long runs.
     pub fn keep_trace(mut self, on: bool) -> SimBuilder {
         self.cfg.keep_trace = on;
         self
+    }
+
+    /// Whether kept events store the payload bytes sent and received (default
+    /// false: only their length and hash). The digest covers the bytes either way.
+    pub fn trace_payloads(mut self, on: bool) -> SimBuilder {
+        self.cfg.trace_payloads = on;
+        self
+    }
+
+    /// [`check_determinism`] for a world with this configuration.
+    pub fn check_determinism<T>(
+        self,
+        scenario: impl FnMut(&Sim) -> T,
+    ) -> std::result::Result<T, Divergence> {
+        determinism::check(self, scenario)
     }
 
     /// Builds the world.
@@ -322,6 +418,7 @@ impl Sim {
                 sndbuf: None,
                 fd_limit: 1024,
                 keep_trace: true,
+                trace_payloads: false,
             },
         }
     }
@@ -356,19 +453,28 @@ impl Sim {
         w.run_until(until);
     }
 
-    /// The event trace, one line per record: `<ns> h<host> <what> <a> <b>`.
+    /// The kept trace as text, one line per event ([`TraceEvent`]'s `Display`):
+    /// `<virtual seconds> <host> <operation> <arguments> -> <result>`. Empty when
+    /// the trace is not kept ([`SimBuilder::keep_trace`]).
     pub fn trace(&self) -> Vec<String> {
-        self.w
-            .borrow()
-            .trace
-            .iter()
-            .map(|r| format!("{} h{} {} {} {}", r.t, r.host, r.what, r.a, r.b))
-            .collect()
+        self.events().iter().map(ToString::to_string).collect()
     }
 
-    /// A stable hash (FNV-1a) of every trace record so far.
+    /// The kept trace, one [`TraceEvent`] per operation or wire event.
+    pub fn events(&self) -> Vec<TraceEvent> {
+        self.w.borrow().trace.events()
+    }
+
+    /// A 64-bit digest of every event so far (kept or not): the same seed, program
+    /// and configuration give the same digest on every architecture and build (see
+    /// the crate docs, "The trace and its digest").
     pub fn trace_digest(&self) -> u64 {
-        self.w.borrow().digest
+        self.w.borrow().trace.digest
+    }
+
+    /// How many events the trace has seen (kept or not).
+    pub fn trace_len(&self) -> u64 {
+        self.w.borrow().trace.count
     }
 
     /// Sockets that still exist anywhere in the world, including ones whose
@@ -461,20 +567,30 @@ impl Host {
     pub fn create_file(&self, data: &[u8]) -> Result<Fd> {
         self.with(|w, h| {
             let id = w.new_obj(h, Kind::File(data.to_vec()), false);
-            w.install(h, id, true).inspect_err(|_| {
+            let r = w.install(h, id, true).inspect_err(|_| {
                 w.objs.remove(&id);
-            })
+            });
+            w.ev(h, "create_file")
+                .bytes(Name::DATA, data)
+                .res(&r, |e, &fd| e.fd(Name::BARE, fd))
+                .end();
+            r
         })
     }
 
     /// Removes a unix socket path (`unlink(2)`): `ENOENT` when nothing is there.
     pub fn unlink(&self, path: &[u8]) -> Result<()> {
         self.with(|w, h| {
-            w.hosts[h]
+            let r = w.hosts[h]
                 .unix_paths
                 .remove(path)
                 .map(drop)
-                .ok_or(Errno::ENOENT)
+                .ok_or(Errno::ENOENT);
+            w.ev(h, "unlink")
+                .text(Name::NAME, format_args!("\"{}\"", path.escape_ascii()))
+                .res(&r, |e, _| e)
+                .end();
+            r
         })
     }
 
@@ -514,6 +630,107 @@ fn scatter(data: &[u8], iov: &mut [&mut [u8]]) {
     }
 }
 
+/// The descriptors of the `SCM_RIGHTS` messages in outgoing control data (for the trace).
+fn control_fds(control: &[u8]) -> Vec<Fd> {
+    let mut fds = Vec::new();
+    let mut rest = control;
+    while let Some((m, used)) = llsocket_api::cmsg::decode_first(rest) {
+        if m.level == libc::SOL_SOCKET && m.is_rights() {
+            fds.extend(llsocket_api::cmsg::decode_fds(&m.data));
+        }
+        rest = &rest[used.max(1).min(rest.len())..];
+    }
+    fds
+}
+
+impl Host {
+    /// A send of any kind, traced: the arguments, and the bytes accepted (hashed).
+    fn traced_send(
+        &self,
+        op: &'static str,
+        fd: Fd,
+        data: &[u8],
+        control: &[u8],
+        to: Option<&SockAddr>,
+        flags: MsgFlags,
+    ) -> Result<usize> {
+        self.with(|w, h| {
+            let r = w.op_sendmsg(h, fd, data, control, to, flags);
+            let mut e = w
+                .ev(h, op)
+                .fd(Name::FD, fd)
+                .int(Name::LEN, data.len() as i64);
+            if let Some(a) = to {
+                e = e.addr(Name::TO, a);
+            }
+            e = e.flags(Name::FLAGS, flags);
+            // (The descriptors, not the buffer: cmsg sizes differ between 32- and 64-bit targets.)
+            if !control.is_empty() {
+                e = e.fds(Name::RIGHTS, &control_fds(control));
+            }
+            e.res(&r, |e, &n| {
+                e.int(Name::BARE, n as i64)
+                    .bytes(Name::DATA, &data[..n.min(data.len())])
+            })
+            .end();
+            r
+        })
+    }
+
+    /// A receive of any kind, traced: the bytes delivered (hashed), the sender's address
+    /// (`recvfrom`, `recvmsg`), and for `recvmsg` the flags and control data (descriptor
+    /// numbers installed, timestamp). `clen` is the control buffer (`recvmsg` only).
+    /// `deliver` hands the result to the caller's buffers (by reference: a `Got` is large).
+    #[allow(clippy::too_many_arguments)] // the arguments of recvmsg, plus how to report
+    fn traced_recv<T>(
+        &self,
+        op: &'static str,
+        with_addr: bool,
+        fd: Fd,
+        cap: usize,
+        clen: Option<usize>,
+        flags: MsgFlags,
+        deliver: impl FnOnce(&mut Got, &[u8]) -> T,
+    ) -> Result<T> {
+        self.with(|w, h| {
+            let mut r = w.op_recvmsg(h, fd, cap, flags);
+            let mut ctl = Vec::new();
+            if let Ok(g) = &mut r {
+                let id = clen.and_then(|_| w.sock_of(h, fd).ok());
+                ctl = w.recv_control(h, id, g, clen.unwrap_or(0), flags);
+            }
+            let mut e = w.ev(h, op).fd(Name::FD, fd).int(Name::LEN, cap as i64);
+            e = e.flags(Name::FLAGS, flags);
+            e.res(&r, |e, g| {
+                let mut e = e
+                    .int(Name::BARE, g.ret as i64)
+                    .bytes(Name::DATA, if g.discard { &[] } else { &g.data });
+                if with_addr {
+                    e = e.addr_opt(Name::FROM, g.addr.as_ref());
+                }
+                if clen.is_some() {
+                    e = e.flags(Name::MSG_FLAGS, g.flags);
+                    if !g.ctl_fds.is_empty() {
+                        e = e.fds(Name::RIGHTS, &g.ctl_fds);
+                    }
+                    if let Some(ts) = g.ctl_ts {
+                        e = e.int(Name::TIMESTAMP_NS, ts as i64);
+                    }
+                }
+                e
+            })
+            .end();
+            match &mut r {
+                Ok(g) => Ok(deliver(g, &ctl)),
+                Err(e) => Err(*e),
+            }
+        })
+    }
+}
+
+/// Every operation records one trace event: its arguments, and what the call let the
+/// program observe (results, addresses, bytes as hashes, option values, readiness,
+/// descriptor numbers), at the virtual time it returned.
 impl SocketOps for Host {
     fn platform(&self) -> Platform {
         Platform {
@@ -532,7 +749,13 @@ impl SocketOps for Host {
     ) -> Result<Fd> {
         self.with(|w, h| {
             let r = w.op_socket(h, family, ty, protocol, nonblock);
-            w.tr_res(h, "socket", Fd(family.0), &r, |fd| i64::from(fd.0));
+            w.ev(h, "socket")
+                .family(Name::BARE, family)
+                .ty(Name::BARE, ty)
+                .int(Name::PROTO, i64::from(protocol.0))
+                .bool(Name::NONBLOCK, nonblock)
+                .res(&r, |e, &fd| e.fd(Name::BARE, fd))
+                .end();
             r
         })
     }
@@ -540,7 +763,12 @@ impl SocketOps for Host {
     fn socketpair(&self, ty: SockType, protocol: Protocol, nonblock: bool) -> Result<(Fd, Fd)> {
         self.with(|w, h| {
             let r = w.op_socketpair(h, ty, protocol, nonblock);
-            w.tr_res(h, "socketpair", Fd(ty.0), &r, |p| i64::from(p.0 .0));
+            w.ev(h, "socketpair")
+                .ty(Name::BARE, ty)
+                .int(Name::PROTO, i64::from(protocol.0))
+                .bool(Name::NONBLOCK, nonblock)
+                .res(&r, |e, &(a, b)| e.fd(Name::BARE, a).fd(Name::BARE, b))
+                .end();
             r
         })
     }
@@ -548,7 +776,10 @@ impl SocketOps for Host {
     fn dup(&self, fd: Fd) -> Result<Fd> {
         self.with(|w, h| {
             let r = w.op_dup(h, fd);
-            w.tr_res(h, "dup", fd, &r, |n| i64::from(n.0));
+            w.ev(h, "dup")
+                .fd(Name::FD, fd)
+                .res(&r, |e, &n| e.fd(Name::BARE, n))
+                .end();
             r
         })
     }
@@ -556,7 +787,7 @@ impl SocketOps for Host {
     fn close(&self, fd: Fd) -> Result<()> {
         self.with(|w, h| {
             let r = w.op_close(h, fd);
-            w.tr_res(h, "close", fd, &r, |_| 0);
+            w.ev(h, "close").fd(Name::FD, fd).res(&r, |e, _| e).end();
             r
         })
     }
@@ -564,7 +795,11 @@ impl SocketOps for Host {
     fn shutdown(&self, fd: Fd, how: Shutdown) -> Result<()> {
         self.with(|w, h| {
             let r = w.op_shutdown(h, fd, how);
-            w.tr_res(h, "shutdown", fd, &r, |_| 0);
+            w.ev(h, "shutdown")
+                .fd(Name::FD, fd)
+                .int(Name::HOW, i64::from(how.0))
+                .res(&r, |e, _| e)
+                .end();
             r
         })
     }
@@ -572,7 +807,11 @@ impl SocketOps for Host {
     fn bind(&self, fd: Fd, addr: &SockAddr) -> Result<()> {
         self.with(|w, h| {
             let r = w.op_bind(h, fd, addr);
-            w.tr_res(h, "bind", fd, &r, |_| 0);
+            w.ev(h, "bind")
+                .fd(Name::FD, fd)
+                .addr(Name::ADDR, addr)
+                .res(&r, |e, _| e)
+                .end();
             r
         })
     }
@@ -580,7 +819,17 @@ impl SocketOps for Host {
     fn connect(&self, fd: Fd, addr: &SockAddr) -> Result<()> {
         self.with(|w, h| {
             let r = w.op_connect(h, fd, addr);
-            w.tr_res(h, "connect", fd, &r, |_| 0);
+            // The local address the connect left (an ephemeral port, an autobound name).
+            let local = w.sock_of(h, fd).ok().and_then(|id| w.sr(id).local.clone());
+            let mut e = w
+                .ev(h, "connect")
+                .fd(Name::FD, fd)
+                .addr(Name::TO, addr)
+                .res(&r, |e, _| e);
+            if let Some(l) = &local {
+                e = e.addr(Name::LOCAL, l);
+            }
+            e.end();
             r
         })
     }
@@ -588,7 +837,11 @@ impl SocketOps for Host {
     fn listen(&self, fd: Fd, backlog: i32) -> Result<()> {
         self.with(|w, h| {
             let r = w.op_listen(h, fd, backlog);
-            w.tr_res(h, "listen", fd, &r, |_| 0);
+            w.ev(h, "listen")
+                .fd(Name::FD, fd)
+                .int(Name::BACKLOG, i64::from(backlog))
+                .res(&r, |e, _| e)
+                .end();
             r
         })
     }
@@ -596,27 +849,34 @@ impl SocketOps for Host {
     fn accept(&self, fd: Fd, want_addr: bool) -> Result<Accepted> {
         self.with(|w, h| {
             let r = w.op_accept(h, fd, want_addr);
-            w.tr_res(h, "accept", fd, &r, |a| i64::from(a.fd.0));
+            w.ev(h, "accept")
+                .fd(Name::FD, fd)
+                .res(&r, |e, a| {
+                    let e = e.fd(Name::BARE, a.fd);
+                    match &a.addr {
+                        Some(from) => e.addr(Name::FROM, from),
+                        None => e,
+                    }
+                })
+                .end();
             r
         })
     }
 
     fn send(&self, fd: Fd, buf: &[u8], flags: MsgFlags) -> Result<usize> {
-        self.with(|w, h| w.op_sendmsg(h, fd, buf, &[], None, flags))
+        self.traced_send("send", fd, buf, &[], None, flags)
     }
 
     fn sendto(&self, fd: Fd, buf: &[u8], to: &SockAddr, flags: MsgFlags) -> Result<usize> {
-        self.with(|w, h| w.op_sendmsg(h, fd, buf, &[], Some(to), flags))
+        self.traced_send("sendto", fd, buf, &[], Some(to), flags)
     }
 
     fn recv(&self, fd: Fd, buf: &mut [u8], flags: MsgFlags) -> Result<usize> {
-        self.with(|w, h| {
-            let mut g = w.op_recvmsg(h, fd, buf.len(), flags)?;
+        self.traced_recv("recv", false, fd, buf.len(), None, flags, |g, _| {
             if !g.discard {
                 buf[..g.data.len()].copy_from_slice(&g.data);
             }
-            w.recv_control(h, None, &mut g, 0, flags);
-            Ok(g.ret)
+            g.ret
         })
     }
 
@@ -626,13 +886,11 @@ impl SocketOps for Host {
         buf: &mut [u8],
         flags: MsgFlags,
     ) -> Result<(usize, Option<SockAddr>)> {
-        self.with(|w, h| {
-            let mut g = w.op_recvmsg(h, fd, buf.len(), flags)?;
+        self.traced_recv("recvfrom", true, fd, buf.len(), None, flags, |g, _| {
             if !g.discard {
                 buf[..g.data.len()].copy_from_slice(&g.data);
             }
-            w.recv_control(h, None, &mut g, 0, flags);
-            Ok((g.ret, g.addr))
+            (g.ret, g.addr.take())
         })
     }
 
@@ -645,7 +903,7 @@ impl SocketOps for Host {
         flags: MsgFlags,
     ) -> Result<usize> {
         let data = iov.concat();
-        self.with(|w, h| w.op_sendmsg(h, fd, &data, control, to, flags))
+        self.traced_send("sendmsg", fd, &data, control, to, flags)
     }
 
     #[allow(clippy::needless_lifetimes)] // matches the trait declaration
@@ -657,96 +915,203 @@ impl SocketOps for Host {
         flags: MsgFlags,
     ) -> Result<RecvMsgOut> {
         let cap = iov.iter().map(|b| b.len()).sum();
-        self.with(|w, h| {
-            let mut g = w.op_recvmsg(h, fd, cap, flags)?;
+        let clen = Some(control.len());
+        self.traced_recv("recvmsg", true, fd, cap, clen, flags, |g, ctl| {
             if !g.discard {
                 scatter(&g.data, iov);
             }
-            let id = w.sock_of(h, fd).ok();
-            let ctl = w.recv_control(h, id, &mut g, control.len(), flags);
-            control[..ctl.len()].copy_from_slice(&ctl);
-            Ok(RecvMsgOut {
+            control[..ctl.len()].copy_from_slice(ctl);
+            RecvMsgOut {
                 bytes: g.ret,
                 control_len: ctl.len(),
                 flags: g.flags,
-                addr: g.addr,
-            })
+                addr: g.addr.take(),
+            }
         })
     }
 
     fn sendfile(&self, sock: Fd, file: Fd, offset: i64, len: usize) -> Result<usize> {
-        self.with(|w, h| w.op_sendfile(h, sock, file, offset, len))
+        self.with(|w, h| {
+            let r = w.op_sendfile(h, sock, file, offset, len);
+            w.ev(h, "sendfile")
+                .fd(Name::FD, sock)
+                .fd(Name::FILE, file)
+                .int(Name::OFFSET, offset)
+                .int(Name::LEN, len as i64)
+                .res(&r, |e, &n| e.int(Name::BARE, n as i64))
+                .end();
+            r
+        })
     }
 
     fn poll(&self, fd: Fd, interest: Interest, timeout_ms: i32) -> Result<bool> {
-        self.with(|w, h| w.op_poll(h, fd, interest, timeout_ms))
+        self.with(|w, h| {
+            let r = w.op_poll(h, fd, interest, timeout_ms);
+            w.ev(h, "poll")
+                .fd(Name::FD, fd)
+                .interest(Name::BARE, interest)
+                .int(Name::TIMEOUT_MS, i64::from(timeout_ms))
+                .res(&r, |e, &b| e.bool(Name::BARE, b))
+                .end();
+            r
+        })
     }
 
     fn atmark(&self, fd: Fd) -> Result<bool> {
-        self.with(|w, h| w.op_atmark(h, fd))
+        self.with(|w, h| {
+            let r = w.op_atmark(h, fd);
+            w.ev(h, "atmark")
+                .fd(Name::FD, fd)
+                .res(&r, |e, &b| e.bool(Name::BARE, b))
+                .end();
+            r
+        })
     }
 
     fn getsockname(&self, fd: Fd) -> Result<SockAddr> {
-        self.with(|w, h| w.op_getsockname(h, fd))
+        self.with(|w, h| {
+            let r = w.op_getsockname(h, fd);
+            w.ev(h, "getsockname")
+                .fd(Name::FD, fd)
+                .res(&r, |e, a| e.addr(Name::BARE, a))
+                .end();
+            r
+        })
     }
 
     fn getpeername(&self, fd: Fd) -> Result<SockAddr> {
-        self.with(|w, h| w.op_getpeername(h, fd))
+        self.with(|w, h| {
+            let r = w.op_getpeername(h, fd);
+            w.ev(h, "getpeername")
+                .fd(Name::FD, fd)
+                .res(&r, |e, a| e.addr(Name::BARE, a))
+                .end();
+            r
+        })
     }
 
     fn nonblock(&self, fd: Fd) -> Result<bool> {
         self.with(|w, h| {
-            let id = w.obj_of(h, fd)?;
-            Ok(w.nonblock_of(id))
+            let r = w.obj_of(h, fd).map(|id| w.nonblock_of(id));
+            w.ev(h, "nonblock")
+                .fd(Name::FD, fd)
+                .res(&r, |e, &b| e.bool(Name::BARE, b))
+                .end();
+            r
         })
     }
 
     fn set_nonblock(&self, fd: Fd, on: bool) -> Result<()> {
         self.with(|w, h| {
-            let id = w.obj_of(h, fd)?;
-            if let Some(o) = w.objs.get_mut(&id) {
-                o.nonblock = on;
-            }
-            Ok(())
+            let r = w.obj_of(h, fd).map(|id| {
+                if let Some(o) = w.objs.get_mut(&id) {
+                    o.nonblock = on;
+                }
+            });
+            w.ev(h, "set_nonblock")
+                .fd(Name::FD, fd)
+                .bool(Name::ON, on)
+                .res(&r, |e, _| e)
+                .end();
+            r
         })
     }
 
     fn cloexec(&self, fd: Fd) -> Result<bool> {
-        self.with(|w, h| w.slot(h, fd).map(|s| s.cloexec))
+        self.with(|w, h| {
+            let r = w.slot(h, fd).map(|s| s.cloexec);
+            w.ev(h, "cloexec")
+                .fd(Name::FD, fd)
+                .res(&r, |e, &b| e.bool(Name::BARE, b))
+                .end();
+            r
+        })
     }
 
     fn set_cloexec(&self, fd: Fd, on: bool) -> Result<()> {
         self.with(|w, h| {
-            w.slot(h, fd)?;
-            if let Some(s) = w.hosts[h].fds.get_mut(&fd.0) {
-                s.cloexec = on;
-            }
-            Ok(())
+            let r = w.slot(h, fd).map(|_| {
+                if let Some(s) = w.hosts[h].fds.get_mut(&fd.0) {
+                    s.cloexec = on;
+                }
+            });
+            w.ev(h, "set_cloexec")
+                .fd(Name::FD, fd)
+                .bool(Name::ON, on)
+                .res(&r, |e, _| e)
+                .end();
+            r
         })
     }
 
     fn getsockopt(&self, fd: Fd, name: OptName) -> Result<SockOpt> {
-        self.with(|w, h| w.op_getsockopt(h, fd, name))
+        self.with(|w, h| {
+            let r = w.op_getsockopt(h, fd, name);
+            w.ev(h, "getsockopt")
+                .fd(Name::FD, fd)
+                .text(Name::BARE, format_args!("{name:?}"))
+                .res(&r, |e, v| e.text(Name::BARE, format_args!("{v:?}")))
+                .end();
+            r
+        })
     }
 
     fn setsockopt(&self, fd: Fd, opt: SockOpt) -> Result<()> {
-        self.with(|w, h| w.op_setsockopt(h, fd, opt))
+        self.with(|w, h| {
+            let r = w.op_setsockopt(h, fd, opt);
+            w.ev(h, "setsockopt")
+                .fd(Name::FD, fd)
+                .text(Name::BARE, format_args!("{opt:?}"))
+                .res(&r, |e, _| e)
+                .end();
+            r
+        })
     }
 
     fn multicast(&self, fd: Fd, op: McastOp, req: &McastRequest) -> Result<()> {
-        self.with(|w, h| w.op_multicast(h, fd, op, req))
+        self.with(|w, h| {
+            let r = w.op_multicast(h, fd, op, req);
+            w.ev(h, "multicast")
+                .fd(Name::FD, fd)
+                .text(Name::BARE, format_args!("{op:?} {req:?}"))
+                .res(&r, |e, _| e)
+                .end();
+            r
+        })
     }
 
     fn interface_ipv4(&self, fd: Fd, name: &[u8]) -> Result<Ipv4Addr> {
-        self.with(|w, h| w.op_interface_ipv4(h, fd, name))
+        self.with(|w, h| {
+            let r = w.op_interface_ipv4(h, fd, name);
+            w.ev(h, "interface_ipv4")
+                .fd(Name::FD, fd)
+                .text(Name::NAME, format_args!("{}", Bytes(name)))
+                .res(&r, |e, ip| e.text(Name::BARE, format_args!("{ip}")))
+                .end();
+            r
+        })
     }
 
     fn if_nametoindex(&self, name: &[u8]) -> Result<u32> {
-        World::if_nametoindex(name)
+        self.with(|w, h| {
+            let r = World::if_nametoindex(name);
+            w.ev(h, "if_nametoindex")
+                .text(Name::NAME, format_args!("{}", Bytes(name)))
+                .res(&r, |e, &i| e.int(Name::BARE, i64::from(i)))
+                .end();
+            r
+        })
     }
 
     fn if_indextoname(&self, index: u32) -> Result<Vec<u8>> {
-        World::if_indextoname(index)
+        self.with(|w, h| {
+            let r = World::if_indextoname(index);
+            w.ev(h, "if_indextoname")
+                .int(Name::INDEX, i64::from(index))
+                .res(&r, |e, n| e.text(Name::BARE, format_args!("{}", Bytes(n))))
+                .end();
+            r
+        })
     }
 
     fn getaddrinfo<'a>(
@@ -755,22 +1120,107 @@ impl SocketOps for Host {
         service: Option<&'a [u8]>,
         hints: &AddrInfoHints,
     ) -> std::result::Result<Vec<AddrInfo>, GaiError> {
-        // Names are bytes; every name the world knows is ASCII, so other bytes match
-        // nothing (no lossy conversion that could make a different name match).
-        let node = node
-            .map(|n| std::str::from_utf8(n).map_err(|_| GaiError::EAI_NONAME))
-            .transpose()?;
-        let service = service
-            .map(|s| std::str::from_utf8(s).map_err(|_| GaiError::EAI_SERVICE))
-            .transpose()?;
-        self.w.borrow().getaddrinfo(node, service, hints)
+        self.with(|w, h| {
+            // Names are bytes; every name the world knows is ASCII, so other bytes match
+            // nothing (no lossy conversion that could make a different name match).
+            fn text(
+                b: Option<&[u8]>,
+                bad: GaiError,
+            ) -> std::result::Result<Option<&str>, GaiError> {
+                b.map(|b| std::str::from_utf8(b).map_err(|_| bad))
+                    .transpose()
+            }
+            let r = match (
+                text(node, GaiError::EAI_NONAME),
+                text(service, GaiError::EAI_SERVICE),
+            ) {
+                (Ok(n), Ok(s)) => w.getaddrinfo(n, s, hints),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            };
+            let mut e = w
+                .ev(h, "getaddrinfo")
+                .text(Name::NODE, format_args!("{}", OptBytes(node)))
+                .text(Name::SERVICE, format_args!("{}", OptBytes(service)))
+                .family(Name::FAMILY, hints.family)
+                .ty(Name::TYPE, hints.socktype)
+                .int(Name::PROTO, i64::from(hints.protocol.0))
+                .int(Name::FLAGS, i64::from(hints.flags))
+                .arrow();
+            match &r {
+                Ok(list) => {
+                    e = e.int(Name::N, list.len() as i64);
+                    for ai in list {
+                        e = e
+                            .family(Name::BARE, ai.family)
+                            .ty(Name::BARE, ai.socktype)
+                            .int(Name::PROTO, i64::from(ai.protocol.0))
+                            .int(Name::FLAGS, i64::from(ai.flags))
+                            .addr(Name::BARE, &ai.addr);
+                        if let Some(c) = &ai.canonname {
+                            e = e.text(Name::CANON, format_args!("{}", Bytes(c)));
+                        }
+                    }
+                }
+                Err(g) => e = e.text(Name::BARE, format_args!("{g:?}")),
+            }
+            e.end();
+            r
+        })
     }
 
     fn getnameinfo(&self, addr: &SockAddr, flags: i32) -> std::result::Result<NameInfo, GaiError> {
-        self.w.borrow().getnameinfo(addr, flags)
+        self.with(|w, h| {
+            let r = w.getnameinfo(addr, flags);
+            let e = w
+                .ev(h, "getnameinfo")
+                .addr(Name::ADDR, addr)
+                .int(Name::FLAGS, i64::from(flags))
+                .arrow();
+            match &r {
+                Ok(n) => e
+                    .text(Name::HOST, format_args!("{}", Bytes(&n.host)))
+                    .text(Name::SERVICE, format_args!("{}", Bytes(&n.service))),
+                Err(g) => e.text(Name::BARE, format_args!("{g:?}")),
+            }
+            .end();
+            r
+        })
     }
 
     fn interfaces(&self) -> Result<Vec<Interface>> {
-        Ok(self.w.borrow().interfaces(self.id))
+        self.with(|w, h| {
+            let r = Ok(w.interfaces(h));
+            w.ev(h, "interfaces")
+                .res(&r, |mut e, list| {
+                    for i in list {
+                        e = e.text(Name::BARE, format_args!("{i:?}"));
+                    }
+                    e
+                })
+                .end();
+            r
+        })
+    }
+}
+
+/// Bytes shown in a trace line: quoted, printable ASCII as is, everything else escaped
+/// (`\xff`), so names that are not UTF-8 stay distinct and readable.
+struct Bytes<'a>(&'a [u8]);
+
+impl std::fmt::Display for Bytes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "\"{}\"", self.0.escape_ascii())
+    }
+}
+
+/// An optional name: [`Bytes`] or `None`.
+struct OptBytes<'a>(Option<&'a [u8]>);
+
+impl std::fmt::Display for OptBytes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(b) => Bytes(b).fmt(f),
+            None => f.write_str("None"),
+        }
     }
 }

@@ -506,7 +506,11 @@ impl World {
         let src = canon(s.local.as_ref().expect("bound before SYN"));
         let dst = canon(dst);
         let ip = dst.as_socket_addr().map(|a| a.ip()).expect("IP address");
-        self.tr(h, "syn", client as i64, i64::from(dst.port().unwrap_or(0)));
+        self.ev(h, "syn")
+            .int(crate::trace::Name::SOCK, client as i64)
+            .addr(crate::trace::Name::FROM, &src)
+            .addr(crate::trace::Name::TO, &dst)
+            .end();
         if src == dst && self.route(h, ip) == Some(h) {
             // A socket connecting to its own address: TCP simultaneous open with itself.
             let s = self.s(client);

@@ -80,6 +80,9 @@ pub(crate) struct Got {
     pub discard: bool,
     /// The unix socket that sent the data (its current name is the address).
     pub src: Option<ObjId>,
+    /// The descriptors `recv_control` installed, and the `SCM_TIMESTAMP` it delivered (for the trace).
+    pub ctl_fds: Vec<Fd>,
+    pub ctl_ts: Option<Nanos>,
 }
 
 impl Got {
@@ -93,6 +96,8 @@ impl Got {
             ts: None,
             discard: false,
             src: None,
+            ctl_fds: Vec::new(),
+            ctl_ts: None,
         }
     }
 }
@@ -1029,7 +1034,6 @@ impl World {
         if self.sr(id).ty == SockType::SEQPACKET {
             // unix_seqpacket_sendmsg looks at the error and the state before scm_send.
             if let Some(e) = take_err(self, id) {
-                self.tr(h, "send", i64::from(fd.0), -i64::from(e.0));
                 return Err(e);
             }
             if self.sr(id).st != St::Connected {
@@ -1049,7 +1053,6 @@ impl World {
                 self.unref(o);
             }
         }
-        self.tr_res(h, "send", fd, &r, |n| *n as i64);
         r
     }
 
@@ -1440,7 +1443,6 @@ impl World {
                 }
             }
         }
-        self.tr_res(h, "recv", fd, &r, |g| g.ret as i64);
         r
     }
 
@@ -1848,6 +1850,7 @@ impl World {
                 };
                 if out.len() + cmsg::cmsg_space(16) <= clen {
                     cmsg::encode_into(&mut out, &m);
+                    g.ctl_ts = Some(ts);
                 } else {
                     g.flags |= MsgFlags::CTRUNC;
                 }
@@ -1885,6 +1888,7 @@ impl World {
                 let start = out.len();
                 cmsg::encode_into(&mut out, &cmsg::Cmsg::rights(&fds));
                 out.truncate((start + cmsg::cmsg_space(fds.len() * 4)).min(clen));
+                g.ctl_fds = fds;
             }
         }
         out
@@ -1911,16 +1915,14 @@ impl World {
         let end = start.saturating_add(len).min(data.len());
         let chunk = &data[start..end];
         let nonblock = self.nonblock_of(id);
-        let r = if chunk.is_empty() {
+        if chunk.is_empty() {
             Ok(0)
         } else if self.sr(id).ty == SockType::STREAM {
             self.eintr(h, !nonblock)?;
             self.stream_send(h, id, chunk, Vec::new(), false, nonblock)
         } else {
             self.sendmsg_inner(h, id, chunk, &[], None, MsgFlags::NONE, nonblock)
-        };
-        self.tr_res(h, "sendfile", sock, &r, |n| *n as i64);
-        r
+        }
     }
 
     // ---- readiness and state ---------------------------------------------------------
@@ -1992,7 +1994,7 @@ impl World {
                 || (interest.write && (o || hup || err))
                 || (interest.except && p)
         };
-        let r = if timeout_ms <= 0 {
+        if timeout_ms <= 0 {
             Ok(check(self))
         } else {
             self.eintr(h, true)?;
@@ -2006,9 +2008,7 @@ impl World {
                 Err(Errno::ETIMEDOUT) => Ok(false),
                 r => r,
             }
-        };
-        self.tr_res(h, "poll", fd, &r, |b| i64::from(*b));
-        r
+        }
     }
 
     pub(crate) fn op_atmark(&mut self, h: usize, fd: Fd) -> Result<bool> {
@@ -2246,7 +2246,6 @@ impl World {
                 o.mif6 = idx;
             }
         }
-        self.tr(h, "setsockopt", i64::from(fd.0), 0);
         Ok(())
     }
 
@@ -2393,7 +2392,6 @@ impl World {
                 }
             }
         }
-        self.tr(h, "multicast", i64::from(fd.0), op as i64);
         Ok(())
     }
 

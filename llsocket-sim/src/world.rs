@@ -12,6 +12,7 @@ use llsocket_api::{Errno, Family, Fd, Result, SockAddr, SockType};
 
 use crate::net::Packet;
 use crate::rng::Rng;
+use crate::trace::{Event, Name, Trace};
 use crate::{HostFaults, Latency, LinkConfig};
 
 /// An object id (socket or file): the "open file description".
@@ -28,16 +29,7 @@ pub(crate) struct Config {
     pub sndbuf: Option<i32>,
     pub fd_limit: usize,
     pub keep_trace: bool,
-}
-
-/// One trace record; formatted lazily so tracing stays cheap.
-#[derive(Clone, Debug)]
-pub(crate) struct TraceRec {
-    pub t: Nanos,
-    pub host: u32,
-    pub what: &'static str,
-    pub a: i64,
-    pub b: i64,
+    pub trace_payloads: bool,
 }
 
 /// A scheduled event.
@@ -312,8 +304,7 @@ pub(crate) struct World {
     pub now: Nanos,
     seq: u64,
     events: BTreeMap<(Nanos, u64), Ev>,
-    pub trace: Vec<TraceRec>,
-    pub digest: u64,
+    pub trace: Trace,
     pub hosts: Vec<HostState>,
     pub objs: Slab,
     next_obj: ObjId,
@@ -331,28 +322,6 @@ pub(crate) struct World {
     pub dead_names: BTreeMap<ObjId, SockAddr>,
 }
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-/// Folds one 64-bit word into the digest (FNV-1a style, a word at a time, with a
-/// xor-shift so high bits reach the low ones).
-fn mix(h: u64, x: u64) -> u64 {
-    let h = (h ^ x).wrapping_mul(FNV_PRIME);
-    h ^ (h >> 32)
-}
-
-/// Folds bytes into the digest, eight at a time.
-fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        h = mix(h, u64::from_le_bytes(c.try_into().expect("8 bytes")));
-    }
-    let mut last = [0u8; 8];
-    let rest = chunks.remainder();
-    last[..rest.len()].copy_from_slice(rest);
-    mix(h, u64::from_le_bytes(last) ^ ((bytes.len() as u64) << 56))
-}
-
 /// Linux defaults for buffer sizes (`net.core.{r,w}mem_default`, `tcp_{r,w}mem[1]`).
 const UNIX_BUF: i32 = 212_992;
 
@@ -364,8 +333,7 @@ impl World {
             now: 0,
             seq: 0,
             events: BTreeMap::new(),
-            trace: Vec::new(),
-            digest: FNV_OFFSET,
+            trace: Trace::new(cfg.keep_trace, cfg.trace_payloads),
             hosts: Vec::new(),
             objs: Slab::default(),
             next_obj: 1,
@@ -381,38 +349,20 @@ impl World {
 
     // ---- trace -------------------------------------------------------------------
 
-    /// Appends a trace record (and folds it into the digest).
-    pub(crate) fn tr(&mut self, host: usize, what: &'static str, a: i64, b: i64) {
-        let mut h = mix(self.digest, self.now);
-        h = mix(h, host as u64);
-        h = fnv(h, what.as_bytes());
-        h = mix(h, a as u64);
-        self.digest = mix(h, b as u64);
-        if self.cfg.keep_trace {
-            self.trace.push(TraceRec {
-                t: self.now,
-                host: host as u32,
-                what,
-                a,
-                b,
-            });
-        }
+    /// Starts a trace event on `host` at the current virtual time (see [`Trace`]).
+    #[inline]
+    pub(crate) fn ev(&mut self, host: usize, op: &'static str) -> Event<'_> {
+        self.trace.ev(self.now, host, op)
     }
 
-    /// Traces the result of an operation: the value, or the negated errno.
-    pub(crate) fn tr_res<T>(
-        &mut self,
-        host: usize,
-        what: &'static str,
-        fd: Fd,
-        r: &Result<T>,
-        val: impl Fn(&T) -> i64,
-    ) {
-        let v = match r {
-            Ok(v) => val(v),
-            Err(e) => -i64::from(e.0),
-        };
-        self.tr(host, what, i64::from(fd.0), v);
+    /// Records an event of the simulated kernel or wire with two numbers (object ids,
+    /// lengths, ports: see the call site).
+    #[inline]
+    pub(crate) fn tr(&mut self, host: usize, what: &'static str, a: i64, b: i64) {
+        self.ev(host, what)
+            .int(Name::BARE, a)
+            .int(Name::BARE, b)
+            .end();
     }
 
     // ---- events ------------------------------------------------------------------
@@ -523,7 +473,10 @@ impl World {
             objs: BTreeSet::new(),
         });
         let id = self.hosts.len() - 1;
-        self.tr(id, "host", id as i64, 0);
+        self.trace.names.push(name.to_owned());
+        self.ev(id, "host")
+            .text(Name::NAME, format_args!("{name}"))
+            .end();
         id
     }
 

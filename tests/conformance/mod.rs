@@ -11,7 +11,8 @@
 //! Bodies are single-threaded and rely on loopback being synchronous, as it is
 //! on Linux: after `send` returns, the peer's receive queue holds the data, and
 //! a connect to a listening socket completes without `accept`. On the simulator
-//! every body runs on one host (`Sim::new(seed).host("a")`) over its loopback;
+//! every body runs on one host (`Sim::new(seed).host("a")`) over its loopback,
+//! twice (`llsocket_sim::check_determinism`: the traces must match event by event);
 //! a failing sim variant prints the replay hint (`LLSOCKET_SIM_SEED=<seed>`).
 
 use std::cell::RefCell;
@@ -373,6 +374,17 @@ impl Drop for PosixBackend {
 struct SimBackend {
     sim: llsocket_sim::Sim,
     host: Tracked<llsocket_sim::Host>,
+    /// Numbers unix names within this world (the host is private to the body, and a
+    /// process-wide counter would make two runs of one body differ).
+    names: std::cell::Cell<u32>,
+}
+
+impl SimBackend {
+    fn unique(&self) -> u32 {
+        let n = self.names.get();
+        self.names.set(n + 1);
+        n
+    }
 }
 
 impl Backend for SimBackend {
@@ -391,11 +403,11 @@ impl Backend for SimBackend {
     }
 
     fn unix_path(&self, tag: &str) -> SockAddr {
-        SockAddr::unix_path(format!("/tmp/llsc-sim-{}-{tag}", unique()))
+        SockAddr::unix_path(format!("/tmp/llsc-sim-{}-{tag}", self.unique()))
     }
 
     fn unix_abstract(&self, tag: &str) -> SockAddr {
-        SockAddr::unix_abstract(format!("llsocket-conform-sim-{}-{tag}", unique()))
+        SockAddr::unix_abstract(format!("llsocket-conform-sim-{}-{tag}", self.unique()))
     }
 
     fn park(&self, fd: Fd) -> Fd {
@@ -429,15 +441,19 @@ pub fn run_posix(body: fn(&dyn Backend)) {
     body(&b);
 }
 
-/// Runs a body on a fresh simulated host.
+/// Runs a body on a fresh simulated host, twice: the two traces must be the same
+/// event by event (`check_determinism` names the first divergent event otherwise).
 pub fn run_sim(body: fn(&dyn Backend)) {
-    let sim = llsocket_sim::Sim::new(sim_seed());
-    let host = sim.host("a");
-    let b = SimBackend {
-        sim,
-        host: Tracked::new(host, false),
-    };
-    body(&b);
+    llsocket_sim::check_determinism(sim_seed(), |sim| {
+        let b = SimBackend {
+            sim: sim.clone(),
+            host: Tracked::new(sim.host("a"), false),
+            names: std::cell::Cell::new(0),
+        };
+        body(&b);
+        // (`b` drops here: what the body left open is closed inside the traced run.)
+    })
+    .unwrap_or_else(|d| panic!("{d}"));
 }
 
 // ---- small helpers for bodies ------------------------------------------------------

@@ -1133,11 +1133,19 @@ fn run_kernel(ops: &[Op]) -> Vec<Outcome> {
 const KERNEL_TRIES: usize = 5;
 
 /// The first step where the kernel and the simulator differ on `ops`, described
-/// with every step up to it (after up to [`KERNEL_TRIES`] kernel runs).
+/// with every step up to it (after up to [`KERNEL_TRIES`] kernel runs); also a
+/// simulator that does not replay itself (it runs the sequence twice, and the traces
+/// must match event by event).
 fn difference(ops: &[Op]) -> Option<String> {
-    let sim = llsocket_sim::Sim::new(sim_seed());
-    let host = sim.host("a");
-    let simulated = run(&host, SIM_PREFIX.to_owned(), ops);
+    let sim = llsocket_sim::Sim::builder(sim_seed());
+    let simulated = match sim
+        .clone()
+        .check_determinism(|sim| run(&sim.host("a"), SIM_PREFIX.to_owned(), ops))
+    {
+        Ok(s) => s,
+        Err(d) => return Some(d.to_string()),
+    };
+    let sim = sim.build();
     let mut kernel = run_kernel(ops);
     for _ in 1..KERNEL_TRIES {
         if kernel == simulated {
