@@ -683,3 +683,61 @@ fn accept_recvfrom_and_fd_passing_shapes() {
     assert_eq!(sent[0].0, [1u8]);
     assert_eq!(sent[0].1, [Cmsg::rights(&[Fd(3)])]);
 }
+
+/// The C rock's `__gc` (lua-iovec 0.6): releases the element thread and sets
+/// `ref = LUA_NOREF`; its metatable is not locked, so a program can call it by hand.
+unsafe extern "C-unwind" fn crock_gc(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi::*;
+    // SAFETY: test double called with a crock_new object.
+    unsafe {
+        let p = lua_touserdata(l, 1) as *mut crate::types::CRockIovec;
+        luaL_unref(l, LUA_REGISTRYINDEX, (*p).r#ref);
+        (*p).r#ref = LUA_NOREF;
+        0
+    }
+}
+
+#[test]
+fn a_c_rock_iovec_after_its_gc_is_empty_not_freed_memory() {
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let mut m = mock();
+    let s2 = Arc::clone(&sent);
+    m.expect_sendmsg().returning(move |_, iov, _, _, _| {
+        let all: Vec<u8> = iov.iter().flat_map(|p| p.iter().copied()).collect();
+        let n = all.len();
+        s2.lock().unwrap().push(all);
+        Ok(n)
+    });
+    let lua = state_with(m);
+    // SAFETY: pushes C function values on the state.
+    let (f, g): (mlua::Function, mlua::Function) = unsafe {
+        (
+            lua.exec_raw((), |l| mlua::ffi::lua_pushcclosure(l, crock_new, 0))
+                .unwrap(),
+            lua.exec_raw((), |l| mlua::ffi::lua_pushcclosure(l, crock_gc, 0))
+                .unwrap(),
+        )
+    };
+    lua.globals().set("crock_new", f).unwrap();
+    lua.globals().set("crock_gc", g).unwrap();
+    let out = run(
+        &lua,
+        r#"
+        local ll = require('llsocket')
+        local s = ll.socket.new(ll.AF_UNIX, ll.SOCK_STREAM)
+        local mh = ll.msghdr.new()
+        local iov = crock_new('still', 'here')
+        mh:iov(iov)
+        local before = s:sendmsg(mh)
+        crock_gc(iov)                      -- by hand, as a program can
+        for _ = 1, 3 do collectgarbage() end -- the element thread is gone
+        local after = s:sendmsg(mh)
+        return tostring(before), tostring(after)
+        "#,
+    );
+    assert_eq!(out, ["9", "0"]);
+    assert_eq!(
+        sent.lock().unwrap().as_slice(),
+        [b"stillhere".to_vec(), Vec::new()]
+    );
+}
