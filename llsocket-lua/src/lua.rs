@@ -120,8 +120,10 @@ pub(crate) unsafe fn backend_of(
     cell: *const BackendCell,
 ) -> &'static dyn SocketOps {
     match cell.as_ref().and_then(|c| c.backend.as_ref()) {
-        // SAFETY: cells are anchored in the per-state table until the state closes, so an
-        // object's cell outlives the object; the reference is used only during the call.
+        // SAFETY: every cell is anchored by a registry reference that is never released, so
+        // it lives until the state closes, and at `lua_close` no object is freed before every
+        // finalizer has run: an object's cell outlives the object. The reference is used
+        // only during the call.
         Some(rc) => unsafe { &*Rc::as_ptr(rc) },
         None => raise_str(l, c"llsocket: backend is gone (state closing)"),
     }
@@ -517,9 +519,6 @@ pub(crate) unsafe extern "C-unwind" fn holder_gc(l: *mut lua_State) -> c_int {
 pub(crate) const STATE_SCRATCH: lua_Integer = 1;
 /// Slot of the state table holding the holder metatable.
 pub(crate) const STATE_HOLDER_MT: lua_Integer = 2;
-/// Slot of the state table holding the list of every module instance's backend cell
-/// (anchored for the life of the state: objects point at their cell).
-pub(crate) const STATE_CELLS: lua_Integer = 3;
 
 /// `__tostring`: `<name>: <ptr>` with the host's `%p` rendering.
 pub(crate) unsafe fn push_tostring(l: *mut lua_State, name: &CStr) -> c_int {

@@ -107,17 +107,14 @@ pub(crate) unsafe fn build(l: *mut lua_State, backend: Rc<dyn SocketOps>) -> c_i
         lua_pushcclosure(l, crate::lua::holder_gc, 1);
         lua_setfield(l, -2, c"__gc".as_ptr());
         lua_rawseti(l, state, crate::lua::STATE_HOLDER_MT);
-        lua_createtable(l, 4, 0);
-        lua_rawseti(l, state, crate::lua::STATE_CELLS);
         errors::setup(l, state); // the one errno module (or twin) of the state
         lua_setfield(l, state, c"module".as_ptr());
     }
-    // this loading's cell lives as long as the state (objects point at it)
-    lua_rawgeti(l, state, crate::lua::STATE_CELLS);
-    let n = lua_rawlen(l, -1);
+    // This loading's cell lives as long as the state: objects point at it. A registry
+    // reference that is never released anchors it (not the state table, which a program
+    // with the debug library could replace).
     lua_pushvalue(l, base + 1);
-    lua_rawseti(l, -2, n as lua_Integer + 1);
-    lua_pop(l, 1);
+    luaL_ref(l, LUA_REGISTRYINDEX);
 
     for (i, (methods, meta)) in CLASSES.iter().enumerate() {
         if made[i] {

@@ -22,8 +22,9 @@
 //! Sockets, addresses and iovecs record the module instance (the [`BackendCell`]) that
 //! made them and always run on its backend, whichever loading's function is called: a
 //! socket of a module over the simulator stays on the simulator even when a method is
-//! reached through a module over the kernel in the same state. Cells are anchored in
-//! the per-state table for the life of the state, so the pointer stays valid.
+//! reached through a module over the kernel in the same state. Cells are anchored by a
+//! registry reference that is never released, so the pointer stays valid for the life of
+//! the state.
 #![allow(unsafe_op_in_unsafe_fn)] // FFI bodies on a live lua_State
 
 use std::ffi::{c_int, c_void, CStr};

@@ -264,4 +264,72 @@ mod tests {
         let one = unsafe { decode_ptr(b.as_ptr().cast(), SUN_PATH_OFFSET + 1) };
         assert_eq!(one, SockAddr::unix_path("/"));
     }
+
+    mod fuzz {
+        //! Property tests of the conversion of socket addresses, the bytes the kernel
+        //! hands back included: decoding any byte string never panics and never reads
+        //! past the reported length; every address we can encode decodes back exactly.
+        use super::super::*;
+        use proptest::prelude::*;
+        use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
+
+        fn name(max: usize) -> impl Strategy<Value = Vec<u8>> {
+            proptest::collection::vec(any::<u8>(), 1..max)
+        }
+
+        fn addr() -> impl Strategy<Value = SockAddr> {
+            let max = sun_path_len(); // bytes of sun_path, NUL included
+            prop_oneof![
+                (any::<u32>(), any::<u16>()).prop_map(|(ip, port)| SockAddr::V4(
+                    SocketAddrV4::new(Ipv4Addr::from(ip), port)
+                )),
+                (any::<u128>(), any::<u16>(), any::<u32>(), any::<u32>()).prop_map(
+                    |(ip, port, flow, scope)| SockAddr::V6(SocketAddrV6::new(
+                        Ipv6Addr::from(ip),
+                        port,
+                        flow & 0x000f_ffff,
+                        scope
+                    ))
+                ),
+                name(max - 1).prop_map(|mut p| {
+                    p.retain(|&b| b != 0);
+                    if p.is_empty() {
+                        p.push(b'x');
+                    }
+                    SockAddr::unix_path(p)
+                }),
+                Just(SockAddr::Unix(UnixAddr::Unnamed)),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 3000, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn decoding_any_bytes_is_in_bounds(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+                let raw = from_bytes(&bytes);
+                prop_assert!(super::super::bytes(&raw).len() <= bytes.len());
+                let _ = decode(&raw);
+                // SAFETY: `bytes` is valid for its whole length.
+                let _ = unsafe { decode_ptr(bytes.as_ptr().cast(), bytes.len()) };
+            }
+
+            #[test]
+            fn every_encodable_address_decodes_back(a in addr()) {
+                let raw = encode(&a).unwrap();
+                prop_assert_eq!(decode(&raw), a);
+            }
+        }
+
+        #[cfg(linuxlike)]
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
+            #[test]
+            fn abstract_names_are_bytes_end_to_end(n in name(sun_path_len() - 1)) {
+                let a = SockAddr::unix_abstract(n);
+                let raw = encode(&a).unwrap();
+                prop_assert_eq!(decode(&raw), a);
+            }
+        }
+    }
 }

@@ -94,3 +94,32 @@ fn interfaces_lo_and_eth0() {
     assert_eq!(a.interface_ipv4(u, b"lo"), Ok(Ipv4Addr::LOCALHOST));
     assert_eq!(a.interface_ipv4(u, b"wlan9"), Err(Errno::ENODEV));
 }
+
+/// Names are bytes on the simulator too: a name that is not UTF-8 is a name the world
+/// does not know (never a lossy spelling of one it knows), and unix names of any bytes
+/// round-trip through bind and getsockname.
+#[test]
+fn names_that_are_not_utf8_are_bytes() {
+    let (_sim, a, _b) = two_hosts(72);
+    let hints = AddrInfoHints::default();
+    assert_eq!(
+        a.getaddrinfo(Some(b"b\xff".as_slice()), None, &hints),
+        Err(GaiError::EAI_NONAME)
+    );
+    assert_eq!(
+        a.getaddrinfo(Some(b"b".as_slice()), Some(b"\xfehttp".as_slice()), &hints),
+        Err(GaiError::EAI_SERVICE)
+    );
+    assert_eq!(a.if_nametoindex(b"lo\xff"), Err(Errno::ENODEV));
+    for name in [
+        SockAddr::unix_path(b"/tmp/caf\xe9-\xff\xfe.sock".to_vec()),
+        SockAddr::unix_abstract(b"\xff\x00\xfeabstract".to_vec()),
+    ] {
+        let s = a
+            .socket(Family::UNIX, SockType::DGRAM, Protocol::DEFAULT, false)
+            .unwrap();
+        a.bind(s, &name).unwrap();
+        assert_eq!(a.getsockname(s).unwrap(), name);
+        a.close(s).unwrap();
+    }
+}
