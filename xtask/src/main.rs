@@ -565,6 +565,7 @@ impl Ci {
             ],
         );
         let mut reasons: Vec<&str> = QEMU_SKIPS.iter().map(|(_, why)| *why).collect();
+        reasons.sort_unstable();
         reasons.dedup();
         if let Some(row) = self.rows.last_mut() {
             let skipped = format!(
