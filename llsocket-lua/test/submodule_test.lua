@@ -132,3 +132,17 @@ t.case('a registry name owned by another module is refused, not trusted', functi
     package.loaded.llsocket = nil
     t.raises(function() require('llsocket') end, "registry entry 'llsocket.cmsghdr' belongs to another module")
 end)
+
+t.case('multicast memberships take addresses of another entry point', function()
+    local A = require('llsocket.addrinfo')
+    local u = t.closing(require('llsocket.socket').new(AF_INET, SOCK_DGRAM))
+    -- a join works with the sub-module's group; join, block, unblock, leave of a source
+    -- group with both addresses from the sub-module and the main module mixed
+    local g = A.inet('239.255.77.1')
+    t.is_true(u:mcastjoin(g, 'lo'))
+    t.is_true(u:mcastblocksrc(ll.addrinfo.inet('239.255.77.1'), A.inet('127.0.0.9'), 'lo'))
+    t.is_true(u:mcastunblocksrc(g, ll.addrinfo.inet('127.0.0.9'), 'lo'))
+    t.is_true(u:mcastleave(ll.addrinfo.inet('239.255.77.1'), 'lo'))
+    t.is_true(u:mcastjoinsrc(A.inet('232.1.77.1'), A.inet('127.0.0.1'), 'lo'))
+    t.is_true(u:mcastleavesrc(ll.addrinfo.inet('232.1.77.1'), A.inet('127.0.0.1'), 'lo'))
+end)
