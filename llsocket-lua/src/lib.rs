@@ -96,20 +96,27 @@ pub use backend::default_backend;
 /// `l` must be a valid Lua state of the Lua version this crate was built for,
 /// called as a Lua C function or with a protected caller (errors are raised with `lua_error`).
 pub unsafe fn open(l: *mut lua_State) -> c_int {
-    // SAFETY: forwarded contract.
-    unsafe { open_with(l, default_backend()) }
+    // SAFETY: forwarded contract; every POSIX loading of a state shares one backend cell.
+    unsafe {
+        module::push_posix_cell(l);
+        module::build(l)
+    }
 }
 
 /// Pushes the `llsocket` module table built over `backend`; returns 1 (the table).
 ///
-/// Every function of the table keeps the backend alive; it is dropped when the
-/// last of them is collected (or the state closes).
+/// Each call makes a new module instance (a backend cell, kept until the state closes:
+/// the objects it makes point at it); loadings through [`open`] and [`preload_with`]
+/// share one cell per backend instead.
 ///
 /// # Safety
 /// As for [`open`].
 pub unsafe fn open_with(l: *mut lua_State, backend: Rc<dyn SocketOps>) -> c_int {
     // SAFETY: forwarded contract.
-    unsafe { module::build(l, backend) }
+    unsafe {
+        module::push_anchored_cell(l, backend);
+        module::build(l)
+    }
 }
 
 /// The sub-modules a program may require on their own (`require('llsocket.msghdr')`):
@@ -118,14 +125,14 @@ pub const SUBMODULES: [&str; 7] = [
     "socket", "addrinfo", "msghdr", "cmsghdr", "cmsghdrs", "device", "env",
 ];
 
-/// Pushes the sub-module `field` (a C string) of a module built over `backend`.
+/// Pushes the sub-module `field` (a C string) of a module over the POSIX backend.
 ///
 /// # Safety
 /// As for [`open`].
-unsafe fn open_sub(l: *mut lua_State, backend: Rc<dyn SocketOps>, field: &std::ffi::CStr) -> c_int {
-    // SAFETY: forwarded contract; the module table is on top after `build`.
+unsafe fn open_sub(l: *mut lua_State, field: &std::ffi::CStr) -> c_int {
+    // SAFETY: forwarded contract; the module table is on top after `open`.
     unsafe {
-        module::build(l, backend);
+        open(l);
         ffi::lua_getfield(l, -1, field.as_ptr());
         ffi::lua_remove(l, -2);
     }
@@ -135,22 +142,19 @@ unsafe fn open_sub(l: *mut lua_State, backend: Rc<dyn SocketOps>, field: &std::f
 /// The `lua_CFunction` registered in `package.preload` by [`preload_with`]: opens the
 /// module over the backend of upvalue 1, or the sub-module named by upvalue 2.
 unsafe extern "C-unwind" fn preload_loader(l: *mut lua_State) -> c_int {
-    // SAFETY: upvalue 1 is the BackendCell userdata created by `preload_with`, upvalue 2
-    // nil or the sub-module's name.
+    // SAFETY: upvalue 1 is the anchored BackendCell userdata created by `preload_with`,
+    // upvalue 2 nil or the sub-module's name.
     unsafe {
-        let cell = ffi::lua_touserdata(l, ffi::lua_upvalueindex(1)) as *const lua::BackendCell;
-        let Some(b) = cell.as_ref().and_then(|c| c.backend.clone()) else {
-            lua::raise_str(l, c"llsocket: backend is gone")
-        };
+        // the registration's one cell (anchored by `preload_with`): every loading through
+        // it shares it
+        ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
+        module::build(l);
         if ffi::lua_type(l, ffi::lua_upvalueindex(2)) == ffi::LUA_TSTRING {
-            module::build(l, b);
             ffi::lua_pushvalue(l, ffi::lua_upvalueindex(2));
             ffi::lua_gettable(l, -2);
             ffi::lua_remove(l, -2);
-            1
-        } else {
-            open_with(l, b)
         }
+        1
     }
 }
 
@@ -163,7 +167,7 @@ pub fn preload_with(lua: &mlua::Lua, backend: Rc<dyn SocketOps>) -> mlua::Result
     let loaders: mlua::Table = unsafe {
         lua.exec_raw((), |l| {
             let b = std::mem::ManuallyDrop::into_inner(backend);
-            module::push_backend_cell(l, b);
+            module::push_anchored_cell(l, b);
             let cell = ffi::lua_gettop(l);
             ffi::lua_createtable(l, 0, 8);
             ffi::lua_pushvalue(l, cell);
@@ -221,7 +225,7 @@ macro_rules! submodule_entry {
                 // SAFETY: `field` is NUL-terminated without an inner NUL.
                 let field = unsafe { std::ffi::CStr::from_bytes_with_nul_unchecked(field.as_bytes()) };
                 // SAFETY: the host calls this as a Lua C function.
-                unsafe { open_sub(l, default_backend(), field) }
+                unsafe { open_sub(l, field) }
             }
         )*
     };

@@ -42,7 +42,8 @@ pub(crate) unsafe fn push_backend_cell(
     let backend = ManuallyDrop::new(backend);
     let p = lua_newuserdata(l, std::mem::size_of::<BackendCell>()) as *mut BackendCell;
     std::ptr::write(p, BackendCell::default());
-    lua_createtable(l, 0, 1);
+    lua_createtable(l, 0, 2);
+    types::mark(l, -1);
     lua_pushvalue(l, -1);
     lua_pushcclosure(l, backend_gc, 1);
     lua_setfield(l, -2, c"__gc".as_ptr());
@@ -84,23 +85,59 @@ const CLASSES: [(Funcs, Funcs); 6] = [
     (iovec::METHODS, iovec::META),
 ];
 
-/// Builds the module table over `backend` and leaves it on top (returns 1).
+/// Pushes a new backend cell for `backend`, anchored for the life of the state (objects
+/// point at their cell): a registry reference that is never released.
+pub(crate) unsafe fn push_anchored_cell(l: *mut lua_State, backend: Rc<dyn SocketOps>) {
+    push_backend_cell(l, backend);
+    lua_pushvalue(l, -1);
+    luaL_ref(l, LUA_REGISTRYINDEX);
+}
+
+/// Pushes the state's one cell over the POSIX backend (made and anchored on first use, so
+/// any number of loadings and sub-module entry points share it).
+pub(crate) unsafe fn push_posix_cell(l: *mut lua_State) {
+    lua_getfield(l, LUA_REGISTRYINDEX, POSIX_CELL_KEY.as_ptr());
+    if lua_type(l, -1) == LUA_TUSERDATA && is_cell(l, -1) {
+        return;
+    }
+    lua_pop(l, 1);
+    push_anchored_cell(l, crate::backend::default_backend());
+    lua_pushvalue(l, -1);
+    lua_setfield(l, LUA_REGISTRYINDEX, POSIX_CELL_KEY.as_ptr());
+}
+
+/// Registry key of the state's POSIX backend cell.
+const POSIX_CELL_KEY: &CStr = c"llsocket.posix";
+
+/// Whether the userdata at `idx` is a backend cell of this library (marked metatable).
+unsafe fn is_cell(l: *mut lua_State, idx: c_int) -> bool {
+    if lua_getmetatable(l, idx) == 0 {
+        return false;
+    }
+    let ours = types::is_ours(l, -1);
+    lua_pop(l, 1);
+    ours
+}
+
+/// Builds the module table over the backend cell on top of the stack (an anchored one:
+/// see [`push_anchored_cell`], [`push_posix_cell`]), replacing it with the table (returns 1).
 ///
 /// The per-state part (metatables with their methods, the error module, the holder
 /// metatable, the scratch slot) is made by the first loading in a state and reused by
 /// every later one (see `types`); each loading makes its own module functions, bound to
-/// its own backend, and anchors its backend cell in the state table.
-pub(crate) unsafe fn build(l: *mut lua_State, backend: Rc<dyn SocketOps>) -> c_int {
-    let base = lua_gettop(l);
-    let cell = push_backend_cell(l, backend); // base+1
+/// its cell's backend.
+pub(crate) unsafe fn build(l: *mut lua_State) -> c_int {
+    let base = lua_gettop(l) - 1;
+    let cell = lua_touserdata(l, base + 1) as *const BackendCell; // base+1
     luaL_checkstack(l, 40, c"llsocket: stack".as_ptr());
-    let (fresh, made) = types::push_state_and_types(l); // base+2: state, base+3..=base+8
+    let (_, made) = types::push_state_and_types(l); // base+2: state, base+3..=base+8
     let ups = base + 1;
     debug_assert_eq!(lua_gettop(l), base + NUP);
     let up = |u: Up| ups + u as c_int - 1;
     let state = up(Up::State);
 
-    if fresh {
+    if lua_rawgeti(l, state, crate::lua::STATE_HOLDER_MT) == LUA_TNIL {
+        lua_pop(l, 1);
         // the holder metatable (private: never handed to Lua code)
         lua_createtable(l, 0, 1);
         lua_pushvalue(l, -1);
@@ -109,12 +146,9 @@ pub(crate) unsafe fn build(l: *mut lua_State, backend: Rc<dyn SocketOps>) -> c_i
         lua_rawseti(l, state, crate::lua::STATE_HOLDER_MT);
         errors::setup(l, state); // the one errno module (or twin) of the state
         lua_setfield(l, state, c"module".as_ptr());
+    } else {
+        lua_pop(l, 1);
     }
-    // This loading's cell lives as long as the state: objects point at it. A registry
-    // reference that is never released anchors it (not the state table, which a program
-    // with the debug library could replace).
-    lua_pushvalue(l, base + 1);
-    luaL_ref(l, LUA_REGISTRYINDEX);
 
     for (i, (methods, meta)) in CLASSES.iter().enumerate() {
         if made[i] {
@@ -145,7 +179,7 @@ pub(crate) unsafe fn build(l: *mut lua_State, backend: Rc<dyn SocketOps>) -> c_i
     lua_setfield(l, -2, c"IOV_MAX".as_ptr());
     lua_pop(l, 1);
 
-    // SAFETY: the cell is anchored at base+1 (and in the state table) and holds the backend.
+    // SAFETY: the cell is anchored at base+1 (and by a registry reference).
     let bref: &dyn SocketOps = match (*cell).backend.as_ref() {
         Some(b) => &**b,
         None => crate::lua::raise_str(l, c"llsocket: backend is gone"),

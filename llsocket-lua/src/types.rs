@@ -74,8 +74,15 @@ unsafe fn push_mark(l: *mut lua_State) {
     lua_pushlightuserdata(l, std::ptr::addr_of!(MARK) as *mut c_void);
 }
 
+/// Marks the table at `idx` as this library's.
+pub(crate) unsafe fn mark(l: *mut lua_State, idx: c_int) {
+    let idx = lua_absindex(l, idx);
+    push_mark(l);
+    lua_setfield(l, idx, MARK_FIELD.as_ptr());
+}
+
 /// Whether the table at `idx` carries our marker.
-unsafe fn is_ours(l: *mut lua_State, idx: c_int) -> bool {
+pub(crate) unsafe fn is_ours(l: *mut lua_State, idx: c_int) -> bool {
     let idx = lua_absindex(l, idx);
     lua_pushstring(l, MARK_FIELD.as_ptr());
     lua_rawget(l, idx);

@@ -146,3 +146,23 @@ t.case('multicast memberships take addresses of another entry point', function()
     t.is_true(u:mcastjoinsrc(A.inet('232.1.77.1'), A.inet('127.0.0.1'), 'lo'))
     t.is_true(u:mcastleavesrc(ll.addrinfo.inet('232.1.77.1'), A.inet('127.0.0.1'), 'lo'))
 end)
+
+t.case('reloading the module over and over keeps nothing per loading', function()
+    local saved = package.loaded.llsocket
+    t.cleanup(function() package.loaded.llsocket = saved end)
+    local function reload(n)
+        for _ = 1, n do
+            package.loaded.llsocket = nil
+            require('llsocket')
+            package.loaded['llsocket.msghdr'] = nil
+            require('llsocket.msghdr')
+        end
+    end
+    reload(50) -- warm up (string interning, registry growth)
+    for _ = 1, 3 do collectgarbage('collect') end
+    local before = collectgarbage('count')
+    reload(2000)
+    for _ = 1, 3 do collectgarbage('collect') end
+    local grew = collectgarbage('count') - before
+    t.ok(grew < 64, string.format('%.1f kB kept after 2000 reloads', grew))
+end)
