@@ -113,6 +113,21 @@ end)
 while p[1]:recv(2 * 1024 * 1024) do end
 assert(p[2]:send('after'))
 C.check(p[1]:recv() == 'after', 'recv (scratch) works after the storms')
+-- ... and the scratch buffer is reused again: after one receive has put a buffer back, the
+-- next ones take and return that same one (no allocation per call)
+if debug and debug.getregistry then
+    local st = debug.getregistry()['llsocket.state']
+    assert(p[2]:send('refill'))
+    p[1]:recv()
+    local scratch = st and st[1]
+    local same = scratch ~= nil
+    for i = 1, 100 do
+        assert(p[2]:send('r' .. i))
+        assert(p[1]:recv() == 'r' .. i)
+        same = same and rawequal(st[1], scratch)
+    end
+    C.check(same, 'the scratch buffer is reused after the storms')
+end
 assert(p[2]:send('after, large'))
 C.check(p[1]:recv(1024 * 1024) == 'after, large', 'recv (large area) works after the storms')
 if propagates then
