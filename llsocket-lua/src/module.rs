@@ -91,6 +91,15 @@ const CLASSES: [(Funcs, Funcs); 6] = [
 /// every later one (see `types`); each loading makes its own module functions, bound to
 /// its own backend, and anchors its backend cell in the state table.
 pub(crate) unsafe fn build(l: *mut lua_State, backend: Rc<dyn SocketOps>) -> c_int {
+    build_cell(l, backend);
+    1
+}
+
+/// [`build`], returning the new instance's cell (anchored for the life of the state).
+pub(crate) unsafe fn build_cell(
+    l: *mut lua_State,
+    backend: Rc<dyn SocketOps>,
+) -> *const BackendCell {
     let base = lua_gettop(l);
     let cell = push_backend_cell(l, backend); // base+1
     luaL_checkstack(l, 40, c"llsocket: stack".as_ptr());
@@ -163,5 +172,5 @@ pub(crate) unsafe fn build(l: *mut lua_State, backend: Rc<dyn SocketOps>) -> c_i
 
     lua_replace(l, base + 1);
     lua_settop(l, base + 1);
-    1
+    cell
 }
