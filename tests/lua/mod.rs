@@ -179,8 +179,15 @@ fn cargo() -> String {
 }
 
 /// Builds the loadable module for Lua 5.4 into a dedicated target dir under `target/`
-/// and returns the directory holding `llsocket.so`.
+/// and returns the directory holding `llsocket.so`. Once per test process: tests that run
+/// at the same time share it (copying the library again while another test's `lua5.4` has
+/// it mapped would crash that process).
 fn build_module_54() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(build_module_54_now).clone()
+}
+
+fn build_module_54_now() -> PathBuf {
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("lua54-module");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let status = Command::new(cargo())
