@@ -12,6 +12,7 @@
 //! | `msg` | `msghdr`, `cmsghdr`, `cmsghdrs`, `sendmsg`/`recvmsg` bodies |
 //! | `iovec` | `llsocket.iovec` and access to the C lua-iovec rock's objects |
 //! | `device` | `device.getifaddrs`, `env`, constants |
+//! | `sim` | `llsocket.sim`: worlds, hosts as module tables, faults, clock, trace, `install` |
 //!
 //! Every Lua-visible function is a raw `extern "C-unwind"` C function (exact
 //! `luaL_argerror` messages, no mlua callback overhead). The backend lives in a
@@ -82,6 +83,7 @@ mod iovec;
 mod lua;
 mod module;
 mod msg;
+mod sim;
 mod socket;
 mod types;
 
@@ -158,8 +160,8 @@ unsafe extern "C-unwind" fn preload_loader(l: *mut lua_State) -> c_int {
     }
 }
 
-/// Registers `package.preload.llsocket` and `package.preload['llsocket.<sub>']` (every
-/// [`SUBMODULES`] entry) in `lua`, so that `require('llsocket')` and each sub-module
+/// Registers `package.preload.llsocket`, `package.preload['llsocket.<sub>']` (every
+/// [`SUBMODULES`] entry) and `package.preload['llsocket.sim']` in `lua`, so that `require('llsocket')` and each sub-module
 /// build over `backend` (the simulator uses this).
 pub fn preload_with(lua: &mlua::Lua, backend: Rc<dyn SocketOps>) -> mlua::Result<()> {
     let backend = std::mem::ManuallyDrop::new(backend);
@@ -183,6 +185,8 @@ pub fn preload_with(lua: &mlua::Lua, backend: Rc<dyn SocketOps>) -> mlua::Result
                 ffi::lua_insert(l, -2);
                 ffi::lua_settable(l, -3);
             }
+            ffi::lua_pushcfunction(l, luaopen_llsocket_sim);
+            ffi::lua_setfield(l, -2, c"llsocket.sim".as_ptr());
             ffi::lua_remove(l, cell);
         })?
     };
@@ -208,6 +212,18 @@ pub fn preload(lua: &mlua::Lua) -> mlua::Result<()> {
 pub unsafe extern "C-unwind" fn luaopen_llsocket(l: *mut lua_State) -> c_int {
     // SAFETY: the host calls this as a Lua C function.
     unsafe { open(l) }
+}
+
+/// The entry point for `require('llsocket.sim')`: the simulator for Lua programs (worlds
+/// of simulated hosts, each a complete `llsocket` module table; see the README section
+/// "Testing Lua network code on the simulator").
+///
+/// # Safety
+/// Called by the Lua host with a valid state.
+#[no_mangle]
+pub unsafe extern "C-unwind" fn luaopen_llsocket_sim(l: *mut lua_State) -> c_int {
+    // SAFETY: the host calls this as a Lua C function.
+    unsafe { sim::open(l) }
 }
 
 /// Entry points of the sub-modules, found by Lua's all-in-one C loader in `llsocket.so`

@@ -87,6 +87,28 @@ pub(crate) struct BackendCell {
     /// Identity cache of the socket self check: the last userdata block that passed it
     /// while it was a live (never finalized) socket. See `socket::check_sock`.
     pub last_sock: Cell<*const c_void>,
+    /// Set when the simulated world this instance's host belongs to is gone (closed or
+    /// collected, see `sim`): every call through the instance then raises.
+    pub gone: Cell<bool>,
+}
+
+/// The backend of a cell, or a raised error when it is gone.
+#[inline(always)]
+unsafe fn cell_backend(l: *mut lua_State, c: Option<&BackendCell>) -> &'static dyn SocketOps {
+    match c {
+        Some(c) if c.gone.get() => raise_str(l, c"llsocket.sim: the world of this host is gone"),
+        Some(BackendCell {
+            backend: Some(rc), ..
+        }) => {
+            // SAFETY: the cell lives in a userdata anchored by a registry reference (and, for
+            // the running function's own cell, by its upvalue) until the state closes, so it
+            // outlives the call; the reference is used only during the call. A world closed
+            // during the call only empties the host the backend forwards to (see
+            // `sim::SimHost`); the backend itself stays alive in the cell.
+            unsafe { &*Rc::as_ptr(rc) }
+        }
+        _ => raise_str(l, c"llsocket: backend is gone (state closing)"),
+    }
 }
 
 /// The running function's [`BackendCell`] (upvalue 1), if it is one.
@@ -105,12 +127,7 @@ pub(crate) unsafe fn cell_ptr(l: *mut lua_State) -> *const BackendCell {
 
 /// The backend of the running function, or a raised error once the state is closing.
 pub(crate) unsafe fn backend(l: *mut lua_State) -> &'static dyn SocketOps {
-    match cell(l).and_then(|c| c.backend.as_ref()) {
-        // SAFETY: the cell lives in a userdata referenced by this function's upvalue,
-        // so it outlives the call; the reference is used only during the call.
-        Some(rc) => unsafe { &*Rc::as_ptr(rc) },
-        None => raise_str(l, c"llsocket: backend is gone (state closing)"),
-    }
+    cell_backend(l, cell(l))
 }
 
 /// The backend of the module instance `cell` (an object's creator), or a raised error
@@ -119,14 +136,10 @@ pub(crate) unsafe fn backend_of(
     l: *mut lua_State,
     cell: *const BackendCell,
 ) -> &'static dyn SocketOps {
-    match cell.as_ref().and_then(|c| c.backend.as_ref()) {
-        // SAFETY: every cell is anchored by a registry reference that is never released, so
-        // it lives until the state closes, and at `lua_close` no object is freed before every
-        // finalizer has run: an object's cell outlives the object. The reference is used
-        // only during the call.
-        Some(rc) => unsafe { &*Rc::as_ptr(rc) },
-        None => raise_str(l, c"llsocket: backend is gone (state closing)"),
-    }
+    // every cell is anchored by a registry reference that is never released, and at
+    // `lua_close` no object is freed before every finalizer has run: an object's cell
+    // outlives the object
+    cell_backend(l, cell.as_ref())
 }
 
 /// The backend of `cell` if it is still there (for `__gc`).
@@ -498,6 +511,17 @@ pub(crate) unsafe fn new_holder(l: *mut lua_State) -> &'static mut Holder {
     let p = lua_newuserdata(l, std::mem::size_of::<Holder>()) as *mut Holder;
     std::ptr::write(p, Holder(None));
     lua_rawgeti(l, up(Up::State), STATE_HOLDER_MT);
+    lua_setmetatable(l, -2);
+    &mut *p
+}
+
+/// Pushes an empty holder whose metatable is at `mt` (a metatable with [`holder_gc`] as
+/// `__gc`, private to its module).
+pub(crate) unsafe fn new_holder_with(l: *mut lua_State, mt: c_int) -> &'static mut Holder {
+    let mt = lua_absindex(l, mt);
+    let p = lua_newuserdata(l, std::mem::size_of::<Holder>()) as *mut Holder;
+    std::ptr::write(p, Holder(None));
+    lua_pushvalue(l, mt);
     lua_setmetatable(l, -2);
     &mut *p
 }

@@ -1,59 +1,282 @@
-//! `llsocket-lua`: runs a Lua script on the bundled Lua 5.4 with `llsocket` requirable.
+//! `llsocket-lua`: a Lua 5.4 interpreter (the bundled Lua) with `llsocket` and
+//! `llsocket.sim` requirable, the standard `lua` command's options, and `--sim`.
 //!
-//! Usage: `llsocket-lua script.lua [args...]` or `llsocket-lua -e 'code' [args...]`.
-//! `arg` is set like the standalone interpreter's; an error prints its message and
-//! traceback to stderr and exits with status 1.
+//! ```text
+//! llsocket-lua [options] [script [args]]
+//!   -e stat   execute string 'stat'          -l mod    require 'mod' into global 'mod'
+//!   -l g=mod  require 'mod' into global 'g'  -v        show version information
+//!   -E        ignore LUA_INIT                -W        turn warnings on
+//!   --        stop handling options          -         execute stdin and stop handling options
+//!   --sim     run on one simulated host (llsocket.sim.install), --seed N picks the seed (default 0)
+//!   --help, --version
+//! ```
+//!
+//! The binary exports the Lua C API (linked with `--export-dynamic`, see `build.rs`), so
+//! C modules built for Lua 5.4 (LuaRocks rocks) load with `require` as under `lua5.4`.
+//! `arg` is set like the standard interpreter's (`arg[0]` the script, options at
+//! negative indices). An error prints its message and traceback to stderr and exits
+//! with status 1; under `--sim` it also prints the seed and the command that replays it.
+//! Interactive mode (`-i`) is not provided.
 
+use std::ffi::OsString;
+use std::io::Read as _;
 use std::process::ExitCode;
 
-use mlua::{Lua, LuaOptions, StdLib, Value};
+use mlua::{Lua, LuaOptions, MultiValue, StdLib, Value};
 
-fn run(args: &[String]) -> mlua::Result<()> {
-    // SAFETY: the standalone interpreter loads every standard library, including debug.
-    let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL, LuaOptions::new()) };
-    llsocket::preload(&lua)?;
-    let (chunk, name, script_at) = match args.get(1).map(String::as_str) {
-        Some("-e") => {
-            let code = args.get(2).cloned().unwrap_or_default();
-            (code.into_bytes(), "=(command line)".to_owned(), 2)
-        }
-        Some(path) => {
-            let mut src = std::fs::read(path).map_err(mlua::Error::external)?;
-            if src.first() == Some(&b'#') {
-                let end = src.iter().position(|&c| c == b'\n').unwrap_or(src.len());
-                src.drain(..end);
+const USAGE: &str = "\
+usage: llsocket-lua [options] [script [args]]
+Available options are:
+  -e stat   execute string 'stat'
+  -l mod    require library 'mod' into global 'mod'
+  -l g=mod  require library 'mod' into global 'g'
+  -v        show version information
+  -E        ignore environment variables (LUA_INIT)
+  -W        turn warnings on
+  --        stop handling options
+  -         stop handling options and execute stdin
+  --sim     run on one simulated host: require('llsocket') is llsocket.sim's
+  --seed N  the simulation's seed (with --sim; default 0)
+  --help    show this help
+  --version show the version";
+
+/// One `-e` or `-l` action, in command-line order.
+#[derive(Debug)]
+enum Action {
+    Exec(String),
+    Require(String),
+}
+
+/// What the command line asks for.
+#[derive(Debug, Default)]
+struct Cmd {
+    actions: Vec<Action>,
+    version: bool,
+    no_env: bool,
+    warnings: bool,
+    /// `--version`: print it and stop.
+    only_version: bool,
+    sim: bool,
+    seed: i64,
+    /// The script (`-` for stdin) and its arguments.
+    script: Option<String>,
+    args: Vec<String>,
+    /// Index in argv of the script (0 when there is none).
+    script_at: usize,
+}
+
+fn text(v: OsString) -> Result<String, String> {
+    v.into_string()
+        .map_err(|v| format!("argument is not UTF-8: {v:?}"))
+}
+
+fn parse(argv: &[String]) -> Result<Option<Cmd>, String> {
+    use lexopt::prelude::*;
+    let mut cmd = Cmd::default();
+    let mut p = lexopt::Parser::from_args(argv.iter().skip(1));
+    let mut seed_given = false;
+    while let Some(a) = p.next().map_err(|e| e.to_string())? {
+        match a {
+            Short('e') => cmd
+                .actions
+                .push(Action::Exec(text(p.value().map_err(|e| e.to_string())?)?)),
+            Short('l') => cmd.actions.push(Action::Require(text(
+                p.value().map_err(|e| e.to_string())?,
+            )?)),
+            Short('v') => cmd.version = true,
+            Short('E') => cmd.no_env = true,
+            Short('W') => cmd.warnings = true,
+            Short('i') => return Err("interactive mode (-i) is not supported".into()),
+            Long("sim") => cmd.sim = true,
+            Long("seed") => {
+                let v = text(p.value().map_err(|e| e.to_string())?)?;
+                cmd.seed = v
+                    .parse()
+                    .map_err(|_| format!("--seed: not an integer: {v:?}"))?;
+                seed_given = true;
             }
-            (src, format!("@{path}"), 1)
+            Long("help") => return Ok(None),
+            Long("version") => {
+                cmd.only_version = true;
+                return Ok(Some(cmd));
+            }
+            Value(v) => {
+                cmd.script = Some(text(v)?);
+                cmd.args = p
+                    .raw_args()
+                    .map_err(|e| e.to_string())?
+                    .map(text)
+                    .collect::<Result<_, _>>()?;
+                cmd.script_at = argv.len() - cmd.args.len() - 1;
+                break;
+            }
+            other => return Err(other.unexpected().to_string()),
         }
-        None => {
-            return Err(mlua::Error::runtime(
-                "usage: llsocket-lua script.lua [args...] | llsocket-lua -e 'code' [args...]",
-            ))
-        }
-    };
-    let argt = lua.create_table()?;
-    argt.set(-(script_at as i64), args[0].as_str())?;
-    for (i, a) in args.iter().enumerate().skip(1) {
-        argt.set(i as i64 - script_at as i64, a.as_str())?;
     }
-    lua.globals().set("arg", argt)?;
-    let rest: Vec<Value> = args
-        .iter()
-        .skip(script_at + 1)
-        .map(|a| lua.create_string(a).map(Value::String))
-        .collect::<mlua::Result<_>>()?;
-    lua.load(chunk)
-        .set_name(name)
-        .call::<()>(mlua::MultiValue::from_iter(rest))
+    if seed_given && !cmd.sim {
+        return Err("--seed needs --sim".into());
+    }
+    Ok(Some(cmd))
+}
+
+/// Loads and runs a chunk.
+fn exec(lua: &Lua, code: &[u8], name: &str, args: MultiValue) -> mlua::Result<()> {
+    lua.load(code).set_name(name).call::<()>(args)
+}
+
+/// The script's bytes without a first `#` line.
+fn script_source(path: &str) -> mlua::Result<Vec<u8>> {
+    let mut src = if path == "-" {
+        let mut b = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut b)
+            .map_err(mlua::Error::external)?;
+        b
+    } else {
+        std::fs::read(path).map_err(|e| mlua::Error::runtime(format!("cannot open {path}: {e}")))?
+    };
+    if src.first() == Some(&b'#') {
+        let end = src.iter().position(|&c| c == b'\n').unwrap_or(src.len());
+        src.drain(..end);
+    }
+    Ok(src)
+}
+
+fn run(lua: &Lua, argv: &[String], cmd: &Cmd) -> mlua::Result<()> {
+    llsocket::preload(lua)?;
+    let globals = lua.globals();
+    // arg: the script at 0, what comes before it at negative indices
+    let argt = lua.create_table()?;
+    for (i, a) in argv.iter().enumerate() {
+        argt.set(i as i64 - cmd.script_at as i64, a.as_str())?;
+    }
+    globals.set("arg", argt)?;
+    if cmd.sim {
+        let sim: mlua::Table = lua.load("return require('llsocket.sim')").eval()?;
+        let install: mlua::Function = sim.get("install")?;
+        let opts = lua.create_table()?;
+        opts.set("seed", cmd.seed)?;
+        install.call::<()>(opts)?;
+    }
+    if cmd.warnings {
+        lua.load("warn('@on')").exec()?;
+    }
+    if !cmd.no_env {
+        if let Some(init) =
+            std::env::var_os("LUA_INIT_5_4").or_else(|| std::env::var_os("LUA_INIT"))
+        {
+            let init = init.to_string_lossy().into_owned();
+            match init.strip_prefix('@') {
+                Some(path) => exec(
+                    lua,
+                    &script_source(path)?,
+                    &format!("@{path}"),
+                    MultiValue::new(),
+                )?,
+                None => exec(lua, init.as_bytes(), "=LUA_INIT", MultiValue::new())?,
+            }
+        }
+    }
+    for a in &cmd.actions {
+        match a {
+            Action::Exec(code) => exec(lua, code.as_bytes(), "=(command line)", MultiValue::new())?,
+            Action::Require(spec) => {
+                let (global, module) = spec.split_once('=').unwrap_or((spec, spec));
+                let require: mlua::Function = globals.get("require")?;
+                let v: Value = require.call(module)?;
+                globals.set(global, v)?;
+            }
+        }
+    }
+    if let Some(script) = &cmd.script {
+        let name = if script == "-" {
+            "=stdin".to_owned()
+        } else {
+            format!("@{script}")
+        };
+        let rest = cmd
+            .args
+            .iter()
+            .map(|a| lua.create_string(a).map(Value::String))
+            .collect::<mlua::Result<MultiValue>>()?;
+        exec(lua, &script_source(script)?, &name, rest)?;
+    } else if cmd.actions.is_empty() && !cmd.version {
+        // no script and nothing to do: run stdin, as `lua -` (there is no interactive mode)
+        exec(lua, &script_source("-")?, "=stdin", MultiValue::new())?;
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    match run(&args) {
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let cmd = match parse(&argv) {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("llsocket-lua: {e}\n{USAGE}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // SAFETY: the standalone interpreter loads every standard library, including debug.
+    let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL, LuaOptions::new()) };
+    if cmd.version || cmd.only_version {
+        let v: String = lua.globals().get("_VERSION").unwrap_or_default();
+        println!("llsocket-lua {} ({v})", env!("CARGO_PKG_VERSION"));
+        if cmd.only_version {
+            return ExitCode::SUCCESS;
+        }
+    }
+    match run(&lua, &argv, &cmd) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("llsocket-lua: {e}");
+            if cmd.sim {
+                let mut replay = format!("llsocket-lua --sim --seed {}", cmd.seed);
+                let options_end = if cmd.script_at == 0 {
+                    argv.len()
+                } else {
+                    cmd.script_at
+                };
+                let mut skip_next = false;
+                for (i, a) in argv.iter().enumerate().skip(1) {
+                    if i < options_end {
+                        if std::mem::take(&mut skip_next)
+                            || a == "--sim"
+                            || a.starts_with("--seed=")
+                        {
+                            continue;
+                        }
+                        if a == "--seed" {
+                            skip_next = true;
+                            continue;
+                        }
+                    }
+                    replay.push(' ');
+                    replay.push_str(&shell_quote(a));
+                }
+                eprintln!(
+                    "llsocket-lua: simulated run failed with seed {}; replay with:\n  {replay}",
+                    cmd.seed
+                );
+            }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `a` quoted for a POSIX shell when it needs it.
+fn shell_quote(a: &str) -> String {
+    if !a.is_empty()
+        && a.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&c))
+    {
+        a.to_owned()
+    } else {
+        format!("'{}'", a.replace('\'', "'\\''"))
     }
 }

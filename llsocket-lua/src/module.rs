@@ -119,6 +119,18 @@ unsafe fn is_cell(l: *mut lua_State, idx: c_int) -> bool {
     ours
 }
 
+/// Builds a module over `backend` with a new anchored cell (leaves the table on top) and
+/// returns that cell (the simulator's hosts mark it gone with their world).
+pub(crate) unsafe fn build_cell(
+    l: *mut lua_State,
+    backend: Rc<dyn SocketOps>,
+) -> *const BackendCell {
+    push_anchored_cell(l, backend);
+    let cell = lua_touserdata(l, -1) as *const BackendCell;
+    build(l);
+    cell
+}
+
 /// Builds the module table over the backend cell on top of the stack (an anchored one:
 /// see [`push_anchored_cell`], [`push_posix_cell`]), replacing it with the table (returns 1).
 ///

@@ -94,7 +94,7 @@ pub(crate) unsafe fn is_ours(l: *mut lua_State, idx: c_int) -> bool {
 
 /// Pushes the registry entry `name` if it is ours, a new marked table stored there if
 /// there is none (`true`), and raises if another module owns the name.
-unsafe fn get_or_make(l: *mut lua_State, name: &CStr) -> bool {
+pub(crate) unsafe fn get_or_make(l: *mut lua_State, name: &CStr) -> bool {
     lua_getfield(l, LUA_REGISTRYINDEX, name.as_ptr());
     match lua_type(l, -1) {
         LUA_TNIL => {

@@ -1,0 +1,1081 @@
+//! `llsocket.sim`: the simulator for Lua programs — worlds from a seed, hosts that are
+//! complete `llsocket` module tables, link and host faults, the virtual clock, the trace,
+//! and `install` (which makes a later `require('llsocket')` the simulated host's).
+//!
+//! # Ownership
+//!
+//! A world is a userdata owning a `Box<WorldState>` (the [`Sim`] and its hosts): the one
+//! userdata of the module that owns Rust memory, like a [`crate::lua::Holder`]. Its `__gc`
+//! (or `world:close()`) drops the state; after that every method raises
+//! `llsocket.sim: this world is gone`. Functions follow the raised-error model of the
+//! `lua` module: references into the state are taken after the last Lua call that could
+//! run a finalizer (a finalizer may close the world) and dropped before the next one.
+//!
+//! Each host's module table runs on a [`SimHost`]: a backend that forwards to the
+//! simulated [`Host`] while the world lives. When the world goes, the forwarder is
+//! emptied (so the world's memory is freed even though module functions may live on)
+//! and the host's module instance is marked gone (`BackendCell::gone`): every later call
+//! through it raises `llsocket.sim: the world of this host is gone`.
+#![allow(unsafe_op_in_unsafe_fn)] // FFI bodies on a live lua_State
+
+use std::cell::RefCell;
+use std::ffi::{c_int, CStr};
+use std::io::Write as _;
+use std::net::Ipv4Addr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::time::Duration;
+
+use llsocket_api::{
+    Accepted, AddrInfo, AddrInfoHints, Errno, Family, Fd, GaiError, Interest, Interface, McastOp,
+    McastRequest, MsgFlags, NameInfo, OptName, Platform, Protocol, RecvMsgOut, Result, Shutdown,
+    SockAddr, SockOpt, SockType, SocketOps,
+};
+use llsocket_sim::{Host, HostFaults, Latency, LinkConfig, Sim};
+use mlua::ffi::*;
+
+use crate::lua::{
+    arg_error, check_str, guard, holder_gc, is_none_or_nil, new_holder_with, push_bool, push_bytes,
+    push_int, raise_str, type_error, BackendCell,
+};
+
+// ---- the backend of a host's module table ---------------------------------------------
+
+/// A simulated host as long as its world lives; afterwards every call is `ENETDOWN`
+/// (the binding raises before calling it, see `BackendCell::gone`; only a call already
+/// under way when a finalizer closes the world can see that error).
+pub(crate) struct SimHost {
+    host: RefCell<Option<Host>>,
+    platform: Platform,
+}
+
+impl SimHost {
+    fn new(host: Host) -> SimHost {
+        let platform = host.platform();
+        SimHost {
+            host: RefCell::new(Some(host)),
+            platform,
+        }
+    }
+
+    /// The host (a cheap clone: a world closed during the call stays alive until it returns).
+    fn h(&self) -> Result<Host> {
+        self.host.borrow().clone().ok_or(Errno::ENETDOWN)
+    }
+
+    fn gai(&self) -> std::result::Result<Host, GaiError> {
+        self.h().map_err(|e| GaiError {
+            code: libc::EAI_SYSTEM,
+            system: Some(e),
+        })
+    }
+}
+
+impl SocketOps for SimHost {
+    fn platform(&self) -> Platform {
+        self.platform
+    }
+    fn socket(&self, f: Family, t: SockType, p: Protocol, nonblock: bool) -> Result<Fd> {
+        self.h()?.socket(f, t, p, nonblock)
+    }
+    fn socketpair(&self, t: SockType, p: Protocol, nonblock: bool) -> Result<(Fd, Fd)> {
+        self.h()?.socketpair(t, p, nonblock)
+    }
+    fn dup(&self, fd: Fd) -> Result<Fd> {
+        self.h()?.dup(fd)
+    }
+    fn close(&self, fd: Fd) -> Result<()> {
+        self.h()?.close(fd)
+    }
+    fn shutdown(&self, fd: Fd, how: Shutdown) -> Result<()> {
+        self.h()?.shutdown(fd, how)
+    }
+    fn bind(&self, fd: Fd, addr: &SockAddr) -> Result<()> {
+        self.h()?.bind(fd, addr)
+    }
+    fn connect(&self, fd: Fd, addr: &SockAddr) -> Result<()> {
+        self.h()?.connect(fd, addr)
+    }
+    fn listen(&self, fd: Fd, backlog: i32) -> Result<()> {
+        self.h()?.listen(fd, backlog)
+    }
+    fn accept(&self, fd: Fd, want_addr: bool) -> Result<Accepted> {
+        self.h()?.accept(fd, want_addr)
+    }
+    fn send(&self, fd: Fd, buf: &[u8], flags: MsgFlags) -> Result<usize> {
+        self.h()?.send(fd, buf, flags)
+    }
+    fn sendto(&self, fd: Fd, buf: &[u8], to: &SockAddr, flags: MsgFlags) -> Result<usize> {
+        self.h()?.sendto(fd, buf, to, flags)
+    }
+    fn recv(&self, fd: Fd, buf: &mut [u8], flags: MsgFlags) -> Result<usize> {
+        self.h()?.recv(fd, buf, flags)
+    }
+    fn recvfrom(
+        &self,
+        fd: Fd,
+        buf: &mut [u8],
+        flags: MsgFlags,
+    ) -> Result<(usize, Option<SockAddr>)> {
+        self.h()?.recvfrom(fd, buf, flags)
+    }
+    fn sendmsg<'a>(
+        &self,
+        fd: Fd,
+        iov: &[&'a [u8]],
+        control: &[u8],
+        to: Option<&'a SockAddr>,
+        flags: MsgFlags,
+    ) -> Result<usize> {
+        self.h()?.sendmsg(fd, iov, control, to, flags)
+    }
+    #[allow(clippy::needless_lifetimes)] // matches the trait declaration
+    fn recvmsg<'a>(
+        &self,
+        fd: Fd,
+        iov: &mut [&'a mut [u8]],
+        control: &mut [u8],
+        flags: MsgFlags,
+    ) -> Result<RecvMsgOut> {
+        self.h()?.recvmsg(fd, iov, control, flags)
+    }
+    fn sendfile(&self, sock: Fd, file: Fd, offset: i64, len: usize) -> Result<usize> {
+        self.h()?.sendfile(sock, file, offset, len)
+    }
+    fn poll(&self, fd: Fd, interest: Interest, timeout_ms: i32) -> Result<bool> {
+        self.h()?.poll(fd, interest, timeout_ms)
+    }
+    fn atmark(&self, fd: Fd) -> Result<bool> {
+        self.h()?.atmark(fd)
+    }
+    fn getsockname(&self, fd: Fd) -> Result<SockAddr> {
+        self.h()?.getsockname(fd)
+    }
+    fn getpeername(&self, fd: Fd) -> Result<SockAddr> {
+        self.h()?.getpeername(fd)
+    }
+    fn nonblock(&self, fd: Fd) -> Result<bool> {
+        self.h()?.nonblock(fd)
+    }
+    fn set_nonblock(&self, fd: Fd, on: bool) -> Result<()> {
+        self.h()?.set_nonblock(fd, on)
+    }
+    fn cloexec(&self, fd: Fd) -> Result<bool> {
+        self.h()?.cloexec(fd)
+    }
+    fn set_cloexec(&self, fd: Fd, on: bool) -> Result<()> {
+        self.h()?.set_cloexec(fd, on)
+    }
+    fn getsockopt(&self, fd: Fd, name: OptName) -> Result<SockOpt> {
+        self.h()?.getsockopt(fd, name)
+    }
+    fn setsockopt(&self, fd: Fd, opt: SockOpt) -> Result<()> {
+        self.h()?.setsockopt(fd, opt)
+    }
+    fn multicast(&self, fd: Fd, op: McastOp, req: &McastRequest) -> Result<()> {
+        self.h()?.multicast(fd, op, req)
+    }
+    fn interface_ipv4(&self, fd: Fd, name: &[u8]) -> Result<Ipv4Addr> {
+        self.h()?.interface_ipv4(fd, name)
+    }
+    fn if_nametoindex(&self, name: &[u8]) -> Result<u32> {
+        self.h()?.if_nametoindex(name)
+    }
+    fn if_indextoname(&self, index: u32) -> Result<Vec<u8>> {
+        self.h()?.if_indextoname(index)
+    }
+    fn getaddrinfo<'a>(
+        &self,
+        node: Option<&'a [u8]>,
+        service: Option<&'a [u8]>,
+        hints: &AddrInfoHints,
+    ) -> std::result::Result<Vec<AddrInfo>, GaiError> {
+        self.gai()?.getaddrinfo(node, service, hints)
+    }
+    fn getnameinfo(&self, addr: &SockAddr, flags: i32) -> std::result::Result<NameInfo, GaiError> {
+        self.gai()?.getnameinfo(addr, flags)
+    }
+    fn interfaces(&self) -> Result<Vec<Interface>> {
+        self.h()?.interfaces()
+    }
+}
+
+// ---- the world --------------------------------------------------------------------------
+
+/// The largest number of hosts in one world (the simulator's limit).
+const MAX_HOSTS: usize = 254;
+
+/// One host of a world.
+struct HostEntry {
+    name: String,
+    host: Host,
+    gate: Rc<SimHost>,
+    /// The module instance of the host's table (null until it is built).
+    cell: *const BackendCell,
+}
+
+/// What a world userdata owns.
+struct WorldState {
+    sim: Sim,
+    /// The seed as Lua gave it (what a replay passes back).
+    seed: i64,
+    hosts: Vec<HostEntry>,
+}
+
+impl Drop for WorldState {
+    fn drop(&mut self) {
+        for e in &self.hosts {
+            if let Ok(mut h) = e.gate.host.try_borrow_mut() {
+                *h = None;
+            }
+            // SAFETY: a host's cell is anchored by a registry reference until the state
+            // closes, and a world state is dropped only by `close` or `__gc`, which run
+            // while the state is open (at `lua_close` every finalizer runs before any
+            // object is freed).
+            if let Some(c) = unsafe { e.cell.as_ref() } {
+                c.gone.set(true);
+            }
+        }
+    }
+}
+
+/// The world userdata.
+struct WorldUd {
+    state: Option<Box<WorldState>>,
+}
+
+/// Registry names of the world metatable and of the module's private holder metatable.
+const WORLD_MT: &CStr = c"llsocket.sim.world";
+const HOLDER_MT: &CStr = c"llsocket.sim.holder";
+
+/// Upvalue 1 of every function: the world metatable; upvalue 2: the holder metatable.
+fn up_world() -> c_int {
+    lua_upvalueindex(1)
+}
+fn up_holder() -> c_int {
+    lua_upvalueindex(2)
+}
+
+/// The world userdata at `arg`, else a raised type error.
+unsafe fn check_world(l: *mut lua_State, arg: c_int) -> *mut WorldUd {
+    let p = lua_touserdata(l, arg);
+    if !p.is_null() && lua_getmetatable(l, arg) != 0 {
+        let same = lua_rawequal(l, -1, up_world()) != 0;
+        lua_pop(l, 1);
+        if same {
+            return p as *mut WorldUd;
+        }
+    }
+    type_error(l, arg, WORLD_MT, true)
+}
+
+/// The state of a live world; raises once it is gone. The reference must not be kept
+/// across a Lua call that can run a finalizer.
+unsafe fn live(l: *mut lua_State, w: *mut WorldUd) -> &'static mut WorldState {
+    match (*w).state.as_deref_mut() {
+        // SAFETY (of the 'static): the box lives until `close`/`__gc`, which the caller
+        // cannot reach before its next Lua call.
+        Some(s) => &mut *(s as *mut WorldState),
+        None => raise_str(l, c"llsocket.sim: this world is gone (closed or collected)"),
+    }
+}
+
+/// Pushes text formatted into a stack buffer (no Rust heap across the push; cut at 512 bytes).
+unsafe fn push_fmt(l: *mut lua_State, args: std::fmt::Arguments<'_>) {
+    let mut buf = [0u8; 512];
+    let mut c = std::io::Cursor::new(&mut buf[..]);
+    let _ = c.write_fmt(args);
+    let n = c.position() as usize;
+    push_bytes(l, &buf[..n]);
+}
+
+/// Raises `bad argument #arg to 'f' (<text>)` with formatted text.
+unsafe fn arg_error_fmt(l: *mut lua_State, arg: c_int, args: std::fmt::Arguments<'_>) -> ! {
+    push_fmt(l, args);
+    luaL_argerror(l, arg, lua_tostring(l, -1));
+    unreachable!("luaL_argerror returned")
+}
+
+/// The index of the host named or given at `arg` (a name, or a table from `world:host`).
+unsafe fn check_host(l: *mut lua_State, arg: c_int) -> usize {
+    match lua_type(l, arg) {
+        LUA_TSTRING => {
+            let name = check_str(l, arg);
+            let w = live(l, check_world(l, 1));
+            match w.hosts.iter().position(|e| e.name.as_bytes() == name) {
+                Some(i) => i,
+                None => arg_error_fmt(
+                    l,
+                    arg,
+                    format_args!("no host \"{}\" in this world", name.escape_ascii()),
+                ),
+            }
+        }
+        LUA_TTABLE => {
+            crate::lua::uservalue(l, 1);
+            lua_rawgeti(l, -1, 2);
+            lua_pushvalue(l, arg);
+            lua_rawget(l, -2);
+            let i = if lua_isinteger(l, -1) != 0 {
+                lua_tointeger(l, -1) as i64
+            } else {
+                -1
+            };
+            lua_pop(l, 3);
+            if i < 0 {
+                arg_error(l, arg, c"not a host of this world");
+            }
+            i as usize
+        }
+        _ => type_error(l, arg, c"host name or host table", false),
+    }
+}
+
+// ---- options tables ------------------------------------------------------------------------
+
+/// Checks that the table at `t` (argument `arg`) has only string keys among `allowed`.
+unsafe fn check_keys(l: *mut lua_State, t: c_int, arg: c_int, allowed: &[&str]) {
+    lua_pushnil(l);
+    while lua_next(l, t) != 0 {
+        lua_pop(l, 1);
+        if lua_type(l, -1) != LUA_TSTRING {
+            arg_error(l, arg, c"option names must be strings");
+        }
+        let k = crate::lua::to_bytes(l, -1);
+        if !allowed.iter().any(|a| a.as_bytes() == k) {
+            arg_error_fmt(
+                l,
+                arg,
+                format_args!("unknown option \"{}\"", k.escape_ascii()),
+            );
+        }
+    }
+}
+
+/// Pushes `t[name]` (raw) and returns its type.
+unsafe fn field(l: *mut lua_State, t: c_int, name: &CStr) -> c_int {
+    lua_pushstring(l, name.as_ptr());
+    lua_rawget(l, t)
+}
+
+/// Raises `bad argument #arg (field 'name': <expected> expected, got <type>)` for the value on top.
+unsafe fn field_type_error(l: *mut lua_State, arg: c_int, name: &CStr, expected: &str) -> ! {
+    let got = CStr::from_ptr(luaL_typename(l, -1)).to_bytes();
+    arg_error_fmt(
+        l,
+        arg,
+        format_args!(
+            "field '{}': {expected} expected, got {}",
+            name.to_string_lossy(),
+            String::from_utf8_lossy(got)
+        ),
+    )
+}
+
+/// Optional integer field.
+unsafe fn int_field(l: *mut lua_State, t: c_int, arg: c_int, name: &CStr) -> Option<i64> {
+    field(l, t, name);
+    let v = if is_none_or_nil(l, -1) {
+        None
+    } else if lua_isinteger(l, -1) != 0 {
+        Some(lua_tointeger(l, -1) as i64)
+    } else {
+        field_type_error(l, arg, name, "integer")
+    };
+    lua_pop(l, 1);
+    v
+}
+
+/// Optional non-negative integer field.
+unsafe fn count_field(l: *mut lua_State, t: c_int, arg: c_int, name: &CStr) -> Option<usize> {
+    let v = int_field(l, t, arg, name)?;
+    if v < 0 {
+        arg_error_fmt(
+            l,
+            arg,
+            format_args!("field '{}': must not be negative", name.to_string_lossy()),
+        );
+    }
+    Some(v as usize)
+}
+
+/// Optional boolean field.
+unsafe fn bool_field(l: *mut lua_State, t: c_int, arg: c_int, name: &CStr) -> Option<bool> {
+    let ty = field(l, t, name);
+    let v = match ty {
+        LUA_TNIL => None,
+        LUA_TBOOLEAN => Some(lua_toboolean(l, -1) != 0),
+        _ => field_type_error(l, arg, name, "boolean"),
+    };
+    lua_pop(l, 1);
+    v
+}
+
+/// Optional probability field (a number in 0..=1).
+unsafe fn prob_field(l: *mut lua_State, t: c_int, arg: c_int, name: &CStr) -> f64 {
+    let ty = field(l, t, name);
+    let v = match ty {
+        LUA_TNIL => 0.0,
+        LUA_TNUMBER => lua_tonumber(l, -1) as f64,
+        _ => field_type_error(l, arg, name, "number"),
+    };
+    lua_pop(l, 1);
+    if !(0.0..=1.0).contains(&v) {
+        arg_error_fmt(
+            l,
+            arg,
+            format_args!(
+                "field '{}': a probability from 0 to 1 expected",
+                name.to_string_lossy()
+            ),
+        );
+    }
+    v
+}
+
+/// Milliseconds (a finite number ≥ 0) as a duration, or `None` when out of range.
+fn ms_duration(ms: f64) -> Option<Duration> {
+    // (below 2^63 ns: about 292 years)
+    if ms.is_finite() && (0.0..9.2e12).contains(&ms) {
+        Some(Duration::from_nanos((ms * 1e6).round() as u64))
+    } else {
+        None
+    }
+}
+
+/// A duration in milliseconds at `idx` (number), raising for other values.
+unsafe fn check_ms(l: *mut lua_State, idx: c_int, arg: c_int, what: &str) -> Duration {
+    if lua_type(l, idx) != LUA_TNUMBER {
+        if what.is_empty() {
+            type_error(l, arg, c"number", false);
+        }
+        field_type_error(l, arg, c"latency", "number or {min, max}");
+    }
+    match ms_duration(lua_tonumber(l, idx) as f64) {
+        Some(d) => d,
+        None => arg_error_fmt(
+            l,
+            arg,
+            format_args!("{what}milliseconds from 0 to 9.2e12 expected"),
+        ),
+    }
+}
+
+/// The link options table at `arg` (or none): `{latency = ms | {min, max}, loss =,
+/// duplicate =, reorder =}`.
+unsafe fn check_link(l: *mut lua_State, arg: c_int) -> LinkConfig {
+    let mut cfg = LinkConfig::default();
+    if is_none_or_nil(l, arg) {
+        return cfg;
+    }
+    if lua_type(l, arg) != LUA_TTABLE {
+        type_error(l, arg, c"table", false);
+    }
+    let t = lua_absindex(l, arg);
+    check_keys(l, t, arg, &["latency", "loss", "duplicate", "reorder"]);
+    match field(l, t, c"latency") {
+        LUA_TNIL => {}
+        LUA_TTABLE => {
+            let lt = lua_gettop(l);
+            lua_rawgeti(l, lt, 1);
+            lua_rawgeti(l, lt, 2);
+            let lo = check_ms(l, -2, arg, "field 'latency': ");
+            let hi = check_ms(l, -1, arg, "field 'latency': ");
+            if lo > hi {
+                arg_error(
+                    l,
+                    arg,
+                    c"field 'latency': {min, max} with min <= max expected",
+                );
+            }
+            cfg.latency = Latency::Uniform(lo, hi);
+            lua_pop(l, 2);
+        }
+        _ => cfg.latency = Latency::Fixed(check_ms(l, -1, arg, "field 'latency': ")),
+    }
+    lua_pop(l, 1);
+    cfg.loss = prob_field(l, t, arg, c"loss");
+    cfg.duplicate = prob_field(l, t, arg, c"duplicate");
+    cfg.reorder = prob_field(l, t, arg, c"reorder");
+    cfg
+}
+
+/// The options of `new`/`install`, checked.
+#[derive(Clone, Copy)]
+struct WorldOpts {
+    seed: i64,
+    somaxconn: Option<i64>,
+    fd_limit: Option<usize>,
+    rcvbuf: Option<usize>,
+    sndbuf: Option<usize>,
+    trace: bool,
+    payloads: bool,
+}
+
+/// Checks the options table at `arg` (or none); `install` also allows `host`.
+unsafe fn check_world_opts(l: *mut lua_State, arg: c_int, install: bool) -> WorldOpts {
+    let mut o = WorldOpts {
+        seed: 0,
+        somaxconn: None,
+        fd_limit: None,
+        rcvbuf: None,
+        sndbuf: None,
+        trace: true,
+        payloads: false,
+    };
+    if is_none_or_nil(l, arg) {
+        return o;
+    }
+    if lua_type(l, arg) != LUA_TTABLE {
+        type_error(l, arg, c"table", false);
+    }
+    let t = lua_absindex(l, arg);
+    const KEYS: [&str; 8] = [
+        "seed",
+        "somaxconn",
+        "fd_limit",
+        "rcvbuf",
+        "sndbuf",
+        "trace",
+        "trace_payloads",
+        "host",
+    ];
+    check_keys(l, t, arg, &KEYS[..if install { 8 } else { 7 }]);
+    o.seed = int_field(l, t, arg, c"seed").unwrap_or(0);
+    o.somaxconn = int_field(l, t, arg, c"somaxconn");
+    if o.somaxconn.is_some_and(|n| i32::try_from(n).is_err()) {
+        arg_error(l, arg, c"field 'somaxconn': out of range");
+    }
+    o.fd_limit = count_field(l, t, arg, c"fd_limit");
+    o.rcvbuf = count_field(l, t, arg, c"rcvbuf");
+    o.sndbuf = count_field(l, t, arg, c"sndbuf");
+    o.trace = bool_field(l, t, arg, c"trace").unwrap_or(true);
+    o.payloads = bool_field(l, t, arg, c"trace_payloads").unwrap_or(false);
+    if install {
+        match field(l, t, c"host") {
+            LUA_TNIL | LUA_TSTRING => {}
+            _ => field_type_error(l, arg, c"host", "string"),
+        }
+        lua_pop(l, 1);
+    }
+    o
+}
+
+/// Pushes a new world with the checked options.
+unsafe fn push_world(l: *mut lua_State, o: WorldOpts) -> *mut WorldUd {
+    let p = lua_newuserdata(l, std::mem::size_of::<WorldUd>()) as *mut WorldUd;
+    std::ptr::write(p, WorldUd { state: None });
+    lua_pushvalue(l, up_world());
+    lua_setmetatable(l, -2);
+    // user value: [1] host tables by name, [2] host indices by table
+    crate::lua::new_uservalue(l, -1, 2);
+    lua_createtable(l, 0, 4);
+    lua_rawseti(l, -2, 1);
+    lua_createtable(l, 0, 4);
+    lua_rawseti(l, -2, 2);
+    lua_pop(l, 1);
+    // nothing below calls Lua
+    let state = guard(l, || {
+        let mut b = Sim::builder(o.seed as u64)
+            .keep_trace(o.trace)
+            .trace_payloads(o.payloads);
+        if let Some(n) = o.somaxconn {
+            b = b.somaxconn(n as i32);
+        }
+        if let Some(n) = o.fd_limit {
+            b = b.fd_limit(n);
+        }
+        if let Some(n) = o.rcvbuf {
+            b = b.rcvbuf(n);
+        }
+        if let Some(n) = o.sndbuf {
+            b = b.sndbuf(n);
+        }
+        Box::new(WorldState {
+            sim: b.build(),
+            seed: o.seed,
+            hosts: Vec::new(),
+        })
+    });
+    (*p).state = Some(state);
+    p
+}
+
+/// `sim.new([opts])`: a world. Options: `seed` (integer, default 0), `somaxconn`,
+/// `fd_limit`, `rcvbuf`, `sndbuf` (bytes), `trace` (keep the events, default true),
+/// `trace_payloads` (keep the bytes, default false).
+unsafe extern "C-unwind" fn sim_new(l: *mut lua_State) -> c_int {
+    let o = check_world_opts(l, 1, false);
+    push_world(l, o);
+    1
+}
+
+/// The host named by the string at `name_idx` of the world at index `w_idx`: its module
+/// table (made on first use) is pushed.
+unsafe fn push_host(l: *mut lua_State, w_idx: c_int, name_idx: c_int) {
+    let wp = check_world(l, w_idx);
+    let name_b = check_str(l, name_idx);
+    let Ok(name) = std::str::from_utf8(name_b) else {
+        arg_error(l, name_idx, c"host name must be UTF-8");
+    };
+    live(l, wp);
+    crate::lua::uservalue(l, w_idx);
+    let uv = lua_gettop(l);
+    lua_rawgeti(l, uv, 1);
+    lua_pushvalue(l, name_idx);
+    if lua_rawget(l, -2) == LUA_TTABLE {
+        lua_replace(l, uv);
+        lua_settop(l, uv);
+        return;
+    }
+    lua_pop(l, 2);
+    // make the host (no Lua call from here to `build_cell`)
+    let (gate, idx): (Rc<dyn SocketOps>, usize) = {
+        let w = live(l, wp);
+        if w.hosts.len() >= MAX_HOSTS {
+            raise_str(l, c"llsocket.sim: at most 254 hosts per world");
+        }
+        guard(l, || {
+            let host = w.sim.host(name);
+            let gate = Rc::new(SimHost::new(host.clone()));
+            w.hosts.push(HostEntry {
+                name: name.to_owned(),
+                host,
+                gate: gate.clone(),
+                cell: std::ptr::null(),
+            });
+            (gate as Rc<dyn SocketOps>, w.hosts.len() - 1)
+        })
+    };
+    let cell = crate::module::build_cell(l, gate);
+    let t = lua_gettop(l);
+    match (*wp).state.as_deref_mut() {
+        Some(w) => w.hosts[idx].cell = cell,
+        None => {
+            // closed by a finalizer while the table was built
+            (*cell).gone.set(true);
+            raise_str(l, c"llsocket.sim: this world is gone (closed or collected)");
+        }
+    }
+    let (v4, v6) = {
+        let w = live(l, wp);
+        (w.hosts[idx].host.ipv4(), w.hosts[idx].host.ipv6())
+    };
+    lua_pushvalue(l, name_idx);
+    lua_setfield(l, t, c"name".as_ptr());
+    push_fmt(l, format_args!("{v4}"));
+    lua_setfield(l, t, c"ipv4".as_ptr());
+    push_fmt(l, format_args!("{v6}"));
+    lua_setfield(l, t, c"ipv6".as_ptr());
+    lua_rawgeti(l, uv, 1);
+    lua_pushvalue(l, name_idx);
+    lua_pushvalue(l, t);
+    lua_rawset(l, -3);
+    lua_pop(l, 1);
+    lua_rawgeti(l, uv, 2);
+    lua_pushvalue(l, t);
+    push_int(l, idx as i64);
+    lua_rawset(l, -3);
+    lua_pop(l, 1);
+    lua_replace(l, uv);
+    lua_settop(l, uv);
+}
+
+/// `world:host(name)`: the module table of the host `name` (made on first use, the same
+/// table afterwards), with `name`, `ipv4` and `ipv6` fields.
+unsafe extern "C-unwind" fn w_host(l: *mut lua_State) -> c_int {
+    push_host(l, 1, 2);
+    1
+}
+
+/// `sim.install([opts])`: a world (the options of `new`, plus `host`, the host's name,
+/// default `"main"`) whose host becomes `package.loaded.llsocket` and every
+/// `llsocket.<sub>`; the world is anchored in the registry. Returns the world and the host.
+unsafe extern "C-unwind" fn sim_install(l: *mut lua_State) -> c_int {
+    let o = check_world_opts(l, 1, true);
+    lua_settop(l, 1);
+    if lua_type(l, 1) == LUA_TTABLE {
+        field(l, 1, c"host");
+    } else {
+        lua_pushnil(l);
+    }
+    if lua_type(l, 2) != LUA_TSTRING {
+        lua_pop(l, 1);
+        lua_pushstring(l, c"main".as_ptr());
+    }
+    if std::str::from_utf8(crate::lua::to_bytes(l, 2)).is_err() {
+        arg_error(l, 1, c"field 'host': host name must be UTF-8");
+    }
+    push_world(l, o); // 3
+    lua_pushvalue(l, 3);
+    lua_setfield(l, LUA_REGISTRYINDEX, c"llsocket.sim.installed".as_ptr());
+    push_host(l, 3, 2); // 4
+    lua_getfield(l, LUA_REGISTRYINDEX, c"_LOADED".as_ptr()); // 5
+    let loaded = lua_gettop(l);
+    lua_getfield(l, loaded, c"package".as_ptr());
+    let preload = if lua_type(l, -1) == LUA_TTABLE {
+        lua_getfield(l, -1, c"preload".as_ptr());
+        lua_remove(l, -2);
+        (lua_type(l, -1) == LUA_TTABLE).then(|| lua_gettop(l))
+    } else {
+        None
+    };
+    if preload.is_none() {
+        lua_pop(l, 1);
+    }
+    for sub in std::iter::once(None).chain(crate::SUBMODULES.iter().map(|s| Some(*s))) {
+        push_bytes(l, b"llsocket");
+        match sub {
+            Some(s) => {
+                push_bytes(l, b".");
+                push_bytes(l, s.as_bytes());
+                lua_concat(l, 3);
+                lua_pushlstring(l, s.as_ptr().cast(), s.len());
+                lua_rawget(l, 4);
+            }
+            None => lua_pushvalue(l, 4),
+        }
+        // key, value
+        lua_pushvalue(l, -2);
+        lua_pushvalue(l, -2);
+        lua_settable(l, loaded);
+        if let Some(p) = preload {
+            lua_pushvalue(l, -2);
+            lua_pushvalue(l, -2);
+            lua_pushcclosure(l, return_upvalue, 1);
+            lua_settable(l, p);
+        }
+        lua_pop(l, 2);
+    }
+    lua_settop(l, 4);
+    lua_pushvalue(l, 3);
+    lua_pushvalue(l, 4);
+    2
+}
+
+/// A `package.preload` loader that returns its upvalue.
+unsafe extern "C-unwind" fn return_upvalue(l: *mut lua_State) -> c_int {
+    lua_pushvalue(l, lua_upvalueindex(1));
+    1
+}
+
+/// `world:link(a, b [, opts])`: faults on both directions between two hosts (names or
+/// host tables). Options: `latency` (milliseconds, or `{min, max}` drawn uniformly),
+/// `loss`, `duplicate`, `reorder` (probabilities). Missing options are fault-free.
+unsafe extern "C-unwind" fn w_link(l: *mut lua_State) -> c_int {
+    link(l, true)
+}
+
+/// `world:link_oneway(a, b [, opts])`: faults on the direction `a -> b` only.
+unsafe extern "C-unwind" fn w_link_oneway(l: *mut lua_State) -> c_int {
+    link(l, false)
+}
+
+unsafe fn link(l: *mut lua_State, both: bool) -> c_int {
+    let wp = check_world(l, 1);
+    let a = check_host(l, 2);
+    let b = check_host(l, 3);
+    let cfg = check_link(l, 4);
+    let w = live(l, wp);
+    guard(l, || {
+        let (ha, hb) = (&w.hosts[a].host, &w.hosts[b].host);
+        if both {
+            w.sim.set_link_both(ha, hb, cfg);
+        } else {
+            w.sim.set_link(ha, hb, cfg);
+        }
+    });
+    0
+}
+
+/// The two-host operations.
+#[derive(Clone, Copy)]
+enum Pair {
+    Partition,
+    PartitionOneway,
+    Heal,
+}
+
+unsafe fn pair(l: *mut lua_State, op: Pair) -> c_int {
+    let wp = check_world(l, 1);
+    let a = check_host(l, 2);
+    let b = check_host(l, 3);
+    let w = live(l, wp);
+    guard(l, || {
+        let (ha, hb) = (&w.hosts[a].host, &w.hosts[b].host);
+        match op {
+            Pair::Partition => w.sim.partition(ha, hb),
+            Pair::PartitionOneway => w.sim.partition_oneway(ha, hb),
+            Pair::Heal => w.sim.heal(ha, hb),
+        }
+    });
+    0
+}
+
+/// `world:partition(a, b)`: every packet between the two hosts is lost until `heal`.
+unsafe extern "C-unwind" fn w_partition(l: *mut lua_State) -> c_int {
+    pair(l, Pair::Partition)
+}
+
+/// `world:partition_oneway(a, b)`: every packet from `a` to `b` is lost until `heal`.
+unsafe extern "C-unwind" fn w_partition_oneway(l: *mut lua_State) -> c_int {
+    pair(l, Pair::PartitionOneway)
+}
+
+/// `world:heal(a, b)`: restores both directions.
+unsafe extern "C-unwind" fn w_heal(l: *mut lua_State) -> c_int {
+    pair(l, Pair::Heal)
+}
+
+/// The one-host operations.
+#[derive(Clone, Copy)]
+enum One {
+    Crash,
+    Restart,
+}
+
+unsafe fn one(l: *mut lua_State, op: One) -> c_int {
+    let wp = check_world(l, 1);
+    let h = check_host(l, 2);
+    let w = live(l, wp);
+    guard(l, || match op {
+        One::Crash => w.hosts[h].host.crash(),
+        One::Restart => w.hosts[h].host.restart(),
+    });
+    0
+}
+
+/// `world:crash(h)`: every socket of the host vanishes without a packet; the host is
+/// down until `restart`.
+unsafe extern "C-unwind" fn w_crash(l: *mut lua_State) -> c_int {
+    one(l, One::Crash)
+}
+
+/// `world:restart(h)`: brings a crashed host back, with empty tables.
+unsafe extern "C-unwind" fn w_restart(l: *mut lua_State) -> c_int {
+    one(l, One::Restart)
+}
+
+/// `world:faults(h [, opts])`: the host's fault switches, probabilities: `short_io`
+/// (stream sends/receives move fewer bytes), `eintr` (blocking calls fail with `EINTR`),
+/// `reset` (a TCP send resets its connection). Missing switches are off.
+unsafe extern "C-unwind" fn w_faults(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let h = check_host(l, 2);
+    let mut f = HostFaults::default();
+    if !is_none_or_nil(l, 3) {
+        if lua_type(l, 3) != LUA_TTABLE {
+            type_error(l, 3, c"table", false);
+        }
+        check_keys(l, 3, 3, &["short_io", "eintr", "reset"]);
+        f.short_io = prob_field(l, 3, 3, c"short_io");
+        f.eintr = prob_field(l, 3, 3, c"eintr");
+        f.reset = prob_field(l, 3, 3, c"reset");
+    }
+    let w = live(l, wp);
+    guard(l, || w.hosts[h].host.set_faults(f));
+    0
+}
+
+/// `world:now()`: the virtual clock, in milliseconds since the start (a number).
+unsafe extern "C-unwind" fn w_now(l: *mut lua_State) -> c_int {
+    let w = live(l, check_world(l, 1));
+    let ns = guard(l, || w.sim.now().as_nanos() as f64);
+    lua_pushnumber(l, (ns / 1e6) as lua_Number);
+    1
+}
+
+/// `world:advance(ms)`: runs the world forward (every event due in that time runs).
+unsafe extern "C-unwind" fn w_advance(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let d = check_ms(l, 2, 2, "");
+    let w = live(l, wp);
+    guard(l, || w.sim.advance(d));
+    0
+}
+
+/// `world:seed()`: the seed, as given.
+unsafe extern "C-unwind" fn w_seed(l: *mut lua_State) -> c_int {
+    let w = live(l, check_world(l, 1));
+    push_int(l, w.seed);
+    1
+}
+
+/// `world:trace()`: the kept trace, one string per event
+/// (`<virtual seconds> <host> <operation> <arguments> -> <result>`).
+unsafe extern "C-unwind" fn w_trace(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    live(l, wp);
+    let h = new_holder_with(l, up_holder());
+    let lines: &'static mut Vec<String> = {
+        let w = live(l, wp);
+        guard(l, || h.put(w.sim.trace()))
+    };
+    lua_createtable(l, lines.len().min(1 << 24) as c_int, 0);
+    for (i, line) in lines.iter().enumerate() {
+        push_bytes(l, line.as_bytes());
+        lua_rawseti(l, -2, i as lua_Integer + 1);
+    }
+    h.clear();
+    1
+}
+
+/// `world:digest()`: the trace digest as 16 hex digits (same seed, program and
+/// configuration: same digest, on every architecture).
+unsafe extern "C-unwind" fn w_digest(l: *mut lua_State) -> c_int {
+    let w = live(l, check_world(l, 1));
+    let d = guard(l, || w.sim.trace_digest());
+    push_fmt(l, format_args!("{d:016x}"));
+    1
+}
+
+/// `world:replay_hint()`: how to replay this run.
+unsafe extern "C-unwind" fn w_replay_hint(l: *mut lua_State) -> c_int {
+    let w = live(l, check_world(l, 1));
+    let s = w.seed;
+    push_fmt(
+        l,
+        format_args!(
+            "llsocket.sim: seed={s}; replay with the same seed: sim.new{{seed = {s}}}, \
+             sim.install{{seed = {s}}} or llsocket-lua --sim --seed {s}"
+        ),
+    );
+    1
+}
+
+/// `world:live_sockets()`: sockets that still exist anywhere in the world (for leak checks).
+unsafe extern "C-unwind" fn w_live_sockets(l: *mut lua_State) -> c_int {
+    let w = live(l, check_world(l, 1));
+    let n = guard(l, || w.sim.live_sockets());
+    push_int(l, n as i64);
+    1
+}
+
+/// `world:open_fds(h)`: the descriptors open on a host, ascending.
+unsafe extern "C-unwind" fn w_open_fds(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let h = check_host(l, 2);
+    let holder = new_holder_with(l, up_holder());
+    let fds: &'static mut Vec<Fd> = {
+        let w = live(l, wp);
+        guard(l, || holder.put(w.hosts[h].host.open_fds()))
+    };
+    lua_createtable(l, fds.len().min(1 << 24) as c_int, 0);
+    for (i, fd) in fds.iter().enumerate() {
+        push_int(l, i64::from(fd.0));
+        lua_rawseti(l, -2, i as lua_Integer + 1);
+    }
+    holder.clear();
+    1
+}
+
+/// `world:closed()`: whether the world is gone.
+unsafe extern "C-unwind" fn w_closed(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    push_bool(l, (*wp).state.is_none());
+    1
+}
+
+/// `world:close()`: drops the world now (idempotent); its hosts' module tables raise from
+/// then on.
+unsafe extern "C-unwind" fn w_close(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let taken = (*wp).state.take();
+    guard(l, move || drop(taken));
+    0
+}
+
+/// `__gc`: drops the world (any other value, as when called by hand, is ignored).
+unsafe extern "C-unwind" fn w_gc(l: *mut lua_State) -> c_int {
+    let p = lua_touserdata(l, 1) as *mut WorldUd;
+    if p.is_null() || lua_getmetatable(l, 1) == 0 {
+        return 0;
+    }
+    let same = lua_rawequal(l, -1, up_world()) != 0;
+    lua_pop(l, 1);
+    if same {
+        let taken = (*p).state.take();
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(taken)));
+    }
+    0
+}
+
+/// `__tostring`: `llsocket.sim.world: seed=<seed>` (or `closed`).
+unsafe extern "C-unwind" fn w_tostring(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    match (*wp).state.as_deref() {
+        Some(w) => push_fmt(l, format_args!("llsocket.sim.world: seed={}", w.seed)),
+        None => push_fmt(l, format_args!("llsocket.sim.world: closed")),
+    }
+    1
+}
+
+type Funcs = &'static [(&'static CStr, lua_CFunction)];
+
+const METHODS: Funcs = &[
+    (c"host", w_host),
+    (c"link", w_link),
+    (c"link_oneway", w_link_oneway),
+    (c"partition", w_partition),
+    (c"partition_oneway", w_partition_oneway),
+    (c"heal", w_heal),
+    (c"crash", w_crash),
+    (c"restart", w_restart),
+    (c"faults", w_faults),
+    (c"now", w_now),
+    (c"advance", w_advance),
+    (c"seed", w_seed),
+    (c"trace", w_trace),
+    (c"digest", w_digest),
+    (c"replay_hint", w_replay_hint),
+    (c"live_sockets", w_live_sockets),
+    (c"open_fds", w_open_fds),
+    (c"closed", w_closed),
+    (c"close", w_close),
+];
+
+const FUNCS: Funcs = &[(c"new", sim_new), (c"install", sim_install)];
+
+/// Sets `funcs` into the table at absolute `t`, each with the two upvalues at `ups`, `ups + 1`.
+unsafe fn set_funcs2(l: *mut lua_State, t: c_int, ups: c_int, funcs: Funcs) {
+    for (name, f) in funcs {
+        lua_pushvalue(l, ups);
+        lua_pushvalue(l, ups + 1);
+        lua_pushcclosure(l, *f, 2);
+        lua_setfield(l, t, name.as_ptr());
+    }
+}
+
+/// Pushes the `llsocket.sim` module table. The world and holder metatables (and the
+/// methods) exist once per Lua state, like the other types (see `types`).
+pub(crate) unsafe fn open(l: *mut lua_State) -> c_int {
+    luaL_checkstack(l, 20, c"llsocket.sim: stack".as_ptr());
+    let fresh_world = crate::types::get_or_make(l, WORLD_MT);
+    let wmt = lua_gettop(l);
+    let fresh_holder = crate::types::get_or_make(l, HOLDER_MT);
+    let hmt = lua_gettop(l);
+    if fresh_holder {
+        lua_pushvalue(l, hmt);
+        lua_pushcclosure(l, holder_gc, 1);
+        lua_setfield(l, hmt, c"__gc".as_ptr());
+        lua_pushboolean(l, 0);
+        lua_setfield(l, hmt, c"__metatable".as_ptr());
+    }
+    if fresh_world {
+        lua_createtable(l, 0, METHODS.len() as c_int);
+        let idx = lua_gettop(l);
+        set_funcs2(l, idx, wmt, METHODS);
+        lua_setfield(l, wmt, c"__index".as_ptr());
+        set_funcs2(l, wmt, wmt, &[(c"__gc", w_gc), (c"__tostring", w_tostring)]);
+        lua_pushstring(l, WORLD_MT.as_ptr());
+        lua_setfield(l, wmt, c"__name".as_ptr());
+        lua_pushstring(l, WORLD_MT.as_ptr());
+        lua_setfield(l, wmt, c"__metatable".as_ptr());
+    }
+    lua_createtable(l, 0, FUNCS.len() as c_int);
+    let m = lua_gettop(l);
+    set_funcs2(l, m, wmt, FUNCS);
+    lua_replace(l, wmt);
+    lua_settop(l, wmt);
+    1
+}
