@@ -237,6 +237,13 @@ impl World {
                     let c = self.sr(client);
                     c.st == St::SynSent && c.conn_gen == gen
                 };
+                // A duplicate of the SYN-ACK that already established this connection (a
+                // link that duplicates packets) is an old segment: Linux answers it with an
+                // ACK and changes nothing; it must not reset the connection.
+                let dup = !ok && self.exists(client) && {
+                    let c = self.sr(client);
+                    c.conn_gen == gen && c.peer_id == Some(child)
+                };
                 if ok {
                     let c = self.s(client);
                     c.st = St::Connected;
@@ -245,6 +252,8 @@ impl World {
                     self.cancel(t);
                     self.tr(b, "established", client as i64, child as i64);
                     self.established(client);
+                } else if dup {
+                    self.tr(b, "dup-synack", client as i64, child as i64);
                 } else {
                     self.transmit(Packet::rst(b, p.src_h, child));
                 }

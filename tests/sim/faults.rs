@@ -322,3 +322,44 @@ fn injected_eintr_hits_blocking_calls_only() {
     assert_eq!(n, Ok(4), "{}", sim.replay_hint());
     assert!(sim.trace().iter().any(|l| l.contains("fault-eintr")));
 }
+
+/// Every packet duplicated, handshake included: a late copy of the SYN-ACK reaches a client
+/// that is already connected. Linux answers such an old segment with an ACK; it must not
+/// reset the connection (found from Lua: `link(a, b, {latency = 5, duplicate = 1})`).
+#[test]
+fn duplicated_handshake_packets_do_not_reset_the_connection() {
+    for seed in 1..6 {
+        let (sim, a, b) = two_hosts(seed);
+        // both directions: the SYN-ACK travels b -> a
+        sim.set_link(&a, &b, link(5, 0.0, 1.0, 0.0));
+        sim.set_link(&b, &a, link(5, 0.0, 1.0, 0.0));
+        let (c, s, _l) = tcp_pair(&sim, &a, &b, 9103);
+        a.send(c, b"ping", MsgFlags::NONE).unwrap();
+        assert_eq!(recv_exact(&sim, &b, s, 4), b"ping", "{}", sim.replay_hint());
+        b.send(s, b"pong", MsgFlags::NONE).unwrap();
+        assert_eq!(recv_exact(&sim, &a, c, 4), b"pong", "{}", sim.replay_hint());
+        sim.advance(Duration::from_secs(1));
+        // the connection still carries data both ways, long after the late copies arrived
+        a.send(c, b"again", MsgFlags::NONE).unwrap();
+        assert_eq!(
+            recv_exact(&sim, &b, s, 5),
+            b"again",
+            "{}",
+            sim.replay_hint()
+        );
+        b.send(s, b"back", MsgFlags::NONE).unwrap_or_else(|e| {
+            panic!(
+                "send after the handshake's copies: {e:?}; {}",
+                sim.replay_hint()
+            )
+        });
+        assert_eq!(recv_exact(&sim, &a, c, 4), b"back", "{}", sim.replay_hint());
+        let mut buf = [0u8; 4];
+        assert_eq!(
+            b.recv(s, &mut buf, MsgFlags::DONTWAIT),
+            Err(Errno::EAGAIN),
+            "still connected; {}",
+            sim.replay_hint()
+        );
+    }
+}
