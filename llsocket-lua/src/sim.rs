@@ -1036,6 +1036,45 @@ const METHODS: Funcs = &[
 
 const FUNCS: Funcs = &[(c"new", sim_new), (c"install", sim_install)];
 
+/// `sim.check_determinism(opts, fn)`: runs `fn(world)` on two worlds made by
+/// `sim.new(opts)` (same seed) and compares their traces event by event. Returns `fn`'s
+/// first result and the digest when they match; `nil` and a report naming the first
+/// divergent event of each run, with the five events before it, when they do not. An
+/// error raised by `fn` in the first run is raised again after the comparison.
+const CHECK_DETERMINISM: &str = r#"
+local new = ...
+local max, concat, tostring, pcall, error, type = math.max, table.concat, tostring, pcall, error, type
+return function(opts, fn)
+    if type(opts) ~= 'table' then
+        error("bad argument #1 to 'check_determinism' (table expected, got " .. type(opts) .. ")", 0)
+    end
+    if type(fn) ~= 'function' then
+        error("bad argument #2 to 'check_determinism' (function expected, got " .. type(fn) .. ")", 0)
+    end
+    local function run()
+        local w = new(opts)
+        local ok, res = pcall(fn, w)
+        local trace, digest = w:trace(), w:digest()
+        w:close()
+        return ok, res, trace, digest
+    end
+    local ok1, r1, t1, d1 = run()
+    local _, _, t2 = run()
+    for i = 1, max(#t1, #t2) do
+        if t1[i] ~= t2[i] then
+            local lines = { 'llsocket.sim: two runs of seed ' .. tostring(opts.seed)
+                .. ' diverge at event #' .. i .. ' (events before it:)' }
+            for k = max(1, i - 5), i - 1 do lines[#lines + 1] = '    ' .. t1[k] end
+            lines[#lines + 1] = '  run 1: ' .. tostring(t1[i] or '(none: the run ended)')
+            lines[#lines + 1] = '  run 2: ' .. tostring(t2[i] or '(none: the run ended)')
+            return nil, concat(lines, '\n')
+        end
+    end
+    if not ok1 then error(r1, 0) end
+    return r1, d1
+end
+"#;
+
 /// Sets `funcs` into the table at absolute `t`, each with the two upvalues at `ups`, `ups + 1`.
 unsafe fn set_funcs2(l: *mut lua_State, t: c_int, ups: c_int, funcs: Funcs) {
     for (name, f) in funcs {
@@ -1072,9 +1111,22 @@ pub(crate) unsafe fn open(l: *mut lua_State) -> c_int {
         lua_pushstring(l, WORLD_MT.as_ptr());
         lua_setfield(l, wmt, c"__metatable".as_ptr());
     }
-    lua_createtable(l, 0, FUNCS.len() as c_int);
+    lua_createtable(l, 0, FUNCS.len() as c_int + 1);
     let m = lua_gettop(l);
     set_funcs2(l, m, wmt, FUNCS);
+    // sim.check_determinism, in Lua over sim.new (no raw state of its own)
+    if luaL_loadbuffer(
+        l,
+        CHECK_DETERMINISM.as_ptr().cast(),
+        CHECK_DETERMINISM.len(),
+        c"=llsocket.sim".as_ptr(),
+    ) != 0
+    {
+        lua_error(l);
+    }
+    lua_getfield(l, m, c"new".as_ptr());
+    lua_call(l, 1, 1);
+    lua_setfield(l, m, c"check_determinism".as_ptr());
     lua_replace(l, wmt);
     lua_settop(l, wmt);
     1

@@ -377,3 +377,39 @@ t.case('install: require("llsocket") and its sub-modules become the simulated ho
     t.eq(h2.name, 'main')
     t.eq(require('llsocket'), h2)
 end)
+
+t.case('check_determinism runs a scenario twice and names the first divergent event', function()
+    local sim = require('llsocket.sim')
+    local function scenario(w)
+        local a, b = w:host('a'), w:host('b')
+        local l = assert(b.socket.new(b.AF_INET, b.SOCK_STREAM))
+        assert(l:bind(b.addrinfo.inet(b.ipv4, 7100)))
+        assert(l:listen())
+        local c = assert(a.socket.new(a.AF_INET, a.SOCK_STREAM))
+        assert(c:connect(a.addrinfo.inet(b.ipv4, 7100)))
+        local s = assert(l:accept())
+        assert(c:send('same every time') == 15)
+        local got = s:recv()
+        c:close(); s:close(); l:close()
+        return got
+    end
+    local got, digest = sim.check_determinism({ seed = 5 }, scenario)
+    t.eq(got, 'same every time')
+    t.match(digest, '^%x+$')
+    -- a program that is not the same twice: the report names the event where it differs
+    local runs = 0
+    local r, report = sim.check_determinism({ seed = 5 }, function(w)
+        runs = runs + 1
+        local a = w:host('a')
+        for _ = 1, runs do a.socket.new(a.AF_INET, a.SOCK_DGRAM):close() end
+    end)
+    t.is_nil(r)
+    t.match(report, 'two runs of seed 5 diverge at event #%d+')
+    t.has(report, 'run 1: ')
+    t.has(report, 'run 2: ')
+    -- an error in the scenario is raised again after the comparison
+    t.raises(function() sim.check_determinism({ seed = 1 }, function() error('scenario failed', 0) end) end,
+        'scenario failed')
+    t.argerr(function() sim.check_determinism(1, scenario) end, 1, 'table expected, got number')
+    t.argerr(function() sim.check_determinism({ seed = 1 }) end, 2, 'function expected, got nil')
+end)
