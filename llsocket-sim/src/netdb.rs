@@ -37,11 +37,15 @@ const SERVICES: &[(&str, u16, bool, bool)] = &[
 
 /// `EAI_ADDRFAMILY` (glibc's -9; not in every libc binding).
 const EAI_ADDRFAMILY: i32 = -9;
+/// `AI_V4MAPPED` and `AI_ALL` (Linux's values: the simulator models Linux, and NetBSD's and
+/// OpenBSD's libc bindings have neither, so the crate builds everywhere).
+const AI_V4MAPPED: i32 = 0x0008;
+const AI_ALL: i32 = 0x0010;
 const KNOWN_AI_FLAGS: i32 = libc::AI_PASSIVE
     | libc::AI_CANONNAME
     | libc::AI_NUMERICHOST
-    | libc::AI_V4MAPPED
-    | libc::AI_ALL
+    | AI_V4MAPPED
+    | AI_ALL
     | libc::AI_ADDRCONFIG
     | libc::AI_NUMERICSERV;
 
@@ -173,7 +177,7 @@ impl World {
                 if let Ok(ip) = n.parse::<IpAddr>() {
                     let ip = match (ip, family) {
                         (IpAddr::V4(v4), Family::INET6) => {
-                            if flags & libc::AI_V4MAPPED != 0 {
+                            if flags & AI_V4MAPPED != 0 {
                                 IpAddr::V6(v4.to_ipv6_mapped())
                             } else {
                                 return Err(GaiError::new(EAI_ADDRFAMILY));
