@@ -8,6 +8,8 @@
 //!   -E        ignore LUA_INIT                -W        turn warnings on
 //!   --        stop handling options          -         execute stdin and stop handling options
 //!   --sim     run on one simulated host (llsocket.sim.install), --seed N picks the seed (default 0)
+//!   --seeds A..B  run the script once per seed A to B (each in a new state), then list the
+//!             failing seeds with the command that replays each (exit status 1 if any failed)
 //!   --help, --version
 //! ```
 //!
@@ -37,6 +39,8 @@ Available options are:
   -         stop handling options and execute stdin
   --sim     run on one simulated host: require('llsocket') is llsocket.sim's
   --seed N  the simulation's seed (with --sim; default 0)
+  --seeds A..B  run the script once per seed from A to B on the simulator, each in a
+            new state; ends with the failing seeds and the command that replays each
   --help    show this help
   --version show the version";
 
@@ -58,6 +62,8 @@ struct Cmd {
     only_version: bool,
     sim: bool,
     seed: i64,
+    /// `--seeds A..B`: a sweep over A..=B.
+    seeds: Option<(i64, i64)>,
     /// The script (`-` for stdin) and its arguments.
     script: Option<String>,
     args: Vec<String>,
@@ -95,6 +101,16 @@ fn parse(argv: &[String]) -> Result<Option<Cmd>, String> {
                     .map_err(|_| format!("--seed: not an integer: {v:?}"))?;
                 seed_given = true;
             }
+            Long("seeds") => {
+                let v = text(p.value().map_err(|e| e.to_string())?)?;
+                let (a, b) = v
+                    .split_once("..")
+                    .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+                    .filter(|(a, b): &(i64, i64)| a <= b)
+                    .ok_or_else(|| format!("--seeds: expected A..B with A <= B, got {v:?}"))?;
+                cmd.seeds = Some((a, b));
+                cmd.sim = true;
+            }
             Long("help") => return Ok(None),
             Long("version") => {
                 cmd.only_version = true;
@@ -115,6 +131,12 @@ fn parse(argv: &[String]) -> Result<Option<Cmd>, String> {
     }
     if seed_given && !cmd.sim {
         return Err("--seed needs --sim".into());
+    }
+    if seed_given && cmd.seeds.is_some() {
+        return Err("--seed and --seeds exclude each other".into());
+    }
+    if cmd.seeds.is_some() && cmd.script.as_deref().is_none_or(|s| s == "-") {
+        return Err("--seeds needs a script file (it runs it once per seed)".into());
     }
     Ok(Some(cmd))
 }
@@ -222,6 +244,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some((first, last)) = cmd.seeds {
+        return sweep(&argv, cmd, first, last);
+    }
     // SAFETY: the standalone interpreter loads every standard library, including debug.
     let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL, LuaOptions::new()) };
     if cmd.version || cmd.only_version {
@@ -236,37 +261,88 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("llsocket-lua: {e}");
             if cmd.sim {
-                let mut replay = format!("llsocket-lua --sim --seed {}", cmd.seed);
-                let options_end = if cmd.script_at == 0 {
-                    argv.len()
-                } else {
-                    cmd.script_at
-                };
-                let mut skip_next = false;
-                for (i, a) in argv.iter().enumerate().skip(1) {
-                    if i < options_end {
-                        if std::mem::take(&mut skip_next)
-                            || a == "--sim"
-                            || a.starts_with("--seed=")
-                        {
-                            continue;
-                        }
-                        if a == "--seed" {
-                            skip_next = true;
-                            continue;
-                        }
-                    }
-                    replay.push(' ');
-                    replay.push_str(&shell_quote(a));
-                }
                 eprintln!(
-                    "llsocket-lua: simulated run failed with seed {}; replay with:\n  {replay}",
-                    cmd.seed
+                    "llsocket-lua: simulated run failed with seed {}; replay with:\n  {}",
+                    cmd.seed,
+                    replay_command(&argv, &cmd, cmd.seed)
                 );
             }
             ExitCode::FAILURE
         }
     }
+}
+
+/// The command line that replays one seed: the options without `--sim`, `--seed` and
+/// `--seeds` (and their values), then `--sim --seed N`, the script and its arguments.
+fn replay_command(argv: &[String], cmd: &Cmd, seed: i64) -> String {
+    let mut replay = format!("llsocket-lua --sim --seed {seed}");
+    let options_end = if cmd.script_at == 0 {
+        argv.len()
+    } else {
+        cmd.script_at
+    };
+    let mut skip_next = false;
+    for (i, a) in argv.iter().enumerate().skip(1) {
+        if i < options_end {
+            if std::mem::take(&mut skip_next)
+                || a == "--sim"
+                || a.starts_with("--seed=")
+                || a.starts_with("--seeds=")
+            {
+                continue;
+            }
+            if a == "--seed" || a == "--seeds" {
+                skip_next = true;
+                continue;
+            }
+        }
+        replay.push(' ');
+        replay.push_str(&shell_quote(a));
+    }
+    replay
+}
+
+/// `--seeds A..B`: the script once per seed, each in a new Lua state over a new world; a
+/// progress line on a terminal; then the failing seeds, each with its first error line and
+/// the command that replays it. Exit status 1 if any seed failed.
+fn sweep(argv: &[String], mut cmd: Cmd, first: i64, last: i64) -> ExitCode {
+    use std::io::IsTerminal as _;
+    let tty = std::io::stderr().is_terminal();
+    let total = (last - first + 1) as u64;
+    let mut failed: Vec<(i64, String)> = Vec::new();
+    for (k, seed) in (first..=last).enumerate() {
+        cmd.seed = seed;
+        // SAFETY: the standalone interpreter loads every standard library, including debug.
+        let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL, LuaOptions::new()) };
+        if let Err(e) = run(&lua, argv, &cmd) {
+            let first_line = e.to_string().lines().next().unwrap_or("").to_owned();
+            failed.push((seed, first_line));
+        }
+        drop(lua);
+        if tty {
+            eprint!(
+                "\rllsocket-lua: seed {seed} ({}/{total}), {} failed",
+                k + 1,
+                failed.len()
+            );
+        }
+    }
+    if tty {
+        eprintln!();
+    }
+    if failed.is_empty() {
+        eprintln!("llsocket-lua: {total} seeds ({first}..{last}), all passed");
+        return ExitCode::SUCCESS;
+    }
+    eprintln!(
+        "llsocket-lua: {} of {total} seeds ({first}..{last}) failed:",
+        failed.len()
+    );
+    for (seed, msg) in &failed {
+        eprintln!("  seed {seed}: {msg}");
+        eprintln!("    replay: {}", replay_command(argv, &cmd, *seed));
+    }
+    ExitCode::FAILURE
 }
 
 /// `a` quoted for a POSIX shell when it needs it.

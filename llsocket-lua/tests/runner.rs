@@ -216,3 +216,63 @@ fn c_modules_load_into_the_runner() {
     assert!(o.status.success(), "{}", err(&o));
     assert_eq!(out(&o), "42\n");
 }
+
+#[test]
+fn seeds_sweeps_a_scenario_and_lists_the_failing_seeds_with_their_replay() {
+    // The scenario fails whenever the simulated host picks an ephemeral port divisible by
+    // 3: which seeds do is the simulator's business, but it is the same every run.
+    let script = tmp("sweep.lua");
+    std::fs::write(
+        &script,
+        "local ll = require('llsocket')\n\
+         local s = assert(ll.socket.new(ll.AF_INET, ll.SOCK_DGRAM))\n\
+         assert(s:bind(ll.addrinfo.inet('127.0.0.1', 0)))\n\
+         local port = s:getsockname():port()\n\
+         s:close()\n\
+         if port % 3 == 0 then error('unlucky port ' .. port) end\n",
+    )
+    .unwrap();
+    let path = script.to_str().unwrap();
+    let o = runner(&["--seeds", "1..30", path]);
+    let e = err(&o);
+    assert!(!o.status.success(), "some seed should fail: {e}");
+    let failing: Vec<i64> = e
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("seed "))
+        .filter_map(|l| l.split(':').next()?.parse().ok())
+        .collect();
+    assert!(!failing.is_empty() && failing.len() < 30, "{e}");
+    assert!(
+        e.contains(&format!("{} of 30 seeds (1..30) failed", failing.len())),
+        "{e}"
+    );
+    assert!(e.contains("unlucky port"), "{e}");
+    // the same sweep again lists the same seeds
+    let again = err(&runner(&["--seeds", "1..30", path]));
+    assert_eq!(e, again);
+    // each replay command reproduces its failure, and a passing seed passes alone
+    let seed = failing[0].to_string();
+    assert!(
+        e.contains(&format!("replay: llsocket-lua --sim --seed {seed} {path}")),
+        "{e}"
+    );
+    let o = runner(&["--sim", "--seed", &seed, path]);
+    assert!(!o.status.success() && err(&o).contains("unlucky port"));
+    let good = (1..=30).find(|s| !failing.contains(s)).unwrap().to_string();
+    assert!(runner(&["--sim", "--seed", &good, path]).status.success());
+    // a sweep where every seed passes exits 0
+    let single = runner(&["--seeds", &format!("{good}..{good}"), path]);
+    assert!(single.status.success(), "{}", err(&single));
+    assert!(err(&single).contains("1 seeds"), "{}", err(&single));
+    // usage errors
+    for bad in [
+        &["--seeds", "5..1", path][..],
+        &["--seeds", "x", path],
+        &["--seeds", "1..2"],
+        &["--seed", "1", "--seeds", "1..2", path],
+    ] {
+        let o = runner(bad);
+        assert!(!o.status.success(), "{bad:?}");
+        assert!(err(&o).contains("usage:"), "{bad:?}: {}", err(&o));
+    }
+}

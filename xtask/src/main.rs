@@ -145,6 +145,10 @@ const QEMU_SKIPS: &[(&str, &str)] = &[
         "spawned aarch64 binaries need binfmt_misc",
     ),
     (
+        "seeds_sweeps_a_scenario",
+        "spawned aarch64 binaries need binfmt_misc",
+    ),
+    (
         "posix::stream::scm_rights_with_a_short_control_buffer_is_ctrunc",
         "MSG_CTRUNC not passed back",
     ),
