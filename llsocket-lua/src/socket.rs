@@ -611,6 +611,9 @@ unsafe fn recv_common(
     let Ok(len) = usize::try_from(bufsize) else {
         raise_memory(l)
     };
+    // One receive never returns more than INT_MAX bytes (Linux caps every read at
+    // MAX_RW_COUNT, the BSDs at INT_MAX): a larger area would only be address space.
+    let len = len.min(i32::MAX as usize);
     let b = s.backend(l);
     let buf = take_area(l, len);
     let area = lua_gettop(l);
