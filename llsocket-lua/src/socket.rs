@@ -611,11 +611,13 @@ unsafe fn recv_common(
     let Ok(len) = usize::try_from(bufsize) else {
         raise_memory(l)
     };
-    // One receive never returns more than INT_MAX bytes (Linux caps every read at
-    // MAX_RW_COUNT, the BSDs at INT_MAX): a larger area would only be address space.
-    let len = len.min(i32::MAX as usize);
     let b = s.backend(l);
-    let buf = take_area(l, len);
+    let area = take_area(l, len);
+    // One receive never returns more than INT_MAX bytes (Linux caps every read at
+    // MAX_RW_COUNT, the BSDs at INT_MAX), so no more is offered to the kernel (valgrind
+    // reads larger lengths as negative). An area the allocator refuses is still the
+    // memory error, as in C.
+    let buf = &mut area[..len.min(i32::MAX as usize)];
     let area = lua_gettop(l);
     let r = guard(l, || {
         if from {
