@@ -179,14 +179,9 @@
 //!   IPv4 only: this machine's `lo` has no IPv6 multicast route).
 //! * `IP_MULTICAST_ALL` cannot be turned off (it is always on, Linux's default).
 //! * Known, not yet modelled (found by the differential test, rare; each is a `known_*`
-//!   case of the regression corpus, `tests/proptest/corpus.rs`): a TCP client that
-//!   connects to a listener which was `shutdown` before `listen` is not readable at once
-//!   (Linux: the child inherits the shutdown and the client sees end of stream);
-//!   `getpeername` on an accepted unix socket keeps the client's name as it was at
-//!   connect (Linux: as it is now; `accept` already reports it so); a zero-byte read of a unix stream whose
-//!   only data were urgent bytes already read is `EAGAIN` (Linux: an empty read); a
-//!   zero-byte read of a unix stream reset by its peer's close is `ECONNRESET` once the
-//!   data are read (Linux: 0).
+//!   case of the regression corpus, `tests/proptest/corpus.rs`): a zero-byte read of a
+//!   unix stream whose only data were urgent bytes already read is `EAGAIN` (Linux: an
+//!   empty read).
 //!
 //! # Fidelity
 //!
@@ -203,7 +198,13 @@
 //! connection `listen` is `EINVAL`; unread zero-length seqpacket messages do not reset
 //! the peer; source-specific requests on TCP sockets, without a join, twice, and on an
 //! any-source membership; `SO_REUSEPORT` on unix sockets; an accepted socket's
-//! multicast TTL; `MSG_OOB` in `recvmsg`'s flags.
+//! multicast TTL; `MSG_OOB` in `recvmsg`'s flags; a `shutdown(SHUT_WR)` that failed
+//! with `ENOTCONN` before `listen` is inherited by every child, which sends its FIN
+//! when its handshake completes (`tcp_rcv_state_process`, `TCP_SYN_RECV`), while one
+//! made before `connect` sends none (`tcp_finish_connect`) until a later `shutdown`;
+//! a unix stream read that empties the queue short of its target (`MSG_WAITALL`,
+//! `SO_RCVLOWAT`) consumes a pending error (`sock_error` in `unix_stream_read_generic`)
+//! and returns the bytes.
 //!
 //! Last campaign (61f4b46, Linux 6.18, 2 shared cores, about 300 sequences/s with two
 //! kernel runs and one simulated run each): 60 000 sequences (seed 501) met two

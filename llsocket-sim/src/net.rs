@@ -244,7 +244,10 @@ impl World {
                     let t = c.syn_timer.take();
                     self.cancel(t);
                     self.tr(b, "established", client as i64, child as i64);
-                    self.established(client);
+                    // The client's ACK completes the child's handshake. Only the
+                    // passive side sends a FIN for a shutdown(SHUT_WR) made before
+                    // (Linux's TCP_SYN_RECV step; tcp_finish_connect does not).
+                    self.established(child);
                 } else {
                     self.transmit(Packet::rst(b, p.src_h, child));
                 }
@@ -490,10 +493,17 @@ impl World {
         }
     }
 
-    /// A connection just became established: a shutdown(SHUT_WR) made before
-    /// (it set the flag and failed with ENOTCONN) now sends its FIN.
+    /// A connection just became established through `SYN_RECV` (an accepted child,
+    /// or a socket connected to itself): a shutdown(SHUT_WR) made before (on the
+    /// listener, whose flags the child inherits, or on the socket itself; it set the
+    /// flag and failed with ENOTCONN) now sends its FIN, as Linux's
+    /// `tcp_rcv_state_process` does. An active open does not (`tcp_finish_connect`).
     fn established(&mut self, id: ObjId) {
-        if self.sr(id).wr_shut {
+        if !self.exists(id) {
+            return;
+        }
+        let s = self.sr(id);
+        if s.st == St::Connected && s.wr_shut && !s.fin_pending && !s.fin_sent {
             self.s(id).fin_pending = true;
             self.pump(id);
         }

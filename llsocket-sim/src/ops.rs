@@ -373,9 +373,11 @@ impl World {
                 // Linux's inet_shutdown marks a finished connect as connected.
                 s.connect_pending = false;
                 s.rd_shut |= rd;
-                if wr && !s.wr_shut {
+                if wr {
                     s.wr_shut = true;
-                    if tcp {
+                    // tcp_shutdown sends the FIN whenever none went out yet, even if the
+                    // flag was set before the connection (a shutdown that was ENOTCONN).
+                    if tcp && !s.fin_pending && !s.fin_sent {
                         s.fin_pending = true;
                         self.pump(id);
                     }
@@ -1670,6 +1672,13 @@ impl World {
                     stop = true;
                     break;
                 }
+            }
+            let s = w.sr(id);
+            if s.is_unix() && !peek && got > 0 && got < target && !stop && s.rq_bytes == 0 {
+                // unix_stream_read_generic: the queue ran dry short of the target
+                // (MSG_WAITALL, SO_RCVLOWAT), so it calls sock_error, which clears a
+                // pending error; the bytes read are returned and the error is gone.
+                let _ = take_err(w, id);
             }
             let s = w.sr(id);
             if got >= target || (got > 0 && (stop || nonblock)) {
