@@ -178,10 +178,8 @@
 //!   The IPv6 delivery rules mirror the IPv4 ones (checked against the kernel for
 //!   IPv4 only: this machine's `lo` has no IPv6 multicast route).
 //! * `IP_MULTICAST_ALL` cannot be turned off (it is always on, Linux's default).
-//! * Known, not yet modelled (found by the differential test, rare; each is a `known_*`
-//!   case of the regression corpus, `tests/proptest/corpus.rs`): a zero-byte read of a
-//!   unix stream whose only data were urgent bytes already read is `EAGAIN` (Linux: an
-//!   empty read).
+//! * No divergence found by the differential test is known to remain (a `known_*` case
+//!   of the regression corpus, `tests/proptest/corpus.rs`, would name one).
 //!
 //! # Fidelity
 //!
@@ -204,7 +202,10 @@
 //! made before `connect` sends none (`tcp_finish_connect`) until a later `shutdown`;
 //! a unix stream read that empties the queue short of its target (`MSG_WAITALL`,
 //! `SO_RCVLOWAT`) consumes a pending error (`sock_error` in `unix_stream_read_generic`)
-//! and returns the bytes.
+//! and returns the bytes; unix urgent data follow `queue_oob` and `manage_oob`, not
+//! TCP: a second urgent byte makes the first ordinary data (or removes it, once
+//! `MSG_OOB` read it), and a read that meets the urgent byte at the head of the queue,
+//! even a zero-byte one, drops it unless `SO_OOBINLINE` or `MSG_PEEK`.
 //!
 //! Last campaign (61f4b46, Linux 6.18, 2 shared cores, about 300 sequences/s with two
 //! kernel runs and one simulated run each): 60 000 sequences (seed 501) met two

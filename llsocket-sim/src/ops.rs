@@ -1616,6 +1616,21 @@ impl World {
                     s.stream_avail() > 0 && !(peek && last_is_oob)
                 }
             };
+            // A unix stream (Linux's manage_oob): a read, even of zero bytes, that
+            // meets the urgent byte (or its placeholder once MSG_OOB read it) at the
+            // head of the queue drops it, unless SO_OOBINLINE or MSG_PEEK.
+            let zero_ready = if cap == 0 && !peek {
+                let s = w.sr(id);
+                if s.is_unix() && !s.opts.oobinline && s.mark == Some(s.rd_total) && s.rq_bytes > 0
+                {
+                    w.stream_skip_urgent(id);
+                    w.sr(id).stream_avail() > 0
+                } else {
+                    zero_ready
+                }
+            } else {
+                zero_ready
+            };
             if cap == 0 && zero_ready {
                 let s = w.s(id);
                 if let Some(seg) = s.rq.front_mut() {
@@ -1814,6 +1829,34 @@ impl World {
         n
     }
 
+    /// Removes the unix stream byte at stream offset `at` from the receive queue
+    /// (a consumed urgent byte), renumbering the bytes after it; whether it was there.
+    fn stream_remove_byte(&mut self, id: ObjId, at: u64) -> bool {
+        let s = self.s(id);
+        if at < s.rd_total {
+            return false;
+        }
+        let mut skip = (at - s.rd_total) as usize;
+        let mut found = None;
+        for (i, seg) in s.rq.iter().enumerate() {
+            let len = seg.data.len() - seg.off;
+            if skip < len {
+                found = Some((i, seg.off + skip));
+                break;
+            }
+            skip -= len;
+        }
+        let Some((i, k)) = found else { return false };
+        let seg = &mut s.rq[i];
+        seg.data.remove(k);
+        if seg.data.len() == seg.off && seg.rights.is_empty() {
+            s.rq.remove(i);
+        }
+        s.rq_bytes -= 1;
+        s.rq_total -= 1;
+        true
+    }
+
     /// Consumes the urgent byte at the read position without copying it.
     fn stream_skip_urgent(&mut self, id: ObjId) {
         let mut g = Got::empty();
@@ -1824,10 +1867,22 @@ impl World {
     /// Urgent data arrived: `offset` is the urgent byte's position in the stream.
     /// A previous urgent byte becomes ordinary data, unless the reader sits on it
     /// (then it is dropped, as Linux's `tcp_check_urg` does).
-    pub(crate) fn urgent_arrives(&mut self, id: ObjId, offset: u64, byte: u8) {
+    ///
+    /// A unix stream differs (Linux's `queue_oob`): the previous urgent byte becomes
+    /// ordinary data wherever it is, unless `MSG_OOB` already read it; then it was
+    /// only a zero-length placeholder in the queue, and it goes.
+    pub(crate) fn urgent_arrives(&mut self, id: ObjId, mut offset: u64, byte: u8) {
         let s = self.sr(id);
         if let Some(old) = s.mark {
-            if old < offset && old == s.rd_total && !s.opts.oobinline && s.rq_bytes > 0 {
+            if s.is_unix() {
+                if s.oob.is_none()
+                    && old < offset
+                    && !s.opts.oobinline
+                    && self.stream_remove_byte(id, old)
+                {
+                    offset -= 1;
+                }
+            } else if old < offset && old == s.rd_total && !s.opts.oobinline && s.rq_bytes > 0 {
                 self.stream_skip_urgent(id);
             }
         }

@@ -22,6 +22,7 @@ fn replay(ops: &[Op]) {
 /// Replays a sequence that shows a divergence not fixed yet (listed under
 /// "Differences from Linux" in the crate docs): it must still differ, at `step`.
 /// Once the simulator is fixed this fails; move the case to [`replay`] then.
+#[allow(dead_code)] // no divergence is known at present; kept for the next one
 fn known(ops: &[Op], step: usize) {
     match difference(ops) {
         Some(msg) => assert!(
@@ -255,25 +256,80 @@ fn unix_accept_reports_the_clients_later_name() {
     ]);
 }
 
-/// Known: a zero-byte recvmsg on a unix stream whose only data are urgent bytes
-/// already passed returns an empty message on Linux (the simulator: `EAGAIN`).
-/// Campaign seed 201.
+/// Campaign seed 201: on a unix stream a second urgent byte makes the first one
+/// ordinary data (Linux's `queue_oob`; TCP drops it when the reader sits on it),
+/// so a zero-byte recvmsg finds data and returns an empty message.
 #[test]
-fn known_unix_zero_byte_read_after_urgent_bytes() {
-    known(
-        &[
-            Socket(Tcp4),
-            Socket(Tcp4),
-            Socket(Tcp4),
-            Pair(SockType::STREAM),
-            Send(Index(33), 1, true),
-            Socket(Tcp4),
-            Send(Index(45), 1, true),
-            Dup(Index(10)),
-            RecvMsg(Index(48), 0, 0, 0),
-        ],
-        8,
-    );
+fn unix_second_urgent_byte_makes_the_first_ordinary_data() {
+    replay(&[
+        Socket(Tcp4),
+        Socket(Tcp4),
+        Socket(Tcp4),
+        Pair(SockType::STREAM),
+        Send(Index(33), 1, true),
+        Socket(Tcp4),
+        Send(Index(45), 1, true),
+        Dup(Index(10)),
+        RecvMsg(Index(48), 0, 0, 0),
+    ]);
+}
+
+/// Issue 14 (this branch, the unix urgent-data experiments): a read that meets the
+/// unread urgent byte at the head of a unix stream, even a zero-byte one, drops it
+/// (Linux's `manage_oob`): `MSG_OOB` is `EINVAL` afterwards.
+#[test]
+fn unix_zero_byte_read_drops_the_urgent_byte_at_the_head() {
+    replay(&[
+        Pair(SockType::STREAM),
+        Send(Index(0), 1, true),
+        Send(Index(0), 3, false),
+        Recv(Index(1), 0, 1),
+        Recv(Index(1), 0, 0),
+        Recv(Index(1), 10, 2),
+        Recv(Index(1), 10, 0),
+    ]);
+}
+
+/// The same with nothing behind the urgent byte, after two urgent sends.
+#[test]
+fn unix_read_stops_before_the_urgent_byte_then_drops_it() {
+    replay(&[
+        Pair(SockType::STREAM),
+        Send(Index(0), 1, true),
+        Send(Index(0), 1, true),
+        Recv(Index(1), 10, 0),
+        Recv(Index(1), 0, 0),
+        Recv(Index(1), 10, 2),
+        Recv(Index(1), 0, 0),
+    ]);
+}
+
+/// Once `MSG_OOB` has read it, the urgent byte is a zero-length placeholder: a new
+/// urgent byte removes it from the stream, and a zero-byte read at the head does too
+/// (`SIOCATMARK` is then false).
+#[test]
+fn unix_urgent_byte_read_by_msg_oob_leaves_no_data() {
+    replay(&[
+        Pair(SockType::STREAM),
+        Send(Index(0), 3, true),
+        Recv(Index(1), 10, 2),
+        Send(Index(0), 2, true),
+        Atmark(Index(1)),
+        Recv(Index(1), 10, 1),
+        Recv(Index(1), 10, 0),
+        Atmark(Index(1)),
+        Recv(Index(1), 10, 0),
+        Recv(Index(1), 10, 2),
+    ]);
+    replay(&[
+        Pair(SockType::STREAM),
+        Send(Index(0), 1, true),
+        Send(Index(0), 3, false),
+        Recv(Index(1), 10, 2),
+        Recv(Index(1), 0, 0),
+        Atmark(Index(1)),
+        Recv(Index(1), 10, 0),
+    ]);
 }
 
 /// Campaign seed 301: unblocking a source of an include-mode membership is
