@@ -1641,6 +1641,18 @@ impl World {
                         g.rights = std::mem::take(&mut seg.rights);
                     }
                 }
+                if peek && s.is_unix() {
+                    // A zero-length unix peek walks the queue to the first descriptors
+                    // and reports them (unix_stream_read_generic).
+                    if let Some(r) = Self::peek_rights_after(s, 0, false) {
+                        for &x in &r {
+                            if let Some(o) = w.objs.get_mut(&x) {
+                                o.refs += 1;
+                            }
+                        }
+                        g.rights = r;
+                    }
+                }
                 return Some(Ok(()));
             }
             let mut stop = false;
@@ -1751,6 +1763,7 @@ impl World {
         let s = self.s(id);
         let mut n = 0;
         if peek {
+            let skip_from = skip;
             let mut skip = skip;
             let mut bumped = Vec::new();
             for seg in &s.rq {
@@ -1781,6 +1794,15 @@ impl World {
                 skip = 0;
                 if n == want || !g.rights.is_empty() {
                     break;
+                }
+            }
+            if n == want && n > 0 && g.rights.is_empty() && s.is_unix() {
+                // unix_stream_read_generic: a peek goes on to the next segments
+                // once the buffer is full, and reports the first descriptors it meets
+                // (it stops at the urgent mark).
+                if let Some(r) = Self::peek_rights_after(s, skip_from + n, true) {
+                    g.rights.clone_from(&r);
+                    bumped = r;
                 }
             }
             for r in bumped {
@@ -1855,6 +1877,30 @@ impl World {
         s.rq_bytes -= 1;
         s.rq_total -= 1;
         true
+    }
+
+    /// The descriptors of the first segment that starts `from` bytes or more past the
+    /// read position of a unix stream (before the urgent mark when `stop_at_mark`).
+    fn peek_rights_after(
+        s: &crate::world::Sock,
+        from: usize,
+        stop_at_mark: bool,
+    ) -> Option<Vec<ObjId>> {
+        let mut start = 0usize;
+        for seg in &s.rq {
+            let len = seg.data.len() - seg.off;
+            if start >= from {
+                let at = s.rd_total + start as u64;
+                if stop_at_mark && s.mark.is_some_and(|m| m >= at && m < at + len as u64) {
+                    return None;
+                }
+                if seg.off == 0 && !seg.rights.is_empty() {
+                    return Some(seg.rights.clone());
+                }
+            }
+            start += len;
+        }
+        None
     }
 
     /// Consumes the urgent byte at the read position without copying it.

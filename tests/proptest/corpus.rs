@@ -455,3 +455,26 @@ fn connect_after_shutdown_rd_of_a_listener_of_a_connection() {
         Connect(Index(3), Index(1)),
     ]);
 }
+
+/// Campaign seed 1001 (case 10 574): a unix stream peek goes on past a full buffer
+/// (here an empty one) to the first segment carrying descriptors and reports them
+/// (`unix_stream_read_generic`); without room for them they are closed (`MSG_CTRUNC`).
+#[test]
+fn unix_peek_reports_descriptors_beyond_the_buffer() {
+    replay(&[
+        Conn(UnixStream),
+        Send(Index(10), 79, false),
+        SendFd(Index(52), Index(0), 1),
+        RecvMsg(Index(8), 0, 0, 1),
+    ]);
+    replay(&[
+        Pair(SockType::STREAM),
+        Send(Index(0), 5, false),
+        SendFd(Index(0), Index(0), 1),
+        Send(Index(0), 5, false),
+        SendFd(Index(0), Index(1), 1),
+        RecvMsg(Index(1), 0, 3, 1),
+        RecvMsg(Index(1), 3, 0, 1),
+        RecvMsg(Index(1), 20, 3, 1),
+    ]);
+}
