@@ -804,6 +804,26 @@ impl World {
         self.s(id).local = Some(a);
     }
 
+    /// Linux's `unix_dgram_disconnected`: a unix datagram socket that connects away
+    /// from `old` loses every datagram queued for it, and if any was there and `old`
+    /// (alive) is connected to it, `old` gets `ECONNRESET` (found by the campaign).
+    fn unix_dgram_disconnected(&mut self, id: ObjId, old: ObjId) {
+        let s = self.s(id);
+        if s.rq.is_empty() {
+            return;
+        }
+        s.rq_bytes = 0;
+        let dropped: Vec<Seg> = s.rq.drain(..).collect();
+        for seg in dropped {
+            for r in seg.rights {
+                self.unref(r);
+            }
+        }
+        if self.exists(old) && self.sr(old).peer_id == Some(id) {
+            self.s(old).err = libc::ECONNRESET;
+        }
+    }
+
     fn connect_unix(&mut self, h: usize, id: ObjId, addr: &SockAddr, nonblock: bool) -> Result<()> {
         if !matches!(addr, SockAddr::Unix(_)) {
             return Err(Errno::EINVAL);
@@ -821,6 +841,9 @@ impl World {
         if ty == SockType::DGRAM {
             if self.sr(target).peer_id.is_some_and(|p| p != id) {
                 return Err(Errno::EPERM);
+            }
+            if let Some(old) = self.sr(id).peer_id.filter(|&p| p != target) {
+                self.unix_dgram_disconnected(id, old);
             }
             let taddr = self.sr(target).local.clone();
             let s = self.s(id);

@@ -478,3 +478,31 @@ fn unix_peek_reports_descriptors_beyond_the_buffer() {
         RecvMsg(Index(1), 20, 3, 1),
     ]);
 }
+
+/// Campaign seed 4002 (case 25 389): a unix datagram socket that connects away from
+/// its peer drops what was queued for it, and that peer, connected to it, gets
+/// `ECONNRESET` (Linux's `unix_dgram_disconnected`).
+#[test]
+fn unix_dgram_reconnect_drops_the_queue_and_resets_the_old_peer() {
+    replay(&[
+        Socket(UnixDgram),
+        Pair(SockType::DGRAM),
+        Bind(Index(15), Loopback),
+        Send(Index(10), 0, false),
+        Connect(Index(11), Index(54)),
+        RecvMsg(Index(4), 0, 0, 4),
+    ]);
+    replay(&[
+        Socket(UnixDgram),
+        Pair(SockType::DGRAM),
+        Bind(Index(0), Loopback),
+        Send(Index(1), 3, false),
+        Send(Index(2), 3, false),
+        Connect(Index(2), Index(0)),
+        Recv(Index(2), 10, 0),
+        Recv(Index(1), 10, 0),
+        Recv(Index(1), 10, 0),
+        Send(Index(1), 3, false),
+        Poll(Index(1), true, true),
+    ]);
+}
