@@ -177,7 +177,8 @@
 //!   interface a membership names (and that a datagram arrives on) is not compared.
 //!   The IPv6 delivery rules mirror the IPv4 ones (checked against the kernel for
 //!   IPv4 only: this machine's `lo` has no IPv6 multicast route).
-//! * `IP_MULTICAST_ALL` cannot be turned off (it is always on, Linux's default).
+//! * `IP_MULTICAST_ALL` cannot be turned off (on for `AF_INET` sockets, off for
+//!   `AF_INET6` ones, Linux's defaults).
 //! * No divergence found by the differential test is known to remain (a `known_*` case
 //!   of the regression corpus, `tests/proptest/corpus.rs`, would name one).
 //!
@@ -209,7 +210,11 @@
 //! peek goes on past a full (or empty) buffer to the first segment carrying
 //! descriptors and reports them; a unix datagram socket that connects away from its
 //! peer drops its queue and, if there was one, resets that peer when it is connected
-//! back (`unix_dgram_disconnected`).
+//! back (`unix_dgram_disconnected`); a `listen` refused after a failed `connect` takes
+//! a port first (`bind` is `EINVAL` until the port is given back); `IP_MULTICAST_ALL`
+//! is on by default for `AF_INET` sockets only (an `AF_INET6` socket hears an IPv4
+//! group only if it joined it); urgent data that resets a socket shut down both ways
+//! is still recorded (`MSG_OOB` is `ENOTCONN`).
 //!
 //! Last campaign (61f4b46, Linux 6.18, 2 shared cores, about 300 sequences/s with two
 //! kernel runs and one simulated run each): 60 000 sequences (seed 501) met two

@@ -194,7 +194,9 @@ impl World {
             }
             // getsockname keeps showing the old port (Linux's inet_sport), but the
             // socket may be bound again.
-            self.s(id).unhashed = true;
+            let s = self.s(id);
+            s.unhashed = true;
+            s.listen_port = false;
         }
     }
 
@@ -273,7 +275,15 @@ impl World {
                     && matches!(&p.body, Body::Data { data, .. } if !data.is_empty())
                 {
                     // RFC 1122 (and Linux in FIN_WAIT): new data for a socket that shut
-                    // down both ways resets the connection.
+                    // down both ways resets the connection. tcp_urg has already taken
+                    // the segment's urgent byte (MSG_OOB is then ENOTCONN, not EINVAL).
+                    if let Body::Data {
+                        data, urg: Some(i), ..
+                    } = &p.body
+                    {
+                        let at = self.sr(to).rq_total + *i as u64;
+                        self.urgent_arrives(to, at, data[*i]);
+                    }
                     self.tr(b, "rst-shutdown", to as i64, from as i64);
                     self.fail(to, libc::ECONNRESET);
                     self.transmit(Packet::rst(b, p.src_h, from));
@@ -745,9 +755,12 @@ impl World {
                     // on by default) once the host has joined (checked below).
                     let addr_ok = lip.is_some_and(|l| l.is_unspecified() || Some(l) == Some(g));
                     let peer_ok = s.peer.as_ref().is_none_or(|p| canon(p) == src);
+                    // IP_MULTICAST_ALL is on by default for AF_INET sockets only
+                    // (inet_create; inet6_create leaves it off), so an AF_INET6 socket
+                    // hears an IPv4 group only if it joined it (found by the campaign).
                     let allowed = match s.mcast.iter().find(|m| m.group == g) {
                         Some(m) => sip.is_some_and(|si| m.accepts(si)),
-                        None => true,
+                        None => !(g.is_ipv4() && s.family == Family::INET6),
                     };
                     if addr_ok && peer_ok && allowed {
                         exact.push(id);

@@ -562,7 +562,7 @@ impl World {
             }
             (Family::UNIX, _) => Err(Errno::EINVAL),
             (Family::INET, SockAddr::V4(_)) | (Family::INET6, SockAddr::V6(_)) => {
-                if s.local.is_some() && !s.unhashed {
+                if (s.local.is_some() && !s.unhashed) || s.listen_port {
                     return Err(Errno::EINVAL);
                 }
                 self.bind_ip(h, id, addr)?;
@@ -910,6 +910,12 @@ impl World {
         }
         // (A non-blocking connect not yet reported leaves Linux's sock->state
         // SS_CONNECTING: listen is EINVAL then too.)
+        if s.no_listen && s.st == St::Idle && s.is_tcp() && !s.connect_pending && !s.disconnecting {
+            // This listen takes a port (inet_csk_get_port: bind is EINVAL from now
+            // on, getsockname still shows the old one) before it fails.
+            self.s(id).listen_port = true;
+            return Err(Errno::EINVAL);
+        }
         if (s.st != St::Idle && s.st != St::Listen)
             || s.connect_pending
             || s.disconnecting

@@ -225,6 +225,9 @@ pub(crate) struct Sock {
     /// listen with EINVAL from then on, while connect and bind still work
     /// (observed on Linux 6.x by the differential campaign).
     pub no_listen: bool,
+    /// A `listen` refused for `no_listen` took a port first (observed on Linux 6.x
+    /// by the differential campaign): `bind` is EINVAL from then on.
+    pub listen_port: bool,
     pub conn_gen: u32,
     /// `bind` chose the port (Linux's `SOCK_BINDPORT_LOCK`): it is kept when the connection ends.
     pub port_locked: bool,
@@ -615,6 +618,7 @@ impl World {
             disconnecting: false,
             unlistened: false,
             no_listen: false,
+            listen_port: false,
             conn_gen: 0,
             port_locked: false,
             addr_locked: false,

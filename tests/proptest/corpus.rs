@@ -506,3 +506,86 @@ fn unix_dgram_reconnect_drops_the_queue_and_resets_the_old_peer() {
         Poll(Index(1), true, true),
     ]);
 }
+
+/// Campaign seed 5001 (case 22 338): after `connect` reported a reset, `listen` is
+/// `EINVAL` but takes a port first, so `bind` is `EINVAL` from then on (also after a
+/// shutdown); without that listen `bind` works.
+#[test]
+fn refused_listen_after_a_failed_connect_leaves_the_socket_bound() {
+    replay(&[
+        Conn(Tcp4),
+        Send(Index(28), 1, false),
+        Close(Index(44)),
+        Connect(Index(52), Index(15)),
+        Socket(Tcp4),
+        Socket(Tcp4),
+        Listen(Index(6), 0),
+        Conn(Tcp4),
+        Bind(Index(25), Loopback),
+    ]);
+    replay(&[
+        Conn(Tcp4),
+        Send(Index(1), 1, false),
+        Close(Index(2)),
+        Connect(Index(1), Index(0)),
+        Listen(Index(1), 0),
+        Shutdown(Index(1), 2),
+        Bind(Index(1), Loopback),
+    ]);
+    replay(&[
+        Conn(Tcp4),
+        Send(Index(1), 1, false),
+        Close(Index(2)),
+        Connect(Index(1), Index(0)),
+        Listen(Index(1), 0),
+        Connect(Index(1), Index(0)),
+        Accept(Index(0)),
+        Names(Index(1)),
+    ]);
+}
+
+/// Campaign seed 5001 (case 72 535): `IP_MULTICAST_ALL` is on by default for
+/// `AF_INET` sockets only, so an `AF_INET6` UDP socket on the port does not hear an
+/// IPv4 group it did not join, though another socket of the host joined it.
+#[test]
+fn ipv6_socket_does_not_hear_an_ipv4_group_it_did_not_join() {
+    replay(&[
+        Socket(Tcp4),
+        Socket(Udp6),
+        SendFd(Index(29), Index(0), 0),
+        Socket(Udp4),
+        Socket(Tcp4),
+        Socket(Tcp4),
+        Mcast(Index(27), true, 2),
+        SendGroup(Index(46), Index(26), 2),
+        Recv(Index(51), 0, 0),
+    ]);
+}
+
+/// Campaign seed 5002 (case 77 467): urgent data that resets a socket shut down both
+/// ways is still recorded (`tcp_urg` runs before the data step): `MSG_OOB` is then
+/// `ENOTCONN`, not `EINVAL`.
+#[test]
+fn urgent_data_that_resets_a_shut_down_socket_is_recorded() {
+    replay(&[
+        Socket(Tcp4),
+        Socket(Tcp4),
+        Conn(Tcp4),
+        Shutdown(Index(34), 2),
+        Send(Index(18), 1, true),
+        Conn(Tcp4),
+        Conn(Tcp4),
+        Socket(Tcp4),
+        Socket(Tcp4),
+        Recv(Index(30), 0, 2),
+    ]);
+    replay(&[
+        Conn(Tcp4),
+        Shutdown(Index(2), 2),
+        Send(Index(1), 3, true),
+        Atmark(Index(2)),
+        Recv(Index(2), 10, 2),
+        Recv(Index(2), 10, 0),
+        Atmark(Index(2)),
+    ]);
+}
