@@ -193,7 +193,8 @@
 //! socket of the host joined (`IP_MULTICAST_ALL`), whether or not it joined itself;
 //! group datagrams sent through `lo` come back whatever `IP_MULTICAST_LOOP` and the TTL
 //! say; a listener stopped by `shutdown(SHUT_RD)` fails `connect` with `EINVAL` (after
-//! the address checks, giving an automatic port back); after `connect` reported a failed
+//! the address checks and the route's choice of source address, which stays, giving an
+//! automatic port back); after `connect` reported a failed
 //! connection `listen` is `EINVAL`; unread zero-length seqpacket messages do not reset
 //! the peer; source-specific requests on TCP sockets, without a join, twice, and on an
 //! any-source membership; `SO_REUSEPORT` on unix sockets; an accepted socket's
@@ -208,7 +209,7 @@
 //! `MSG_OOB` read it), and a read that meets the urgent byte at the head of the queue,
 //! even a zero-byte one, drops it unless `SO_OOBINLINE` or `MSG_PEEK`; a unix stream
 //! peek goes on past a full (or empty) buffer to the first segment carrying
-//! descriptors and reports them; a unix datagram socket that connects away from its
+//! descriptors and reports them (not past the urgent byte); a unix datagram socket that connects away from its
 //! peer drops its queue and, if there was one, resets that peer when it is connected
 //! back (`unix_dgram_disconnected`); a `listen` refused after a failed `connect` takes
 //! a port first (`bind` is `EINVAL` until the port is given back); `IP_MULTICAST_ALL`

@@ -684,10 +684,12 @@ impl World {
             }
             if self.sr(id).unlistened {
                 // Linux fails this inside tcp_v4_connect, after the address checks and
-                // the route: its failure path gives an automatic port back and resets
-                // the source address.
+                // the route: an automatic port is given back, and the source address
+                // the route chose stays (getsockname shows it; campaign seed 6002).
                 self.release_port(id);
-                self.reset_saddr(id);
+                if self.sr(id).local.is_some() {
+                    self.fix_source(h, id, &dst);
+                }
                 return Err(Errno::EINVAL);
             }
             self.autobind(h, id)?;
@@ -1920,7 +1922,9 @@ impl World {
             let len = seg.data.len() - seg.off;
             if start >= from {
                 let at = s.rd_total + start as u64;
-                if stop_at_mark && s.mark.is_some_and(|m| m >= at && m < at + len as u64) {
+                // (The urgent byte may lie between `from` and this segment.)
+                let lo = s.rd_total + from as u64;
+                if stop_at_mark && s.mark.is_some_and(|m| m >= lo && m < at + len as u64) {
                     return None;
                 }
                 if seg.off == 0 && !seg.rights.is_empty() {

@@ -589,3 +589,68 @@ fn urgent_data_that_resets_a_shut_down_socket_is_recorded() {
         Atmark(Index(2)),
     ]);
 }
+
+/// Campaign seeds 6001 (case 64 392) and 6002 (case 102 018): the unix peek that
+/// walks on past a full buffer stops at the urgent byte, so descriptors behind it
+/// are not reported.
+#[test]
+fn unix_peek_walk_stops_at_the_urgent_byte() {
+    replay(&[
+        Conn(UnixStream),
+        Socket(Tcp4),
+        Send(Index(9), 2, true),
+        Socket(Tcp4),
+        SendFd(Index(6), Index(0), 1),
+        Pair(SockType::STREAM),
+        RecvMsg(Index(23), 1, 0, 1),
+    ]);
+    replay(&[
+        Conn(UnixStream),
+        Socket(Tcp4),
+        Socket(Tcp4),
+        Conn(Tcp4),
+        Socket(Tcp4),
+        Send(Index(47), 2, true),
+        SendFds(Index(47), Index(15), Index(0), 1),
+        RecvMsg(Index(28), 1, 0, 1),
+    ]);
+}
+
+/// Campaign seed 6002 (case 168 070): the `connect` of a stopped listener bound to
+/// the wildcard fails with `EINVAL` after the route chose the source address, which
+/// stays (the automatic port is given back).
+#[test]
+fn stopped_listener_connect_keeps_the_routes_source_address() {
+    replay(&[
+        Conn(Tcp4),
+        Socket(Tcp4),
+        Shutdown(Index(0), 2),
+        Bind(Index(4), Wildcard),
+        Dup(Index(0)),
+        Socket(Tcp4),
+        Socket(Tcp4),
+        Socket(Tcp4),
+        Socket(Tcp4),
+        Connect(Index(4), Index(10)),
+        Names(Index(4)),
+    ]);
+    replay(&[
+        Conn(Tcp4),
+        Shutdown(Index(0), 0),
+        Bind(Index(0), Wildcard),
+        Connect(Index(0), Index(1)),
+        Connect(Index(0), Index(1)),
+        Names(Index(0)),
+        Listen(Index(0), 1),
+        Names(Index(0)),
+    ]);
+    replay(&[
+        Conn(Tcp6),
+        Shutdown(Index(0), 0),
+        Bind(Index(0), Wildcard),
+        Connect(Index(0), Index(1)),
+        Names(Index(0)),
+        Bind(Index(0), Loopback),
+        Names(Index(0)),
+    ]);
+}
