@@ -844,14 +844,17 @@ impl World {
             if self.sr(target).peer_id.is_some_and(|p| p != id) {
                 return Err(Errno::EPERM);
             }
-            if let Some(old) = self.sr(id).peer_id.filter(|&p| p != target) {
-                self.unix_dgram_disconnected(id, old);
-            }
+            let old = self.sr(id).peer_id.filter(|&p| p != target);
             let taddr = self.sr(target).local.clone();
             let s = self.s(id);
             s.peer_id = Some(target);
             s.peer = taddr;
             s.st = St::Connected;
+            // (After the new peer is set, as Linux does: a socket that was connected
+            // to itself does not reset itself.)
+            if let Some(old) = old {
+                self.unix_dgram_disconnected(id, old);
+            }
             return Ok(());
         }
         if tst != St::Listen || self.sr(target).rd_shut {

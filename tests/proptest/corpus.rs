@@ -654,3 +654,19 @@ fn stopped_listener_connect_keeps_the_routes_source_address() {
         Names(Index(0)),
     ]);
 }
+
+/// Campaign seed 7002 (case 167 906): a unix datagram socket connected to itself
+/// that connects elsewhere drops its queue but does not reset itself.
+#[test]
+fn unix_dgram_self_connected_socket_reconnecting_does_not_reset_itself() {
+    replay(&[
+        Socket(UnixDgram),
+        Bind(Index(0), Loopback),
+        Connect(Index(0), Index(0)),
+        Socket(UnixDgram),
+        Send(Index(30), 0, false),
+        Bind(Index(1), SameAs(Index(7))),
+        Connect(Index(20), Index(29)),
+        RecvFrom(Index(6), 0, 0),
+    ]);
+}
