@@ -197,7 +197,8 @@
 //! automatic port back); after `connect` reported a failed
 //! connection `listen` is `EINVAL`; unread zero-length seqpacket messages do not reset
 //! the peer; source-specific requests on TCP sockets, without a join, twice, and on an
-//! any-source membership; `SO_REUSEPORT` on unix sockets; an accepted socket's
+//! any-source membership (a failed source leave switches an empty one to include
+//! mode, hearing nothing); `SO_REUSEPORT` on unix sockets; an accepted socket's
 //! multicast TTL; `MSG_OOB` in `recvmsg`'s flags; a `shutdown(SHUT_WR)` that failed
 //! with `ENOTCONN` before `listen` is inherited by every child, which sends its FIN
 //! when its handshake completes (`tcp_rcv_state_process`, `TCP_SYN_RECV`), while one

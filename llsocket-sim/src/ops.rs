@@ -2481,6 +2481,7 @@ impl World {
                 ifindex,
                 include: Default::default(),
                 exclude: Default::default(),
+                empty_include: false,
             }),
             (McastOp::Join, Some(src), Some(p)) => {
                 // ip_mc_source: an any-source membership that blocks nothing may
@@ -2488,6 +2489,7 @@ impl World {
                 if s.mcast[p].include.is_empty() && !s.mcast[p].exclude.is_empty() {
                     return Err(Errno::EINVAL);
                 }
+                s.mcast[p].empty_include = false;
                 // (A source already in the list is EADDRNOTAVAIL.)
                 if !s.mcast[p].include.insert(src) {
                     return Err(Errno::EADDRNOTAVAIL);
@@ -2498,6 +2500,7 @@ impl World {
                 ifindex,
                 include: [src].into_iter().collect(),
                 exclude: Default::default(),
+                empty_include: false,
             }),
             // ip_mc_source / ip6_mc_source: a source request needs a prior join.
             (McastOp::Leave | McastOp::Block | McastOp::Unblock, Some(_), None) => {
@@ -2510,6 +2513,13 @@ impl World {
             (McastOp::Leave, Some(src), Some(p)) => {
                 if !s.mcast[p].exclude.is_empty() {
                     return Err(Errno::EINVAL);
+                }
+                if s.mcast[p].include.is_empty() {
+                    // ip_mc_source: an empty any-source membership switches to include
+                    // mode (hearing nothing) before the missing source fails the call
+                    // (campaign seed 8002).
+                    s.mcast[p].empty_include = true;
+                    return Err(Errno::EADDRNOTAVAIL);
                 }
                 if !s.mcast[p].include.remove(&src) {
                     return Err(Errno::EADDRNOTAVAIL);
@@ -2524,6 +2534,8 @@ impl World {
                 if !s.mcast[p].include.is_empty() {
                     return Err(Errno::EINVAL);
                 }
+                // (An empty include mode switches back to exclude mode.)
+                s.mcast[p].empty_include = false;
                 if !s.mcast[p].exclude.insert(src) {
                     return Err(Errno::EADDRNOTAVAIL);
                 }
@@ -2533,6 +2545,7 @@ impl World {
                 if !s.mcast[p].include.is_empty() {
                     return Err(Errno::EINVAL);
                 }
+                s.mcast[p].empty_include = false;
                 if !s.mcast[p].exclude.remove(&src) {
                     return Err(Errno::EADDRNOTAVAIL);
                 }

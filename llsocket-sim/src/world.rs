@@ -128,12 +128,18 @@ pub(crate) struct Membership {
     pub include: BTreeSet<IpAddr>,
     /// Any-source: the blocked sources.
     pub exclude: BTreeSet<IpAddr>,
+    /// Include mode with no source: a failed source leave switched an empty
+    /// any-source membership (Linux's `ip_mc_source` "allow mode switches for
+    /// empty-set filters"); it hears nothing.
+    pub empty_include: bool,
 }
 
 impl Membership {
     /// Whether this membership's source filter lets a datagram from `src` in.
     pub(crate) fn accepts(&self, src: IpAddr) -> bool {
-        if self.include.is_empty() {
+        if self.empty_include {
+            false
+        } else if self.include.is_empty() {
             !self.exclude.contains(&src)
         } else {
             self.include.contains(&src)

@@ -670,3 +670,27 @@ fn unix_dgram_self_connected_socket_reconnecting_does_not_reset_itself() {
         RecvFrom(Index(6), 0, 0),
     ]);
 }
+
+/// Campaign seed 8002 (case 70 883): a source leave on an any-source membership
+/// that blocks nothing switches it to include mode (hearing nothing) before failing
+/// with `EADDRNOTAVAIL`; a block, unblock or source join switches it again.
+#[test]
+fn failed_source_leave_switches_an_empty_any_source_membership() {
+    replay(&[
+        Socket(Udp4),
+        Mcast(Index(0), true, 2),
+        Bind(Index(0), Wildcard),
+        McastSource(Index(0), 1, 2, false),
+        SendGroup(Index(0), Index(0), 2),
+        Recv(Index(0), 0, 0),
+    ]);
+    replay(&[
+        Socket(Udp4),
+        Mcast(Index(0), true, 2),
+        Bind(Index(0), Wildcard),
+        McastSource(Index(0), 1, 2, false),
+        McastSource(Index(0), 3, 2, true),
+        SendGroup(Index(0), Index(0), 2),
+        Recv(Index(0), 0, 0),
+    ]);
+}
