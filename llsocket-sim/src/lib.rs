@@ -177,16 +177,10 @@
 //!   interface a membership names (and that a datagram arrives on) is not compared.
 //!   The IPv6 delivery rules mirror the IPv4 ones (checked against the kernel for
 //!   IPv4 only: this machine's `lo` has no IPv6 multicast route).
-//! * `IP_MULTICAST_ALL` cannot be turned off (it is always on, Linux's default).
-//! * Known, not yet modelled (found by the differential test, rare; each is a `known_*`
-//!   case of the regression corpus, `tests/proptest/corpus.rs`): a TCP client that
-//!   connects to a listener which was `shutdown` before `listen` is not readable at once
-//!   (Linux: the child inherits the shutdown and the client sees end of stream);
-//!   `getpeername` on an accepted unix socket keeps the client's name as it was at
-//!   connect (Linux: as it is now; `accept` already reports it so); a zero-byte read of a unix stream whose
-//!   only data were urgent bytes already read is `EAGAIN` (Linux: an empty read); a
-//!   zero-byte read of a unix stream reset by its peer's close is `ECONNRESET` once the
-//!   data are read (Linux: 0).
+//! * `IP_MULTICAST_ALL` cannot be turned off (on for `AF_INET` sockets, off for
+//!   `AF_INET6` ones, Linux's defaults).
+//! * No divergence found by the differential test is known to remain (a `known_*` case
+//!   of the regression corpus, `tests/proptest/corpus.rs`, would name one).
 //!
 //! # Fidelity
 //!
@@ -199,11 +193,30 @@
 //! socket of the host joined (`IP_MULTICAST_ALL`), whether or not it joined itself;
 //! group datagrams sent through `lo` come back whatever `IP_MULTICAST_LOOP` and the TTL
 //! say; a listener stopped by `shutdown(SHUT_RD)` fails `connect` with `EINVAL` (after
-//! the address checks, giving an automatic port back); after `connect` reported a failed
+//! the address checks and the route's choice of source address, which stays, giving an
+//! automatic port back); after `connect` reported a failed
 //! connection `listen` is `EINVAL`; unread zero-length seqpacket messages do not reset
 //! the peer; source-specific requests on TCP sockets, without a join, twice, and on an
-//! any-source membership; `SO_REUSEPORT` on unix sockets; an accepted socket's
-//! multicast TTL; `MSG_OOB` in `recvmsg`'s flags.
+//! any-source membership (a failed source leave switches an empty one to include
+//! mode, hearing nothing); `SO_REUSEPORT` on unix sockets; an accepted socket's
+//! multicast TTL; `MSG_OOB` in `recvmsg`'s flags; a `shutdown(SHUT_WR)` that failed
+//! with `ENOTCONN` before `listen` is inherited by every child, which sends its FIN
+//! when its handshake completes (`tcp_rcv_state_process`, `TCP_SYN_RECV`), while one
+//! made before `connect` sends none (`tcp_finish_connect`) until a later `shutdown`;
+//! a unix stream read that empties the queue short of its target (`MSG_WAITALL`,
+//! `SO_RCVLOWAT`) consumes a pending error (`sock_error` in `unix_stream_read_generic`)
+//! and returns the bytes; unix urgent data follow `queue_oob` and `manage_oob`, not
+//! TCP: a second urgent byte makes the first ordinary data (or removes it, once
+//! `MSG_OOB` read it), and a read that meets the urgent byte at the head of the queue,
+//! even a zero-byte one, drops it unless `SO_OOBINLINE` or `MSG_PEEK`; a unix stream
+//! peek goes on past a full (or empty) buffer to the first segment carrying
+//! descriptors and reports them (not past the urgent byte); a unix datagram socket that connects away from its
+//! peer drops its queue and, if there was one, resets that peer when it is connected
+//! back (`unix_dgram_disconnected`); a `listen` refused after a failed `connect` takes
+//! a port first (`bind` is `EINVAL` until the port is given back); `IP_MULTICAST_ALL`
+//! is on by default for `AF_INET` sockets only (an `AF_INET6` socket hears an IPv4
+//! group only if it joined it); urgent data that resets a socket shut down both ways
+//! is still recorded (`MSG_OOB` is `ENOTCONN`).
 //!
 //! Last campaign (61f4b46, Linux 6.18, 2 shared cores, about 300 sequences/s with two
 //! kernel runs and one simulated run each): 60 000 sequences (seed 501) met two

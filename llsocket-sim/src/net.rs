@@ -194,7 +194,9 @@ impl World {
             }
             // getsockname keeps showing the old port (Linux's inet_sport), but the
             // socket may be bound again.
-            self.s(id).unhashed = true;
+            let s = self.s(id);
+            s.unhashed = true;
+            s.listen_port = false;
         }
     }
 
@@ -251,7 +253,10 @@ impl World {
                     let t = c.syn_timer.take();
                     self.cancel(t);
                     self.tr(b, "established", client as i64, child as i64);
-                    self.established(client);
+                    // The client's ACK completes the child's handshake. Only the
+                    // passive side sends a FIN for a shutdown(SHUT_WR) made before
+                    // (Linux's TCP_SYN_RECV step; tcp_finish_connect does not).
+                    self.established(child);
                 } else if dup {
                     self.tr(b, "dup-synack", client as i64, child as i64);
                 } else {
@@ -279,7 +284,15 @@ impl World {
                     && matches!(&p.body, Body::Data { data, .. } if !data.is_empty())
                 {
                     // RFC 1122 (and Linux in FIN_WAIT): new data for a socket that shut
-                    // down both ways resets the connection.
+                    // down both ways resets the connection. tcp_urg has already taken
+                    // the segment's urgent byte (MSG_OOB is then ENOTCONN, not EINVAL).
+                    if let Body::Data {
+                        data, urg: Some(i), ..
+                    } = &p.body
+                    {
+                        let at = self.sr(to).rq_total + *i as u64;
+                        self.urgent_arrives(to, at, data[*i]);
+                    }
                     self.tr(b, "rst-shutdown", to as i64, from as i64);
                     self.fail(to, libc::ECONNRESET);
                     self.transmit(Packet::rst(b, p.src_h, from));
@@ -499,10 +512,17 @@ impl World {
         }
     }
 
-    /// A connection just became established: a shutdown(SHUT_WR) made before
-    /// (it set the flag and failed with ENOTCONN) now sends its FIN.
+    /// A connection just became established through `SYN_RECV` (an accepted child,
+    /// or a socket connected to itself): a shutdown(SHUT_WR) made before (on the
+    /// listener, whose flags the child inherits, or on the socket itself; it set the
+    /// flag and failed with ENOTCONN) now sends its FIN, as Linux's
+    /// `tcp_rcv_state_process` does. An active open does not (`tcp_finish_connect`).
     fn established(&mut self, id: ObjId) {
-        if self.sr(id).wr_shut {
+        if !self.exists(id) {
+            return;
+        }
+        let s = self.sr(id);
+        if s.st == St::Connected && s.wr_shut && !s.fin_pending && !s.fin_sent {
             self.s(id).fin_pending = true;
             self.pump(id);
         }
@@ -744,9 +764,12 @@ impl World {
                     // on by default) once the host has joined (checked below).
                     let addr_ok = lip.is_some_and(|l| l.is_unspecified() || Some(l) == Some(g));
                     let peer_ok = s.peer.as_ref().is_none_or(|p| canon(p) == src);
+                    // IP_MULTICAST_ALL is on by default for AF_INET sockets only
+                    // (inet_create; inet6_create leaves it off), so an AF_INET6 socket
+                    // hears an IPv4 group only if it joined it (found by the campaign).
                     let allowed = match s.mcast.iter().find(|m| m.group == g) {
                         Some(m) => sip.is_some_and(|si| m.accepts(si)),
-                        None => true,
+                        None => !(g.is_ipv4() && s.family == Family::INET6),
                     };
                     if addr_ok && peer_ok && allowed {
                         exact.push(id);

@@ -373,9 +373,11 @@ impl World {
                 // Linux's inet_shutdown marks a finished connect as connected.
                 s.connect_pending = false;
                 s.rd_shut |= rd;
-                if wr && !s.wr_shut {
+                if wr {
                     s.wr_shut = true;
-                    if tcp {
+                    // tcp_shutdown sends the FIN whenever none went out yet, even if the
+                    // flag was set before the connection (a shutdown that was ENOTCONN).
+                    if tcp && !s.fin_pending && !s.fin_sent {
                         s.fin_pending = true;
                         self.pump(id);
                     }
@@ -560,7 +562,7 @@ impl World {
             }
             (Family::UNIX, _) => Err(Errno::EINVAL),
             (Family::INET, SockAddr::V4(_)) | (Family::INET6, SockAddr::V6(_)) => {
-                if s.local.is_some() && !s.unhashed {
+                if (s.local.is_some() && !s.unhashed) || s.listen_port {
                     return Err(Errno::EINVAL);
                 }
                 self.bind_ip(h, id, addr)?;
@@ -682,10 +684,12 @@ impl World {
             }
             if self.sr(id).unlistened {
                 // Linux fails this inside tcp_v4_connect, after the address checks and
-                // the route: its failure path gives an automatic port back and resets
-                // the source address.
+                // the route: an automatic port is given back, and the source address
+                // the route chose stays (getsockname shows it; campaign seed 6002).
                 self.release_port(id);
-                self.reset_saddr(id);
+                if self.sr(id).local.is_some() {
+                    self.fix_source(h, id, &dst);
+                }
                 return Err(Errno::EINVAL);
             }
             self.autobind(h, id)?;
@@ -802,6 +806,26 @@ impl World {
         self.s(id).local = Some(a);
     }
 
+    /// Linux's `unix_dgram_disconnected`: a unix datagram socket that connects away
+    /// from `old` loses every datagram queued for it, and if any was there and `old`
+    /// (alive) is connected to it, `old` gets `ECONNRESET` (found by the campaign).
+    fn unix_dgram_disconnected(&mut self, id: ObjId, old: ObjId) {
+        let s = self.s(id);
+        if s.rq.is_empty() {
+            return;
+        }
+        s.rq_bytes = 0;
+        let dropped: Vec<Seg> = s.rq.drain(..).collect();
+        for seg in dropped {
+            for r in seg.rights {
+                self.unref(r);
+            }
+        }
+        if self.exists(old) && self.sr(old).peer_id == Some(id) {
+            self.s(old).err = libc::ECONNRESET;
+        }
+    }
+
     fn connect_unix(&mut self, h: usize, id: ObjId, addr: &SockAddr, nonblock: bool) -> Result<()> {
         if !matches!(addr, SockAddr::Unix(_)) {
             return Err(Errno::EINVAL);
@@ -820,11 +844,17 @@ impl World {
             if self.sr(target).peer_id.is_some_and(|p| p != id) {
                 return Err(Errno::EPERM);
             }
+            let old = self.sr(id).peer_id.filter(|&p| p != target);
             let taddr = self.sr(target).local.clone();
             let s = self.s(id);
             s.peer_id = Some(target);
             s.peer = taddr;
             s.st = St::Connected;
+            // (After the new peer is set, as Linux does: a socket that was connected
+            // to itself does not reset itself.)
+            if let Some(old) = old {
+                self.unix_dgram_disconnected(id, old);
+            }
             return Ok(());
         }
         if tst != St::Listen || self.sr(target).rd_shut {
@@ -885,6 +915,12 @@ impl World {
         }
         // (A non-blocking connect not yet reported leaves Linux's sock->state
         // SS_CONNECTING: listen is EINVAL then too.)
+        if s.no_listen && s.st == St::Idle && s.is_tcp() && !s.connect_pending && !s.disconnecting {
+            // This listen takes a port (inet_csk_get_port: bind is EINVAL from now
+            // on, getsockname still shows the old one) before it fails.
+            self.s(id).listen_port = true;
+            return Err(Errno::EINVAL);
+        }
         if (s.st != St::Idle && s.st != St::Listen)
             || s.connect_pending
             || s.disconnecting
@@ -1614,6 +1650,21 @@ impl World {
                     s.stream_avail() > 0 && !(peek && last_is_oob)
                 }
             };
+            // A unix stream (Linux's manage_oob): a read, even of zero bytes, that
+            // meets the urgent byte (or its placeholder once MSG_OOB read it) at the
+            // head of the queue drops it, unless SO_OOBINLINE or MSG_PEEK.
+            let zero_ready = if cap == 0 && !peek {
+                let s = w.sr(id);
+                if s.is_unix() && !s.opts.oobinline && s.mark == Some(s.rd_total) && s.rq_bytes > 0
+                {
+                    w.stream_skip_urgent(id);
+                    w.sr(id).stream_avail() > 0
+                } else {
+                    zero_ready
+                }
+            } else {
+                zero_ready
+            };
             if cap == 0 && zero_ready {
                 let s = w.s(id);
                 if let Some(seg) = s.rq.front_mut() {
@@ -1622,6 +1673,18 @@ impl World {
                     // Linux detaches a segment's descriptors even on a zero-length read.
                     if !peek && seg.off == 0 {
                         g.rights = std::mem::take(&mut seg.rights);
+                    }
+                }
+                if peek && s.is_unix() {
+                    // A zero-length unix peek walks the queue to the first descriptors
+                    // and reports them (unix_stream_read_generic).
+                    if let Some(r) = Self::peek_rights_after(s, 0, false) {
+                        for &x in &r {
+                            if let Some(o) = w.objs.get_mut(&x) {
+                                o.refs += 1;
+                            }
+                        }
+                        g.rights = r;
                     }
                 }
                 return Some(Ok(()));
@@ -1670,6 +1733,13 @@ impl World {
                     stop = true;
                     break;
                 }
+            }
+            let s = w.sr(id);
+            if s.is_unix() && !peek && got > 0 && got < target && !stop && s.rq_bytes == 0 {
+                // unix_stream_read_generic: the queue ran dry short of the target
+                // (MSG_WAITALL, SO_RCVLOWAT), so it calls sock_error, which clears a
+                // pending error; the bytes read are returned and the error is gone.
+                let _ = take_err(w, id);
             }
             let s = w.sr(id);
             if got >= target || (got > 0 && (stop || nonblock)) {
@@ -1727,6 +1797,7 @@ impl World {
         let s = self.s(id);
         let mut n = 0;
         if peek {
+            let skip_from = skip;
             let mut skip = skip;
             let mut bumped = Vec::new();
             for seg in &s.rq {
@@ -1757,6 +1828,15 @@ impl World {
                 skip = 0;
                 if n == want || !g.rights.is_empty() {
                     break;
+                }
+            }
+            if n == want && n > 0 && g.rights.is_empty() && s.is_unix() {
+                // unix_stream_read_generic: a peek goes on to the next segments
+                // once the buffer is full, and reports the first descriptors it meets
+                // (it stops at the urgent mark).
+                if let Some(r) = Self::peek_rights_after(s, skip_from + n, true) {
+                    g.rights.clone_from(&r);
+                    bumped = r;
                 }
             }
             for r in bumped {
@@ -1805,6 +1885,60 @@ impl World {
         n
     }
 
+    /// Removes the unix stream byte at stream offset `at` from the receive queue
+    /// (a consumed urgent byte), renumbering the bytes after it; whether it was there.
+    fn stream_remove_byte(&mut self, id: ObjId, at: u64) -> bool {
+        let s = self.s(id);
+        if at < s.rd_total {
+            return false;
+        }
+        let mut skip = (at - s.rd_total) as usize;
+        let mut found = None;
+        for (i, seg) in s.rq.iter().enumerate() {
+            let len = seg.data.len() - seg.off;
+            if skip < len {
+                found = Some((i, seg.off + skip));
+                break;
+            }
+            skip -= len;
+        }
+        let Some((i, k)) = found else { return false };
+        let seg = &mut s.rq[i];
+        seg.data.remove(k);
+        if seg.data.len() == seg.off && seg.rights.is_empty() {
+            s.rq.remove(i);
+        }
+        s.rq_bytes -= 1;
+        s.rq_total -= 1;
+        true
+    }
+
+    /// The descriptors of the first segment that starts `from` bytes or more past the
+    /// read position of a unix stream (before the urgent mark when `stop_at_mark`).
+    fn peek_rights_after(
+        s: &crate::world::Sock,
+        from: usize,
+        stop_at_mark: bool,
+    ) -> Option<Vec<ObjId>> {
+        let mut start = 0usize;
+        for seg in &s.rq {
+            let len = seg.data.len() - seg.off;
+            if start >= from {
+                let at = s.rd_total + start as u64;
+                // (The urgent byte may lie between `from` and this segment.)
+                let lo = s.rd_total + from as u64;
+                if stop_at_mark && s.mark.is_some_and(|m| m >= lo && m < at + len as u64) {
+                    return None;
+                }
+                if seg.off == 0 && !seg.rights.is_empty() {
+                    return Some(seg.rights.clone());
+                }
+            }
+            start += len;
+        }
+        None
+    }
+
     /// Consumes the urgent byte at the read position without copying it.
     fn stream_skip_urgent(&mut self, id: ObjId) {
         let mut g = Got::empty();
@@ -1815,10 +1949,22 @@ impl World {
     /// Urgent data arrived: `offset` is the urgent byte's position in the stream.
     /// A previous urgent byte becomes ordinary data, unless the reader sits on it
     /// (then it is dropped, as Linux's `tcp_check_urg` does).
-    pub(crate) fn urgent_arrives(&mut self, id: ObjId, offset: u64, byte: u8) {
+    ///
+    /// A unix stream differs (Linux's `queue_oob`): the previous urgent byte becomes
+    /// ordinary data wherever it is, unless `MSG_OOB` already read it; then it was
+    /// only a zero-length placeholder in the queue, and it goes.
+    pub(crate) fn urgent_arrives(&mut self, id: ObjId, mut offset: u64, byte: u8) {
         let s = self.sr(id);
         if let Some(old) = s.mark {
-            if old < offset && old == s.rd_total && !s.opts.oobinline && s.rq_bytes > 0 {
+            if s.is_unix() {
+                if s.oob.is_none()
+                    && old < offset
+                    && !s.opts.oobinline
+                    && self.stream_remove_byte(id, old)
+                {
+                    offset -= 1;
+                }
+            } else if old < offset && old == s.rd_total && !s.opts.oobinline && s.rq_bytes > 0 {
                 self.stream_skip_urgent(id);
             }
         }
@@ -2335,6 +2481,7 @@ impl World {
                 ifindex,
                 include: Default::default(),
                 exclude: Default::default(),
+                empty_include: false,
             }),
             (McastOp::Join, Some(src), Some(p)) => {
                 // ip_mc_source: an any-source membership that blocks nothing may
@@ -2342,6 +2489,7 @@ impl World {
                 if s.mcast[p].include.is_empty() && !s.mcast[p].exclude.is_empty() {
                     return Err(Errno::EINVAL);
                 }
+                s.mcast[p].empty_include = false;
                 // (A source already in the list is EADDRNOTAVAIL.)
                 if !s.mcast[p].include.insert(src) {
                     return Err(Errno::EADDRNOTAVAIL);
@@ -2352,6 +2500,7 @@ impl World {
                 ifindex,
                 include: [src].into_iter().collect(),
                 exclude: Default::default(),
+                empty_include: false,
             }),
             // ip_mc_source / ip6_mc_source: a source request needs a prior join.
             (McastOp::Leave | McastOp::Block | McastOp::Unblock, Some(_), None) => {
@@ -2364,6 +2513,13 @@ impl World {
             (McastOp::Leave, Some(src), Some(p)) => {
                 if !s.mcast[p].exclude.is_empty() {
                     return Err(Errno::EINVAL);
+                }
+                if s.mcast[p].include.is_empty() {
+                    // ip_mc_source: an empty any-source membership switches to include
+                    // mode (hearing nothing) before the missing source fails the call
+                    // (campaign seed 8002).
+                    s.mcast[p].empty_include = true;
+                    return Err(Errno::EADDRNOTAVAIL);
                 }
                 if !s.mcast[p].include.remove(&src) {
                     return Err(Errno::EADDRNOTAVAIL);
@@ -2378,6 +2534,8 @@ impl World {
                 if !s.mcast[p].include.is_empty() {
                     return Err(Errno::EINVAL);
                 }
+                // (An empty include mode switches back to exclude mode.)
+                s.mcast[p].empty_include = false;
                 if !s.mcast[p].exclude.insert(src) {
                     return Err(Errno::EADDRNOTAVAIL);
                 }
@@ -2387,6 +2545,7 @@ impl World {
                 if !s.mcast[p].include.is_empty() {
                     return Err(Errno::EINVAL);
                 }
+                s.mcast[p].empty_include = false;
                 if !s.mcast[p].exclude.remove(&src) {
                     return Err(Errno::EADDRNOTAVAIL);
                 }

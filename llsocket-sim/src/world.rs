@@ -128,12 +128,18 @@ pub(crate) struct Membership {
     pub include: BTreeSet<IpAddr>,
     /// Any-source: the blocked sources.
     pub exclude: BTreeSet<IpAddr>,
+    /// Include mode with no source: a failed source leave switched an empty
+    /// any-source membership (Linux's `ip_mc_source` "allow mode switches for
+    /// empty-set filters"); it hears nothing.
+    pub empty_include: bool,
 }
 
 impl Membership {
     /// Whether this membership's source filter lets a datagram from `src` in.
     pub(crate) fn accepts(&self, src: IpAddr) -> bool {
-        if self.include.is_empty() {
+        if self.empty_include {
+            false
+        } else if self.include.is_empty() {
             !self.exclude.contains(&src)
         } else {
             self.include.contains(&src)
@@ -225,6 +231,9 @@ pub(crate) struct Sock {
     /// listen with EINVAL from then on, while connect and bind still work
     /// (observed on Linux 6.x by the differential campaign).
     pub no_listen: bool,
+    /// A `listen` refused for `no_listen` took a port first (observed on Linux 6.x
+    /// by the differential campaign): `bind` is EINVAL from then on.
+    pub listen_port: bool,
     pub conn_gen: u32,
     /// `bind` chose the port (Linux's `SOCK_BINDPORT_LOCK`): it is kept when the connection ends.
     pub port_locked: bool,
@@ -615,6 +624,7 @@ impl World {
             disconnecting: false,
             unlistened: false,
             no_listen: false,
+            listen_port: false,
             conn_gen: 0,
             port_locked: false,
             addr_locked: false,
