@@ -179,8 +179,9 @@
 //!   IPv4 only: this machine's `lo` has no IPv6 multicast route).
 //! * `IP_MULTICAST_ALL` cannot be turned off (on for `AF_INET` sockets, off for
 //!   `AF_INET6` ones, Linux's defaults).
-//! * No divergence found by the differential test is known to remain (a `known_*` case
-//!   of the regression corpus, `tests/proptest/corpus.rs`, would name one).
+//! * Known, not yet modelled (found by the differential test, rare; a `known_*` case of
+//!   the regression corpus, `tests/proptest/corpus.rs`): `recv(MSG_OOB)` into a
+//!   zero-byte buffer on a unix stream returns 0 (Linux: 1, the byte it did not copy).
 //!
 //! # Fidelity
 //!
@@ -218,10 +219,23 @@
 //! group only if it joined it); urgent data that resets a socket shut down both ways
 //! is still recorded (`MSG_OOB` is `ENOTCONN`).
 //!
-//! Last campaign (61f4b46, Linux 6.18, 2 shared cores, about 300 sequences/s with two
-//! kernel runs and one simulated run each): 60 000 sequences (seed 501) met two
-//! divergences, both now `known_*` corpus cases (about one in 25 000-50 000 sequences);
-//! 1 000 000 clean sequences, the goal, needs those fixed first.
+//! Campaigns of the issue 14 work (2026-12-01, Linux 6.18, 2 shared cores, `nice 19`
+//! beside other builds, two campaigns at a time, 180-310 sequences/s each; every
+//! divergence found is a corpus case): seed 1001 (642b43b, 10 574 cases to the first
+//! divergence); 4001/4002 (4119535, 40 000 each, 1 divergence); 5001/5002 (c52d05a,
+//! 110 000 each, 3); 6001/6002 (53b47de, 200 000 each, 3); 7001/7002 (4ebdf14, 290 000
+//! each, 1); 8001/8002 (c54d88e, 190 000 each, 1); 9001/9002 (671b9ed, 209 101 and
+//! 209 346 cases in 780 s, 268/s each, 1 divergence each: the `known_*` one above, at
+//! case 62 459 of seed 9002, and one fixed since, at case 199 965 of seed 9001). So
+//! the longest clean run on one code version is 290 000 (seed 7001, 4ebdf14) and
+//! 209 101 + 62 458 on 671b9ed; 1 000 000 consecutive clean sequences, the goal, were
+//! not reached: the rate of new finds fell from one in ~25 000 to one in ~200 000.
+//! Seed 2 (the CI's 12 000) ran clean on every version from 4119535 on. Clean cases of
+//! seeds 9001 + 9002 with each step kind the generator gained: `SetOpt` ReusePort
+//! 15 964, McastLoop 16 020, McastTtl 15 707; `GetOpt` ReusePort 13 102, McastLoop
+//! 13 026, McastTtl 13 126; two or more joins 15 393; `McastSource` 96 154; `SendFds`
+//! 95 659; `PairShut` 95 960; `RecvMsg` PEEK 43 426, OOB 19 764, WAITALL 19 484, TRUNC
+//! 19 421; `RecvFrom` PEEK 43 587, OOB 19 382, WAITALL 19 156, TRUNC 19 369.
 //!
 //! # Faults
 //!

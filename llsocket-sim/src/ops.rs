@@ -686,8 +686,10 @@ impl World {
                 // Linux fails this inside tcp_v4_connect, after the address checks and
                 // the route: an automatic port is given back, and the source address
                 // the route chose stays (getsockname shows it; campaign seed 6002).
+                // (Only a socket that holds a port keeps it: campaign seed 9001.)
+                let holds_port = self.sr(id).local.is_some() && !self.sr(id).unhashed;
                 self.release_port(id);
-                if self.sr(id).local.is_some() {
+                if holds_port {
                     self.fix_source(h, id, &dst);
                 }
                 return Err(Errno::EINVAL);
