@@ -115,6 +115,14 @@ const QEMU_SKIPS: &[(&str, &str)] = &[
         "no IP_MULTICAST_IF emulation (ENOPROTOOPT)",
     ),
     (
+        "proptest_diff::corpus::failed_source_leave_switches_an_empty_any_source_membership",
+        "no IP_MULTICAST_IF emulation (ENOPROTOOPT)",
+    ),
+    (
+        "proptest_diff::corpus::ipv6_socket_does_not_hear_an_ipv4_group_it_did_not_join",
+        "no IP_MULTICAST_IF emulation (ENOPROTOOPT)",
+    ),
+    (
         "lua::iovec_model::iovec_layout_follows_the_model",
         "sendmsg with no iovecs sends nothing",
     ),
