@@ -16,6 +16,8 @@
 --
 -- Everything stays on this machine: addresses are loopback or wildcard only, name lookups
 -- are numeric-only, and every socket in the pool is non-blocking, so no call can wait.
+local dir = (arg and arg[0] or ''):match('^(.*)/[^/]*$') or '.'
+local C = dofile(dir .. '/common.lua')
 local ll = require('llsocket')
 local unpack = table.unpack or unpack
 local function pack(...) return { n = select('#', ...), ... } end
@@ -37,21 +39,8 @@ local function chance(p) return rnd(1000) <= p * 1000 end
 -- ---------------------------------------------------------------------------
 -- descriptors: what was open before, and every integer descriptor the run was handed
 
-local function open_fds()
-    local n = 0
-    for fd = 0, 1023 do
-        local s, err = ll.socket.wrap(fd)
-        if s then
-            s:unwrap()
-            n = n + 1
-        elseif err.type ~= ll.errno.EBADF then
-            n = n + 1
-        end
-    end
-    return n
-end
 collectgarbage('collect')
-local fds_before = open_fds()
+local fds_before = C.open_fds(ll)
 local handed = {} -- integer descriptors returned by acceptfd/recvfd/unwrap/cmsghdr:data
 
 -- ---------------------------------------------------------------------------
@@ -168,24 +157,16 @@ seed_objects()
 -- ---------------------------------------------------------------------------
 -- revived objects and raising finalizers
 
-local function on_gc(fn)
-    if newproxy then
-        local p = newproxy(true)
-        getmetatable(p).__gc = fn
-        return p
-    end
-    return setmetatable({}, { __gc = fn })
-end
 local function revive_later(make)
     local obj = make()
-    local hook = on_gc(function() adopt(obj) end)
+    local hook = C.on_gc(function() adopt(obj) end)
     return hook == nil
 end
 local armed = false
 local boom_hits = 0
 local function bombs(n)
     for _ = 1, n do
-        on_gc(function()
+        C.on_gc(function()
             if armed then
                 boom_hits = boom_hits + 1
                 error('fuzz: armed finalizer')
@@ -383,7 +364,7 @@ pool, sockets_all, cmsgs_all = nil, nil, nil
 collectgarbage('collect')
 collectgarbage('collect')
 os.remove(unix_path)
-local fds_after = open_fds()
+local fds_after = C.open_fds(ll)
 
 print(string.format('fuzz seed %d: %d calls, %d raised, %d armed finalizers fired, descriptors %d -> %d',
     seed, calls, errors, boom_hits, fds_before, fds_after))
