@@ -356,6 +356,19 @@ fn close_wraps_shutdown_error_when_both_fail() {
     );
 }
 
+/// Makes `m.sendmsg` send everything it is given and record the bytes of each call.
+fn record_sendmsg(m: &mut MockSocketOps) -> Arc<Mutex<Vec<Vec<u8>>>> {
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let s2 = Arc::clone(&sent);
+    m.expect_sendmsg().returning(move |_, iov, _, _, _| {
+        let all: Vec<u8> = iov.iter().flat_map(|p| p.iter().copied()).collect();
+        let n = all.len();
+        s2.lock().unwrap().push(all);
+        Ok(n)
+    });
+    sent
+}
+
 /// A C lua-iovec rock object (iovec.md §3): `{size_t bytes; lua_State *th; int ref}`
 /// with NUL-terminated element blocks on the element thread.
 unsafe extern "C-unwind" fn crock_new(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
@@ -391,15 +404,8 @@ unsafe extern "C-unwind" fn crock_new(l: *mut mlua::ffi::lua_State) -> std::ffi:
 
 #[test]
 fn msghdr_uses_c_rock_iovec_objects_for_sendmsg_and_recvmsg() {
-    let sent = Arc::new(Mutex::new(Vec::new()));
     let mut m = mock();
-    let s2 = Arc::clone(&sent);
-    m.expect_sendmsg().returning(move |_, iov, _, _, _| {
-        let all: Vec<u8> = iov.iter().flat_map(|p| p.iter().copied()).collect();
-        let n = all.len();
-        s2.lock().unwrap().push(all);
-        Ok(n)
-    });
+    let sent = record_sendmsg(&mut m);
     m.expect_recvmsg().returning(|_, iov, _, _| {
         let src = b"WXYZ";
         let mut k = 0;
@@ -699,15 +705,8 @@ unsafe extern "C-unwind" fn crock_gc(l: *mut mlua::ffi::lua_State) -> std::ffi::
 
 #[test]
 fn a_c_rock_iovec_after_its_gc_is_empty_not_freed_memory() {
-    let sent = Arc::new(Mutex::new(Vec::new()));
     let mut m = mock();
-    let s2 = Arc::clone(&sent);
-    m.expect_sendmsg().returning(move |_, iov, _, _, _| {
-        let all: Vec<u8> = iov.iter().flat_map(|p| p.iter().copied()).collect();
-        let n = all.len();
-        s2.lock().unwrap().push(all);
-        Ok(n)
-    });
+    let sent = record_sendmsg(&mut m);
     let lua = state_with(m);
     // SAFETY: pushes C function values on the state.
     let (f, g): (mlua::Function, mlua::Function) = unsafe {

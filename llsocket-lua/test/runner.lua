@@ -337,6 +337,17 @@ function t.tmppath(tag)
     return p
 end
 
+-- An object whose finalizer calls `fn`: a userdata from newproxy on Lua 5.1/LuaJIT (their
+-- tables have no __gc), a table on 5.2+.
+function t.on_gc(fn)
+    if newproxy then
+        local p = newproxy(true)
+        getmetatable(p).__gc = fn
+        return p
+    end
+    return setmetatable({}, { __gc = fn })
+end
+
 -- Closes the given objects after the test (sockets; anything with :close()).
 function t.closing(...)
     local objs = pack(...)

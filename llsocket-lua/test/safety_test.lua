@@ -11,15 +11,7 @@ local msghdr, cmsghdr, cmsghdrs, iovec = ll.msghdr, ll.cmsghdr, ll.cmsghdrs, ll.
 local AF_INET, AF_UNIX, SOCK_STREAM, SOCK_DGRAM = ll.AF_INET, ll.AF_UNIX, ll.SOCK_STREAM, ll.SOCK_DGRAM
 local linux = ll.env.os == 'linux'
 
--- A userdata (5.1/LuaJIT: newproxy) or table (5.2+) whose finalizer calls `fn`.
-local function on_gc(fn)
-    if newproxy then
-        local p = newproxy(true)
-        getmetatable(p).__gc = fn
-        return p
-    end
-    return setmetatable({}, { __gc = fn })
-end
+local on_gc = t.on_gc
 
 -- Makes `make()` and a finalizer that hands it to `sink`, in a frame of their own (so no
 -- dead register of the caller keeps them alive): after a collection the object has been

@@ -27,15 +27,7 @@ local function tcp(a, b, port)
     return c, s, l
 end
 
--- An object whose finalizer runs `fn` (tables have no __gc on Lua 5.1 / LuaJIT).
-local function on_gc(fn)
-    if newproxy then
-        local p = newproxy(true)
-        getmetatable(p).__gc = fn
-        return p
-    end
-    return setmetatable({}, { __gc = fn })
-end
+local on_gc = t.on_gc
 
 t.case('the module: new and install; a world prints its seed', function()
     t.is_type(sim.new, 'function')

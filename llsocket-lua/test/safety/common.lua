@@ -21,10 +21,11 @@ function M.reset_peak()
     return ok ~= nil
 end
 
--- Open descriptors among 0..1023, probed with socket.wrap (EBADF = not open).
-function M.open_fds(ll)
+-- Open descriptors among 0..`last` (default 1023), probed with socket.wrap (EBADF = not
+-- open); sockets that wrap are unwrapped again, so nothing is closed or changed.
+function M.open_fds(ll, last)
     local n = 0
-    for fd = 0, 1023 do
+    for fd = 0, last or 1023 do
         local s, err = ll.socket.wrap(fd)
         if s then
             s:unwrap()
