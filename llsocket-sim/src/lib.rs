@@ -179,9 +179,6 @@
 //!   IPv4 only: this machine's `lo` has no IPv6 multicast route).
 //! * `IP_MULTICAST_ALL` cannot be turned off (on for `AF_INET` sockets, off for
 //!   `AF_INET6` ones, Linux's defaults).
-//! * Known, not yet modelled (found by the differential test, rare; a `known_*` case of
-//!   the regression corpus, `tests/proptest/corpus.rs`): `recv(MSG_OOB)` into a
-//!   zero-byte buffer on a unix stream returns 0 (Linux: 1, the byte it did not copy).
 //!
 //! # Fidelity
 //!
@@ -206,7 +203,8 @@
 //! made before `connect` sends none (`tcp_finish_connect`) until a later `shutdown`;
 //! a unix stream read that empties the queue short of its target (`MSG_WAITALL`,
 //! `SO_RCVLOWAT`) consumes a pending error (`sock_error` in `unix_stream_read_generic`)
-//! and returns the bytes; unix urgent data follow `queue_oob` and `manage_oob`, not
+//! and returns the bytes; `recv(MSG_OOB)` into a zero-byte buffer on a unix stream
+//! returns 1 and consumes the byte (TCP: 0 and `MSG_TRUNC`); unix urgent data follow `queue_oob` and `manage_oob`, not
 //! TCP: a second urgent byte makes the first ordinary data (or removes it, once
 //! `MSG_OOB` read it), and a read that meets the urgent byte at the head of the queue,
 //! even a zero-byte one, drops it unless `SO_OOBINLINE` or `MSG_PEEK`; a unix stream

@@ -1524,8 +1524,13 @@ impl World {
                 g.discard = flags.contains(MsgFlags::TRUNC) && tcp;
                 g.data.push(b);
                 g.ret = 1;
-            } else {
+            } else if tcp {
+                // tcp_recv_urg: no room for the byte is MSG_TRUNC and 0.
                 g.flags |= MsgFlags::TRUNC;
+            } else {
+                // unix_stream_recv_urg returns the byte's length even when the
+                // buffer had no room for it (nothing copied, no MSG_TRUNC).
+                g.ret = 1;
             }
             return Ok(g);
         }
