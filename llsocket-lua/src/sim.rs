@@ -510,6 +510,7 @@ struct WorldOpts {
     sndbuf: Option<usize>,
     trace: bool,
     payloads: bool,
+    capture: bool,
 }
 
 /// Checks the options table at `arg` (or none); `install` also allows `host`.
@@ -522,6 +523,7 @@ unsafe fn check_world_opts(l: *mut lua_State, arg: c_int, install: bool) -> Worl
         sndbuf: None,
         trace: true,
         payloads: false,
+        capture: false,
     };
     if is_none_or_nil(l, arg) {
         return o;
@@ -530,7 +532,7 @@ unsafe fn check_world_opts(l: *mut lua_State, arg: c_int, install: bool) -> Worl
         type_error(l, arg, c"table", false);
     }
     let t = lua_absindex(l, arg);
-    const KEYS: [&str; 8] = [
+    const KEYS: [&str; 9] = [
         "seed",
         "somaxconn",
         "fd_limit",
@@ -538,9 +540,10 @@ unsafe fn check_world_opts(l: *mut lua_State, arg: c_int, install: bool) -> Worl
         "sndbuf",
         "trace",
         "trace_payloads",
+        "capture",
         "host",
     ];
-    check_keys(l, t, arg, &KEYS[..if install { 8 } else { 7 }]);
+    check_keys(l, t, arg, &KEYS[..if install { 9 } else { 8 }]);
     o.seed = int_field(l, t, arg, c"seed").unwrap_or(0);
     o.somaxconn = int_field(l, t, arg, c"somaxconn");
     if o.somaxconn.is_some_and(|n| i32::try_from(n).is_err()) {
@@ -551,6 +554,7 @@ unsafe fn check_world_opts(l: *mut lua_State, arg: c_int, install: bool) -> Worl
     o.sndbuf = count_field(l, t, arg, c"sndbuf");
     o.trace = bool_field(l, t, arg, c"trace").unwrap_or(true);
     o.payloads = bool_field(l, t, arg, c"trace_payloads").unwrap_or(false);
+    o.capture = bool_field(l, t, arg, c"capture").unwrap_or(false);
     if install {
         match field(l, t, c"host") {
             LUA_TNIL | LUA_TSTRING => {}
@@ -578,7 +582,8 @@ unsafe fn push_world(l: *mut lua_State, o: WorldOpts) -> *mut WorldUd {
     let state = guard(l, || {
         let mut b = Sim::builder(o.seed as u64)
             .keep_trace(o.trace)
-            .trace_payloads(o.payloads);
+            .trace_payloads(o.payloads)
+            .capture(o.capture);
         if let Some(n) = o.somaxconn {
             b = b.somaxconn(n as i32);
         }
@@ -603,7 +608,8 @@ unsafe fn push_world(l: *mut lua_State, o: WorldOpts) -> *mut WorldUd {
 
 /// `sim.new([opts])`: a world. Options: `seed` (integer, default 0), `somaxconn`,
 /// `fd_limit`, `rcvbuf`, `sndbuf` (bytes), `trace` (keep the events, default true),
-/// `trace_payloads` (keep the bytes, default false).
+/// `trace_payloads` (keep the bytes, default false), `capture` (keep every packet for
+/// `world:pcap`, default false).
 unsafe extern "C-unwind" fn sim_new(l: *mut lua_State) -> c_int {
     let o = check_world_opts(l, 1, false);
     push_world(l, o);
@@ -929,6 +935,41 @@ unsafe extern "C-unwind" fn w_digest(l: *mut lua_State) -> c_int {
     1
 }
 
+/// `world:pcap(path)`: writes the packets captured so far (the world was made with
+/// `capture = true`) to the file `path` as a pcap file for `tcpdump -r` or Wireshark.
+/// Returns `true`, or `nil` and a message when the file cannot be written.
+unsafe extern "C-unwind" fn w_pcap(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let path = check_str(l, 2);
+    let w = live(l, wp);
+    let res = guard(l, || {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+        w.sim.write_pcap(&mut out)?;
+        std::io::Write::flush(&mut out)
+    });
+    match res {
+        Ok(()) => {
+            push_bool(l, true);
+            1
+        }
+        Err(e) => {
+            lua_pushnil(l);
+            push_fmt(l, format_args!("llsocket.sim: pcap: {e}"));
+            2
+        }
+    }
+}
+
+/// `world:captured()`: the number of packets captured so far.
+unsafe extern "C-unwind" fn w_captured(l: *mut lua_State) -> c_int {
+    let w = live(l, check_world(l, 1));
+    let n = guard(l, || w.sim.captured());
+    push_int(l, n as i64);
+    1
+}
+
 /// `world:replay_hint()`: how to replay this run.
 unsafe extern "C-unwind" fn w_replay_hint(l: *mut lua_State) -> c_int {
     let w = live(l, check_world(l, 1));
@@ -1027,6 +1068,8 @@ const METHODS: Funcs = &[
     (c"seed", w_seed),
     (c"trace", w_trace),
     (c"digest", w_digest),
+    (c"pcap", w_pcap),
+    (c"captured", w_captured),
     (c"replay_hint", w_replay_hint),
     (c"live_sockets", w_live_sockets),
     (c"open_fds", w_open_fds),

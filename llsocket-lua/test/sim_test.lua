@@ -250,6 +250,51 @@ t.case('world options: somaxconn, fd_limit, buffer sizes', function()
     local _ = s2
 end)
 
+-- The little-endian unsigned integer of `n` bytes at `at` (1-based) of `s`.
+local function le(s, at, n)
+    local v = 0
+    for i = at + n - 1, at, -1 do
+        v = v * 256 + s:byte(i)
+    end
+    return v
+end
+
+t.case('capture = true: world:pcap writes the packets as a pcap file', function()
+    local function run(capture)
+        local w = world(3, { capture = capture })
+        local a, b = w:host('a'), w:host('b')
+        w:link(a, b, { latency = 2 })
+        local c, s = tcp(a, b, 8080)
+        t.eq(c:send('hello'), 5)
+        t.eq(s:recv(), 'hello')
+        local x, y = udp(a, 1000), udp(b, 2000)
+        x:sendto('ping', b.addrinfo.inet(b.ipv4, 2000))
+        w:advance(5)
+        t.eq(y:recv(), 'ping')
+        return w
+    end
+    local w, plain = run(true), run(false)
+    t.eq(w:digest(), plain:digest())
+    t.eq(plain:captured(), 0)
+    -- SYN, SYN-ACK, one data segment, one datagram
+    t.eq(w:captured(), 4)
+    local path = os.tmpname()
+    t.is_true(w:pcap(path))
+    local f = assert(io.open(path, 'rb'))
+    local bytes = f:read('*a')
+    f:close()
+    os.remove(path)
+    t.eq(le(bytes, 1, 4), 0xa1b23c4d)
+    t.eq(le(bytes, 21, 4), 101)
+    -- records: 16-byte header + IPv4 (20) + TCP (20) or UDP (8) + payload
+    t.eq(#bytes, 24 + 4 * 16 + 3 * 40 + 5 + 28 + 4)
+    -- the SYN-ACK left 2 ms after the SYN (virtual time, nanoseconds)
+    t.eq(le(bytes, 25 + 16 + 40 + 4, 4), 2000000)
+    local ok, err = w:pcap('/nonexistent-dir/x.pcap')
+    t.is_nil(ok)
+    t.has(err, 'llsocket.sim: pcap: ')
+end)
+
 t.case('bad arguments raise the standard errors', function()
     local w = world(1)
     w:host('a')
@@ -291,7 +336,10 @@ t.case('bad arguments raise the standard errors', function()
     t.argerr(function() w:advance(-1) end, 1, 'milliseconds from 0 to 9.2e12 expected')
     t.argerr(function() w:advance(1 / 0) end, 1, 'milliseconds from 0 to 9.2e12 expected')
     t.argerr(function() w:open_fds(3) end, 1, 'host name or host table expected, got number')
-    for _, m in ipairs({ 'seed', 'trace', 'digest', 'replay_hint', 'live_sockets', 'closed', 'close' }) do
+    t.argerr(function() w:pcap() end, 1, 'string expected, got no value')
+    t.argerr(function() w:pcap({}) end, 1, 'string expected, got table')
+    t.argerr(function() sim.new({ capture = 1 }) end, 1, "field 'capture': boolean expected, got number")
+    for _, m in ipairs({ 'seed', 'trace', 'digest', 'replay_hint', 'live_sockets', 'closed', 'close', 'pcap', 'captured' }) do
         t.argerr(function() w[m]('x') end, 1, 'llsocket.sim.world expected, got string', m)
     end
 end)
@@ -304,9 +352,10 @@ t.case('a closed world raises clearly; so do its hosts and their sockets', funct
     w:close() -- idempotent
     t.is_true(w:closed())
     t.eq(tostring(w), 'llsocket.sim.world: closed')
-    for _, m in ipairs({ 'seed', 'trace', 'digest', 'replay_hint', 'live_sockets', 'now' }) do
+    for _, m in ipairs({ 'seed', 'trace', 'digest', 'replay_hint', 'live_sockets', 'now', 'captured' }) do
         t.raises(function() w[m](w) end, 'this world is gone', m)
     end
+    t.raises(function() w:pcap('/nonexistent/x.pcap') end, 'this world is gone')
     t.raises(function() w:host('h') end, 'this world is gone')
     t.raises(function() w:advance(1) end, 'this world is gone')
     t.raises(function() w:crash('h') end, 'this world is gone')

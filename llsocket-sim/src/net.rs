@@ -100,6 +100,7 @@ impl World {
     /// Sends a packet: at once over an instant link, else through the link's faults.
     pub(crate) fn transmit(&mut self, p: Packet) {
         if self.instant(p.src_h, p.dst_h) {
+            self.capture_packet(&p);
             self.arrive(p);
         } else {
             self.send_attempt(p, 0);
@@ -119,6 +120,7 @@ impl World {
                 return;
             }
         }
+        self.capture_packet(&p);
         let cfg = self.link(a, b);
         let lost = self.cut.contains(&(a, b)) || !self.hosts[b].up || self.rng.chance(cfg.loss);
         if lost {

@@ -1246,6 +1246,7 @@ impl World {
                 rights: rights.take().unwrap_or_default(),
                 ts: now,
             });
+            w.capture_unix(id, target, data);
             Some(Ok(data.len()))
         })
     }
@@ -1415,6 +1416,7 @@ impl World {
         if self.sr(id).is_unix() {
             let peer = self.sr(id).peer_id.expect("checked by the caller");
             let from = self.sr(id).local.clone();
+            self.capture_unix(id, peer, chunk);
             let now = self.now;
             let p = self.s(peer);
             let bytes = chunk.to_vec();

@@ -10,6 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use llsocket_api::opt::{Linger, Timeval};
 use llsocket_api::{Errno, Family, Fd, Result, SockAddr, SockType};
 
+use crate::capture::Capture;
 use crate::net::Packet;
 use crate::rng::Rng;
 use crate::trace::{Event, Name, Trace};
@@ -30,6 +31,7 @@ pub(crate) struct Config {
     pub fd_limit: usize,
     pub keep_trace: bool,
     pub trace_payloads: bool,
+    pub capture: bool,
 }
 
 /// A scheduled event.
@@ -329,6 +331,8 @@ pub(crate) struct World {
     pub gc_scheduled: bool,
     /// The names of destroyed unix sockets (a surviving peer's getpeername shows them).
     pub dead_names: BTreeMap<ObjId, SockAddr>,
+    /// The packet capture, when [`Config::capture`] asked for one.
+    pub capture: Option<Capture>,
 }
 
 /// Linux defaults for buffer sizes (`net.core.{r,w}mem_default`, `tcp_{r,w}mem[1]`).
@@ -348,6 +352,7 @@ impl World {
             next_obj: 1,
             links: BTreeMap::new(),
             cut: BTreeSet::new(),
+            capture: cfg.capture.then(Capture::default),
             cfg,
             dead_host: BTreeMap::new(),
             dead_names: BTreeMap::new(),

@@ -14,6 +14,7 @@
 //!
 //! Every failing assertion prints `sim.replay_hint()`.
 
+mod capture;
 mod chaos;
 mod faults;
 mod netdb;

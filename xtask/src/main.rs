@@ -1243,8 +1243,11 @@ fn rock_check(root: &Path, clone: &Path, v: &str, interp: &str) -> Result<(), St
         tree.display()
     );
     let status = cmd
-        // share the workspace's build artifacts; the sources are the clone's
-        .env("CARGO_TARGET_DIR", target_dir(root))
+        // A target dir of its own: cargo names a path package's artifacts by its path
+        // relative to the workspace, so builds of the clone in the workspace's target dir
+        // would take the place of the workspace's own (and later builds of the workspace
+        // would find the clone's sources "fresh").
+        .env("CARGO_TARGET_DIR", target_dir(root).join("rock-target"))
         .current_dir(clone)
         .status()
         .map_err(|e| format!("cannot run luarocks: {e}"))?;
