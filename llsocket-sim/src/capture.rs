@@ -34,8 +34,8 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use llsocket_api::{SockAddr, SockType};
 
-use crate::net::{Body, Packet};
-use crate::world::{host_v4, Nanos, ObjId, World};
+use crate::types::{Body, Nanos, ObjId, Packet};
+use crate::world::{host_v4, World};
 
 /// Largest transport payload put in one record (fits an IPv4 or IPv6 packet).
 const MAX_CHUNK: usize = 65_000;

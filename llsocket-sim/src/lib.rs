@@ -20,16 +20,28 @@
 //!
 //! | module | what lives there |
 //! |---|---|
-//! | this file | the public API: [`Sim`], [`SimBuilder`], [`Host`], [`LinkConfig`], [`Latency`], [`HostFaults`] |
-//! | `world` | the world core: virtual clock, `(time, sequence)` event queue, hosts, descriptor tables, objects |
+//! | this file | the public API: [`Sim`], [`SimBuilder`], [`Host`], and the [`SocketOps`] implementation (one trace event per call) |
+//! | `faults` | fault configuration: [`LinkConfig`], [`Latency`], [`HostFaults`] |
+//! | `types` | plain types shared below: object ids, virtual time, packets |
+//! | `world` | the world core: virtual clock, `(time, sequence)` event queue, hosts, descriptor tables, objects, routing |
+//! | `net` | the wire: links, the TCP handshake, ordered reliable delivery, resets, UDP delivery |
+//! | `ops` | every socket operation, one file per concern: |
+//! | `ops/lifecycle` | `socket`, `socketpair`, `dup`, `close`, `shutdown`, the unix garbage collector, crash and restart |
+//! | `ops/naming` | `bind`, automatic binding, `connect`, `listen`, `accept`, `getsockname`, `getpeername` |
+//! | `ops/stream` | TCP and unix stream send and receive paths, urgent data, `sendfile` |
+//! | `ops/dgram` | `sendmsg`/`recvmsg` entry points, UDP and unix datagram/seqpacket data, control data |
+//! | `ops/readiness` | `poll`, `sockatmark` |
+//! | `ops/options` | `getsockopt`, `setsockopt` |
+//! | `ops/multicast` | multicast memberships and the `IP_MULTICAST_IF` interface lookup |
+//! | `netdb` | hosts and services tables, `getaddrinfo`/`getnameinfo`, interfaces |
 //! | `trace` | the trace: [`TraceEvent`], one per operation or wire event, and the digest it folds into |
 //! | `capture` | the packet capture and its pcap file |
 //! | `determinism` | [`check_determinism`]: two runs compared event by event, [`Divergence`] |
-//! | `net` | the wire: packets, link faults, the TCP handshake, ordered reliable delivery, resets, UDP delivery |
-//! | `ops` | every socket operation: checks, state changes, blocking rules, options, multicast |
-//! | `netdb` | hosts and services tables, `getaddrinfo`/`getnameinfo`, interfaces |
 //! | `rng` | the one seeded generator (xoshiro256**) |
 //!
+//! Dependencies go one way: `types` and `faults` at the bottom; `world` on them
+//! (and on `trace`, `rng`, `capture`); `net`, `ops` and `netdb` on `world`; this file on all.
+
 //! # Determinism
 //!
 //! One [`Sim`] is one single-threaded world. Every choice (ephemeral ports, unix
@@ -261,14 +273,17 @@
 
 mod capture;
 mod determinism;
+mod faults;
 mod net;
 mod netdb;
 mod ops;
 mod rng;
 mod trace;
+mod types;
 mod world;
 
 pub use determinism::Divergence;
+pub use faults::{HostFaults, Latency, LinkConfig};
 pub use trace::TraceEvent;
 
 use std::cell::RefCell;
@@ -318,54 +333,6 @@ pub fn check_determinism<T>(
     scenario: impl FnMut(&Sim) -> T,
 ) -> std::result::Result<T, Divergence> {
     Sim::builder(seed).check_determinism(scenario)
-}
-
-/// The latency of a link.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Latency {
-    /// Always this long.
-    Fixed(Duration),
-    /// Uniformly distributed between the two bounds (inclusive), drawn from the world's seed.
-    Uniform(Duration, Duration),
-}
-
-/// Faults on a one-way link between two hosts ([`Sim::set_link`]).
-///
-/// TCP hides loss, duplication and reordering from the byte stream (they show as
-/// delay: a lost segment is retransmitted after 200 ms, doubling); UDP shows them.
-#[derive(Clone, Copy, PartialEq, Debug)]
-pub struct LinkConfig {
-    /// Delay of every packet.
-    pub latency: Latency,
-    /// Probability (0..1) that a packet is lost.
-    pub loss: f64,
-    /// Probability (0..1) that a packet is delivered twice.
-    pub duplicate: f64,
-    /// Probability (0..1) that a packet is held back (delivered after later ones).
-    pub reorder: f64,
-}
-
-impl Default for LinkConfig {
-    fn default() -> LinkConfig {
-        LinkConfig {
-            latency: Latency::Fixed(Duration::ZERO),
-            loss: 0.0,
-            duplicate: 0.0,
-            reorder: 0.0,
-        }
-    }
-}
-
-/// Per-host fault switches (probabilities 0..1), drawn from the world's seed.
-#[derive(Clone, Copy, PartialEq, Debug, Default)]
-pub struct HostFaults {
-    /// A stream send or receive moves fewer bytes than it could (at least one).
-    pub short_io: f64,
-    /// A call in blocking mode (a blocking socket without `MSG_DONTWAIT`, or a
-    /// `poll` with a timeout) fails with `EINTR` before doing anything.
-    pub eintr: f64,
-    /// A TCP send resets its connection instead (both ends see `ECONNRESET`).
-    pub reset: f64,
 }
 
 /// Configuration of a new [`Sim`].
@@ -640,7 +607,7 @@ impl Host {
 
     /// `fd00::n`.
     pub fn ipv6(&self) -> Ipv6Addr {
-        self.w.borrow().host_v6(self.id)
+        world::host_v6(self.id)
     }
 
     /// A simulated regular file holding `data` (for `sendfile`): a descriptor in this host's table.

@@ -14,7 +14,8 @@ use std::net::IpAddr;
 
 use llsocket_api::{Errno, Family, SockAddr};
 
-use crate::world::{as_family, canon, canon_ip, Ev, Nanos, ObjId, Seg, St, World};
+use crate::types::{Body, Nanos, ObjId, Packet};
+use crate::world::{as_family, canon, canon_ip, Ev, Seg, St, World};
 
 const MS: Nanos = 1_000_000;
 const SEC: Nanos = 1_000_000_000;
@@ -22,79 +23,6 @@ const SEC: Nanos = 1_000_000_000;
 const MAX_RETX: u32 = 8;
 /// SYN retransmissions before `connect` gives up (`tcp_syn_retries`).
 pub(crate) const SYN_RETRIES: u32 = 6;
-
-/// A packet between two hosts.
-#[derive(Clone, Debug)]
-pub(crate) struct Packet {
-    pub src_h: usize,
-    pub dst_h: usize,
-    pub body: Body,
-}
-
-/// What a packet carries.
-#[derive(Clone, Debug)]
-pub(crate) enum Body {
-    Syn {
-        client: ObjId,
-        gen: u32,
-        src: SockAddr,
-        dst: SockAddr,
-    },
-    SynAck {
-        client: ObjId,
-        gen: u32,
-        child: ObjId,
-    },
-    Data {
-        from: ObjId,
-        to: ObjId,
-        seq: u64,
-        data: Vec<u8>,
-        urg: Option<usize>,
-    },
-    Fin {
-        from: ObjId,
-        to: ObjId,
-        seq: u64,
-    },
-    Rst {
-        to: ObjId,
-    },
-    Dgram {
-        from: ObjId,
-        src: SockAddr,
-        dst: SockAddr,
-        data: Vec<u8>,
-    },
-}
-
-impl Packet {
-    pub(crate) fn rst(src_h: usize, dst_h: usize, to: ObjId) -> Packet {
-        Packet {
-            src_h,
-            dst_h,
-            body: Body::Rst { to },
-        }
-    }
-
-    fn reliable(&self) -> bool {
-        matches!(
-            self.body,
-            Body::Data { .. } | Body::Fin { .. } | Body::SynAck { .. }
-        )
-    }
-
-    fn kind(&self) -> i64 {
-        match self.body {
-            Body::Syn { .. } => 1,
-            Body::SynAck { .. } => 2,
-            Body::Data { .. } => 3,
-            Body::Fin { .. } => 4,
-            Body::Rst { .. } => 5,
-            Body::Dgram { .. } => 6,
-        }
-    }
-}
 
 impl World {
     /// Sends a packet: at once over an instant link, else through the link's faults.

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use llsocket_api::{Errno, Family, Fd, Interest, MsgFlags, SockAddr, SockType, UnixAddr};
 
-use crate::world::Nanos;
+use crate::types::Nanos;
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;

@@ -11,16 +11,10 @@ use llsocket_api::opt::{Linger, Timeval};
 use llsocket_api::{Errno, Family, Fd, Result, SockAddr, SockType};
 
 use crate::capture::Capture;
-use crate::net::Packet;
+use crate::faults::{HostFaults, Latency, LinkConfig};
 use crate::rng::Rng;
 use crate::trace::{Event, Name, Trace};
-use crate::{HostFaults, Latency, LinkConfig};
-
-/// An object id (socket or file): the "open file description".
-pub(crate) type ObjId = u64;
-
-/// Nanoseconds of virtual time.
-pub(crate) type Nanos = u64;
+use crate::types::{Nanos, ObjId, Packet};
 
 /// Knobs fixed when the world is built.
 #[derive(Clone, Debug)]

@@ -1,0 +1,576 @@
+//! The stream data path of TCP and unix stream sockets: send (send buffer, window,
+//! `MSG_OOB`), receive (`MSG_PEEK`, `MSG_WAITALL`, `MSG_TRUNC`, `SO_RCVLOWAT`, the
+//! urgent mark and byte, descriptors riding on unix stream data) and `sendfile`.
+
+use llsocket_api::{Errno, Fd, MsgFlags, Result, SockType};
+
+use super::{take_err, timeout_of, Got};
+use crate::types::ObjId;
+use crate::world::{Kind, Seg, St, World};
+
+impl World {
+    /// Free send space of a connected stream socket.
+    pub(super) fn stream_space(&self, id: ObjId) -> usize {
+        let s = self.sr(id);
+        let sndbuf = s.opts.sndbuf.max(0) as usize;
+        if s.is_unix() {
+            match s.peer_id.filter(|p| self.exists(*p)) {
+                Some(p) => sndbuf.saturating_sub(self.sr(p).rq_bytes),
+                None => 0,
+            }
+        } else {
+            sndbuf.saturating_sub(s.sq.len() + s.inflight)
+        }
+    }
+
+    /// Writes into a connected stream: partial writes, blocking, EPIPE, resets.
+    pub(crate) fn stream_send(
+        &mut self,
+        h: usize,
+        id: ObjId,
+        data: &[u8],
+        rights: Vec<ObjId>,
+        oob: bool,
+        nonblock: bool,
+    ) -> Result<usize> {
+        if self.sr(id).is_tcp() && self.sr(id).st == St::Connected && self.fault(h, |f| f.reset) {
+            self.tr(h, "fault-reset", id as i64, 0);
+            self.abort_keep(id);
+            return Err(Errno::ECONNRESET);
+        }
+        let timeout = timeout_of(self.sr(id).opts.sndtimeo);
+        let mut sent = 0usize;
+        let mut rights = Some(rights);
+        let r = self.wait(nonblock, timeout, Errno::EAGAIN, |w| {
+            if !w.exists(id) {
+                return Some(Err(Errno::EBADF));
+            }
+            let s = w.sr(id);
+            if s.is_unix() {
+                // Linux's unix_stream_sendmsg: no peer, then shutdown, then a dead peer.
+                if s.st == St::Idle || s.st == St::Listen {
+                    return Some(Err(Errno::ENOTCONN));
+                }
+                if s.wr_shut || s.st == St::Closed || s.peer_id.is_none_or(|p| !w.exists(p)) {
+                    return Some(if sent > 0 {
+                        Ok(sent)
+                    } else {
+                        Err(Errno::EPIPE)
+                    });
+                }
+            }
+            if let Some(e) = take_err(w, id) {
+                return Some(if sent > 0 { Ok(sent) } else { Err(e) });
+            }
+            let s = w.sr(id);
+            if s.wr_shut || s.st == St::Closed {
+                return Some(if sent > 0 {
+                    Ok(sent)
+                } else {
+                    Err(Errno::EPIPE)
+                });
+            }
+            match s.st {
+                St::Connected => {}
+                St::SynSent => return None,
+                _ => return Some(Err(Errno::EPIPE)),
+            }
+            if let Some(e) = w.ctl_err.take() {
+                return Some(Err(e));
+            }
+            if data.is_empty() {
+                // A zero-length stream write sends nothing, descriptors included.
+                for r in rights.take().unwrap_or_default() {
+                    w.unref(r);
+                }
+                return Some(Ok(0));
+            }
+            loop {
+                let free = w.stream_space(id);
+                if free == 0 {
+                    return if sent > 0 && nonblock {
+                        Some(Ok(sent))
+                    } else {
+                        None
+                    };
+                }
+                let mut n = free.min(data.len() - sent);
+                let mut short = false;
+                if n > 1 && w.fault(h, |f| f.short_io) {
+                    n = w.rng.range(1, n as u64 - 1) as usize;
+                    short = true;
+                    w.tr(h, "fault-short-write", id as i64, n as i64);
+                }
+                let chunk = &data[sent..sent + n];
+                let last = sent + n == data.len();
+                w.stream_put(id, chunk, oob && last, &mut rights);
+                sent += n;
+                if sent == data.len() || short {
+                    return Some(Ok(sent));
+                }
+                if w.sr(id).st != St::Connected {
+                    return Some(Ok(sent));
+                }
+            }
+        });
+        match r {
+            Err(e) if sent > 0 && (e == Errno::EAGAIN || e == Errno::EDEADLK) => Ok(sent),
+            r => r,
+        }
+    }
+
+    /// Queues one chunk of a stream write: into the unix peer's queue, or the TCP send queue.
+    fn stream_put(
+        &mut self,
+        id: ObjId,
+        chunk: &[u8],
+        urgent: bool,
+        rights: &mut Option<Vec<ObjId>>,
+    ) {
+        if self.sr(id).is_unix() {
+            let peer = self.sr(id).peer_id.expect("checked by the caller");
+            let from = self.sr(id).local.clone();
+            self.capture_unix(id, peer, chunk);
+            let now = self.now;
+            let p = self.s(peer);
+            let bytes = chunk.to_vec();
+            let urg = (urgent && !bytes.is_empty())
+                .then(|| (p.rq_total + bytes.len() as u64 - 1, bytes[bytes.len() - 1]));
+            p.rq_total += bytes.len() as u64;
+            p.rq_bytes += bytes.len();
+            let rights = rights.take().unwrap_or_default();
+            if !bytes.is_empty() || !rights.is_empty() {
+                p.rq.push_back(Seg {
+                    data: bytes,
+                    off: 0,
+                    from,
+                    src: Some(id),
+                    rights,
+                    ts: now,
+                });
+            }
+            if let Some((at, b)) = urg {
+                self.urgent_arrives(peer, at, b);
+            }
+        } else {
+            let s = self.s(id);
+            s.sq.extend(chunk);
+            if urgent {
+                s.snd_urg = Some(s.snd_nxt + s.sq.len() as u64 - 1);
+            }
+            self.pump(id);
+        }
+    }
+
+    /// A reset from this end that keeps the socket (fault injection): both ends see ECONNRESET.
+    fn abort_keep(&mut self, id: ObjId) {
+        let (host, peer) = {
+            let s = self.sr(id);
+            (s.host, s.peer_id)
+        };
+        if let Some(p) = peer {
+            if self.exists(p) {
+                let ph = self.sr(p).host;
+                self.transmit(crate::types::Packet::rst(host, ph, p));
+            }
+        }
+        self.fail(id, 0);
+    }
+
+    pub(super) fn stream_recv(
+        &mut self,
+        h: usize,
+        id: ObjId,
+        cap: usize,
+        flags: MsgFlags,
+        nonblock: bool,
+    ) -> Result<Got> {
+        let peek = flags.contains(MsgFlags::PEEK);
+        let waitall = flags.contains(MsgFlags::WAITALL) && !peek;
+        let s = self.sr(id);
+        // Linux's sock_rcvlowat: at least one byte, even for a zero-length read
+        // (which then waits for data and returns 0 once some is there).
+        let target = if waitall {
+            cap
+        } else {
+            (s.opts.rcvlowat.max(1) as usize).min(cap)
+        }
+        .max(1);
+        let timeout = timeout_of(s.opts.rcvtimeo);
+        let mut g = Got::empty();
+        // TCP discards with MSG_TRUNC; unix streams ignore the flag and copy.
+        g.discard = flags.contains(MsgFlags::TRUNC) && s.is_tcp();
+        let mut got = 0usize;
+        let mut skipped = 0usize;
+        let r = self.wait(nonblock, timeout, Errno::EAGAIN, |w| {
+            if !w.exists(id) {
+                return Some(Err(Errno::EBADF));
+            }
+            // A zero-length read returns 0 once data is queued. TCP counts any byte,
+            // the urgent one included; a unix stream not its skipped OOB byte, and a
+            // unix peek walks the whole queue, so an OOB byte at its end makes it wait.
+            let zero_ready = {
+                let s = w.sr(id);
+                if s.is_tcp() {
+                    s.rq_bytes > 0
+                } else {
+                    let last_is_oob = !s.opts.oobinline
+                        && s.rq_bytes > 0
+                        && s.mark == Some(s.rd_total + s.rq_bytes as u64 - 1);
+                    s.stream_avail() > 0 && !(peek && last_is_oob)
+                }
+            };
+            // A unix stream (Linux's manage_oob): a read, even of zero bytes, that
+            // meets the urgent byte (or its placeholder once MSG_OOB read it) at the
+            // head of the queue drops it, unless SO_OOBINLINE or MSG_PEEK.
+            let zero_ready = if cap == 0 && !peek {
+                let s = w.sr(id);
+                if s.is_unix() && !s.opts.oobinline && s.mark == Some(s.rd_total) && s.rq_bytes > 0
+                {
+                    w.stream_skip_urgent(id);
+                    w.sr(id).stream_avail() > 0
+                } else {
+                    zero_ready
+                }
+            } else {
+                zero_ready
+            };
+            if cap == 0 && zero_ready {
+                let s = w.s(id);
+                if let Some(seg) = s.rq.front_mut() {
+                    g.addr.clone_from(&seg.from);
+                    g.src = seg.src;
+                    // Linux detaches a segment's descriptors even on a zero-length read.
+                    if !peek && seg.off == 0 {
+                        g.rights = std::mem::take(&mut seg.rights);
+                    }
+                }
+                if peek && s.is_unix() {
+                    // A zero-length unix peek walks the queue to the first descriptors
+                    // and reports them (unix_stream_read_generic).
+                    if let Some(r) = Self::peek_rights_after(s, 0, false) {
+                        for &x in &r {
+                            if let Some(o) = w.objs.get_mut(&x) {
+                                o.refs += 1;
+                            }
+                        }
+                        g.rights = r;
+                    }
+                }
+                return Some(Ok(()));
+            }
+            let mut stop = false;
+            // Copy what is there, up to the urgent mark and a rights boundary
+            // (Linux's tcp_recvmsg: stop at the mark once something was copied;
+            // at the mark, skip the urgent byte unless SO_OOBINLINE).
+            loop {
+                if got >= cap {
+                    break;
+                }
+                let s = w.sr(id);
+                let off = if peek { got + skipped } else { 0 };
+                let pos = s.rd_total + off as u64;
+                let remaining = s.rq_bytes.saturating_sub(off);
+                if remaining == 0 {
+                    break;
+                }
+                if s.mark == Some(pos) {
+                    if got > 0 {
+                        stop = true;
+                        break;
+                    }
+                    if !s.opts.oobinline {
+                        if peek {
+                            skipped += 1;
+                        } else {
+                            w.stream_skip_urgent(id);
+                        }
+                        continue;
+                    }
+                }
+                let mut want = (cap - got).min(remaining);
+                if let Some(m) = s.mark.filter(|&m| m > pos) {
+                    want = want.min((m - pos) as usize);
+                }
+                if want > 1 && w.fault(h, |f| f.short_io) {
+                    want = w.rng.range(1, want as u64 - 1) as usize;
+                    w.tr(h, "fault-short-read", id as i64, want as i64);
+                    stop = true;
+                }
+                let n = w.stream_take(id, want, off, peek, &mut g);
+                got += n;
+                if n == 0 || stop || !g.rights.is_empty() {
+                    stop = true;
+                    break;
+                }
+            }
+            let s = w.sr(id);
+            if s.is_unix() && !peek && got > 0 && got < target && !stop && s.rq_bytes == 0 {
+                // unix_stream_read_generic: the queue ran dry short of the target
+                // (MSG_WAITALL, SO_RCVLOWAT), so it calls sock_error, which clears a
+                // pending error; the bytes read are returned and the error is gone.
+                let _ = take_err(w, id);
+            }
+            let s = w.sr(id);
+            if got >= target || (got > 0 && (stop || nonblock)) {
+                return Some(Ok(()));
+            }
+            if got > 0 && (s.rd_eof || s.rd_shut || s.err != 0 || s.st == St::Closed) {
+                return Some(Ok(()));
+            }
+            if got == 0 {
+                // Unix reports a pending error before EOF; TCP reports a received FIN
+                // first, then the error, then its own shutdown.
+                if s.is_unix() || !s.rd_eof {
+                    if let Some(e) = take_err(w, id) {
+                        return Some(Err(e));
+                    }
+                }
+                let s = w.sr(id);
+                if s.rd_eof || s.rd_shut {
+                    return Some(Ok(()));
+                }
+                let s = w.sr(id);
+                if s.st == St::Closed {
+                    return Some(Ok(()));
+                }
+                if s.is_tcp() && s.st == St::Idle {
+                    return Some(Err(Errno::ENOTCONN));
+                }
+            }
+            None
+        });
+        let r = match r {
+            Err(e) if got > 0 && (e == Errno::EAGAIN || e == Errno::EDEADLK) => Ok(()),
+            r => r,
+        };
+        // Reading opened the window: let the peer send what it has queued.
+        if self.exists(id) && !peek {
+            if let Some(p) = self.sr(id).peer_id {
+                self.pump(p);
+            }
+        }
+        r?;
+        g.ret = got;
+        Ok(g)
+    }
+
+    /// Takes up to `want` bytes from a stream's queue (from offset `skip` when peeking).
+    fn stream_take(
+        &mut self,
+        id: ObjId,
+        want: usize,
+        skip: usize,
+        peek: bool,
+        g: &mut Got,
+    ) -> usize {
+        let s = self.s(id);
+        let mut n = 0;
+        if peek {
+            let skip_from = skip;
+            let mut skip = skip;
+            let mut bumped = Vec::new();
+            for seg in &s.rq {
+                let len = seg.data.len() - seg.off;
+                if skip >= len {
+                    skip -= len;
+                    continue;
+                }
+                // Unix streams never glue a segment carrying descriptors to others;
+                // a peek reports (duplicates) the descriptors it reaches.
+                if skip == 0 && seg.off == 0 && !seg.rights.is_empty() {
+                    if n > 0 {
+                        break;
+                    }
+                    g.rights.clone_from(&seg.rights);
+                    bumped.clone_from(&seg.rights);
+                }
+                let take = (len - skip).min(want - n);
+                if !g.discard {
+                    g.data
+                        .extend_from_slice(&seg.data[seg.off + skip..seg.off + skip + take]);
+                }
+                if g.addr.is_none() && g.src.is_none() {
+                    g.addr.clone_from(&seg.from);
+                    g.src = seg.src;
+                }
+                n += take;
+                skip = 0;
+                if n == want || !g.rights.is_empty() {
+                    break;
+                }
+            }
+            if n == want && n > 0 && g.rights.is_empty() && s.is_unix() {
+                // unix_stream_read_generic: a peek goes on to the next segments
+                // once the buffer is full, and reports the first descriptors it meets
+                // (it stops at the urgent mark).
+                if let Some(r) = Self::peek_rights_after(s, skip_from + n, true) {
+                    g.rights.clone_from(&r);
+                    bumped = r;
+                }
+            }
+            for r in bumped {
+                if let Some(o) = self.objs.get_mut(&r) {
+                    o.refs += 1;
+                }
+            }
+            return n;
+        }
+        while n < want {
+            let Some(seg) = s.rq.front_mut() else { break };
+            if seg.off == 0 && !seg.rights.is_empty() {
+                if n > 0 {
+                    break;
+                }
+                g.rights = std::mem::take(&mut seg.rights);
+            }
+            if g.addr.is_none() && g.src.is_none() {
+                g.addr.clone_from(&seg.from);
+                g.src = seg.src;
+            }
+            if g.ts.is_none() {
+                g.ts = Some(seg.ts);
+            }
+            let len = seg.data.len() - seg.off;
+            let take = len.min(want - n);
+            if !g.discard {
+                g.data.extend_from_slice(&seg.data[seg.off..seg.off + take]);
+            }
+            seg.off += take;
+            n += take;
+            if seg.off == seg.data.len() {
+                s.rq.pop_front();
+            }
+            if !g.rights.is_empty() {
+                break;
+            }
+        }
+        s.rq_bytes -= n;
+        s.rd_total += n as u64;
+        if s.mark.is_some_and(|m| s.rd_total > m) {
+            // Read past the mark: the urgent data is gone (Linux clears urg_data).
+            s.mark = None;
+            s.oob = None;
+        }
+        n
+    }
+
+    /// Removes the unix stream byte at stream offset `at` from the receive queue
+    /// (a consumed urgent byte), renumbering the bytes after it; whether it was there.
+    fn stream_remove_byte(&mut self, id: ObjId, at: u64) -> bool {
+        let s = self.s(id);
+        if at < s.rd_total {
+            return false;
+        }
+        let mut skip = (at - s.rd_total) as usize;
+        let mut found = None;
+        for (i, seg) in s.rq.iter().enumerate() {
+            let len = seg.data.len() - seg.off;
+            if skip < len {
+                found = Some((i, seg.off + skip));
+                break;
+            }
+            skip -= len;
+        }
+        let Some((i, k)) = found else { return false };
+        let seg = &mut s.rq[i];
+        seg.data.remove(k);
+        if seg.data.len() == seg.off && seg.rights.is_empty() {
+            s.rq.remove(i);
+        }
+        s.rq_bytes -= 1;
+        s.rq_total -= 1;
+        true
+    }
+
+    /// The descriptors of the first segment that starts `from` bytes or more past the
+    /// read position of a unix stream (before the urgent mark when `stop_at_mark`).
+    fn peek_rights_after(
+        s: &crate::world::Sock,
+        from: usize,
+        stop_at_mark: bool,
+    ) -> Option<Vec<ObjId>> {
+        let mut start = 0usize;
+        for seg in &s.rq {
+            let len = seg.data.len() - seg.off;
+            if start >= from {
+                let at = s.rd_total + start as u64;
+                // (The urgent byte may lie between `from` and this segment.)
+                let lo = s.rd_total + from as u64;
+                if stop_at_mark && s.mark.is_some_and(|m| m >= lo && m < at + len as u64) {
+                    return None;
+                }
+                if seg.off == 0 && !seg.rights.is_empty() {
+                    return Some(seg.rights.clone());
+                }
+            }
+            start += len;
+        }
+        None
+    }
+
+    /// Consumes the urgent byte at the read position without copying it.
+    fn stream_skip_urgent(&mut self, id: ObjId) {
+        let mut g = Got::empty();
+        g.discard = true;
+        self.stream_take(id, 1, 0, false, &mut g);
+    }
+
+    /// Urgent data arrived: `offset` is the urgent byte's position in the stream.
+    /// A previous urgent byte becomes ordinary data, unless the reader sits on it
+    /// (then it is dropped, as Linux's `tcp_check_urg` does).
+    ///
+    /// A unix stream differs (Linux's `queue_oob`): the previous urgent byte becomes
+    /// ordinary data wherever it is, unless `MSG_OOB` already read it; then it was
+    /// only a zero-length placeholder in the queue, and it goes.
+    pub(crate) fn urgent_arrives(&mut self, id: ObjId, mut offset: u64, byte: u8) {
+        let s = self.sr(id);
+        if let Some(old) = s.mark {
+            if s.is_unix() {
+                if s.oob.is_none()
+                    && old < offset
+                    && !s.opts.oobinline
+                    && self.stream_remove_byte(id, old)
+                {
+                    offset -= 1;
+                }
+            } else if old < offset && old == s.rd_total && !s.opts.oobinline && s.rq_bytes > 0 {
+                self.stream_skip_urgent(id);
+            }
+        }
+        let s = self.s(id);
+        s.mark = Some(offset);
+        s.oob = Some(byte);
+    }
+
+    pub(crate) fn op_sendfile(
+        &mut self,
+        h: usize,
+        sock: Fd,
+        file: Fd,
+        offset: i64,
+        len: usize,
+    ) -> Result<usize> {
+        let fobj = self.obj_of(h, file)?;
+        let id = self.sock_of(h, sock)?;
+        let data = match self.objs.get(&fobj).map(|o| &o.kind) {
+            Some(Kind::File(d)) => d.clone(),
+            _ => return Err(Errno::EINVAL),
+        };
+        if offset < 0 {
+            return Err(Errno::EINVAL);
+        }
+        let start = (offset as usize).min(data.len());
+        let end = start.saturating_add(len).min(data.len());
+        let chunk = &data[start..end];
+        let nonblock = self.nonblock_of(id);
+        if chunk.is_empty() {
+            Ok(0)
+        } else if self.sr(id).ty == SockType::STREAM {
+            self.eintr(h, !nonblock)?;
+            self.stream_send(h, id, chunk, Vec::new(), false, nonblock)
+        } else {
+            self.sendmsg_inner(h, id, chunk, &[], None, MsgFlags::NONE, nonblock)
+        }
+    }
+}
