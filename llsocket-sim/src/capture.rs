@@ -32,13 +32,10 @@
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv6Addr};
 
-use llsocket_api::{SockAddr, SockType};
-
-use crate::types::{Body, Nanos, ObjId, Packet};
-use crate::world::{host_v4, World};
+use crate::types::Nanos;
 
 /// Largest transport payload put in one record (fits an IPv4 or IPv6 packet).
-const MAX_CHUNK: usize = 65_000;
+pub(crate) const MAX_CHUNK: usize = 65_000;
 
 /// The captured records, in order: (virtual time, IP packet).
 #[derive(Debug, Default)]
@@ -47,23 +44,25 @@ pub(crate) struct Capture {
     ip_id: u16,
 }
 
-const TCP_FIN: u8 = 0x01;
-const TCP_SYN: u8 = 0x02;
-const TCP_RST: u8 = 0x04;
-const TCP_PSH: u8 = 0x08;
-const TCP_ACK: u8 = 0x10;
-const TCP_URG: u8 = 0x20;
+pub(crate) const TCP_FIN: u8 = 0x01;
+pub(crate) const TCP_SYN: u8 = 0x02;
+pub(crate) const TCP_RST: u8 = 0x04;
+pub(crate) const TCP_PSH: u8 = 0x08;
+pub(crate) const TCP_ACK: u8 = 0x10;
+pub(crate) const TCP_URG: u8 = 0x20;
 
 /// One transport segment to synthesize.
-struct Seg<'a> {
-    src: (IpAddr, u16),
-    dst: (IpAddr, u16),
-    tcp: Option<(u32, u32, u8, u16)>,
-    payload: &'a [u8],
+pub(crate) struct Seg<'a> {
+    pub src: (IpAddr, u16),
+    pub dst: (IpAddr, u16),
+    /// TCP: (sequence, acknowledgement, flags, urgent pointer); `None`: UDP.
+    pub tcp: Option<(u32, u32, u8, u16)>,
+    pub payload: &'a [u8],
 }
 
 impl Capture {
-    fn push(&mut self, now: Nanos, seg: &Seg<'_>) {
+    /// Appends one record: `seg` with synthesized IP and transport headers.
+    pub(crate) fn push(&mut self, now: Nanos, seg: &Seg<'_>) {
         let proto: u8 = if seg.tcp.is_some() { 6 } else { 17 };
         let mut l4 = Vec::with_capacity(20 + seg.payload.len());
         l4.extend_from_slice(&seg.src.1.to_be_bytes());
@@ -212,181 +211,6 @@ impl Checksum {
             self.sum = (self.sum & 0xffff) + (self.sum >> 16);
         }
         !(self.sum as u16)
-    }
-}
-
-/// An address as (IP, port), if it is an IP one.
-fn ip_port(a: Option<&SockAddr>) -> Option<(IpAddr, u16)> {
-    a.and_then(|a| a.as_socket_addr())
-        .map(|s| (s.ip(), s.port()))
-}
-
-impl World {
-    /// Records `p` as it leaves its host, if capturing.
-    pub(crate) fn capture_packet(&mut self, p: &Packet) {
-        if self.capture.is_none() {
-            return;
-        }
-        let host_ip = |_: &World, h: usize| IpAddr::V4(host_v4(h));
-        let (src_h, dst_h) = (p.src_h, p.dst_h);
-        // The two ends of a stream packet: the sender's names, else the host's.
-        let ends = |w: &World, from: Option<ObjId>, to: Option<ObjId>| {
-            let sock = from.filter(|&id| w.exists(id)).map(|id| w.sr(id));
-            let recv = to.filter(|&id| w.exists(id)).map(|id| w.sr(id));
-            let src = sock
-                .and_then(|s| ip_port(s.local.as_ref()))
-                .or_else(|| recv.and_then(|s| ip_port(s.peer.as_ref())))
-                .unwrap_or((host_ip(w, src_h), 0));
-            let dst = sock
-                .and_then(|s| ip_port(s.peer.as_ref()))
-                .or_else(|| recv.and_then(|s| ip_port(s.local.as_ref())))
-                .unwrap_or((host_ip(w, dst_h), 0));
-            // (The peer's SYN, and its FIN once received, take a sequence number.)
-            let ack = sock.map_or(0, |s| {
-                (s.rcv_nxt as u32).wrapping_add(1 + u32::from(s.rd_eof))
-            });
-            (src, dst, ack)
-        };
-        let now = self.now;
-        let mut segs: Vec<Seg<'_>> = Vec::new();
-        match &p.body {
-            Body::Syn { src, dst, .. } => {
-                if let (Some(s), Some(d)) = (ip_port(Some(src)), ip_port(Some(dst))) {
-                    segs.push(Seg {
-                        src: s,
-                        dst: d,
-                        tcp: Some((0, 0, TCP_SYN, 0)),
-                        payload: &[],
-                    });
-                }
-            }
-            Body::SynAck { client, child, .. } => {
-                let (src, dst, _) = ends(self, Some(*child), Some(*client));
-                segs.push(Seg {
-                    src,
-                    dst,
-                    tcp: Some((0, 1, TCP_SYN | TCP_ACK, 0)),
-                    payload: &[],
-                });
-            }
-            Body::Data {
-                from,
-                to,
-                seq,
-                data,
-                urg,
-            } => {
-                let (src, dst, ack) = ends(self, Some(*from), Some(*to));
-                let mut off = 0;
-                loop {
-                    let n = (data.len() - off).min(MAX_CHUNK);
-                    let s = (*seq as u32).wrapping_add(1).wrapping_add(off as u32);
-                    let (mut flags, mut ptr) = (TCP_PSH | TCP_ACK, 0u16);
-                    if let Some(u) = *urg {
-                        // The urgent pointer: one past the urgent byte, from this segment.
-                        if (off..off + n).contains(&u) {
-                            flags |= TCP_URG;
-                            ptr = (u - off + 1) as u16;
-                        }
-                    }
-                    segs.push(Seg {
-                        src,
-                        dst,
-                        tcp: Some((s, ack, flags, ptr)),
-                        payload: &data[off..off + n],
-                    });
-                    off += n;
-                    if off >= data.len() {
-                        break;
-                    }
-                }
-            }
-            Body::Fin { from, to, seq } => {
-                let (src, dst, ack) = ends(self, Some(*from), Some(*to));
-                let s = (*seq as u32).wrapping_add(1);
-                segs.push(Seg {
-                    src,
-                    dst,
-                    tcp: Some((s, ack, TCP_FIN | TCP_ACK, 0)),
-                    payload: &[],
-                });
-            }
-            Body::Rst { to } => {
-                let (dst, src, _) = ends(self, Some(*to), None);
-                segs.push(Seg {
-                    src,
-                    dst,
-                    tcp: Some((0, 0, TCP_RST, 0)),
-                    payload: &[],
-                });
-            }
-            Body::Dgram { src, dst, data, .. } => {
-                if let (Some(s), Some(d)) = (ip_port(Some(src)), ip_port(Some(dst))) {
-                    segs.push(Seg {
-                        src: s,
-                        dst: d,
-                        tcp: None,
-                        payload: data,
-                    });
-                }
-            }
-        }
-        let cap = self.capture.as_mut().expect("checked above");
-        for seg in &segs {
-            cap.push(now, seg);
-        }
-    }
-
-    /// Records a unix-domain message from socket `from` to socket `to`, if capturing
-    /// (see the module docs for the representation).
-    pub(crate) fn capture_unix(&mut self, from: ObjId, to: ObjId, data: &[u8]) {
-        if self.capture.is_none() {
-            return;
-        }
-        let addr = |w: &World, id: ObjId| {
-            let h = if w.exists(id) {
-                w.sr(id).host
-            } else {
-                w.dead_host.get(&id).copied().unwrap_or(0)
-            } as u32;
-            let o = id as u32;
-            IpAddr::V6(Ipv6Addr::new(
-                0xfd75,
-                0x6e69,
-                0x7800,
-                0,
-                (h >> 16) as u16,
-                h as u16,
-                (o >> 16) as u16,
-                o as u16,
-            ))
-        };
-        let ty = if self.exists(from) {
-            self.sr(from).ty
-        } else {
-            SockType::STREAM
-        };
-        let port = ty.raw() as u16;
-        let (src, dst) = (addr(self, from), addr(self, to));
-        let now = self.now;
-        let cap = self.capture.as_mut().expect("checked above");
-        let mut off = 0;
-        loop {
-            let n = (data.len() - off).min(MAX_CHUNK);
-            cap.push(
-                now,
-                &Seg {
-                    src: (src, port),
-                    dst: (dst, port),
-                    tcp: None,
-                    payload: &data[off..off + n],
-                },
-            );
-            off += n;
-            if off >= data.len() {
-                break;
-            }
-        }
     }
 }
 

@@ -41,6 +41,7 @@
 //!
 //! Dependencies go one way: `types` and `faults` at the bottom; `world` on them
 //! (and on `trace`, `rng`, `capture`); `net`, `ops` and `netdb` on `world`; this file on all.
+//! `capture` (the pcap records) depends on `types` only; the wire fills it (`net`).
 
 //! # Determinism
 //!

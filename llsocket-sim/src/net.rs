@@ -10,10 +10,11 @@
 //! retransmitted after 200 ms, doubling, 8 times; then the connection fails with
 //! `ETIMEDOUT` (Linux's `tcp_retries2` takes ~15 minutes instead).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
-use llsocket_api::{Errno, Family, SockAddr};
+use llsocket_api::{Errno, Family, SockAddr, SockType};
 
+use crate::capture::{self, MAX_CHUNK, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG};
 use crate::types::{Body, Nanos, ObjId, Packet};
 use crate::world::{as_family, canon, canon_ip, Ev, Seg, St, World};
 
@@ -892,5 +893,182 @@ pub(crate) fn is_broadcast(ip: IpAddr) -> bool {
     match canon_ip(ip) {
         IpAddr::V4(v4) => v4 == std::net::Ipv4Addr::BROADCAST || v4.octets() == [10, 0, 0, 255],
         IpAddr::V6(_) => false,
+    }
+}
+
+// ---- capture (see `capture.rs` for the representation) ---------------------------
+
+/// An address as (IP, port), if it is an IP one.
+fn ip_port(a: Option<&SockAddr>) -> Option<(IpAddr, u16)> {
+    a.and_then(|a| a.as_socket_addr())
+        .map(|s| (s.ip(), s.port()))
+}
+
+impl World {
+    /// Records `p` as it leaves its host, if capturing.
+    pub(crate) fn capture_packet(&mut self, p: &Packet) {
+        if self.capture.is_none() {
+            return;
+        }
+        let host_ip = |_: &World, h: usize| IpAddr::V4(crate::world::host_v4(h));
+        let (src_h, dst_h) = (p.src_h, p.dst_h);
+        // The two ends of a stream packet: the sender's names, else the host's.
+        let ends = |w: &World, from: Option<ObjId>, to: Option<ObjId>| {
+            let sock = from.filter(|&id| w.exists(id)).map(|id| w.sr(id));
+            let recv = to.filter(|&id| w.exists(id)).map(|id| w.sr(id));
+            let src = sock
+                .and_then(|s| ip_port(s.local.as_ref()))
+                .or_else(|| recv.and_then(|s| ip_port(s.peer.as_ref())))
+                .unwrap_or((host_ip(w, src_h), 0));
+            let dst = sock
+                .and_then(|s| ip_port(s.peer.as_ref()))
+                .or_else(|| recv.and_then(|s| ip_port(s.local.as_ref())))
+                .unwrap_or((host_ip(w, dst_h), 0));
+            // (The peer's SYN, and its FIN once received, take a sequence number.)
+            let ack = sock.map_or(0, |s| {
+                (s.rcv_nxt as u32).wrapping_add(1 + u32::from(s.rd_eof))
+            });
+            (src, dst, ack)
+        };
+        let now = self.now;
+        let mut segs: Vec<capture::Seg<'_>> = Vec::new();
+        match &p.body {
+            Body::Syn { src, dst, .. } => {
+                if let (Some(s), Some(d)) = (ip_port(Some(src)), ip_port(Some(dst))) {
+                    segs.push(capture::Seg {
+                        src: s,
+                        dst: d,
+                        tcp: Some((0, 0, TCP_SYN, 0)),
+                        payload: &[],
+                    });
+                }
+            }
+            Body::SynAck { client, child, .. } => {
+                let (src, dst, _) = ends(self, Some(*child), Some(*client));
+                segs.push(capture::Seg {
+                    src,
+                    dst,
+                    tcp: Some((0, 1, TCP_SYN | TCP_ACK, 0)),
+                    payload: &[],
+                });
+            }
+            Body::Data {
+                from,
+                to,
+                seq,
+                data,
+                urg,
+            } => {
+                let (src, dst, ack) = ends(self, Some(*from), Some(*to));
+                let mut off = 0;
+                loop {
+                    let n = (data.len() - off).min(MAX_CHUNK);
+                    let s = (*seq as u32).wrapping_add(1).wrapping_add(off as u32);
+                    let (mut flags, mut ptr) = (TCP_PSH | TCP_ACK, 0u16);
+                    if let Some(u) = *urg {
+                        // The urgent pointer: one past the urgent byte, from this segment.
+                        if (off..off + n).contains(&u) {
+                            flags |= TCP_URG;
+                            ptr = (u - off + 1) as u16;
+                        }
+                    }
+                    segs.push(capture::Seg {
+                        src,
+                        dst,
+                        tcp: Some((s, ack, flags, ptr)),
+                        payload: &data[off..off + n],
+                    });
+                    off += n;
+                    if off >= data.len() {
+                        break;
+                    }
+                }
+            }
+            Body::Fin { from, to, seq } => {
+                let (src, dst, ack) = ends(self, Some(*from), Some(*to));
+                let s = (*seq as u32).wrapping_add(1);
+                segs.push(capture::Seg {
+                    src,
+                    dst,
+                    tcp: Some((s, ack, TCP_FIN | TCP_ACK, 0)),
+                    payload: &[],
+                });
+            }
+            Body::Rst { to } => {
+                let (dst, src, _) = ends(self, Some(*to), None);
+                segs.push(capture::Seg {
+                    src,
+                    dst,
+                    tcp: Some((0, 0, TCP_RST, 0)),
+                    payload: &[],
+                });
+            }
+            Body::Dgram { src, dst, data, .. } => {
+                if let (Some(s), Some(d)) = (ip_port(Some(src)), ip_port(Some(dst))) {
+                    segs.push(capture::Seg {
+                        src: s,
+                        dst: d,
+                        tcp: None,
+                        payload: data,
+                    });
+                }
+            }
+        }
+        let cap = self.capture.as_mut().expect("checked above");
+        for seg in &segs {
+            cap.push(now, seg);
+        }
+    }
+
+    /// Records a unix-domain message from socket `from` to socket `to`, if capturing
+    /// (see the module docs for the representation).
+    pub(crate) fn capture_unix(&mut self, from: ObjId, to: ObjId, data: &[u8]) {
+        if self.capture.is_none() {
+            return;
+        }
+        let addr = |w: &World, id: ObjId| {
+            let h = if w.exists(id) {
+                w.sr(id).host
+            } else {
+                w.dead_host.get(&id).copied().unwrap_or(0)
+            } as u32;
+            let o = id as u32;
+            IpAddr::V6(Ipv6Addr::new(
+                0xfd75,
+                0x6e69,
+                0x7800,
+                0,
+                (h >> 16) as u16,
+                h as u16,
+                (o >> 16) as u16,
+                o as u16,
+            ))
+        };
+        let ty = if self.exists(from) {
+            self.sr(from).ty
+        } else {
+            SockType::STREAM
+        };
+        let port = ty.raw() as u16;
+        let (src, dst) = (addr(self, from), addr(self, to));
+        let now = self.now;
+        let cap = self.capture.as_mut().expect("checked above");
+        let mut off = 0;
+        loop {
+            let n = (data.len() - off).min(MAX_CHUNK);
+            cap.push(
+                now,
+                &capture::Seg {
+                    src: (src, port),
+                    dst: (dst, port),
+                    tcp: None,
+                    payload: &data[off..off + n],
+                },
+            );
+            off += n;
+            if off >= data.len() {
+                break;
+            }
+        }
     }
 }
