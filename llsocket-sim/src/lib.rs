@@ -36,6 +36,7 @@
 //! | `netdb` | hosts and services tables, `getaddrinfo`/`getnameinfo`, interfaces |
 //! | `trace` | the trace: [`TraceEvent`], one per operation or wire event, and the digest it folds into |
 //! | `capture` | the packet capture and its pcap file |
+//! | `rules` | programmable packet rules: [`PacketInfo`], [`Verdict`], how rules stack |
 //! | `determinism` | [`check_determinism`]: two runs compared event by event, [`Divergence`] |
 //! | `rng` | the one seeded generator (xoshiro256**) |
 //!
@@ -269,6 +270,12 @@
 //! reordering), [`Sim::partition`] (both ways) and [`Sim::partition_oneway`],
 //! [`Host::crash`]/[`Host::restart`], and [`HostFaults`] (short reads/writes, `EINTR`,
 //! connection resets) all draw from the world's one seed.
+//!
+//! Beyond the fixed knobs, [`Sim::add_rule`] and [`Sim::add_link_rule`] install
+//! functions that see every packet (time, hosts, addresses, protocol, TCP flags, the
+//! payload) and return a [`Verdict`]: pass, drop, delay, duplicate or hold back behind
+//! later packets. Rules stack in installation order after each link's knobs, which act
+//! as the link's built-in first rule; see the `rules` module.
 
 #![forbid(unsafe_code)]
 
@@ -279,12 +286,14 @@ mod net;
 mod netdb;
 mod ops;
 mod rng;
+mod rules;
 mod trace;
 mod types;
 mod world;
 
 pub use determinism::Divergence;
 pub use faults::{HostFaults, Latency, LinkConfig};
+pub use rules::{PacketInfo, Proto, Rule, RuleId, RuleRng, TcpFlags, Verdict, HOLD_LIMIT};
 pub use trace::TraceEvent;
 
 use std::cell::RefCell;
@@ -563,6 +572,63 @@ impl Sim {
         w.cut.remove(&(a.id, b.id));
         w.cut.remove(&(b.id, a.id));
         w.tr(a.id, "heal", b.id as i64, 0);
+    }
+
+    /// Installs a rule that sees every packet between any two hosts (see
+    /// [`PacketInfo`], [`Verdict`] and the `rules` module for how rules stack). Rules
+    /// run in installation order after each link's built-in knobs; a rule must not
+    /// call back into this `Sim`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use llsocket_api::{Family, MsgFlags, Protocol, SockAddr, SockType, SocketOps};
+    /// use llsocket_sim::{Proto, Sim, Verdict};
+    /// let sim = Sim::new(1);
+    /// let (a, b) = (sim.host("a"), sim.host("b"));
+    /// // every datagram to port 53 is lost
+    /// let rule = sim.add_rule(|p, _| {
+    ///     if p.proto == Proto::Udp && p.dst.port() == 53 { Verdict::Drop } else { Verdict::Pass }
+    /// });
+    /// let s = b.socket(Family::INET, SockType::DGRAM, Protocol::DEFAULT, true).unwrap();
+    /// b.bind(s, &SockAddr::v4(b.ipv4(), 53)).unwrap();
+    /// let c = a.socket(Family::INET, SockType::DGRAM, Protocol::DEFAULT, true).unwrap();
+    /// a.sendto(c, b"q", &SockAddr::v4(b.ipv4(), 53), MsgFlags::NONE).unwrap();
+    /// let mut buf = [0u8; 4];
+    /// assert!(b.recv(s, &mut buf, MsgFlags::NONE).is_err());
+    /// assert!(sim.remove_rule(rule));
+    /// a.sendto(c, b"q", &SockAddr::v4(b.ipv4(), 53), MsgFlags::NONE).unwrap();
+    /// assert_eq!(b.recv(s, &mut buf, MsgFlags::NONE).unwrap(), 1);
+    /// ```
+    pub fn add_rule(
+        &self,
+        rule: impl FnMut(&PacketInfo<'_>, &mut RuleRng<'_>) -> Verdict + 'static,
+    ) -> RuleId {
+        let mut w = self.w.borrow_mut();
+        let id = w.rules.add(None, Box::new(rule));
+        w.tr(0, "rule-add", id.0 as i64, -1);
+        id
+    }
+
+    /// Installs a rule that sees the packets from `a` to `b` only (one way).
+    pub fn add_link_rule(
+        &self,
+        a: &Host,
+        b: &Host,
+        rule: impl FnMut(&PacketInfo<'_>, &mut RuleRng<'_>) -> Verdict + 'static,
+    ) -> RuleId {
+        let mut w = self.w.borrow_mut();
+        let id = w.rules.add(Some((a.id, b.id)), Box::new(rule));
+        w.tr(a.id, "rule-add", id.0 as i64, b.id as i64);
+        id
+    }
+
+    /// Removes a rule; `false` if it was not installed (or removed already). Packets
+    /// it held back stay held until the next packet of their link or their time limit.
+    pub fn remove_rule(&self, id: RuleId) -> bool {
+        let mut w = self.w.borrow_mut();
+        let removed = w.rules.remove(id);
+        w.tr(0, "rule-remove", id.0 as i64, i64::from(removed));
+        removed
     }
 
     /// How to replay this run: `llsocket-sim: seed=<seed>; replay with LLSOCKET_SIM_SEED=<seed>`.

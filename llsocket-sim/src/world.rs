@@ -13,6 +13,7 @@ use llsocket_api::{Errno, Family, Fd, Result, SockAddr, SockType};
 use crate::capture::Capture;
 use crate::faults::{HostFaults, Latency, LinkConfig};
 use crate::rng::Rng;
+use crate::rules::Rules;
 use crate::trace::{Event, Name, Trace};
 use crate::types::{Nanos, ObjId, Packet};
 
@@ -41,6 +42,8 @@ pub(crate) enum Ev {
     UnixGc,
     /// A closed TCP socket still waiting for its peer's FIN gives up.
     OrphanTimeout(ObjId),
+    /// Packets held back by a rule on the link a -> b are delivered anyway.
+    Release(usize, usize),
 }
 
 /// One descriptor-table slot.
@@ -327,6 +330,9 @@ pub(crate) struct World {
     pub dead_names: BTreeMap<ObjId, SockAddr>,
     /// The packet capture, when [`Config::capture`] asked for one.
     pub capture: Option<Capture>,
+    /// The packet rules, and the packets they hold back per link.
+    pub rules: Rules,
+    pub held: BTreeMap<(usize, usize), Vec<Packet>>,
 }
 
 /// Linux defaults for buffer sizes (`net.core.{r,w}mem_default`, `tcp_{r,w}mem[1]`).
@@ -347,6 +353,8 @@ impl World {
             links: BTreeMap::new(),
             cut: BTreeSet::new(),
             capture: cfg.capture.then(Capture::default),
+            rules: Rules::default(),
+            held: BTreeMap::new(),
             cfg,
             dead_host: BTreeMap::new(),
             dead_names: BTreeMap::new(),
@@ -422,6 +430,7 @@ impl World {
             Ev::Retx(p, attempt) => self.send_attempt(p, attempt),
             Ev::SynTimer { sock, gen, attempt } => self.syn_timer(sock, gen, attempt),
             Ev::UnixGc => self.unix_gc(),
+            Ev::Release(a, b) => self.release_held(a, b),
             Ev::OrphanTimeout(id) => {
                 if self.exists(id) && self.sr(id).orphan {
                     let host = self.sr(id).host;

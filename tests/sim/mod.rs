@@ -18,6 +18,7 @@ mod capture;
 mod chaos;
 mod faults;
 mod netdb;
+mod rules;
 mod tcp;
 mod trace;
 mod udp;
