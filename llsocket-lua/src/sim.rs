@@ -31,7 +31,7 @@ use llsocket_api::{
     McastRequest, MsgFlags, NameInfo, OptName, Platform, Protocol, RecvMsgOut, Result, Shutdown,
     SockAddr, SockOpt, SockType, SocketOps,
 };
-use llsocket_sim::{Host, HostFaults, Latency, LinkConfig, Sim};
+use llsocket_sim::{Host, HostFaults, Latency, LinkConfig, Sim, SimError};
 use mlua::ffi::*;
 
 use crate::lua::{
@@ -201,9 +201,6 @@ impl SocketOps for SimHost {
 }
 
 // ---- the world --------------------------------------------------------------------------
-
-/// The largest number of hosts in one world (the simulator's limit).
-const MAX_HOSTS: usize = 254;
 
 /// One host of a world.
 struct HostEntry {
@@ -511,6 +508,7 @@ struct WorldOpts {
     trace: bool,
     payloads: bool,
     capture: bool,
+    max_hosts: Option<usize>,
 }
 
 /// Checks the options table at `arg` (or none); `install` also allows `host`.
@@ -524,6 +522,7 @@ unsafe fn check_world_opts(l: *mut lua_State, arg: c_int, install: bool) -> Worl
         trace: true,
         payloads: false,
         capture: false,
+        max_hosts: None,
     };
     if is_none_or_nil(l, arg) {
         return o;
@@ -532,7 +531,7 @@ unsafe fn check_world_opts(l: *mut lua_State, arg: c_int, install: bool) -> Worl
         type_error(l, arg, c"table", false);
     }
     let t = lua_absindex(l, arg);
-    const KEYS: [&str; 9] = [
+    const KEYS: [&str; 10] = [
         "seed",
         "somaxconn",
         "fd_limit",
@@ -541,9 +540,10 @@ unsafe fn check_world_opts(l: *mut lua_State, arg: c_int, install: bool) -> Worl
         "trace",
         "trace_payloads",
         "capture",
+        "max_hosts",
         "host",
     ];
-    check_keys(l, t, arg, &KEYS[..if install { 9 } else { 8 }]);
+    check_keys(l, t, arg, &KEYS[..if install { 10 } else { 9 }]);
     o.seed = int_field(l, t, arg, c"seed").unwrap_or(0);
     o.somaxconn = int_field(l, t, arg, c"somaxconn");
     if o.somaxconn.is_some_and(|n| i32::try_from(n).is_err()) {
@@ -555,6 +555,7 @@ unsafe fn check_world_opts(l: *mut lua_State, arg: c_int, install: bool) -> Worl
     o.trace = bool_field(l, t, arg, c"trace").unwrap_or(true);
     o.payloads = bool_field(l, t, arg, c"trace_payloads").unwrap_or(false);
     o.capture = bool_field(l, t, arg, c"capture").unwrap_or(false);
+    o.max_hosts = count_field(l, t, arg, c"max_hosts");
     if install {
         match field(l, t, c"host") {
             LUA_TNIL | LUA_TSTRING => {}
@@ -596,6 +597,9 @@ unsafe fn push_world(l: *mut lua_State, o: WorldOpts) -> *mut WorldUd {
         if let Some(n) = o.sndbuf {
             b = b.sndbuf(n);
         }
+        if let Some(n) = o.max_hosts {
+            b = b.max_hosts(n);
+        }
         Box::new(WorldState {
             sim: b.build(),
             seed: o.seed,
@@ -609,7 +613,8 @@ unsafe fn push_world(l: *mut lua_State, o: WorldOpts) -> *mut WorldUd {
 /// `sim.new([opts])`: a world. Options: `seed` (integer, default 0), `somaxconn`,
 /// `fd_limit`, `rcvbuf`, `sndbuf` (bytes), `trace` (keep the events, default true),
 /// `trace_payloads` (keep the bytes, default false), `capture` (keep every packet for
-/// `world:pcap`, default false).
+/// `world:pcap`, default false), `max_hosts` (default and at most the simulator's
+/// `MAX_HOSTS`, 16 646 144).
 unsafe extern "C-unwind" fn sim_new(l: *mut lua_State) -> c_int {
     let o = check_world_opts(l, 1, false);
     push_world(l, o);
@@ -638,11 +643,13 @@ unsafe fn push_host(l: *mut lua_State, w_idx: c_int, name_idx: c_int) {
     // make the host (no Lua call from here to `build_cell`)
     let (gate, idx): (Rc<dyn SocketOps>, usize) = {
         let w = live(l, wp);
-        if w.hosts.len() >= MAX_HOSTS {
-            raise_str(l, c"llsocket.sim: at most 254 hosts per world");
-        }
-        guard(l, || {
-            let host = w.sim.host(name);
+        let made = guard(l, || {
+            let host = w.sim.try_host(name).map_err(|e| match e {
+                SimError::WorldFull { max } => {
+                    format!("llsocket.sim: this world is full (at most {max} hosts)")
+                }
+                other => format!("llsocket.sim: {other}"),
+            })?;
             let gate = Rc::new(SimHost::new(host.clone()));
             w.hosts.push(HostEntry {
                 name: name.to_owned(),
@@ -650,8 +657,16 @@ unsafe fn push_host(l: *mut lua_State, w_idx: c_int, name_idx: c_int) {
                 gate: gate.clone(),
                 cell: std::ptr::null(),
             });
-            (gate as Rc<dyn SocketOps>, w.hosts.len() - 1)
-        })
+            Ok::<_, String>((gate as Rc<dyn SocketOps>, w.hosts.len() - 1))
+        });
+        match made {
+            Ok(m) => m,
+            Err(msg) => {
+                push_bytes(l, msg.as_bytes());
+                drop(msg);
+                lua_error(l)
+            }
+        }
     };
     let cell = crate::module::build_cell(l, gate);
     let t = lua_gettop(l);

@@ -295,6 +295,17 @@ t.case('capture = true: world:pcap writes the packets as a pcap file', function(
     t.has(err, 'llsocket.sim: pcap: ')
 end)
 
+t.case('a full world refuses another host with a clear error', function()
+    local w = world(1, { max_hosts = 2 })
+    w:host('a')
+    local b = w:host('b')
+    t.eq(w:host('b'), b) -- an existing name is no new host
+    local ok, err = pcall(w.host, w, 'c')
+    t.is_false(ok)
+    t.has(err, 'llsocket.sim: this world is full (at most 2 hosts)')
+    t.argerr(function() sim.new({ max_hosts = -1 }) end, 1, "field 'max_hosts': must not be negative")
+end)
+
 t.case('bad arguments raise the standard errors', function()
     local w = world(1)
     w:host('a')

@@ -21,8 +21,9 @@
 //! | module | what lives there |
 //! |---|---|
 //! | this file | the public API: [`Sim`], [`SimBuilder`], [`Host`], and the [`SocketOps`] implementation (one trace event per call) |
-//! | `faults` | fault configuration: [`LinkConfig`], [`Latency`], [`HostFaults`] |
+//! | `faults` | fault configuration: [`LinkConfig`], [`Latency`], [`HostFaults`], and the link table (pair, group rule, default; partitions) |
 //! | `types` | plain types shared below: object ids, virtual time, packets |
+//! | `addr` | the address plan (host ↔ address by arithmetic, segments, broadcast addresses) and canonical address forms |
 //! | `world` | the world core: virtual clock, `(time, sequence)` event queue, hosts, descriptor tables, objects, routing |
 //! | `net` | the wire: links, the TCP handshake, ordered reliable delivery, resets, UDP delivery |
 //! | `ops` | every socket operation, one file per concern: |
@@ -40,9 +41,10 @@
 //! | `determinism` | [`check_determinism`]: two runs compared event by event, [`Divergence`] |
 //! | `rng` | the one seeded generator (xoshiro256**) |
 //!
-//! Dependencies go one way: `types` and `faults` at the bottom; `world` on them
-//! (and on `trace`, `rng`, `capture`); `net`, `ops` and `netdb` on `world`; this file on all.
-//! `capture` (the pcap records) depends on `types` only; the wire fills it (`net`).
+//! Dependencies go one way: `types`, `addr` and `faults` at the bottom; `world` on them
+//! (and on `trace`, `rng`, `capture`, `rules`); `net`, `ops` and `netdb` on `world`; this
+//! file on all. `capture` (the pcap records) depends on `types` only; the wire fills it
+//! (`net`).
 
 //! # Determinism
 //!
@@ -183,8 +185,11 @@
 //! * A reliable packet is retransmitted 8 times (200 ms, doubling) before the
 //!   connection fails with `ETIMEDOUT` (Linux retries for ~15 minutes). SYNs follow
 //!   Linux (`ETIMEDOUT` after 127 s); a SYN dropped by a full backlog is retried.
-//! * A host address `10.0.0.n` with no host behind it drops packets (a connect times
-//!   out); addresses outside the simulated networks are `ENETUNREACH`.
+//! * An address of the simulated networks (`10.0.0.0/8`, `fd00::/16`) with no host
+//!   behind it drops packets (a connect times out); addresses outside them are
+//!   `ENETUNREACH`. Segments are joined by an ideal router (no hop, no TTL
+//!   decrement, no ICMP of its own) that forwards neither multicast nor directed
+//!   broadcasts (see "Addresses").
 //! * Unix stream senders are limited by their own `SO_SNDBUF` against the bytes
 //!   queued at the peer; unix datagram and seqpacket senders block (or `EAGAIN`)
 //!   when the receiver holds `SO_SNDBUF` bytes. No `SCM_CREDENTIALS`.
@@ -276,9 +281,48 @@
 //! payload) and return a [`Verdict`]: pass, drop, delay, duplicate or hold back behind
 //! later packets. Rules stack in installation order after each link's knobs, which act
 //! as the link's built-in first rule; see the `rules` module.
+//!
+//! Large worlds configure links by group: [`Sim::group`] names a set of hosts (a host
+//! may be in several), [`Sim::set_link_groups`] gives every link from one group to
+//! another a configuration, and [`Sim::partition_groups`]/[`Sim::heal_groups`] cut and
+//! restore them. A link's configuration is the pair's own ([`Sim::set_link`]), else
+//! that of the group rule set last among those covering it, else the default (instant
+//! and fault-free); it is cut if the pair or any pair of their groups is. Two data
+//! centres of 5 000 hosts each take two rules, not 50 million pair entries.
+//!
+//! # Addresses
+//!
+//! Hosts are numbered from 0 in creation order, and host `n` is host `r = n % 254 + 1`
+//! of segment `q = n / 254`. A segment is one Ethernet: an IPv4 `/24` inside
+//! `10.0.0.0/8` and an IPv6 `/64` inside `fd00::/48`:
+//!
+//! | | segment `q` | host `n` (`eth0`) | first host | host 9 999 |
+//! |---|---|---|---|---|
+//! | IPv4 | `10.(q >> 8).(q & 255).0/24` | `10.(q >> 8).(q & 255).r` | `10.0.0.1` | `10.0.39.94` |
+//! | IPv6 | `fd00:0:0:q::/64` | `fd00:0:0:q::r` | `fd00::1` | `fd00:0:0:27::5e` |
+//! | broadcast | `10.(q >> 8).(q & 255).255` | | `10.0.0.255` | `10.0.39.255` |
+//! | MAC | | `02:00` and `n + 1` in 32 bits | `02:00:00:00:00:01` | `02:00:00:00:27:10` |
+//!
+//! So the first 254 hosts have the addresses they always had (one `/24`, one `/64`:
+//! traces and digests of existing scenarios do not change), and a world holds
+//! 65 536 segments of 254 hosts: [`MAX_HOSTS`] = 16 646 144. [`Sim::try_host`] fails
+//! with [`SimError::WorldFull`] beyond it (or beyond [`SimBuilder::max_hosts`]);
+//! [`Sim::host`] panics. A host costs about half a kilobyte before it opens anything.
+//!
+//! Everything maps both ways without scanning the hosts: an address to its host by
+//! arithmetic (routing, `getnameinfo`), a name to its host through an ordered index
+//! (`getaddrinfo`, [`Sim::find_host`]; ASCII case ignored, the first host of a name
+//! keeps it). `interfaces()` shows each host's own `/24` and `/64`, with its segment's
+//! broadcast address. Between segments an ideal router forwards unicast; broadcast
+//! (`255.255.255.255` or the segment's `.255`, which need `SO_BROADCAST`) and multicast
+//! stay on the sender's segment, so a 10 000-host world never floods 10 000 hosts.
+//! Another segment's `.255` is an ordinary remote address with nobody behind it.
+//! Per-host tables (descriptors, ports, listeners, names) are ordered maps, the event
+//! queue is one, and the unix garbage collector looks at unix sockets only.
 
 #![forbid(unsafe_code)]
 
+mod addr;
 mod capture;
 mod determinism;
 mod faults;
@@ -291,6 +335,7 @@ mod trace;
 mod types;
 mod world;
 
+pub use addr::MAX_HOSTS;
 pub use determinism::Divergence;
 pub use faults::{HostFaults, Latency, LinkConfig};
 pub use rules::{PacketInfo, Proto, Rule, RuleId, RuleRng, TcpFlags, Verdict, HOLD_LIMIT};
@@ -344,6 +389,29 @@ pub fn check_determinism<T>(
 ) -> std::result::Result<T, Divergence> {
     Sim::builder(seed).check_determinism(scenario)
 }
+
+/// What [`Sim::try_host`] can fail with.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum SimError {
+    /// The world already has `max` hosts ([`MAX_HOSTS`] or [`SimBuilder::max_hosts`]).
+    WorldFull {
+        /// The limit.
+        max: usize,
+    },
+}
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SimError::WorldFull { max } => {
+                write!(f, "llsocket-sim: this world is full (at most {max} hosts)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SimError {}
 
 /// Configuration of a new [`Sim`].
 #[derive(Clone, Debug)]
@@ -400,6 +468,13 @@ impl SimBuilder {
         determinism::check(self, scenario)
     }
 
+    /// The most hosts the world may have (default and at most [`MAX_HOSTS`], the
+    /// address plan's size): [`Sim::try_host`] fails beyond it.
+    pub fn max_hosts(mut self, n: usize) -> SimBuilder {
+        self.cfg.max_hosts = n.min(MAX_HOSTS);
+        self
+    }
+
     /// Builds the world.
     /// Capture every packet for [`Sim::write_pcap`] (default off: a capture keeps
     /// every payload). Capturing changes no outcome and no digest.
@@ -445,6 +520,7 @@ impl Sim {
                 keep_trace: true,
                 trace_payloads: false,
                 capture: false,
+                max_hosts: MAX_HOSTS,
             },
         }
     }
@@ -486,16 +562,46 @@ impl Sim {
     }
 
     /// A new host named `name` with loopback (127.0.0.1/8, ::1) and one external
-    /// interface `eth0` with 10.0.0.n/24 and fd00::n/64 (n = 1, 2, ... in creation order).
+    /// interface `eth0` with the next address of the plan (crate docs, "Addresses"):
+    /// `10.0.0.1/24` and `fd00::1/64` for the first host, `10.0.0.254` for the 254th,
+    /// `10.0.1.1/24` and `fd00:0:0:1::1/64` for the 255th, and so on.
     ///
-    /// At most 254 hosts per world.
+    /// # Panics
+    ///
+    /// When the world is full ([`MAX_HOSTS`], or [`SimBuilder::max_hosts`]); a program
+    /// that may fill it calls [`Sim::try_host`].
     pub fn host(&self, name: &str) -> Host {
-        let id = self.w.borrow_mut().add_host(name);
-        assert!(id < 254, "llsocket-sim: at most 254 hosts per world");
-        Host {
+        self.try_host(name).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Sim::host`], or [`SimError::WorldFull`] when the world already has as many
+    /// hosts as it may (nothing changes then).
+    pub fn try_host(&self, name: &str) -> std::result::Result<Host, SimError> {
+        let mut w = self.w.borrow_mut();
+        match w.add_host(name) {
+            Some(id) => Ok(Host {
+                w: self.w.clone(),
+                id,
+            }),
+            None => Err(SimError::WorldFull {
+                max: w.cfg.max_hosts,
+            }),
+        }
+    }
+
+    /// The first host created with the name `name` (ASCII case ignored, as the
+    /// resolver compares names), in `O(log n)`.
+    pub fn find_host(&self, name: &str) -> Option<Host> {
+        let id = self.w.borrow().host_by_name(name)?;
+        Some(Host {
             w: self.w.clone(),
             id,
-        }
+        })
+    }
+
+    /// How many hosts the world has.
+    pub fn host_count(&self) -> usize {
+        self.w.borrow().hosts.len()
     }
 
     /// The virtual clock since the start.
@@ -542,9 +648,10 @@ impl Sim {
         w.hosts.iter().map(|h| h.objs.len()).sum()
     }
 
-    /// Faults on the one-way link `a -> b`.
+    /// Faults on the one-way link `a -> b`. A pair's own configuration wins over
+    /// group rules ([`Sim::set_link_groups`]).
     pub fn set_link(&self, a: &Host, b: &Host, cfg: LinkConfig) {
-        self.w.borrow_mut().links.insert((a.id, b.id), cfg);
+        self.w.borrow_mut().links.set_pair(a.id, b.id, cfg);
     }
 
     /// Faults on both directions between `a` and `b`.
@@ -562,15 +669,16 @@ impl Sim {
     /// Cuts only the direction `a -> b`.
     pub fn partition_oneway(&self, a: &Host, b: &Host) {
         let mut w = self.w.borrow_mut();
-        w.cut.insert((a.id, b.id));
+        w.links.cut_pair(a.id, b.id, true);
         w.tr(a.id, "partition", b.id as i64, 0);
     }
 
-    /// Restores both directions between `a` and `b`.
+    /// Restores both directions between `a` and `b` (a cut between groups of theirs
+    /// stays: [`Sim::heal_groups`]).
     pub fn heal(&self, a: &Host, b: &Host) {
         let mut w = self.w.borrow_mut();
-        w.cut.remove(&(a.id, b.id));
-        w.cut.remove(&(b.id, a.id));
+        w.links.cut_pair(a.id, b.id, false);
+        w.links.cut_pair(b.id, a.id, false);
         w.tr(a.id, "heal", b.id as i64, 0);
     }
 
@@ -631,6 +739,86 @@ impl Sim {
         removed
     }
 
+    /// Adds `hosts` to the group `name` (made on first use), for link rules and
+    /// partitions between groups. A host may be in several groups.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use llsocket_sim::{Latency, LinkConfig, Sim};
+    /// let sim = Sim::new(1);
+    /// let hosts: Vec<_> = (0..600).map(|i| sim.host(&format!("h{i}"))).collect();
+    /// sim.group("dc1", &hosts[..300]);
+    /// sim.group("dc2", &hosts[300..]);
+    /// let wan = LinkConfig { latency: Latency::Fixed(Duration::from_millis(40)), ..LinkConfig::default() };
+    /// sim.set_link_groups_both("dc1", "dc2", wan);
+    /// assert_eq!(sim.group_members("dc2").len(), 300);
+    /// ```
+    pub fn group(&self, name: &str, hosts: &[Host]) {
+        let mut w = self.w.borrow_mut();
+        let g = w.links.group(name);
+        for h in hosts {
+            w.links.join(g, h.id);
+        }
+    }
+
+    /// The hosts of the group `name`, in creation order (none for an unknown group).
+    pub fn group_members(&self, name: &str) -> Vec<Host> {
+        let ids = self.w.borrow().links.members(name);
+        ids.into_iter()
+            .map(|id| Host {
+                w: self.w.clone(),
+                id,
+            })
+            .collect()
+    }
+
+    /// Faults on every one-way link from a host of group `a` to a host of group `b`
+    /// (groups are made on first use, so rules may come before members). A pair's
+    /// own [`Sim::set_link`] wins; of several group rules for one link, the one set
+    /// last. `a` and `b` may be the same group (links inside it).
+    pub fn set_link_groups(&self, a: &str, b: &str, cfg: LinkConfig) {
+        let mut w = self.w.borrow_mut();
+        let (ga, gb) = (w.links.group(a), w.links.group(b));
+        w.links.set_rule(ga, gb, cfg);
+    }
+
+    /// [`Sim::set_link_groups`] both ways.
+    pub fn set_link_groups_both(&self, a: &str, b: &str, cfg: LinkConfig) {
+        self.set_link_groups(a, b, cfg);
+        self.set_link_groups(b, a, cfg);
+    }
+
+    /// Cuts both directions between every host of group `a` and every host of group
+    /// `b` until [`Sim::heal_groups`].
+    pub fn partition_groups(&self, a: &str, b: &str) {
+        self.partition_groups_oneway(a, b);
+        self.partition_groups_oneway(b, a);
+    }
+
+    /// Cuts only the links from group `a` to group `b`.
+    pub fn partition_groups_oneway(&self, a: &str, b: &str) {
+        let mut w = self.w.borrow_mut();
+        let (ga, gb) = (w.links.group(a), w.links.group(b));
+        w.links.cut_groups(ga, gb, true);
+        w.ev(0, "partition-groups")
+            .text(Name::BARE, format_args!("{a}"))
+            .text(Name::BARE, format_args!("{b}"))
+            .end();
+    }
+
+    /// Lifts the cuts between groups `a` and `b`, both ways (cuts between pairs
+    /// of their hosts stay).
+    pub fn heal_groups(&self, a: &str, b: &str) {
+        let mut w = self.w.borrow_mut();
+        let (ga, gb) = (w.links.group(a), w.links.group(b));
+        w.links.cut_groups(ga, gb, false);
+        w.links.cut_groups(gb, ga, false);
+        w.ev(0, "heal-groups")
+            .text(Name::BARE, format_args!("{a}"))
+            .text(Name::BARE, format_args!("{b}"))
+            .end();
+    }
+
     /// How to replay this run: `llsocket-sim: seed=<seed>; replay with LLSOCKET_SIM_SEED=<seed>`.
     ///
     /// The simulator itself never reads the environment; a test that wants
@@ -667,14 +855,15 @@ impl Host {
         self.w.borrow().hosts[self.id].name.clone()
     }
 
-    /// `10.0.0.n`.
+    /// The host's IPv4 address on `eth0` (`10.0.0.1` for the first host; the crate
+    /// docs, "Addresses").
     pub fn ipv4(&self) -> Ipv4Addr {
-        world::host_v4(self.id)
+        addr::host_v4(self.id)
     }
 
-    /// `fd00::n`.
+    /// The host's IPv6 address on `eth0` (`fd00::1` for the first host).
     pub fn ipv6(&self) -> Ipv6Addr {
-        world::host_v6(self.id)
+        addr::host_v6(self.id)
     }
 
     /// A simulated regular file holding `data` (for `sendfile`): a descriptor in this host's table.

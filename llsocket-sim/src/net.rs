@@ -14,10 +14,11 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use llsocket_api::{Errno, Family, SockAddr, SockType};
 
+use crate::addr::{as_family, canon, canon_ip, in_sim_net, is_broadcast, segment, segment_hosts};
 use crate::capture::{self, MAX_CHUNK, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG};
 use crate::rules::{Fate, PacketInfo, Proto, TcpFlags};
 use crate::types::{Body, Nanos, ObjId, Packet};
-use crate::world::{as_family, canon, canon_ip, Ev, Seg, St, World};
+use crate::world::{Ev, Seg, St, World};
 
 const MS: Nanos = 1_000_000;
 const SEC: Nanos = 1_000_000_000;
@@ -57,7 +58,7 @@ impl World {
         }
         self.capture_packet(&p);
         let cfg = self.link(a, b);
-        let lost = self.cut.contains(&(a, b)) || !self.hosts[b].up || self.rng.chance(cfg.loss);
+        let lost = self.links.is_cut(a, b) || !self.hosts[b].up || self.rng.chance(cfg.loss);
         if lost {
             self.tr(a, "lost", p.kind(), i64::from(attempt));
             self.lost(p, attempt);
@@ -747,7 +748,7 @@ impl World {
         let Some(port) = dst.port() else { return };
         let dip = dst.as_socket_addr().map(|x| x.ip());
         let group = dip.filter(|ip| ip.is_multicast());
-        let bcast = dip.is_some_and(is_broadcast);
+        let bcast = dip.is_some_and(|ip| is_broadcast(b, ip));
         let sip = src.as_socket_addr().map(|x| x.ip());
         let mut exact = Vec::new();
         let mut wild = Vec::new();
@@ -921,18 +922,19 @@ impl World {
             };
             // Through `lo` the datagram comes back by the device itself, whatever
             // IP_MULTICAST_LOOP and the TTL say (only other devices loop a copy).
-            for b in 0..self.hosts.len() {
+            // (No multicast routing: the datagram stays on the sender's segment.)
+            for b in segment_hosts(segment(h), self.hosts.len()) {
                 if (b == h && (lp || local_only)) || (b != h && ttl >= 1 && !local_only) {
                     self.transmit(mk(b));
                 }
             }
             return Ok(());
         }
-        if is_broadcast(dip) {
+        if is_broadcast(h, dip) {
             if !s.opts.broadcast {
                 return Err(Errno::EACCES);
             }
-            for b in 0..self.hosts.len() {
+            for b in segment_hosts(segment(h), self.hosts.len()) {
                 self.transmit(mk(b));
             }
             return Ok(());
@@ -940,9 +942,7 @@ impl World {
         match self.route(h, dip) {
             Some(b) => self.transmit(mk(b)),
             None => {
-                if !matches!(canon_ip(dip), IpAddr::V4(v) if v.octets()[..3] == [10, 0, 0])
-                    && !matches!(canon_ip(dip), IpAddr::V6(v) if v.segments()[0] == 0xfd00)
-                {
+                if !in_sim_net(dip) {
                     return Err(Errno::ENETUNREACH);
                 }
                 self.tr(h, "no-host", id as i64, 0);
@@ -961,14 +961,6 @@ fn take_front(q: &mut std::collections::VecDeque<u8>, n: usize) -> Vec<u8> {
     out.extend_from_slice(&b[..n - from_a]);
     q.drain(..n);
     out
-}
-
-/// The limited broadcast address or the simulated subnet's broadcast address.
-pub(crate) fn is_broadcast(ip: IpAddr) -> bool {
-    match canon_ip(ip) {
-        IpAddr::V4(v4) => v4 == std::net::Ipv4Addr::BROADCAST || v4.octets() == [10, 0, 0, 255],
-        IpAddr::V6(_) => false,
-    }
 }
 
 // ---- the packet as on a wire: capture and rules --------------------------------
@@ -992,7 +984,7 @@ struct Wire<'a> {
 impl World {
     /// `p` as on a wire (`None` for a datagram with a non-IP address, which cannot be).
     fn wire<'p>(&self, p: &'p Packet) -> Option<Wire<'p>> {
-        let host_ip = |h: usize| IpAddr::V4(crate::world::host_v4(h));
+        let host_ip = |h: usize| IpAddr::V4(crate::addr::host_v4(h));
         let (src_h, dst_h) = (p.src_h, p.dst_h);
         // The two ends of a stream packet: the sender's names, else the host's.
         let ends = |from: Option<ObjId>, to: Option<ObjId>| {

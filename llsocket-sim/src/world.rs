@@ -10,8 +10,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use llsocket_api::opt::{Linger, Timeval};
 use llsocket_api::{Errno, Family, Fd, Result, SockAddr, SockType};
 
+use crate::addr::{canon, canon_ip, host_index, host_v4, host_v6, segment_broadcast};
 use crate::capture::Capture;
-use crate::faults::{HostFaults, Latency, LinkConfig};
+use crate::faults::{HostFaults, Latency, LinkConfig, Links};
 use crate::rng::Rng;
 use crate::rules::Rules;
 use crate::trace::{Event, Name, Trace};
@@ -27,6 +28,8 @@ pub(crate) struct Config {
     pub keep_trace: bool,
     pub trace_payloads: bool,
     pub capture: bool,
+    /// The most hosts (at most `addr::MAX_HOSTS`).
+    pub max_hosts: usize,
 }
 
 /// A scheduled event.
@@ -316,8 +319,12 @@ pub(crate) struct World {
     pub hosts: Vec<HostState>,
     pub objs: Slab,
     next_obj: ObjId,
-    pub links: BTreeMap<(usize, usize), LinkConfig>,
-    pub cut: BTreeSet<(usize, usize)>,
+    /// Link configurations and partitions: per pair, per group, default.
+    pub links: Links,
+    /// Host indices by name, ASCII-lowercased (the first host of a name keeps it).
+    pub names: BTreeMap<String, usize>,
+    /// Every unix socket of the world (what the unix garbage collector looks at).
+    pub unix_socks: BTreeSet<ObjId>,
     pub cfg: Config,
     /// The host of every destroyed socket, so late packets for it find the host.
     pub dead_host: BTreeMap<ObjId, usize>,
@@ -350,11 +357,12 @@ impl World {
             hosts: Vec::new(),
             objs: Slab::default(),
             next_obj: 1,
-            links: BTreeMap::new(),
-            cut: BTreeSet::new(),
             capture: cfg.capture.then(Capture::default),
             rules: Rules::default(),
             held: BTreeMap::new(),
+            links: Links::default(),
+            names: BTreeMap::new(),
+            unix_socks: BTreeSet::new(),
             cfg,
             dead_host: BTreeMap::new(),
             dead_names: BTreeMap::new(),
@@ -474,7 +482,11 @@ impl World {
 
     // ---- hosts, links --------------------------------------------------------------
 
-    pub(crate) fn add_host(&mut self, name: &str) -> usize {
+    /// Adds a host; `None` when the world is full (`Config::max_hosts`).
+    pub(crate) fn add_host(&mut self, name: &str) -> Option<usize> {
+        if self.hosts.len() >= self.cfg.max_hosts {
+            return None;
+        }
         self.hosts.push(HostState {
             name: name.to_owned(),
             up: true,
@@ -490,15 +502,21 @@ impl World {
             objs: BTreeSet::new(),
         });
         let id = self.hosts.len() - 1;
+        self.names.entry(name.to_ascii_lowercase()).or_insert(id);
         self.trace.names.push(name.to_owned());
         self.ev(id, "host")
             .text(Name::NAME, format_args!("{name}"))
             .end();
-        id
+        Some(id)
+    }
+
+    /// The first host named `name` (ASCII case ignored, as the resolver does).
+    pub(crate) fn host_by_name(&self, name: &str) -> Option<usize> {
+        self.names.get(&name.to_ascii_lowercase()).copied()
     }
 
     pub(crate) fn link(&self, a: usize, b: usize) -> LinkConfig {
-        self.links.get(&(a, b)).copied().unwrap_or_default()
+        self.links.config(a, b)
     }
 
     /// Whether packets a -> b arrive at once, in the sender's call (loopback,
@@ -506,7 +524,7 @@ impl World {
     pub(crate) fn instant(&self, a: usize, b: usize) -> bool {
         a == b
             || (self.hosts[b].up
-                && !self.cut.contains(&(a, b))
+                && !self.links.is_cut(a, b)
                 && self.link(a, b) == LinkConfig::default())
     }
 
@@ -539,8 +557,11 @@ impl World {
     pub(crate) fn new_obj(&mut self, host: usize, kind: Kind, nonblock: bool) -> ObjId {
         let id = self.next_obj;
         self.next_obj += 1;
-        if matches!(kind, Kind::Sock(_)) {
+        if let Kind::Sock(s) = &kind {
             self.hosts[host].objs.insert(id);
+            if s.is_unix() {
+                self.unix_socks.insert(id);
+            }
         }
         self.objs.insert(
             id,
@@ -762,6 +783,7 @@ impl World {
         let Kind::Sock(s) = obj.kind else { return };
         let host = s.host;
         self.hosts[host].objs.remove(&id);
+        self.unix_socks.remove(&id);
         self.dead_host.insert(id, host);
         if let (true, Some(name)) = (s.is_unix(), &s.local) {
             self.dead_names.insert(id, name.clone());
@@ -932,11 +954,11 @@ impl World {
         let (host, reuse) = (s.host, s.opts.reuseaddr);
         let until = self.now + 60_000_000_000;
         self.tr(host, "time-wait", i64::from(port), 0);
-        self.hosts[host].time_wait.entry(port).or_default().push((
-            crate::world::canon(&local),
-            reuse,
-            until,
-        ));
+        self.hosts[host]
+            .time_wait
+            .entry(port)
+            .or_default()
+            .push((canon(&local), reuse, until));
     }
 
     /// Whether a `TIME_WAIT` entry blocks binding `addr` (with SO_REUSEADDR `reuse`).
@@ -966,33 +988,18 @@ impl World {
 
     // ---- addresses -------------------------------------------------------------------
 
-    /// The host an IP address routes to from `from` (`None`: nobody answers).
+    /// The host an IP address routes to from `from` (`None`: nobody answers), by the
+    /// address plan (`addr`): arithmetic, no table.
     pub(crate) fn route(&self, from: usize, ip: IpAddr) -> Option<usize> {
         let ip = canon_ip(ip);
-        match ip {
-            IpAddr::V4(v4) => {
-                if v4.is_loopback() || v4.is_unspecified() {
-                    return Some(from);
-                }
-                let o = v4.octets();
-                if o[0] == 10 && o[1] == 0 && o[2] == 0 && o[3] >= 1 {
-                    let n = usize::from(o[3]) - 1;
-                    return (n < self.hosts.len()).then_some(n);
-                }
-                None
-            }
-            IpAddr::V6(v6) => {
-                if v6.is_loopback() || v6.is_unspecified() {
-                    return Some(from);
-                }
-                let s = v6.segments();
-                if s[0] == 0xfd00 && s[1..7].iter().all(|&x| x == 0) && s[7] >= 1 {
-                    let n = usize::from(s[7]) - 1;
-                    return (n < self.hosts.len()).then_some(n);
-                }
-                None
-            }
+        let local = match ip {
+            IpAddr::V4(v4) => v4.is_loopback() || v4.is_unspecified(),
+            IpAddr::V6(v6) => v6.is_loopback() || v6.is_unspecified(),
+        };
+        if local {
+            return Some(from);
         }
+        host_index(ip).filter(|&n| n < self.hosts.len())
     }
 
     /// Whether `ip` is an address of `host` (for `bind`).
@@ -1005,7 +1012,7 @@ impl World {
                     || v4 == host_v4(host)
                     || v4.is_multicast()
                     || v4 == Ipv4Addr::BROADCAST
-                    || v4 == Ipv4Addr::new(10, 0, 0, 255)
+                    || v4 == segment_broadcast(host)
             }
             IpAddr::V6(v6) => {
                 v6.is_unspecified() || v6.is_loopback() || v6 == host_v6(host) || v6.is_multicast()
@@ -1043,47 +1050,5 @@ impl World {
         (32768..=60999u16)
             .find(|p| !self.hosts[host].ports.contains_key(&(udp, *p)))
             .ok_or(Errno::EADDRINUSE)
-    }
-}
-
-/// `10.0.0.n` of host index `i`.
-pub(crate) fn host_v4(i: usize) -> Ipv4Addr {
-    Ipv4Addr::new(10, 0, 0, (i + 1) as u8)
-}
-
-/// `fd00::n` of host index `i`.
-pub(crate) fn host_v6(i: usize) -> Ipv6Addr {
-    Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, (i + 1) as u16)
-}
-
-/// An IPv4-mapped IPv6 address as plain IPv4; anything else unchanged.
-pub(crate) fn canon_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(v6),
-        },
-        v4 => v4,
-    }
-}
-
-/// An IP socket address in canonical form (v4-mapped → v4).
-pub(crate) fn canon(a: &SockAddr) -> SockAddr {
-    match a {
-        SockAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
-            Some(v4) => SockAddr::v4(v4, v6.port()),
-            None => a.clone(),
-        },
-        _ => a.clone(),
-    }
-}
-
-/// A canonical address as a socket of `family` sees it (v4 → v4-mapped for INET6).
-pub(crate) fn as_family(a: &SockAddr, family: Family) -> SockAddr {
-    match a {
-        SockAddr::V4(v4) if family == Family::INET6 => {
-            SockAddr::v6(v4.ip().to_ipv6_mapped(), v4.port())
-        }
-        _ => a.clone(),
     }
 }
