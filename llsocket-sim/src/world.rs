@@ -56,15 +56,92 @@ pub(crate) struct FdSlot {
     pub cloexec: bool,
 }
 
+/// A host's descriptor table: slots indexed by descriptor number (one memory access
+/// per lookup, however many descriptors are open), and the free numbers below the
+/// highest one in use, so the lowest free number is found in logarithmic time.
+#[derive(Debug, Default)]
+pub(crate) struct FdTable {
+    /// Slot `n` is descriptor `n` (0 to 2 are never used).
+    slots: Vec<Option<FdSlot>>,
+    /// Free numbers from 3 below `slots.len()`.
+    free: BTreeSet<i32>,
+    open: usize,
+}
+
+impl FdTable {
+    /// How many descriptors are open.
+    pub(crate) fn len(&self) -> usize {
+        self.open
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, fd: &i32) -> Option<&FdSlot> {
+        self.slots.get(usize::try_from(*fd).ok()?)?.as_ref()
+    }
+
+    #[inline]
+    pub(crate) fn get_mut(&mut self, fd: &i32) -> Option<&mut FdSlot> {
+        self.slots.get_mut(usize::try_from(*fd).ok()?)?.as_mut()
+    }
+
+    /// Puts `slot` at the lowest free number (from 3) and returns it.
+    pub(crate) fn insert_lowest(&mut self, slot: FdSlot) -> i32 {
+        let n = match self.free.pop_first() {
+            Some(n) => n,
+            None => {
+                self.slots.resize(self.slots.len().max(3), None);
+                self.slots.push(None);
+                (self.slots.len() - 1) as i32
+            }
+        };
+        self.slots[n as usize] = Some(slot);
+        self.open += 1;
+        n
+    }
+
+    /// Frees a number; `None` if it was not open.
+    pub(crate) fn remove(&mut self, fd: &i32) -> Option<FdSlot> {
+        let slot = self.slots.get_mut(usize::try_from(*fd).ok()?)?.take()?;
+        self.open -= 1;
+        self.free.insert(*fd);
+        // Trailing free numbers leave the table, so it shrinks back when emptied.
+        while self.slots.len() > 3 && self.slots.last().is_some_and(Option::is_none) {
+            let top = (self.slots.len() - 1) as i32;
+            self.free.remove(&top);
+            self.slots.pop();
+        }
+        Some(slot)
+    }
+
+    /// The open descriptors, ascending, with their slots.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (i32, &FdSlot)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(n, s)| s.as_ref().map(|s| (n as i32, s)))
+    }
+
+    /// The open descriptor numbers, ascending.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = i32> + '_ {
+        self.iter().map(|(n, _)| n)
+    }
+
+    /// The slots of the open descriptors, by ascending number.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &FdSlot> {
+        self.iter().map(|(_, s)| s)
+    }
+
+    pub(crate) fn clear(&mut self) {
+        *self = FdTable::default();
+    }
+}
+
 /// A simulated host.
 #[derive(Debug)]
 pub(crate) struct HostState {
     pub name: String,
     pub up: bool,
-    pub fds: BTreeMap<i32, FdSlot>,
-    /// Free descriptor numbers below `fd_top` (numbers from `fd_top` up were never used).
-    pub free_fds: BTreeSet<i32>,
-    pub fd_top: i32,
+    pub fds: FdTable,
     /// Listening TCP sockets by port (the subset of `ports` a SYN looks at).
     pub listeners: BTreeMap<u16, BTreeSet<ObjId>>,
     /// TCP `TIME_WAIT` entries by port: (local address, its SO_REUSEADDR, expiry).
@@ -490,9 +567,7 @@ impl World {
         self.hosts.push(HostState {
             name: name.to_owned(),
             up: true,
-            fds: BTreeMap::new(),
-            free_fds: BTreeSet::new(),
-            fd_top: 3,
+            fds: FdTable::default(),
             listeners: BTreeMap::new(),
             time_wait: BTreeMap::new(),
             unix_paths: BTreeMap::new(),
@@ -672,14 +747,7 @@ impl World {
         if hs.fds.len() >= self.cfg.fd_limit {
             return Err(Errno::EMFILE);
         }
-        let n = match hs.free_fds.pop_first() {
-            Some(n) => n,
-            None => {
-                hs.fd_top += 1;
-                hs.fd_top - 1
-            }
-        };
-        hs.fds.insert(n, FdSlot { obj, cloexec });
+        let n = hs.fds.insert_lowest(FdSlot { obj, cloexec });
         if let Some(o) = self.objs.get_mut(&obj) {
             o.refs += 1;
         }
@@ -688,14 +756,7 @@ impl World {
 
     /// Frees a descriptor number (the slot must exist).
     pub(crate) fn uninstall(&mut self, host: usize, fd: Fd) {
-        let hs = &mut self.hosts[host];
-        if hs.fds.remove(&fd.0).is_none() {
-            return;
-        }
-        hs.free_fds.insert(fd.0);
-        while hs.fd_top > 3 && hs.free_fds.remove(&(hs.fd_top - 1)) {
-            hs.fd_top -= 1;
-        }
+        self.hosts[host].fds.remove(&fd.0);
     }
 
     /// Stops indexing a socket as a listener.

@@ -320,8 +320,6 @@ impl World {
         let host = &mut self.hosts[h];
         host.objs.clear();
         host.fds.clear();
-        host.free_fds.clear();
-        host.fd_top = 3;
         host.listeners.clear();
         host.time_wait.clear();
         host.unix_paths.clear();
