@@ -35,13 +35,14 @@
 //! | `ops/options` | `getsockopt`, `setsockopt` |
 //! | `ops/multicast` | multicast memberships and the `IP_MULTICAST_IF` interface lookup |
 //! | `netdb` | hosts and services tables, `getaddrinfo`/`getnameinfo`, interfaces |
+//! | `netstat` | inspection like `ss -a`: [`SocketInfo`] per socket, [`SocketTable`] (aligned text) |
 //! | `trace` | the trace: [`TraceEvent`], one per operation or wire event, and the digest it folds into |
 //! | `determinism` | [`check_determinism`]: two runs compared event by event, [`Divergence`] |
 //! | `rng` | the one seeded generator (xoshiro256**) |
 //!
 //! Dependencies go one way: `types`, `addr` and `faults` at the bottom; `world` on them
-//! (and on `trace`, `rng`); `net`, `ops` and `netdb` on `world`; this file on all.
-
+//! (and on `trace`, `rng`); `net`, `ops`, `netdb` and `netstat` on `world`; this file on all.
+//!
 //! # Determinism
 //!
 //! One [`Sim`] is one single-threaded world. Every choice (ephemeral ports, unix
@@ -305,6 +306,7 @@ mod determinism;
 mod faults;
 mod net;
 mod netdb;
+mod netstat;
 mod ops;
 mod rng;
 mod trace;
@@ -314,6 +316,7 @@ mod world;
 pub use addr::MAX_HOSTS;
 pub use determinism::Divergence;
 pub use faults::{HostFaults, Latency, LinkConfig};
+pub use netstat::{SocketInfo, SocketTable};
 pub use trace::TraceEvent;
 
 use std::cell::RefCell;
@@ -584,6 +587,29 @@ impl Sim {
         w.hosts.iter().map(|h| h.objs.len()).sum()
     }
 
+    /// The socket tables of every host that has a socket (or a `TIME-WAIT` entry),
+    /// in creation order, each under a line `host <name> <IPv4 address>`
+    /// ([`Host::socket_table`]). Reading them changes nothing.
+    pub fn socket_table(&self) -> String {
+        let w = self.w.borrow();
+        let mut out = String::new();
+        for (h, hs) in w.hosts.iter().enumerate() {
+            if hs.objs.is_empty() && hs.time_wait.is_empty() {
+                continue;
+            }
+            let rows = w.socket_infos(h);
+            if rows.is_empty() {
+                continue;
+            }
+            let table = SocketTable {
+                host: hs.name.clone(),
+                rows,
+            };
+            out.push_str(&format!("host {} {}\n{table}", hs.name, addr::host_v4(h)));
+        }
+        out
+    }
+
     /// Faults on the one-way link `a -> b`. A pair's own configuration wins over
     /// group rules ([`Sim::set_link_groups`]).
     pub fn set_link(&self, a: &Host, b: &Host, cfg: LinkConfig) {
@@ -796,6 +822,24 @@ impl Host {
     /// Sets the host's fault switches.
     pub fn set_faults(&self, f: HostFaults) {
         self.with(|w, h| w.hosts[h].faults = f);
+    }
+
+    /// Every socket of this host, like `ss -a` (see [`SocketInfo`]): those with
+    /// descriptors by their lowest one, then those without (flushing after close,
+    /// waiting in an accept queue) in creation order, then `TIME-WAIT` entries.
+    /// Reading it changes nothing (no trace event).
+    pub fn sockets(&self) -> Vec<SocketInfo> {
+        self.w.borrow().socket_infos(self.id)
+    }
+
+    /// [`Host::sockets`] as an aligned table with a header line ([`SocketTable`]),
+    /// for a failing test's message.
+    pub fn socket_table(&self) -> String {
+        SocketTable {
+            host: self.name(),
+            rows: self.sockets(),
+        }
+        .to_string()
     }
 }
 
