@@ -29,7 +29,7 @@ use crate::world::{Opts, Sock, St, World};
 /// | `CLOSE-WAIT` | TCP: the peer's FIN arrived, ours not sent |
 /// | `LAST-ACK` | TCP: the peer closed first, our FIN queued or on its way |
 /// | `CLOSING` | TCP: both FINs out, ours first, data still on its way |
-/// | `TIME-WAIT` | what is left of an actively closed TCP connection for 60 s (no socket, no descriptor) |
+/// | `TIME-WAIT` | what is left of an actively closed TCP connection for 60 s (no socket, no descriptor, no options; addresses in canonical form, so an IPv4 connection of an `AF_INET6` socket shows as `AF_INET`) |
 ///
 /// A socket whose descriptors are all closed still shows while it flushes its data
 /// or waits in an accept queue (`fds` empty).
