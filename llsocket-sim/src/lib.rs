@@ -35,6 +35,7 @@
 //! | `ops/options` | `getsockopt`, `setsockopt` |
 //! | `ops/multicast` | multicast memberships and the `IP_MULTICAST_IF` interface lookup |
 //! | `netdb` | hosts and services tables, `getaddrinfo`/`getnameinfo`, interfaces |
+//! | `netstat` | inspection like `ss -a`: [`SocketInfo`] per socket, [`SocketTable`] (aligned text) |
 //! | `trace` | the trace: [`TraceEvent`], one per operation or wire event, and the digest it folds into |
 //! | `capture` | the packet capture and its pcap file |
 //! | `rules` | programmable packet rules: [`PacketInfo`], [`Verdict`], how rules stack |
@@ -42,10 +43,10 @@
 //! | `rng` | the one seeded generator (xoshiro256**) |
 //!
 //! Dependencies go one way: `types`, `addr` and `faults` at the bottom; `world` on them
-//! (and on `trace`, `rng`, `capture`, `rules`); `net`, `ops` and `netdb` on `world`; this
-//! file on all. `capture` (the pcap records) depends on `types` only; the wire fills it
-//! (`net`).
-
+//! (and on `trace`, `rng`, `capture`, `rules`); `net`, `ops`, `netdb` and `netstat` on
+//! `world`; this file on all. `capture` (the pcap records) depends on `types` only; the
+//! wire fills it (`net`).
+//!
 //! # Determinism
 //!
 //! One [`Sim`] is one single-threaded world. Every choice (ephemeral ports, unix
@@ -328,6 +329,7 @@ mod determinism;
 mod faults;
 mod net;
 mod netdb;
+mod netstat;
 mod ops;
 mod rng;
 mod rules;
@@ -338,6 +340,7 @@ mod world;
 pub use addr::MAX_HOSTS;
 pub use determinism::Divergence;
 pub use faults::{HostFaults, Latency, LinkConfig};
+pub use netstat::{SocketInfo, SocketTable};
 pub use rules::{PacketInfo, Proto, Rule, RuleId, RuleRng, TcpFlags, Verdict, HOLD_LIMIT};
 pub use trace::TraceEvent;
 
@@ -648,6 +651,29 @@ impl Sim {
         w.hosts.iter().map(|h| h.objs.len()).sum()
     }
 
+    /// The socket tables of every host that has a socket (or a `TIME-WAIT` entry),
+    /// in creation order, each under a line `host <name> <IPv4 address>`
+    /// ([`Host::socket_table`]). Reading them changes nothing.
+    pub fn socket_table(&self) -> String {
+        let w = self.w.borrow();
+        let mut out = String::new();
+        for (h, hs) in w.hosts.iter().enumerate() {
+            if hs.objs.is_empty() && hs.time_wait.is_empty() {
+                continue;
+            }
+            let rows = w.socket_infos(h);
+            if rows.is_empty() {
+                continue;
+            }
+            let table = SocketTable {
+                host: hs.name.clone(),
+                rows,
+            };
+            out.push_str(&format!("host {} {}\n{table}", hs.name, addr::host_v4(h)));
+        }
+        out
+    }
+
     /// Faults on the one-way link `a -> b`. A pair's own configuration wins over
     /// group rules ([`Sim::set_link_groups`]).
     pub fn set_link(&self, a: &Host, b: &Host, cfg: LinkConfig) {
@@ -917,6 +943,24 @@ impl Host {
     /// Sets the host's fault switches.
     pub fn set_faults(&self, f: HostFaults) {
         self.with(|w, h| w.hosts[h].faults = f);
+    }
+
+    /// Every socket of this host, like `ss -a` (see [`SocketInfo`]): those with
+    /// descriptors by their lowest one, then those without (flushing after close,
+    /// waiting in an accept queue) in creation order, then `TIME-WAIT` entries.
+    /// Reading it changes nothing (no trace event).
+    pub fn sockets(&self) -> Vec<SocketInfo> {
+        self.w.borrow().socket_infos(self.id)
+    }
+
+    /// [`Host::sockets`] as an aligned table with a header line ([`SocketTable`]),
+    /// for a failing test's message.
+    pub fn socket_table(&self) -> String {
+        SocketTable {
+            host: self.name(),
+            rows: self.sockets(),
+        }
+        .to_string()
     }
 }
 

@@ -144,8 +144,8 @@ pub(crate) struct HostState {
     pub fds: FdTable,
     /// Listening TCP sockets by port (the subset of `ports` a SYN looks at).
     pub listeners: BTreeMap<u16, BTreeSet<ObjId>>,
-    /// TCP `TIME_WAIT` entries by port: (local address, its SO_REUSEADDR, expiry).
-    pub time_wait: BTreeMap<u16, Vec<(SockAddr, bool, Nanos)>>,
+    /// TCP `TIME_WAIT` entries by port.
+    pub time_wait: BTreeMap<u16, Vec<TimeWait>>,
     /// Unix path names: `Some(socket)` while bound, `None` once the socket is
     /// gone (the socket file stays, as on Linux, until `Host::unlink`).
     pub unix_paths: BTreeMap<Vec<u8>, Option<ObjId>>,
@@ -156,6 +156,18 @@ pub(crate) struct HostState {
     pub faults: HostFaults,
     /// Every socket object of the host (for crash).
     pub objs: BTreeSet<ObjId>,
+}
+
+/// A `TIME_WAIT` entry: what is left of an actively closed TCP connection.
+#[derive(Clone, Debug)]
+pub(crate) struct TimeWait {
+    /// The local address, canonical.
+    pub local: SockAddr,
+    /// The peer's address (for the socket table).
+    pub peer: Option<SockAddr>,
+    /// The closed socket's `SO_REUSEADDR`.
+    pub reuse: bool,
+    pub until: Nanos,
 }
 
 /// An open file description.
@@ -1012,14 +1024,19 @@ impl World {
         }
         let Some(local) = s.local.clone() else { return };
         let Some(port) = local.port() else { return };
-        let (host, reuse) = (s.host, s.opts.reuseaddr);
+        let (host, reuse, peer) = (s.host, s.opts.reuseaddr, s.peer.as_ref().map(canon));
         let until = self.now + 60_000_000_000;
         self.tr(host, "time-wait", i64::from(port), 0);
         self.hosts[host]
             .time_wait
             .entry(port)
             .or_default()
-            .push((canon(&local), reuse, until));
+            .push(TimeWait {
+                local: canon(&local),
+                peer,
+                reuse,
+                until,
+            });
     }
 
     /// Whether a `TIME_WAIT` entry blocks binding `addr` (with SO_REUSEADDR `reuse`).
@@ -1031,15 +1048,15 @@ impl World {
         let Some(v) = self.hosts[host].time_wait.get_mut(&port) else {
             return false;
         };
-        v.retain(|e| e.2 > now);
+        v.retain(|e| e.until > now);
         let a = canon(addr).as_socket_addr().map(|x| x.ip());
-        let blocked = v.iter().any(|(tw, tw_reuse, _)| {
-            let t = tw.as_socket_addr().map(|x| x.ip());
+        let blocked = v.iter().any(|tw| {
+            let t = tw.local.as_socket_addr().map(|x| x.ip());
             let overlap = match (a, t) {
                 (Some(a), Some(t)) => a.is_unspecified() || t.is_unspecified() || a == t,
                 _ => false,
             };
-            overlap && !(reuse && *tw_reuse)
+            overlap && !(reuse && tw.reuse)
         });
         if v.is_empty() {
             self.hosts[host].time_wait.remove(&port);
