@@ -809,6 +809,72 @@ unsafe fn link(l: *mut lua_State, both: bool) -> c_int {
     0
 }
 
+/// `world:group(name, h...)`: adds hosts (names or host tables) to the group `name`,
+/// made on first use; a host may be in several groups.
+unsafe extern "C-unwind" fn w_group(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let name = check_group_name(l, 2);
+    let top = lua_gettop(l);
+    // Every argument is checked (which may raise) before anything is allocated.
+    for arg in 3..=top {
+        check_host(l, arg);
+    }
+    let (first, last) = (3, top);
+    let idx: Vec<usize> = (first..=last).map(|arg| check_host(l, arg)).collect();
+    let w = live(l, wp);
+    guard(l, move || {
+        let hosts: Vec<llsocket_sim::Host> = idx.iter().map(|&i| w.hosts[i].host.clone()).collect();
+        w.sim.group(name, &hosts);
+    });
+    0
+}
+
+/// A group name argument (UTF-8 text).
+unsafe fn check_group_name(l: *mut lua_State, arg: c_int) -> &'static str {
+    match std::str::from_utf8(check_str(l, arg)) {
+        Ok(s) => s,
+        Err(_) => arg_error(l, arg, c"group name must be UTF-8"),
+    }
+}
+
+/// `world:link_groups(g1, g2 [, opts])`: the faults of every link between a host of group
+/// `g1` and one of `g2`, both ways (a pair's own `link` wins; the group rule set last
+/// among those covering a pair applies).
+unsafe extern "C-unwind" fn w_link_groups(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let a = check_group_name(l, 2);
+    let b = check_group_name(l, 3);
+    let cfg = check_link(l, 4);
+    let w = live(l, wp);
+    guard(l, || w.sim.set_link_groups_both(a, b, cfg));
+    0
+}
+
+/// `world:partition_groups(g1, g2)` / `world:heal_groups(g1, g2)`: cuts or restores
+/// every link between the two groups, both ways.
+unsafe extern "C-unwind" fn w_partition_groups(l: *mut lua_State) -> c_int {
+    groups(l, true)
+}
+
+unsafe extern "C-unwind" fn w_heal_groups(l: *mut lua_State) -> c_int {
+    groups(l, false)
+}
+
+unsafe fn groups(l: *mut lua_State, cut: bool) -> c_int {
+    let wp = check_world(l, 1);
+    let a = check_group_name(l, 2);
+    let b = check_group_name(l, 3);
+    let w = live(l, wp);
+    guard(l, || {
+        if cut {
+            w.sim.partition_groups(a, b);
+        } else {
+            w.sim.heal_groups(a, b);
+        }
+    });
+    0
+}
+
 /// The two-host operations.
 #[derive(Clone, Copy)]
 enum Pair {
@@ -1025,6 +1091,90 @@ unsafe extern "C-unwind" fn w_open_fds(l: *mut lua_State) -> c_int {
     1
 }
 
+/// `world:sockets(h)`: the sockets of a host, like `ss -a`: an array of tables with
+/// `fds` (array of descriptor numbers), `netid` (`tcp`, `udp`, `u_str`, `u_dgr`,
+/// `u_seq`), `family` and `type` (the `AF_*`/`SOCK_*` numbers), `state` (`LISTEN`,
+/// `ESTAB`, `SYN-SENT`, ..., `UNCONN`), `laddr` and `paddr` (text, or nil), `recv_q`,
+/// `send_q` (bytes), `backlog` and `max_backlog` (listeners only), and `options` (a table
+/// of the options that differ from a new socket's: C name -> value as text).
+unsafe extern "C-unwind" fn w_sockets(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let h = check_host(l, 2);
+    let holder = new_holder_with(l, up_holder());
+    let socks: &'static mut Vec<llsocket_sim::SocketInfo> = {
+        let w = live(l, wp);
+        guard(l, || holder.put(w.hosts[h].host.sockets()))
+    };
+    lua_createtable(l, socks.len().min(1 << 24) as c_int, 0);
+    for (i, s) in socks.iter().enumerate() {
+        lua_createtable(l, 0, 12);
+        lua_createtable(l, s.fds.len().min(1 << 24) as c_int, 0);
+        for (j, fd) in s.fds.iter().enumerate() {
+            push_int(l, i64::from(fd.0));
+            lua_rawseti(l, -2, j as lua_Integer + 1);
+        }
+        lua_setfield(l, -2, c"fds".as_ptr());
+        push_bytes(l, s.netid().as_bytes());
+        lua_setfield(l, -2, c"netid".as_ptr());
+        push_int(l, i64::from(s.family.raw()));
+        lua_setfield(l, -2, c"family".as_ptr());
+        push_int(l, i64::from(s.ty.raw()));
+        lua_setfield(l, -2, c"type".as_ptr());
+        push_bytes(l, s.state.as_bytes());
+        lua_setfield(l, -2, c"state".as_ptr());
+        for (addr, key) in [(&s.local, c"laddr"), (&s.peer, c"paddr")] {
+            if let Some(a) = addr {
+                push_fmt(l, format_args!("{a}"));
+                lua_setfield(l, -2, key.as_ptr());
+            }
+        }
+        push_int(l, s.recv_q as i64);
+        lua_setfield(l, -2, c"recv_q".as_ptr());
+        push_int(l, s.send_q as i64);
+        lua_setfield(l, -2, c"send_q".as_ptr());
+        if let Some((n, max)) = s.backlog {
+            push_int(l, n as i64);
+            lua_setfield(l, -2, c"backlog".as_ptr());
+            push_int(l, max as i64);
+            lua_setfield(l, -2, c"max_backlog".as_ptr());
+        }
+        lua_createtable(l, 0, s.options.len().min(64) as c_int);
+        for (k, v) in &s.options {
+            push_bytes(l, k.as_bytes());
+            push_bytes(l, v.as_bytes());
+            lua_rawset(l, -3);
+        }
+        lua_setfield(l, -2, c"options".as_ptr());
+        lua_rawseti(l, -2, i as lua_Integer + 1);
+    }
+    holder.clear();
+    1
+}
+
+/// `world:socket_table([h])`: the sockets of one host, or of every host, as text with
+/// aligned columns (for a failing test's message).
+unsafe extern "C-unwind" fn w_socket_table(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let h = if lua_isnoneornil(l, 2) != 0 {
+        None
+    } else {
+        Some(check_host(l, 2))
+    };
+    let holder = new_holder_with(l, up_holder());
+    let text: &'static mut String = {
+        let w = live(l, wp);
+        guard(l, || {
+            holder.put(match h {
+                Some(h) => w.hosts[h].host.socket_table(),
+                None => w.sim.socket_table(),
+            })
+        })
+    };
+    push_bytes(l, text.as_bytes());
+    holder.clear();
+    1
+}
+
 /// `world:closed()`: whether the world is gone.
 unsafe extern "C-unwind" fn w_closed(l: *mut lua_State) -> c_int {
     let wp = check_world(l, 1);
@@ -1075,6 +1225,10 @@ const METHODS: Funcs = &[
     (c"partition", w_partition),
     (c"partition_oneway", w_partition_oneway),
     (c"heal", w_heal),
+    (c"group", w_group),
+    (c"link_groups", w_link_groups),
+    (c"partition_groups", w_partition_groups),
+    (c"heal_groups", w_heal_groups),
     (c"crash", w_crash),
     (c"restart", w_restart),
     (c"faults", w_faults),
@@ -1088,6 +1242,8 @@ const METHODS: Funcs = &[
     (c"replay_hint", w_replay_hint),
     (c"live_sockets", w_live_sockets),
     (c"open_fds", w_open_fds),
+    (c"sockets", w_sockets),
+    (c"socket_table", w_socket_table),
     (c"closed", w_closed),
     (c"close", w_close),
 ];

@@ -4,12 +4,18 @@
 //! For every (hosts, connections) pair, in a child process of its own (so its peak memory
 //! is its own): build the world (trace off, descriptor limit and `SOMAXCONN` raised), make
 //! every host listen on port 80, open the connections (connection `k` from host `k % H` to
-//! host `(k + 1 + (k / H) % (H - 1)) % H`, accepted at once) with one echo on each, then run
-//! 200 000 echo round trips of 32 bytes on connections picked by a seeded generator, then
-//! close everything and check that no socket is left. Reported: connections opened per
-//! second, round trips per second and nanoseconds per round trip, simulator events per
-//! second during the round trips, peak resident memory (`VmHWM`), and resident bytes per
-//! idle connection (growth of `VmRSS` while opening them, divided by their number).
+//! host `(k + 1 + (k / H) % (H - 1)) % H`, accepted at once) with one echo on each, run
+//! 200 000 echo round trips of 32 bytes on connections picked by a seeded generator among
+//! 1 000 of them spread over all, then 200 000 more on all connections at random, then
+//! close everything and check that no socket is left.
+//!
+//! Reported: connections opened per second; round trips per second and nanoseconds per
+//! round trip on the 1 000 active connections (the others open and idle: how the cost of
+//! an operation grows with the world); nanoseconds per round trip on all connections at
+//! random (each touches a cold connection: bounded by memory latency, not by the
+//! simulator's algorithms); simulator events per second; peak resident memory (`VmHWM`);
+//! resident bytes per idle connection (growth of `VmRSS` while opening them, divided by
+//! their number).
 //!
 //! `cargo bench -p llsocket-sim --bench scale` (release profile); `BENCH_SMOKE=1` runs
 //! small sizes. `-- --one H C` runs one pair in this process.
@@ -21,6 +27,9 @@ use llsocket_api::{Family, Fd, MsgFlags, Protocol, SockAddr, SockType, SocketOps
 use llsocket_sim::{Host, Sim};
 
 const MSG: usize = 32;
+
+/// Connections in use at once in the first round-trip phase.
+const ACTIVE: usize = 1_000;
 
 /// A value of `/proc/self/status` in kB (`VmRSS`, `VmHWM`), if the system has one.
 fn status_kb(key: &str) -> Option<u64> {
@@ -103,16 +112,27 @@ fn one(hosts: usize, conns: usize, rounds: usize) {
     }
     let open = t0.elapsed();
     let rss1 = status_kb("VmRSS");
-    let events0 = sim.trace_len();
+    // Round trips on 1 000 connections spread over all of them (the others stay open and
+    // idle: what an operation costs as the world grows), then on all of them at random
+    // (what touching a cold connection costs: memory-bound).
+    let active: Vec<usize> = if conns <= ACTIVE {
+        (0..conns).collect()
+    } else {
+        (0..ACTIVE).map(|i| i * conns / ACTIVE).collect()
+    };
     let mut pick = Pick(0x9e37_79b9_7f4a_7c15);
-    let t0 = Instant::now();
-    for r in 0..rounds {
-        let (a, c, b, s) = pairs[pick.next(conns)];
-        msg[..8].copy_from_slice(&(r as u64).to_le_bytes());
-        round_trip(&hs[a], c, &hs[b], s, &msg);
-    }
-    let run = t0.elapsed();
-    let events = sim.trace_len() - events0;
+    let mut timed = |set: &dyn Fn(usize) -> usize, n: usize| {
+        let events0 = sim.trace_len();
+        let t0 = Instant::now();
+        for r in 0..rounds {
+            let (a, c, b, s) = pairs[set(pick.next(n))];
+            msg[..8].copy_from_slice(&(r as u64).to_le_bytes());
+            round_trip(&hs[a], c, &hs[b], s, &msg);
+        }
+        (t0.elapsed(), sim.trace_len() - events0)
+    };
+    let (run, events) = timed(&|i| active[i], active.len());
+    let (cold, _) = timed(&|i| i, conns);
     let peak = status_kb("VmHWM");
     for &(a, c, b, s) in &pairs {
         hs[a].close(c).expect("close");
@@ -129,10 +149,11 @@ fn one(hosts: usize, conns: usize, rounds: usize) {
     };
     let secs = run.as_secs_f64();
     println!(
-        "| {hosts} | {conns} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {} | {per_conn} |",
+        "| {hosts} | {conns} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {} | {per_conn} |",
         conns as f64 / open.as_secs_f64(),
         rounds as f64 / secs,
         secs * 1e9 / rounds as f64,
+        cold.as_secs_f64() * 1e9 / rounds as f64,
         events as f64 / secs,
         boot.as_secs_f64() * 1e3,
         peak.map_or("n/a".into(), |kb| format!("{:.0}", kb as f64 / 1024.0)),
@@ -158,9 +179,9 @@ fn main() {
         (&[10, 1_000, 10_000], &[1_000, 10_000, 100_000])
     };
     println!(
-        "| hosts | connections | opened/s | round trips/s | ns per round trip | events/s (round trips) | boot ms | peak RSS MiB | bytes per idle connection |"
+        "| hosts | connections | opened/s | round trips/s (1 000 active) | ns per round trip (1 000 active) | ns per round trip (all active, random) | events/s | boot ms | peak RSS MiB | bytes per idle connection |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let me = std::env::current_exe().expect("the benchmark's own path");
     for &h in hosts {
         for &c in conns {
