@@ -354,6 +354,31 @@ pub struct HostFaults {
     pub reset: f64,
 }
 
+/// A blocking call that parked in task mode ([`Sim::set_task_mode`], [`Sim::take_park`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Park {
+    /// The host the call ran on (its index: 0 for the first host made).
+    pub host: usize,
+    /// The operation as the trace names it (`recv`, `accept`, `poll`, `close`, ...).
+    pub op: &'static str,
+    /// The descriptor.
+    pub fd: Fd,
+    /// When the wait times out, on the virtual clock (`None`: never).
+    pub deadline: Option<Duration>,
+}
+
+/// What one [`Sim::task_step`] did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TaskStep {
+    /// Ran the next event.
+    Event,
+    /// Moved the clock forward to the limit (no event was due by then).
+    Advanced,
+    /// Nothing: no event due by the limit, and the clock is already there (or there is
+    /// no limit and no event at all).
+    Idle,
+}
+
 /// Configuration of a new [`Sim`].
 #[derive(Clone, Debug)]
 pub struct SimBuilder {
@@ -514,7 +539,9 @@ impl Sim {
 
     /// Faults on the one-way link `a -> b`.
     pub fn set_link(&self, a: &Host, b: &Host, cfg: LinkConfig) {
-        self.w.borrow_mut().links.insert((a.id, b.id), cfg);
+        let mut w = self.w.borrow_mut();
+        w.links.insert((a.id, b.id), cfg);
+        w.tasks.changes += 1;
     }
 
     /// Faults on both directions between `a` and `b`.
@@ -533,6 +560,7 @@ impl Sim {
     pub fn partition_oneway(&self, a: &Host, b: &Host) {
         let mut w = self.w.borrow_mut();
         w.cut.insert((a.id, b.id));
+        w.tasks.changes += 1;
         w.tr(a.id, "partition", b.id as i64, 0);
     }
 
@@ -541,7 +569,103 @@ impl Sim {
         let mut w = self.w.borrow_mut();
         w.cut.remove(&(a.id, b.id));
         w.cut.remove(&(b.id, a.id));
+        w.tasks.changes += 1;
         w.tr(a.id, "heal", b.id as i64, 0);
+    }
+
+    // ---- cooperative tasks ------------------------------------------------------------
+
+    /// Turns task mode on or off (off by default).
+    ///
+    /// Task mode is for a scheduler that runs many programs (tasks) as coroutines on one
+    /// world, such as `llsocket.sim`'s `world:run`. In it, a blocking call that would wait
+    /// does not run the world: it *parks* — returns `EAGAIN` at once, records nothing in
+    /// the trace, and leaves a [`Park`] ([`Sim::take_park`]) saying on which host, in
+    /// which call and descriptor, and until when (its `SO_RCVTIMEO`, `SO_SNDTIMEO`, poll
+    /// or linger timeout, on the virtual clock). The scheduler suspends that task, runs
+    /// the others and the world ([`Sim::task_step`]), and calls the same operation again
+    /// after [`Sim::resume_wait`] with that deadline: the call goes on as if it had waited
+    /// all along (no second `EINTR` draw; a TCP connect continues its handshake) and
+    /// either completes — traced once, at the virtual time it returns — or parks again.
+    /// A wait past its deadline times out exactly when it would have without tasks (once
+    /// every event due by then has run). [`Sim::changes`] counts what may end a wait.
+    /// A stream send or a `MSG_WAITALL` receive that moved some bytes before it would
+    /// wait returns them (and leaves a park): the scheduler continues with the rest.
+    /// `close` never parks: [`Host::close_wait`] does its lingering. Calls that do not
+    /// wait behave as outside task mode.
+    pub fn set_task_mode(&self, on: bool) {
+        let mut w = self.w.borrow_mut();
+        let t = &mut w.tasks;
+        t.on = on;
+        t.resume = None;
+        t.parked = None;
+        t.streak = 0;
+    }
+
+    /// Whether task mode is on.
+    pub fn task_mode(&self) -> bool {
+        self.w.borrow().tasks.on
+    }
+
+    /// The next blocking call continues a parked wait with this deadline (task mode).
+    /// [`Sim::end_resume`] after that call disarms it if the call did not wait.
+    pub fn resume_wait(&self, deadline: Option<Duration>) {
+        let d = deadline.map(|d| d.as_nanos().min(u64::MAX as u128) as u64);
+        self.w.borrow_mut().tasks.resume = Some(d);
+    }
+
+    /// Disarms [`Sim::resume_wait`].
+    pub fn end_resume(&self) {
+        self.w.borrow_mut().tasks.resume = None;
+    }
+
+    /// The park the last call left, if it parked (task mode); taking it clears it.
+    pub fn take_park(&self) -> Option<Park> {
+        let mut w = self.w.borrow_mut();
+        let d = w.tasks.parked.take()?;
+        let (host, op, fd) = w.tasks.park_at;
+        Some(Park {
+            host,
+            op,
+            fd: Fd(fd),
+            deadline: d.map(Duration::from_nanos),
+        })
+    }
+
+    /// A counter of what may end a wait of a call on host `host` (its index: 0 for the
+    /// first host made): calls on that host (but a continued wait that parks again),
+    /// packets and timers that touch it, and changes to links, partitions and faults.
+    /// Counted in task mode only.
+    pub fn changes(&self, host: usize) -> u64 {
+        let w = self.w.borrow();
+        w.tasks.changes + w.tasks.host_changes.get(host).copied().unwrap_or(0)
+    }
+
+    /// Calls that can wait, in a row, that could not go on and did not wait either (a
+    /// non-blocking `EAGAIN`, a connect still in progress, a poll without timeout that
+    /// found nothing), in task mode. A task that makes many of these while no other runs
+    /// spins: nothing can change until it waits.
+    pub fn again_streak(&self) -> u64 {
+        self.w.borrow().tasks.streak
+    }
+
+    /// Calls that completed in task mode and could go on (all but the ones
+    /// [`Sim::again_streak`] counts, and but parked ones): a scheduler whose tasks only
+    /// yield sees from it whether they still do anything.
+    pub fn progress(&self) -> u64 {
+        self.w.borrow().tasks.progress
+    }
+
+    /// Starts a new count of [`Sim::again_streak`] (another task runs).
+    pub fn reset_streak(&self) {
+        self.w.borrow_mut().tasks.streak = 0;
+    }
+
+    /// One step of a task scheduler: runs the next event if it is due by `limit` (`None`:
+    /// whenever), else moves the clock forward to `limit`.
+    pub fn task_step(&self, limit: Option<Duration>) -> TaskStep {
+        let d = limit.map(|d| d.as_nanos().min(u64::MAX as u128) as u64);
+        self.w.borrow_mut().task_step(d)
     }
 
     /// How to replay this run: `llsocket-sim: seed=<seed>; replay with LLSOCKET_SIM_SEED=<seed>`.
@@ -572,7 +696,56 @@ impl fmt::Debug for Host {
 
 impl Host {
     fn with<T>(&self, f: impl FnOnce(&mut World, usize) -> T) -> T {
-        f(&mut self.w.borrow_mut(), self.id)
+        let mut w = self.w.borrow_mut();
+        if !w.tasks.on {
+            return f(&mut w, self.id);
+        }
+        w.tasks.parked = None;
+        w.tasks.parked_again = false;
+        w.tasks.last_again = false;
+        let r = f(&mut w, self.id);
+        if w.tasks.parked.is_none() || !w.tasks.parked_again {
+            w.tasks.touch(self.id);
+        }
+        if w.tasks.parked.is_none() && !w.tasks.last_again {
+            w.tasks.progress += 1;
+        }
+        r
+    }
+
+    /// The world of this host.
+    pub fn sim(&self) -> Sim {
+        Sim { w: self.w.clone() }
+    }
+
+    /// In task mode ([`Sim::set_task_mode`]): waits, as a blocking `close` of `fd` would,
+    /// while that close would linger (a connected TCP socket with `SO_LINGER {on, n > 0}`
+    /// and unsent data), and parks (`EAGAIN`, [`Sim::take_park`]) instead of running the
+    /// world. `Ok` once the close would not wait any more (the data went, or the linger
+    /// time passed), and always outside task mode. (`close` itself never parks: a task
+    /// scheduler calls this first.) Not traced.
+    pub fn close_wait(&self, fd: Fd) -> Result<()> {
+        self.with(|w, h| {
+            if !w.tasks.on {
+                return Ok(());
+            }
+            let Some(t) = w.linger_timeout(h, fd) else {
+                return Ok(());
+            };
+            let obj = w.obj_of(h, fd)?;
+            let r = w.wait(false, Some(t), Errno::ETIMEDOUT, |w| {
+                let done = !w.exists(obj) || {
+                    let s = w.sr(obj);
+                    s.sq.is_empty() || s.st != world::St::Connected
+                };
+                done.then_some(Ok(()))
+            });
+            if w.tasks.parked.is_some() {
+                w.tasks.park_at = (h, "close", fd.0);
+                return r;
+            }
+            Ok(())
+        })
     }
 
     /// The host's name.
@@ -644,6 +817,36 @@ impl Host {
     }
 }
 
+/// Whether a call failed with `EAGAIN`.
+fn is_again<T>(r: &Result<T>) -> bool {
+    matches!(r, Err(e) if *e == Errno::EAGAIN)
+}
+
+/// Task-mode bookkeeping after a call that can wait ([`Sim::set_task_mode`]): notes where
+/// a call parked, and counts calls in a row that could not go on (`again`). Returns
+/// whether the call is traced now: a parked call is traced when it completes.
+fn task_note<T>(
+    w: &mut World,
+    h: usize,
+    op: &'static str,
+    fd: Fd,
+    r: &Result<T>,
+    again: bool,
+) -> bool {
+    let t = &mut w.tasks;
+    if !t.on {
+        return true;
+    }
+    if t.parked.is_some() {
+        t.park_at = (h, op, fd.0);
+        t.streak = 0;
+        return !is_again(r);
+    }
+    t.streak = if again { t.streak + 1 } else { 0 };
+    t.last_again = again;
+    true
+}
+
 /// Scatters `data` into `iov` in order.
 fn scatter(data: &[u8], iov: &mut [&mut [u8]]) {
     let mut rest = data;
@@ -683,6 +886,9 @@ impl Host {
     ) -> Result<usize> {
         self.with(|w, h| {
             let r = w.op_sendmsg(h, fd, data, control, to, flags);
+            if !task_note(w, h, op, fd, &r, is_again(&r)) {
+                return r;
+            }
             let mut e = w
                 .ev(h, op)
                 .fd(Name::FD, fd)
@@ -721,6 +927,9 @@ impl Host {
     ) -> Result<T> {
         self.with(|w, h| {
             let mut r = w.op_recvmsg(h, fd, cap, flags);
+            if !task_note(w, h, op, fd, &r, is_again(&r)) {
+                return Err(Errno::EAGAIN);
+            }
             let mut ctl = Vec::new();
             if let Ok(g) = &mut r {
                 let id = clen.and_then(|_| w.sock_of(h, fd).ok());
@@ -814,6 +1023,8 @@ impl SocketOps for Host {
     fn close(&self, fd: Fd) -> Result<()> {
         self.with(|w, h| {
             let r = w.op_close(h, fd);
+            // A close never parks: a lingering one gave up its wait (see `close_wait`).
+            w.tasks.parked = None;
             w.ev(h, "close").fd(Name::FD, fd).res(&r, |e, _| e).end();
             r
         })
@@ -845,7 +1056,17 @@ impl SocketOps for Host {
 
     fn connect(&self, fd: Fd, addr: &SockAddr) -> Result<()> {
         self.with(|w, h| {
-            let r = w.op_connect(h, fd, addr);
+            let continued = w.tasks.resume.is_some()
+                && w.sock_of(h, fd).is_ok_and(|id| w.sr(id).is_tcp());
+            let r = if continued {
+                w.connect_continue(h, fd)
+            } else {
+                w.op_connect(h, fd, addr)
+            };
+            let again = matches!(r, Err(e) if e == Errno::EAGAIN || e == Errno::EINPROGRESS || e == Errno::EALREADY);
+            if !task_note(w, h, "connect", fd, &r, again) {
+                return r;
+            }
             // The local address the connect left (an ephemeral port, an autobound name).
             let local = w.sock_of(h, fd).ok().and_then(|id| w.sr(id).local.clone());
             let mut e = w
@@ -876,6 +1097,9 @@ impl SocketOps for Host {
     fn accept(&self, fd: Fd, want_addr: bool) -> Result<Accepted> {
         self.with(|w, h| {
             let r = w.op_accept(h, fd, want_addr);
+            if !task_note(w, h, "accept", fd, &r, is_again(&r)) {
+                return r;
+            }
             w.ev(h, "accept")
                 .fd(Name::FD, fd)
                 .res(&r, |e, a| {
@@ -960,6 +1184,9 @@ impl SocketOps for Host {
     fn sendfile(&self, sock: Fd, file: Fd, offset: i64, len: usize) -> Result<usize> {
         self.with(|w, h| {
             let r = w.op_sendfile(h, sock, file, offset, len);
+            if !task_note(w, h, "sendfile", sock, &r, is_again(&r)) {
+                return r;
+            }
             w.ev(h, "sendfile")
                 .fd(Name::FD, sock)
                 .fd(Name::FILE, file)
@@ -974,6 +1201,10 @@ impl SocketOps for Host {
     fn poll(&self, fd: Fd, interest: Interest, timeout_ms: i32) -> Result<bool> {
         self.with(|w, h| {
             let r = w.op_poll(h, fd, interest, timeout_ms);
+            let again = timeout_ms <= 0 && matches!(r, Ok(false));
+            if !task_note(w, h, "poll", fd, &r, again) {
+                return r;
+            }
             w.ev(h, "poll")
                 .fd(Name::FD, fd)
                 .interest(Name::BARE, interest)
