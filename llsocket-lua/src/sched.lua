@@ -157,8 +157,9 @@ local function fail(w, st, rec, err)
     st.live = st.live - 1
     local text = tostring(err)
     if text:find('attempt to yield across', 1, true) then
-        text = text .. ' (a task waits by yielding: on Lua 5.1 not across pcall, a metamethod, an'
-            .. ' iterator or a C function; use sim.pcall for pcall)'
+        text = text .. ' (a task waits by yielding its coroutine: never across a C function that cannot'
+            .. ' yield, such as a table.sort or string.gsub callback; on Lua 5.1 neither across pcall'
+            .. ' (use sim.pcall), a metamethod nor the iterator of a for loop)'
     end
     local tb = traceback and traceback(rec.co, text) or text
     threads[rec.co] = nil

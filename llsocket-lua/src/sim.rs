@@ -1,6 +1,47 @@
 //! `llsocket.sim`: the simulator for Lua programs — worlds from a seed, hosts that are
 //! complete `llsocket` module tables, link and host faults, the virtual clock, the trace,
-//! and `install` (which makes a later `require('llsocket')` the simulated host's).
+//! `install` (which makes a later `require('llsocket')` the simulated host's), and tasks
+//! (several programs at once on one world).
+//!
+//! # Tasks
+//!
+//! `world:spawn(host, name, fn, ...)` makes a task: `fn(...)` run as a coroutine, named
+//! `name` (default `task-<n>`) on `host` in reports. `world:run([{deadline = ms}])` runs
+//! the tasks: in the order they became runnable (spawn order first), each until it
+//! returns or waits. A call that would wait — a blocking `accept`, `acceptfd`,
+//! `connect`, `send`, `sendto`, `write`, `sendmsg`, `sendfd`, `sendfile`, `recv`,
+//! `recvfrom`, `read`, `recvfd`, `recvmsg`, `recvable`/`sendable` with a timeout, a
+//! lingering `close` — suspends only its task (see `task`); when no task can run, the
+//! world runs its next event, or its clock moves to the earliest timeout, and each
+//! suspended call whose host changed (or whose timeout came) is made again, in spawn
+//! order. Timeouts (`SO_RCVTIMEO`, `SO_SNDTIMEO`, `recvable(ms)`, linger) fall at the
+//! virtual time they would without tasks: one task gives the same trace as the same
+//! program run without tasks. A task that calls `coroutine.yield()` lets the others run
+//! first (and the world's next event, if none has anything to do). Tasks may spawn tasks.
+//!
+//! `run` returns `true` once every task has returned, or `false, 'deadline'` when the
+//! virtual clock would pass `deadline` (milliseconds, as `world:now()`; the tasks stay
+//! suspended, a later `run` goes on; in between, plain blocking calls run the world as
+//! without tasks). It raises, leaving the other tasks suspended, at the first task error
+//! (`llsocket.sim: task "client-3" on host c3 failed (virtual time 0.250000000 s, seed
+//! 42):`, the error, the task's traceback, the replay hint), at a deadlock (every task
+//! waits, nothing is pending: one line per task, `task "client-3" on host c3 waits in
+//! recv(fd=4)`), and when a task spins (100 000 calls in a row that could not go on, such
+//! as non-blocking receives that find nothing, without waiting or yielding: nothing else
+//! runs meanwhile, so it would spin forever). `world:tasks()` lists the task objects
+//! (read-only: `name`, `host`, `status`, `waits`, `results`, `error`).
+//!
+//! The scheduler is `sched.lua`; the order it runs things in is the same on every
+//! interpreter, so a task scenario has one digest on Lua 5.1 to 5.4 and LuaJIT. A task
+//! waits by yielding its coroutine from inside the C method, which Lua 5.1 cannot do
+//! across `pcall`/`xpcall` (the call raises `... Lua 5.1 cannot suspend a task across
+//! pcall ...: use sim.pcall`), a metamethod (but `__call`) or a `for` iterator (Lua's own
+//! "attempt to yield across metamethod/C-call boundary"), and no interpreter can across
+//! a C callback (`table.sort`, `string.gsub`, `require`). `sim.pcall` is `pcall` where
+//! `pcall` can yield (Lua 5.2+, LuaJIT) and a coroutine-based `pcall` on Lua 5.1 (as
+//! coxpcall). A coroutine a task makes itself cannot wait (the call raises saying so).
+//! `sim.installed()` is the world of `install` (and of `llsocket-lua --sim`), so a
+//! script run on the simulator can spawn tasks too.
 //!
 //! # Ownership
 //!

@@ -542,7 +542,7 @@ t.case('sim.pcall lets a task wait inside it on every interpreter; pcall on Lua 
     end
 end)
 
-t.case('what Lua 5.1 cannot suspend across raises a clear error (iterators, metamethods)', function()
+t.case('what an interpreter cannot suspend across raises a clear error (C callbacks; on Lua 5.1 iterators, metamethods)', function()
     local w = world(15)
     local h = w:host('h')
     local p = assert(h.socket.pair(h.SOCK_STREAM))
@@ -560,11 +560,27 @@ t.case('what Lua 5.1 cannot suspend across raises a clear error (iterators, meta
         p[2]:send('p')
         q[2]:send('q')
     end)
+    -- no interpreter suspends a task across a C callback: a clear error on every one
+    local w2 = world(15)
+    local h2 = w2:host('h')
+    local r = assert(h2.socket.pair(h2.SOCK_STREAM))
+    w2:spawn(h2, 'sort', function()
+        table.sort({ 2, 1 }, function(x, y)
+            r[1]:recv()
+            return x < y
+        end)
+    end)
+    local err = t.raises(function() w2:run() end, 'task "sort" on host h failed')
+    t.ok(err:find('cannot be suspended here', 1, true) -- Lua 5.3, 5.4
+        or err:find('Lua 5.1 cannot suspend a task across pcall, xpcall or another C function', 1, true)
+        or err:find('never across a C function that cannot yield', 1, true), err) -- 5.2, LuaJIT
+    r[1]:close()
+    r[2]:close()
     if lua51 then
         -- the first task to fail ends the run; the interpreter's own message, with a hint
         local err = t.raises(function() w:run() end, 'task "iterator" on host h failed')
         t.has(err, 'attempt to yield across metamethod/C-call boundary')
-        t.has(err, 'use sim.pcall for pcall')
+        t.has(err, 'on Lua 5.1 neither across pcall (use sim.pcall), a metamethod nor the iterator of a for loop')
     else
         t.is_true(w:run())
         t.deq(w:tasks()[1].results, { n = 1, 'p' })

@@ -20,8 +20,8 @@
 //!
 //! | module | what lives there |
 //! |---|---|
-//! | this file | the public API: [`Sim`], [`SimBuilder`], [`Host`], [`LinkConfig`], [`Latency`], [`HostFaults`] |
-//! | `world` | the world core: virtual clock, `(time, sequence)` event queue, hosts, descriptor tables, objects |
+//! | this file | the public API: [`Sim`], [`SimBuilder`], [`Host`], [`LinkConfig`], [`Latency`], [`HostFaults`], [`Park`], [`TaskStep`] |
+//! | `world` | the world core: virtual clock, `(time, sequence)` event queue, hosts, descriptor tables, objects; blocking waits and task mode |
 //! | `trace` | the trace: [`TraceEvent`], one per operation or wire event, and the digest it folds into |
 //! | `determinism` | [`check_determinism`]: two runs compared event by event, [`Divergence`] |
 //! | `net` | the wire: packets, link faults, the TCP handshake, ordered reliable delivery, resets, UDP delivery |
@@ -98,6 +98,26 @@
 //! over fault-free zero-latency links (the default), is delivered inside the
 //! sending call, as on Linux loopback. Descriptor numbers are per host: the lowest
 //! free one from 3.
+//!
+//! # Cooperative tasks
+//!
+//! A scheduler that runs several programs at once on one world (as coroutines, say:
+//! `llsocket.sim`'s `world:run`) turns on *task mode* ([`Sim::set_task_mode`]). Then a
+//! blocking call that would wait does not run the world: it *parks* — returns `EAGAIN`
+//! at once, untraced, and leaves a [`Park`] (host, call, descriptor, deadline) for
+//! [`Sim::take_park`]. The scheduler suspends that program, runs the others, moves the
+//! world one event at a time ([`Sim::task_step`], never past the earliest deadline), and
+//! calls the same operation again, after [`Sim::resume_wait`], when [`Sim::changes`]
+//! says something happened on that host or the deadline came. The call goes on as if it
+//! had waited all along — no second fault draw, a TCP connect continues its handshake,
+//! a timeout falls at the same virtual time (once every event due by then has run) —
+//! and is traced once, when it completes: a single program run this way gives the same
+//! trace, event for event, as run without task mode. A stream send or a `MSG_WAITALL`
+//! receive that moved some bytes before it would wait returns them (with a park), for
+//! the scheduler to continue with the rest; `close` never parks ([`Host::close_wait`]
+//! does its lingering). [`Sim::again_streak`] and [`Sim::progress`] let the scheduler
+//! tell a program that spins (non-blocking calls that find nothing, over and over) from
+//! one that works.
 //!
 //! # Socket options: simulated or stored
 //!
