@@ -117,7 +117,8 @@ function M.spawn(w, hidx, hname, name, fn, ...)
         host = hname,
         hidx = hidx,
         status = 'ready',
-        resume_with = pack(...),
+        rw = pack(...), -- the values it is resumed with: rw[rw0], ..., rw[rw.n]
+        rw0 = 1,
     }
     -- (a Lua function first: 5.1 cannot make a coroutine of a C function)
     rec.co = create(function(...)
@@ -166,29 +167,30 @@ local function fail(w, st, rec, err)
     error(report(w, format('task "%s" on host %s failed', rec.name, rec.host), tb), 0)
 end
 
--- Adds the part a call moved before it waited to what its continuation returned.
+-- What a completed call returns (r = pack(true, results...)), with the part it moved
+-- before it waited added: a table and the index of the first value.
 local function merged(rec, r)
     local base = rec.base
+    if base == nil then
+        return r, 2
+    end
     rec.base = nil
     local res = { n = r.n - 1, unpack(r, 2, r.n) }
-    if base == nil then
-        return res
-    end
     local first = res[1]
     if type(base) == 'number' then
         if res.n >= 1 and type(first) == 'number' then
             res[1] = base + first
-            return res
+            return res, 1
         end
         -- the rest failed or timed out: what was sent, as a partial send
-        return { n = 3, base, nil, true }
+        return { n = 3, base, nil, true }, 1
     end
     if res.n >= 1 and type(first) == 'string' then
         res[1] = base .. first
-        return res
+        return res, 1
     end
     -- end of stream, an error or a timeout after some bytes: those bytes
-    return { n = 1, base }
+    return { n = 1, base }, 1
 end
 
 -- Records a park from the values r[i], r[i+1], ...: deadline, what, fd, host, moved, fn, args.
@@ -209,7 +211,7 @@ local function park(w, rec, r, i)
         end
     end
     rec.fn = r[i + 5]
-    rec.args = { n = r.n - (i + 5), unpack(r, i + 6, r.n) }
+    rec.args, rec.a0 = r, i + 6 -- the arguments: r[i + 6], ..., r[r.n]
     rec.epoch = H.changes(w, rec.whost)
 end
 
@@ -220,11 +222,11 @@ local function round(w, st)
     local last = st.qt
     while st.qh <= last do
         local rec = pop(st)
-        local with = rec.resume_with or NOTHING
-        rec.resume_with = nil
+        local rw, rw0 = rec.rw or NOTHING, rec.rw0 or 1
+        rec.rw, rec.rw0 = nil, nil
         rec.status = 'running'
         H.turn(w)
-        local r = pack(resume(rec.co, unpack(with, 1, with.n)))
+        local r = pack(resume(rec.co, unpack(rw, rw0, rw.n)))
         if not r[1] then
             fail(w, st, rec, r[2])
         end
@@ -249,7 +251,8 @@ end
 -- with its results).
 local function retry(w, st, rec)
     H.retry_begin(w, rec.deadline or false)
-    local r = pack(pcall(rec.fn, unpack(rec.args, 1, rec.args.n)))
+    local args = rec.args
+    local r = pack(pcall(rec.fn, unpack(args, rec.a0, args.n)))
     H.retry_end(w)
     if not r[1] then
         fail(w, st, rec, r[2])
@@ -260,7 +263,7 @@ local function retry(w, st, rec)
     end
     rec.fn, rec.args = nil, nil
     rec.status = 'ready'
-    rec.resume_with = merged(rec, r)
+    rec.rw, rec.rw0 = merged(rec, r)
     push(st, rec)
     return true
 end

@@ -123,12 +123,10 @@ impl SimHost {
         self.host.borrow().as_ref()?.sim().take_park()
     }
 
-    /// Calls in a row that could not go on without waiting (task mode).
-    pub(crate) fn again_streak(&self) -> u64 {
-        self.host
-            .borrow()
-            .as_ref()
-            .map_or(0, |h| h.sim().again_streak())
+    /// `Host::task_poll`: the park the last call left (taken) and the calls in a row that
+    /// could not go on; `None` outside task mode.
+    pub(crate) fn task_poll(&self) -> Option<(Option<Park>, u64)> {
+        self.host.borrow().as_ref()?.task_poll()
     }
 
     /// `Host::close_wait`.

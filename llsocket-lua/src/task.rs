@@ -201,7 +201,9 @@ unsafe fn after(
     what: &CStr,
     this: lua_CFunction,
 ) -> c_int {
-    let (park, streak) = guard(l, || (host.take_park(), host.again_streak()));
+    let Some((park, streak)) = guard(l, || host.task_poll()) else {
+        return nres;
+    };
     let Some(park) = park else {
         if streak >= SPIN_LIMIT {
             // SAFETY: as in the wrappers: index 1 is a socket userdata.
@@ -253,10 +255,7 @@ unsafe fn suspend(
         Some((_, at)) => lua_pushvalue(l, at),
         None => lua_pushnil(l),
     }
-    for i in 1..=NUP {
-        lua_pushvalue(l, lua_upvalueindex(i));
-    }
-    lua_pushcclosure(l, this, NUP);
+    push_running(l, this);
     let args = lua_gettop(l); // arguments from args + 1
     for i in 1..=nargs {
         lua_pushvalue(l, i);
@@ -270,6 +269,26 @@ unsafe fn suspend(
     } else {
         lua_yield(l, n)
     }
+}
+
+/// Pushes the running C function (`this`, with the module's upvalues): the function
+/// itself where the interpreter gives it (no new closure), else a new closure of `this`.
+unsafe fn push_running(l: *mut lua_State, this: lua_CFunction) {
+    let top = lua_gettop(l);
+    // SAFETY: lua_Debug is plain C data, filled by lua_getstack and read back by
+    // lua_getinfo for the same level of the running coroutine.
+    let mut ar: lua_Debug = std::mem::zeroed();
+    if lua_getstack(l, 0, &mut ar) != 0 {
+        lua_getinfo(l, c"f".as_ptr(), &mut ar);
+        if lua_gettop(l) == top + 1 && lua_iscfunction(l, -1) != 0 {
+            return;
+        }
+    }
+    lua_settop(l, top);
+    for i in 1..=NUP {
+        lua_pushvalue(l, lua_upvalueindex(i));
+    }
+    lua_pushcclosure(l, this, NUP);
 }
 
 /// Turns the copied arguments (from `args + 1`, `nargs` of them) into those of the rest

@@ -733,6 +733,25 @@ impl Host {
         r
     }
 
+    /// In task mode ([`Sim::set_task_mode`]): the park the last call left ([`Sim::take_park`],
+    /// taken) and [`Sim::again_streak`], in one look; `None` outside task mode.
+    pub fn task_poll(&self) -> Option<(Option<Park>, u64)> {
+        let mut w = self.w.borrow_mut();
+        if !w.tasks.on {
+            return None;
+        }
+        let park = w.tasks.parked.take().map(|d| {
+            let (host, op, fd) = w.tasks.park_at;
+            Park {
+                host,
+                op,
+                fd: Fd(fd),
+                deadline: d.map(Duration::from_nanos),
+            }
+        });
+        Some((park, w.tasks.streak))
+    }
+
     /// The world of this host.
     pub fn sim(&self) -> Sim {
         Sim { w: self.w.clone() }
