@@ -741,6 +741,10 @@ unsafe fn push_host(l: *mut lua_State, w_idx: c_int, name_idx: c_int) {
     match (*wp).state.as_deref_mut() {
         Some(w) => {
             w.hosts[idx].cell = cell;
+            // SAFETY: the cell was just made and anchored by `build_cell` (a registry
+            // reference held until the state closes). Its `sim` is the same host as its
+            // backend, for the task wrappers; the new reference is the cell's from here
+            // (its `__gc` drops it with the backend).
             let _ = (*cell).sim.set(w.hosts[idx].gate.clone());
         }
         None => {

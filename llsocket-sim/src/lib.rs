@@ -723,6 +723,7 @@ impl Host {
         w.tasks.parked = None;
         w.tasks.parked_again = false;
         w.tasks.last_again = false;
+        w.tasks.continued = w.tasks.resume.is_some();
         let r = f(&mut w, self.id);
         if w.tasks.parked.is_none() || !w.tasks.parked_again {
             w.tasks.touch(self.id);
@@ -881,6 +882,7 @@ fn task_note<T>(
         t.streak = 0;
         return !is_again(r);
     }
+    let again = again && !t.continued;
     t.streak = if again { t.streak + 1 } else { 0 };
     t.last_again = again;
     true

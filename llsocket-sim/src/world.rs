@@ -364,6 +364,9 @@ pub(crate) struct Tasks {
     pub streak: u64,
     /// The call under way was one of those.
     pub last_again: bool,
+    /// The call under way continues a parked wait (it has waited: a timeout it returns
+    /// is not one of those).
+    pub continued: bool,
     /// Calls that completed and were not one of those (see [`crate::Sim::progress`]).
     pub progress: u64,
 }
