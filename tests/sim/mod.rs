@@ -11,12 +11,14 @@
 //! | `chaos` | random programs under random faults: no panic, no leak, exact replay |
 //! | `netdb` | the simulated hosts/services tables and interfaces |
 //! | `trace` | the trace sees what the program sees; readable lines; the determinism check; pinned cross-architecture digests |
+//! | `tasks` | task mode: a call that would wait parks, untraced, and goes on when made again; one program gives the same trace with and without it |
 //!
 //! Every failing assertion prints `sim.replay_hint()`.
 
 mod chaos;
 mod faults;
 mod netdb;
+mod tasks;
 mod tcp;
 mod trace;
 mod udp;
