@@ -17,7 +17,8 @@
 //! order. Timeouts (`SO_RCVTIMEO`, `SO_SNDTIMEO`, `recvable(ms)`, linger) fall at the
 //! virtual time they would without tasks: one task gives the same trace as the same
 //! program run without tasks. A task that calls `coroutine.yield()` lets the others run
-//! first (and the world's next event, if none has anything to do). Tasks may spawn tasks.
+//! first (and the world's next event, if none has anything to do; one that only yields,
+//! with nothing pending, counts as waiting in a deadlock). Tasks may spawn tasks.
 //!
 //! `run` returns `true` once every task has returned, or `false, 'deadline'` when the
 //! virtual clock would pass `deadline` (milliseconds, as `world:now()`; the tasks stay
