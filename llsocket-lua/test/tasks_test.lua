@@ -247,6 +247,26 @@ t.case('timeouts run on the virtual clock as without tasks, while the others run
     t.deq(log[8][3], { n = 1, 'late' })
     p[1]:close()
     p[2]:close()
+    -- SO_SNDTIMEO: a send that fills the peer's buffer and waits returns what it sent when
+    -- the timeout passes, as without tasks
+    local w2 = world(5)
+    local h = w2:host('h')
+    local q = assert(h.socket.pair(h.SOCK_STREAM))
+    local task = w2:spawn(h, 'writer', function()
+        assert(q[1]:sndtimeo(0.12))
+        local t0 = w2:now()
+        local r = t.pack(q[1]:send(('z'):rep(1000000)))
+        return r, w2:now() - t0
+    end)
+    t.is_true(w2:run())
+    local r, took = task.results[1], task.results[2]
+    t.eq(took, 120)
+    t.eq(r.n, 3)
+    t.ok(r[1] > 0 and r[1] < 1000000, 'a partial send: ' .. tostring(r[1]))
+    t.is_nil(r[2])
+    t.is_true(r[3])
+    q[1]:close()
+    q[2]:close()
 end)
 
 t.case('non-blocking code: a poll-loop server and clients waiting with recvable/sendable', function()
