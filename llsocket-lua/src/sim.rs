@@ -1,6 +1,48 @@
 //! `llsocket.sim`: the simulator for Lua programs — worlds from a seed, hosts that are
 //! complete `llsocket` module tables, link and host faults, the virtual clock, the trace,
-//! and `install` (which makes a later `require('llsocket')` the simulated host's).
+//! `install` (which makes a later `require('llsocket')` the simulated host's), and tasks
+//! (several programs at once on one world).
+//!
+//! # Tasks
+//!
+//! `world:spawn(host, name, fn, ...)` makes a task: `fn(...)` run as a coroutine, named
+//! `name` (default `task-<n>`) on `host` in reports. `world:run([{deadline = ms}])` runs
+//! the tasks: in the order they became runnable (spawn order first), each until it
+//! returns or waits. A call that would wait — a blocking `accept`, `acceptfd`,
+//! `connect`, `send`, `sendto`, `write`, `sendmsg`, `sendfd`, `sendfile`, `recv`,
+//! `recvfrom`, `read`, `recvfd`, `recvmsg`, `recvable`/`sendable` with a timeout, a
+//! lingering `close` — suspends only its task (see `task`); when no task can run, the
+//! world runs its next event, or its clock moves to the earliest timeout, and each
+//! suspended call whose host changed (or whose timeout came) is made again, in spawn
+//! order. Timeouts (`SO_RCVTIMEO`, `SO_SNDTIMEO`, `recvable(ms)`, linger) fall at the
+//! virtual time they would without tasks: one task gives the same trace as the same
+//! program run without tasks. A task that calls `coroutine.yield()` lets the others run
+//! first (and the world's next event, if none has anything to do; one that only yields,
+//! with nothing pending, counts as waiting in a deadlock). Tasks may spawn tasks.
+//!
+//! `run` returns `true` once every task has returned, or `false, 'deadline'` when the
+//! virtual clock would pass `deadline` (milliseconds, as `world:now()`; the tasks stay
+//! suspended, a later `run` goes on; in between, plain blocking calls run the world as
+//! without tasks). It raises, leaving the other tasks suspended, at the first task error
+//! (`llsocket.sim: task "client-3" on host c3 failed (virtual time 0.250000000 s, seed
+//! 42):`, the error, the task's traceback, the replay hint), at a deadlock (every task
+//! waits, nothing is pending: one line per task, `task "client-3" on host c3 waits in
+//! recv(fd=4)`), and when a task spins (100 000 calls in a row that could not go on, such
+//! as non-blocking receives that find nothing, without waiting or yielding: nothing else
+//! runs meanwhile, so it would spin forever). `world:tasks()` lists the task objects
+//! (read-only: `name`, `host`, `status`, `waits`, `results`, `error`).
+//!
+//! The scheduler is `sched.lua`; the order it runs things in is the same on every
+//! interpreter, so a task scenario has one digest on Lua 5.1 to 5.4 and LuaJIT. A task
+//! waits by yielding its coroutine from inside the C method, which Lua 5.1 cannot do
+//! across `pcall`/`xpcall` (the call raises `... Lua 5.1 cannot suspend a task across
+//! pcall ...: use sim.pcall`), a metamethod (but `__call`) or a `for` iterator (Lua's own
+//! "attempt to yield across metamethod/C-call boundary"), and no interpreter can across
+//! a C callback (`table.sort`, `string.gsub`, `require`). `sim.pcall` is `pcall` where
+//! `pcall` can yield (Lua 5.2+, LuaJIT) and a coroutine-based `pcall` on Lua 5.1 (as
+//! coxpcall). A coroutine a task makes itself cannot wait (the call raises saying so).
+//! `sim.installed()` is the world of `install` (and of `llsocket-lua --sim`), so a
+//! script run on the simulator can spawn tasks too.
 //!
 //! # Ownership
 //!
@@ -18,8 +60,8 @@
 //! through it raises `llsocket.sim: the world of this host is gone`.
 #![allow(unsafe_op_in_unsafe_fn)] // FFI bodies on a live lua_State
 
-use std::cell::RefCell;
-use std::ffi::{c_int, CStr};
+use std::cell::{Cell, RefCell};
+use std::ffi::{c_int, c_void, CStr};
 use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -31,7 +73,7 @@ use llsocket_api::{
     McastRequest, MsgFlags, NameInfo, OptName, Platform, Protocol, RecvMsgOut, Result, Shutdown,
     SockAddr, SockOpt, SockType, SocketOps,
 };
-use llsocket_sim::{Host, HostFaults, Latency, LinkConfig, Sim, SimError};
+use llsocket_sim::{Host, HostFaults, Latency, LinkConfig, Park, Sim, SimError, TaskStep};
 use mlua::ffi::*;
 
 use crate::lua::{
@@ -47,15 +89,60 @@ use crate::lua::{
 pub(crate) struct SimHost {
     host: RefCell<Option<Host>>,
     platform: Platform,
+    /// Shared by the world and all its hosts (see [`TaskShared`]).
+    shared: Rc<TaskShared>,
+}
+
+/// What the task wrappers of a world's hosts share with the world's scheduler.
+#[derive(Default)]
+pub(crate) struct TaskShared {
+    /// The scheduler is calling a parked call again (the call returns, not yields, when it
+    /// parks again).
+    retrying: Cell<bool>,
 }
 
 impl SimHost {
-    fn new(host: Host) -> SimHost {
+    fn new(host: Host, shared: Rc<TaskShared>) -> SimHost {
         let platform = host.platform();
         SimHost {
             host: RefCell::new(Some(host)),
             platform,
+            shared,
         }
+    }
+
+    /// Whether the world runs its tasks.
+    pub(crate) fn task_mode(&self) -> bool {
+        self.host
+            .borrow()
+            .as_ref()
+            .is_some_and(|h| h.sim().task_mode())
+    }
+
+    /// The park the last call left (task mode), taken.
+    pub(crate) fn take_park(&self) -> Option<Park> {
+        self.host.borrow().as_ref()?.sim().take_park()
+    }
+
+    /// `Host::task_poll`: the park the last call left (taken) and the calls in a row that
+    /// could not go on; `None` outside task mode.
+    pub(crate) fn task_poll(&self) -> Option<(Option<Park>, u64)> {
+        self.host.borrow().as_ref()?.task_poll()
+    }
+
+    /// `Host::close_wait`.
+    pub(crate) fn close_wait(&self, fd: Fd) -> Result<()> {
+        self.h()?.close_wait(fd)
+    }
+
+    /// Whether the scheduler is calling a parked call again.
+    pub(crate) fn retrying(&self) -> bool {
+        self.shared.retrying.get()
+    }
+
+    /// The identity of the world (a light userdata value recorded with its tasks).
+    pub(crate) fn world_key(&self) -> *mut c_void {
+        Rc::as_ptr(&self.shared) as *mut c_void
     }
 
     /// The host (a cheap clone: a world closed during the call stays alive until it returns).
@@ -217,6 +304,8 @@ struct WorldState {
     /// The seed as Lua gave it (what a replay passes back).
     seed: i64,
     hosts: Vec<HostEntry>,
+    /// Shared with the hosts' task wrappers.
+    shared: Rc<TaskShared>,
 }
 
 impl Drop for WorldState {
@@ -604,6 +693,7 @@ unsafe fn push_world(l: *mut lua_State, o: WorldOpts) -> *mut WorldUd {
             sim: b.build(),
             seed: o.seed,
             hosts: Vec::new(),
+            shared: Rc::default(),
         })
     });
     (*p).state = Some(state);
@@ -650,7 +740,7 @@ unsafe fn push_host(l: *mut lua_State, w_idx: c_int, name_idx: c_int) {
                 }
                 other => format!("llsocket.sim: {other}"),
             })?;
-            let gate = Rc::new(SimHost::new(host.clone()));
+            let gate = Rc::new(SimHost::new(host.clone(), w.shared.clone()));
             w.hosts.push(HostEntry {
                 name: name.to_owned(),
                 host,
@@ -671,7 +761,14 @@ unsafe fn push_host(l: *mut lua_State, w_idx: c_int, name_idx: c_int) {
     let cell = crate::module::build_cell(l, gate);
     let t = lua_gettop(l);
     match (*wp).state.as_deref_mut() {
-        Some(w) => w.hosts[idx].cell = cell,
+        Some(w) => {
+            w.hosts[idx].cell = cell;
+            // SAFETY: the cell was just made and anchored by `build_cell` (a registry
+            // reference held until the state closes). Its `sim` is the same host as its
+            // backend, for the task wrappers; the new reference is the cell's from here
+            // (its `__gc` drops it with the backend).
+            let _ = (*cell).sim.set(w.hosts[idx].gate.clone());
+        }
         None => {
             // closed by a finalizer while the table was built
             (*cell).gone.set(true);
@@ -1216,6 +1313,276 @@ unsafe extern "C-unwind" fn w_tostring(l: *mut lua_State) -> c_int {
     1
 }
 
+// ---- tasks ----------------------------------------------------------------------------
+
+/// Registry key of the scheduler (the table `sched.lua` returns), one per state.
+const SCHED: &CStr = c"llsocket.sim.sched";
+
+/// Pushes the scheduler's function `name`.
+unsafe fn push_sched(l: *mut lua_State, name: &CStr) {
+    lua_getfield(l, LUA_REGISTRYINDEX, SCHED.as_ptr());
+    if lua_type(l, -1) != LUA_TTABLE {
+        raise_str(l, c"llsocket.sim: the scheduler is missing");
+    }
+    lua_getfield(l, -1, name.as_ptr());
+    lua_remove(l, -2);
+}
+
+/// `world:spawn(host, name, fn, ...)`: a task — `fn(...)` run as a coroutine on `host`
+/// (a name or host table) by `world:run`. `name` (a string, or nil for `task-<n>`) names it
+/// in reports. Returns the task, a read-only table: `name`, `host`, `status` (`ready`,
+/// `running`, `waiting`, `done`, `failed`), `waits` (what a waiting task waits in),
+/// `results` (a table with `n`, once done), `error` (once failed).
+unsafe extern "C-unwind" fn w_spawn(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let h = check_host(l, 2);
+    match lua_type(l, 3) {
+        LUA_TNIL | LUA_TNONE | LUA_TSTRING => {}
+        _ => type_error(l, 3, c"string", false),
+    }
+    if lua_type(l, 4) != LUA_TFUNCTION {
+        type_error(l, 4, c"function", false);
+    }
+    let top = lua_gettop(l);
+    luaL_checkstack(l, top + 4, c"llsocket.sim: stack".as_ptr());
+    push_sched(l, c"spawn");
+    lua_pushvalue(l, 1);
+    push_int(l, h as i64);
+    {
+        let w = live(l, wp);
+        let name = w.hosts[h].name.as_bytes();
+        // (a copy on the stack: the world may go during the next Lua call)
+        lua_pushlstring(l, name.as_ptr().cast(), name.len());
+    }
+    if lua_type(l, 3) == LUA_TSTRING {
+        lua_pushvalue(l, 3);
+    } else {
+        lua_pushnil(l);
+    }
+    for i in 4..=top {
+        lua_pushvalue(l, i);
+    }
+    lua_call(l, top + 1, 1);
+    1
+}
+
+/// `world:run([opts])`: runs the world's tasks until every one has returned (`true`), the
+/// virtual clock reaches `opts.deadline` (milliseconds, as `world:now()`; returns
+/// `false, 'deadline'` and the tasks stay suspended for a later run), or a task fails or
+/// every task waits with nothing pending (both raise a report with the seed).
+unsafe extern "C-unwind" fn w_run(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let mut limit: Option<i64> = None;
+    if !is_none_or_nil(l, 2) {
+        if lua_type(l, 2) != LUA_TTABLE {
+            type_error(l, 2, c"table", false);
+        }
+        check_keys(l, 2, 2, &["deadline"]);
+        match field(l, 2, c"deadline") {
+            LUA_TNIL => {}
+            LUA_TNUMBER => match ms_duration(lua_tonumber(l, -1) as f64) {
+                Some(d) => limit = Some(d.as_nanos().min(i64::MAX as u128) as i64),
+                None => arg_error(
+                    l,
+                    2,
+                    c"field 'deadline': milliseconds from 0 to 9.2e12 expected",
+                ),
+            },
+            _ => field_type_error(l, 2, c"deadline", "number"),
+        }
+        lua_pop(l, 1);
+    }
+    live(l, wp);
+    lua_settop(l, 1);
+    push_sched(l, c"run");
+    lua_pushvalue(l, 1);
+    match limit {
+        Some(ns) => push_int(l, ns),
+        None => lua_pushnil(l),
+    }
+    lua_call(l, 2, LUA_MULTRET);
+    lua_gettop(l) - 1
+}
+
+/// `world:tasks()`: the world's tasks, in spawn order.
+unsafe extern "C-unwind" fn w_tasks(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    live(l, wp);
+    lua_settop(l, 1);
+    push_sched(l, c"tasks");
+    lua_pushvalue(l, 1);
+    lua_call(l, 1, 1);
+    1
+}
+
+/// `sim.installed()`: the world `install` (or `llsocket-lua --sim`) made, or nil.
+unsafe extern "C-unwind" fn sim_installed(l: *mut lua_State) -> c_int {
+    lua_getfield(l, LUA_REGISTRYINDEX, c"llsocket.sim.installed".as_ptr());
+    1
+}
+
+/// The scheduler's private helpers (`sched.lua`'s `H`): task mode on or off.
+unsafe extern "C-unwind" fn h_mode(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let on = lua_toboolean(l, 2) != 0;
+    if let Some(w) = (*wp).state.as_deref() {
+        guard(l, || {
+            w.sim.set_task_mode(on);
+            w.shared.retrying.set(false);
+        });
+    }
+    0
+}
+
+/// Arms the continuation of a parked call (deadline in ns, or false).
+unsafe extern "C-unwind" fn h_retry_begin(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let d = (lua_type(l, 2) == LUA_TNUMBER).then(|| lua_tointeger(l, 2).max(0) as u64);
+    let w = live(l, wp);
+    guard(l, || {
+        w.sim.resume_wait(d.map(Duration::from_nanos));
+        w.shared.retrying.set(true);
+    });
+    0
+}
+
+/// Disarms it (a world gone meanwhile is fine).
+unsafe extern "C-unwind" fn h_retry_end(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    if let Some(w) = (*wp).state.as_deref() {
+        guard(l, || {
+            w.sim.end_resume();
+            w.shared.retrying.set(false);
+        });
+    }
+    0
+}
+
+/// The change counter of a host (by index).
+unsafe extern "C-unwind" fn h_changes(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let h = lua_tointeger(l, 2).max(0) as usize;
+    let w = live(l, wp);
+    let n = guard(l, || w.sim.changes(h));
+    push_int(l, n.min(i64::MAX as u64) as i64);
+    1
+}
+
+/// The virtual clock in nanoseconds.
+unsafe extern "C-unwind" fn h_now(l: *mut lua_State) -> c_int {
+    let w = live(l, check_world(l, 1));
+    let ns = guard(l, || w.sim.now().as_nanos().min(i64::MAX as u128) as i64);
+    push_int(l, ns);
+    1
+}
+
+/// One step of the world (limit in ns, or nil): `event`, `advanced` or `idle`.
+unsafe extern "C-unwind" fn h_step(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let lim = (lua_type(l, 2) == LUA_TNUMBER).then(|| lua_tointeger(l, 2).max(0) as u64);
+    let w = live(l, wp);
+    let r = guard(l, || w.sim.task_step(lim.map(Duration::from_nanos)));
+    lua_pushstring(
+        l,
+        match r {
+            TaskStep::Event => c"event",
+            TaskStep::Advanced => c"advanced",
+            TaskStep::Idle => c"idle",
+        }
+        .as_ptr(),
+    );
+    1
+}
+
+/// The count of calls that completed and could go on.
+unsafe extern "C-unwind" fn h_progress(l: *mut lua_State) -> c_int {
+    let w = live(l, check_world(l, 1));
+    let n = guard(l, || w.sim.progress());
+    push_int(l, n.min(i64::MAX as u64) as i64);
+    1
+}
+
+/// Another task's turn: a new count of calls that could not go on.
+unsafe extern "C-unwind" fn h_turn(l: *mut lua_State) -> c_int {
+    let w = live(l, check_world(l, 1));
+    guard(l, || w.sim.reset_streak());
+    0
+}
+
+/// The scheduler's state table of a world (its user value's slot 3).
+unsafe extern "C-unwind" fn h_state(l: *mut lua_State) -> c_int {
+    check_world(l, 1);
+    crate::lua::uservalue(l, 1);
+    if lua_rawgeti(l, -1, 3) != LUA_TTABLE {
+        lua_pop(l, 1);
+        lua_createtable(l, 0, 8);
+        lua_pushvalue(l, -1);
+        lua_rawseti(l, -3, 3);
+    }
+    1
+}
+
+/// The world's identity for its tasks (see `SimHost::world_key`).
+unsafe extern "C-unwind" fn h_key(l: *mut lua_State) -> c_int {
+    let w = live(l, check_world(l, 1));
+    lua_pushlightuserdata(l, Rc::as_ptr(&w.shared) as *mut c_void);
+    1
+}
+
+const HELPERS: Funcs = &[
+    (c"mode", h_mode),
+    (c"retry_begin", h_retry_begin),
+    (c"retry_end", h_retry_end),
+    (c"changes", h_changes),
+    (c"now", h_now),
+    (c"step", h_step),
+    (c"turn", h_turn),
+    (c"progress", h_progress),
+    (c"state", h_state),
+    (c"key", h_key),
+];
+
+/// The scheduler (Lua, run in the state).
+const SCHED_LUA: &str = include_str!("sched.lua");
+
+/// Pushes the state's scheduler table (loaded on first use, with the registry's table of
+/// task coroutines and the helpers, closures over the metatables at `wmt`, `wmt + 1`).
+unsafe fn push_scheduler(l: *mut lua_State, wmt: c_int) {
+    lua_getfield(l, LUA_REGISTRYINDEX, SCHED.as_ptr());
+    if lua_type(l, -1) == LUA_TTABLE {
+        return;
+    }
+    lua_pop(l, 1);
+    if luaL_loadbuffer(
+        l,
+        SCHED_LUA.as_ptr().cast(),
+        SCHED_LUA.len(),
+        c"=llsocket.sim.sched".as_ptr(),
+    ) != 0
+    {
+        lua_error(l);
+    }
+    crate::task::push_token(l);
+    // the coroutines that may wait: weak keys
+    lua_getfield(l, LUA_REGISTRYINDEX, crate::task::THREADS.as_ptr());
+    if lua_type(l, -1) != LUA_TTABLE {
+        lua_pop(l, 1);
+        lua_createtable(l, 0, 0);
+        lua_createtable(l, 0, 1);
+        lua_pushstring(l, c"k".as_ptr());
+        lua_setfield(l, -2, c"__mode".as_ptr());
+        lua_setmetatable(l, -2);
+        lua_pushvalue(l, -1);
+        lua_setfield(l, LUA_REGISTRYINDEX, crate::task::THREADS.as_ptr());
+    }
+    lua_createtable(l, 0, HELPERS.len() as c_int);
+    let h = lua_gettop(l);
+    set_funcs2(l, h, wmt, HELPERS);
+    lua_call(l, 3, 1);
+    lua_pushvalue(l, -1);
+    lua_setfield(l, LUA_REGISTRYINDEX, SCHED.as_ptr());
+}
+
 type Funcs = &'static [(&'static CStr, lua_CFunction)];
 
 const METHODS: Funcs = &[
@@ -1246,9 +1613,16 @@ const METHODS: Funcs = &[
     (c"socket_table", w_socket_table),
     (c"closed", w_closed),
     (c"close", w_close),
+    (c"spawn", w_spawn),
+    (c"run", w_run),
+    (c"tasks", w_tasks),
 ];
 
-const FUNCS: Funcs = &[(c"new", sim_new), (c"install", sim_install)];
+const FUNCS: Funcs = &[
+    (c"new", sim_new),
+    (c"install", sim_install),
+    (c"installed", sim_installed),
+];
 
 /// `sim.check_determinism(opts, fn)`: runs `fn(world)` on two worlds made by
 /// `sim.new(opts)` (same seed) and compares their traces event by event. Returns `fn`'s
@@ -1325,9 +1699,14 @@ pub(crate) unsafe fn open(l: *mut lua_State) -> c_int {
         lua_pushstring(l, WORLD_MT.as_ptr());
         lua_setfield(l, wmt, c"__metatable".as_ptr());
     }
-    lua_createtable(l, 0, FUNCS.len() as c_int + 1);
+    lua_createtable(l, 0, FUNCS.len() as c_int + 2);
     let m = lua_gettop(l);
     set_funcs2(l, m, wmt, FUNCS);
+    // sim.pcall, from the scheduler
+    push_scheduler(l, wmt);
+    lua_getfield(l, -1, c"pcall".as_ptr());
+    lua_setfield(l, m, c"pcall".as_ptr());
+    lua_pop(l, 1);
     // sim.check_determinism, in Lua over sim.new (no raw state of its own)
     if luaL_loadbuffer(
         l,

@@ -20,11 +20,11 @@
 //!
 //! | module | what lives there |
 //! |---|---|
-//! | this file | the public API: [`Sim`], [`SimBuilder`], [`Host`], and the [`SocketOps`] implementation (one trace event per call) |
+//! | this file | the public API: [`Sim`], [`SimBuilder`], [`Host`], the [`SocketOps`] implementation (one trace event per call), task mode ([`Park`], [`TaskStep`]) |
 //! | `faults` | fault configuration: [`LinkConfig`], [`Latency`], [`HostFaults`], and the link table (pair, group rule, default; partitions) |
 //! | `types` | plain types shared below: object ids, virtual time, packets |
 //! | `addr` | the address plan (host ↔ address by arithmetic, segments, broadcast addresses) and canonical address forms |
-//! | `world` | the world core: virtual clock, `(time, sequence)` event queue, hosts, descriptor tables, objects, routing |
+//! | `world` | the world core: virtual clock, `(time, sequence)` event queue, hosts, descriptor tables, objects, routing; blocking waits and task mode |
 //! | `net` | the wire: links, the TCP handshake, ordered reliable delivery, resets, UDP delivery |
 //! | `ops` | every socket operation, one file per concern: |
 //! | `ops/lifecycle` | `socket`, `socketpair`, `dup`, `close`, `shutdown`, the unix garbage collector, crash and restart |
@@ -130,6 +130,26 @@
 //! over fault-free zero-latency links (the default), is delivered inside the
 //! sending call, as on Linux loopback. Descriptor numbers are per host: the lowest
 //! free one from 3.
+//!
+//! # Cooperative tasks
+//!
+//! A scheduler that runs several programs at once on one world (as coroutines, say:
+//! `llsocket.sim`'s `world:run`) turns on *task mode* ([`Sim::set_task_mode`]). Then a
+//! blocking call that would wait does not run the world: it *parks* — returns `EAGAIN`
+//! at once, untraced, and leaves a [`Park`] (host, call, descriptor, deadline) for
+//! [`Sim::take_park`]. The scheduler suspends that program, runs the others, moves the
+//! world one event at a time ([`Sim::task_step`], never past the earliest deadline), and
+//! calls the same operation again, after [`Sim::resume_wait`], when [`Sim::changes`]
+//! says something happened on that host or the deadline came. The call goes on as if it
+//! had waited all along — no second fault draw, a TCP connect continues its handshake,
+//! a timeout falls at the same virtual time (once every event due by then has run) —
+//! and is traced once, when it completes: a single program run this way gives the same
+//! trace, event for event, as run without task mode. A stream send or a `MSG_WAITALL`
+//! receive that moved some bytes before it would wait returns them (with a park), for
+//! the scheduler to continue with the rest; `close` never parks ([`Host::close_wait`]
+//! does its lingering). [`Sim::again_streak`] and [`Sim::progress`] let the scheduler
+//! tell a program that spins (non-blocking calls that find nothing, over and over) from
+//! one that works.
 //!
 //! # Socket options: simulated or stored
 //!
@@ -416,6 +436,31 @@ impl fmt::Display for SimError {
 
 impl std::error::Error for SimError {}
 
+/// A blocking call that parked in task mode ([`Sim::set_task_mode`], [`Sim::take_park`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Park {
+    /// The host the call ran on (its index: 0 for the first host made).
+    pub host: usize,
+    /// The operation as the trace names it (`recv`, `accept`, `poll`, `close`, ...).
+    pub op: &'static str,
+    /// The descriptor.
+    pub fd: Fd,
+    /// When the wait times out, on the virtual clock (`None`: never).
+    pub deadline: Option<Duration>,
+}
+
+/// What one [`Sim::task_step`] did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TaskStep {
+    /// Ran the next event.
+    Event,
+    /// Moved the clock forward to the limit (no event was due by then).
+    Advanced,
+    /// Nothing: no event due by the limit, and the clock is already there (or there is
+    /// no limit and no event at all).
+    Idle,
+}
+
 /// Configuration of a new [`Sim`].
 #[derive(Clone, Debug)]
 pub struct SimBuilder {
@@ -677,7 +722,9 @@ impl Sim {
     /// Faults on the one-way link `a -> b`. A pair's own configuration wins over
     /// group rules ([`Sim::set_link_groups`]).
     pub fn set_link(&self, a: &Host, b: &Host, cfg: LinkConfig) {
-        self.w.borrow_mut().links.set_pair(a.id, b.id, cfg);
+        let mut w = self.w.borrow_mut();
+        w.links.set_pair(a.id, b.id, cfg);
+        w.tasks.changes += 1;
     }
 
     /// Faults on both directions between `a` and `b`.
@@ -696,6 +743,7 @@ impl Sim {
     pub fn partition_oneway(&self, a: &Host, b: &Host) {
         let mut w = self.w.borrow_mut();
         w.links.cut_pair(a.id, b.id, true);
+        w.tasks.changes += 1;
         w.tr(a.id, "partition", b.id as i64, 0);
     }
 
@@ -705,6 +753,7 @@ impl Sim {
         let mut w = self.w.borrow_mut();
         w.links.cut_pair(a.id, b.id, false);
         w.links.cut_pair(b.id, a.id, false);
+        w.tasks.changes += 1;
         w.tr(a.id, "heal", b.id as i64, 0);
     }
 
@@ -761,6 +810,7 @@ impl Sim {
     pub fn remove_rule(&self, id: RuleId) -> bool {
         let mut w = self.w.borrow_mut();
         let removed = w.rules.remove(id);
+        w.tasks.changes += 1;
         w.tr(0, "rule-remove", id.0 as i64, i64::from(removed));
         removed
     }
@@ -806,6 +856,7 @@ impl Sim {
         let mut w = self.w.borrow_mut();
         let (ga, gb) = (w.links.group(a), w.links.group(b));
         w.links.set_rule(ga, gb, cfg);
+        w.tasks.changes += 1;
     }
 
     /// [`Sim::set_link_groups`] both ways.
@@ -826,6 +877,7 @@ impl Sim {
         let mut w = self.w.borrow_mut();
         let (ga, gb) = (w.links.group(a), w.links.group(b));
         w.links.cut_groups(ga, gb, true);
+        w.tasks.changes += 1;
         w.ev(0, "partition-groups")
             .text(Name::BARE, format_args!("{a}"))
             .text(Name::BARE, format_args!("{b}"))
@@ -839,10 +891,106 @@ impl Sim {
         let (ga, gb) = (w.links.group(a), w.links.group(b));
         w.links.cut_groups(ga, gb, false);
         w.links.cut_groups(gb, ga, false);
+        w.tasks.changes += 1;
         w.ev(0, "heal-groups")
             .text(Name::BARE, format_args!("{a}"))
             .text(Name::BARE, format_args!("{b}"))
             .end();
+    }
+
+    // ---- cooperative tasks ------------------------------------------------------------
+
+    /// Turns task mode on or off (off by default).
+    ///
+    /// Task mode is for a scheduler that runs many programs (tasks) as coroutines on one
+    /// world, such as `llsocket.sim`'s `world:run`. In it, a blocking call that would wait
+    /// does not run the world: it *parks* — returns `EAGAIN` at once, records nothing in
+    /// the trace, and leaves a [`Park`] ([`Sim::take_park`]) saying on which host, in
+    /// which call and descriptor, and until when (its `SO_RCVTIMEO`, `SO_SNDTIMEO`, poll
+    /// or linger timeout, on the virtual clock). The scheduler suspends that task, runs
+    /// the others and the world ([`Sim::task_step`]), and calls the same operation again
+    /// after [`Sim::resume_wait`] with that deadline: the call goes on as if it had waited
+    /// all along (no second `EINTR` draw; a TCP connect continues its handshake) and
+    /// either completes — traced once, at the virtual time it returns — or parks again.
+    /// A wait past its deadline times out exactly when it would have without tasks (once
+    /// every event due by then has run). [`Sim::changes`] counts what may end a wait.
+    /// A stream send or a `MSG_WAITALL` receive that moved some bytes before it would
+    /// wait returns them (and leaves a park): the scheduler continues with the rest.
+    /// `close` never parks: [`Host::close_wait`] does its lingering. Calls that do not
+    /// wait behave as outside task mode.
+    pub fn set_task_mode(&self, on: bool) {
+        let mut w = self.w.borrow_mut();
+        let t = &mut w.tasks;
+        t.on = on;
+        t.resume = None;
+        t.parked = None;
+        t.streak = 0;
+    }
+
+    /// Whether task mode is on.
+    pub fn task_mode(&self) -> bool {
+        self.w.borrow().tasks.on
+    }
+
+    /// The next blocking call continues a parked wait with this deadline (task mode).
+    /// [`Sim::end_resume`] after that call disarms it if the call did not wait.
+    pub fn resume_wait(&self, deadline: Option<Duration>) {
+        let d = deadline.map(|d| d.as_nanos().min(u64::MAX as u128) as u64);
+        self.w.borrow_mut().tasks.resume = Some(d);
+    }
+
+    /// Disarms [`Sim::resume_wait`].
+    pub fn end_resume(&self) {
+        self.w.borrow_mut().tasks.resume = None;
+    }
+
+    /// The park the last call left, if it parked (task mode); taking it clears it.
+    pub fn take_park(&self) -> Option<Park> {
+        let mut w = self.w.borrow_mut();
+        let d = w.tasks.parked.take()?;
+        let (host, op, fd) = w.tasks.park_at;
+        Some(Park {
+            host,
+            op,
+            fd: Fd(fd),
+            deadline: d.map(Duration::from_nanos),
+        })
+    }
+
+    /// A counter of what may end a wait of a call on host `host` (its index: 0 for the
+    /// first host made): calls on that host (but a continued wait that parks again),
+    /// packets and timers that touch it, and changes to links, partitions and faults.
+    /// Counted in task mode only.
+    pub fn changes(&self, host: usize) -> u64 {
+        let w = self.w.borrow();
+        w.tasks.changes + w.tasks.host_changes.get(host).copied().unwrap_or(0)
+    }
+
+    /// Calls that can wait, in a row, that could not go on and did not wait either (a
+    /// non-blocking `EAGAIN`, a connect still in progress, a poll without timeout that
+    /// found nothing), in task mode. A task that makes many of these while no other runs
+    /// spins: nothing can change until it waits.
+    pub fn again_streak(&self) -> u64 {
+        self.w.borrow().tasks.streak
+    }
+
+    /// Calls that completed in task mode and could go on (all but the ones
+    /// [`Sim::again_streak`] counts, and but parked ones): a scheduler whose tasks only
+    /// yield sees from it whether they still do anything.
+    pub fn progress(&self) -> u64 {
+        self.w.borrow().tasks.progress
+    }
+
+    /// Starts a new count of [`Sim::again_streak`] (another task runs).
+    pub fn reset_streak(&self) {
+        self.w.borrow_mut().tasks.streak = 0;
+    }
+
+    /// One step of a task scheduler: runs the next event if it is due by `limit` (`None`:
+    /// whenever), else moves the clock forward to `limit`.
+    pub fn task_step(&self, limit: Option<Duration>) -> TaskStep {
+        let d = limit.map(|d| d.as_nanos().min(u64::MAX as u128) as u64);
+        self.w.borrow_mut().task_step(d)
     }
 
     /// How to replay this run: `llsocket-sim: seed=<seed>; replay with LLSOCKET_SIM_SEED=<seed>`.
@@ -873,7 +1021,76 @@ impl fmt::Debug for Host {
 
 impl Host {
     fn with<T>(&self, f: impl FnOnce(&mut World, usize) -> T) -> T {
-        f(&mut self.w.borrow_mut(), self.id)
+        let mut w = self.w.borrow_mut();
+        if !w.tasks.on {
+            return f(&mut w, self.id);
+        }
+        w.tasks.parked = None;
+        w.tasks.parked_again = false;
+        w.tasks.last_again = false;
+        w.tasks.continued = w.tasks.resume.is_some();
+        let r = f(&mut w, self.id);
+        if w.tasks.parked.is_none() || !w.tasks.parked_again {
+            w.tasks.touch(self.id);
+        }
+        if w.tasks.parked.is_none() && !w.tasks.last_again {
+            w.tasks.progress += 1;
+        }
+        r
+    }
+
+    /// In task mode ([`Sim::set_task_mode`]): the park the last call left ([`Sim::take_park`],
+    /// taken) and [`Sim::again_streak`], in one look; `None` outside task mode.
+    pub fn task_poll(&self) -> Option<(Option<Park>, u64)> {
+        let mut w = self.w.borrow_mut();
+        if !w.tasks.on {
+            return None;
+        }
+        let park = w.tasks.parked.take().map(|d| {
+            let (host, op, fd) = w.tasks.park_at;
+            Park {
+                host,
+                op,
+                fd: Fd(fd),
+                deadline: d.map(Duration::from_nanos),
+            }
+        });
+        Some((park, w.tasks.streak))
+    }
+
+    /// The world of this host.
+    pub fn sim(&self) -> Sim {
+        Sim { w: self.w.clone() }
+    }
+
+    /// In task mode ([`Sim::set_task_mode`]): waits, as a blocking `close` of `fd` would,
+    /// while that close would linger (a connected TCP socket with `SO_LINGER {on, n > 0}`
+    /// and unsent data), and parks (`EAGAIN`, [`Sim::take_park`]) instead of running the
+    /// world. `Ok` once the close would not wait any more (the data went, or the linger
+    /// time passed), and always outside task mode. (`close` itself never parks: a task
+    /// scheduler calls this first.) Not traced.
+    pub fn close_wait(&self, fd: Fd) -> Result<()> {
+        self.with(|w, h| {
+            if !w.tasks.on {
+                return Ok(());
+            }
+            let Some(t) = w.linger_timeout(h, fd) else {
+                return Ok(());
+            };
+            let obj = w.obj_of(h, fd)?;
+            let r = w.wait(false, Some(t), Errno::ETIMEDOUT, |w| {
+                let done = !w.exists(obj) || {
+                    let s = w.sr(obj);
+                    s.sq.is_empty() || s.st != world::St::Connected
+                };
+                done.then_some(Ok(()))
+            });
+            if w.tasks.parked.is_some() {
+                w.tasks.park_at = (h, "close", fd.0);
+                return r;
+            }
+            Ok(())
+        })
     }
 
     /// The host's name.
@@ -964,6 +1181,37 @@ impl Host {
     }
 }
 
+/// Whether a call failed with `EAGAIN`.
+fn is_again<T>(r: &Result<T>) -> bool {
+    matches!(r, Err(e) if *e == Errno::EAGAIN)
+}
+
+/// Task-mode bookkeeping after a call that can wait ([`Sim::set_task_mode`]): notes where
+/// a call parked, and counts calls in a row that could not go on (`again`). Returns
+/// whether the call is traced now: a parked call is traced when it completes.
+fn task_note<T>(
+    w: &mut World,
+    h: usize,
+    op: &'static str,
+    fd: Fd,
+    r: &Result<T>,
+    again: bool,
+) -> bool {
+    let t = &mut w.tasks;
+    if !t.on {
+        return true;
+    }
+    if t.parked.is_some() {
+        t.park_at = (h, op, fd.0);
+        t.streak = 0;
+        return !is_again(r);
+    }
+    let again = again && !t.continued;
+    t.streak = if again { t.streak + 1 } else { 0 };
+    t.last_again = again;
+    true
+}
+
 /// Scatters `data` into `iov` in order.
 fn scatter(data: &[u8], iov: &mut [&mut [u8]]) {
     let mut rest = data;
@@ -1003,6 +1251,9 @@ impl Host {
     ) -> Result<usize> {
         self.with(|w, h| {
             let r = w.op_sendmsg(h, fd, data, control, to, flags);
+            if !task_note(w, h, op, fd, &r, is_again(&r)) {
+                return r;
+            }
             let mut e = w
                 .ev(h, op)
                 .fd(Name::FD, fd)
@@ -1041,6 +1292,9 @@ impl Host {
     ) -> Result<T> {
         self.with(|w, h| {
             let mut r = w.op_recvmsg(h, fd, cap, flags);
+            if !task_note(w, h, op, fd, &r, is_again(&r)) {
+                return Err(Errno::EAGAIN);
+            }
             let mut ctl = Vec::new();
             if let Ok(g) = &mut r {
                 let id = clen.and_then(|_| w.sock_of(h, fd).ok());
@@ -1134,6 +1388,8 @@ impl SocketOps for Host {
     fn close(&self, fd: Fd) -> Result<()> {
         self.with(|w, h| {
             let r = w.op_close(h, fd);
+            // A close never parks: a lingering one gave up its wait (see `close_wait`).
+            w.tasks.parked = None;
             w.ev(h, "close").fd(Name::FD, fd).res(&r, |e, _| e).end();
             r
         })
@@ -1165,7 +1421,17 @@ impl SocketOps for Host {
 
     fn connect(&self, fd: Fd, addr: &SockAddr) -> Result<()> {
         self.with(|w, h| {
-            let r = w.op_connect(h, fd, addr);
+            let continued = w.tasks.resume.is_some()
+                && w.sock_of(h, fd).is_ok_and(|id| w.sr(id).is_tcp());
+            let r = if continued {
+                w.connect_continue(h, fd)
+            } else {
+                w.op_connect(h, fd, addr)
+            };
+            let again = matches!(r, Err(e) if e == Errno::EAGAIN || e == Errno::EINPROGRESS || e == Errno::EALREADY);
+            if !task_note(w, h, "connect", fd, &r, again) {
+                return r;
+            }
             // The local address the connect left (an ephemeral port, an autobound name).
             let local = w.sock_of(h, fd).ok().and_then(|id| w.sr(id).local.clone());
             let mut e = w
@@ -1196,6 +1462,9 @@ impl SocketOps for Host {
     fn accept(&self, fd: Fd, want_addr: bool) -> Result<Accepted> {
         self.with(|w, h| {
             let r = w.op_accept(h, fd, want_addr);
+            if !task_note(w, h, "accept", fd, &r, is_again(&r)) {
+                return r;
+            }
             w.ev(h, "accept")
                 .fd(Name::FD, fd)
                 .res(&r, |e, a| {
@@ -1280,6 +1549,9 @@ impl SocketOps for Host {
     fn sendfile(&self, sock: Fd, file: Fd, offset: i64, len: usize) -> Result<usize> {
         self.with(|w, h| {
             let r = w.op_sendfile(h, sock, file, offset, len);
+            if !task_note(w, h, "sendfile", sock, &r, is_again(&r)) {
+                return r;
+            }
             w.ev(h, "sendfile")
                 .fd(Name::FD, sock)
                 .fd(Name::FILE, file)
@@ -1294,6 +1566,10 @@ impl SocketOps for Host {
     fn poll(&self, fd: Fd, interest: Interest, timeout_ms: i32) -> Result<bool> {
         self.with(|w, h| {
             let r = w.op_poll(h, fd, interest, timeout_ms);
+            let again = timeout_ms <= 0 && matches!(r, Ok(false));
+            if !task_note(w, h, "poll", fd, &r, again) {
+                return r;
+            }
             w.ev(h, "poll")
                 .fd(Name::FD, fd)
                 .interest(Name::BARE, interest)

@@ -226,6 +226,9 @@ impl World {
     /// A packet reaches its destination host.
     pub(crate) fn arrive(&mut self, p: Packet) {
         let b = p.dst_h;
+        // (Both ends may change: an ICMP refusal reaches the sender at once.)
+        self.tasks.touch(p.src_h);
+        self.tasks.touch(b);
         if !self.hosts[b].up {
             self.tr(b, "lost-down", p.kind(), 0);
             if p.reliable() {

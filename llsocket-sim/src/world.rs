@@ -429,6 +429,57 @@ pub(crate) struct World {
     /// The packet rules, and the packets they hold back per link.
     pub rules: Rules,
     pub held: BTreeMap<(usize, usize), Vec<Packet>>,
+    /// Cooperative tasks: how blocking calls behave in task mode (see [`Tasks`]).
+    pub tasks: Tasks,
+}
+
+/// The simulator's side of cooperative tasks ([`crate::Sim::set_task_mode`]).
+///
+/// In task mode a blocking call that would wait does not run the world: it *parks*
+/// (returns `EAGAIN` and records its deadline here), so a scheduler can suspend the
+/// caller, run others and the world, and call it again with [`Tasks::resume`] set
+/// (the same deadline; no second `EINTR` draw). A parked call is not traced: the call
+/// that completes is, once. Change counters tell the scheduler which waits may have
+/// ended: every call on a host, and every packet or timer that touches it, counts,
+/// except a continued wait that parks again (which changed nothing).
+#[derive(Debug, Default)]
+pub(crate) struct Tasks {
+    /// Task mode.
+    pub on: bool,
+    /// Set by the scheduler: the next wait continues a parked one, with this deadline.
+    pub resume: Option<Option<Nanos>>,
+    /// Set by a wait that parked (its deadline); cleared when the next call starts.
+    pub parked: Option<Option<Nanos>>,
+    /// The park continued an earlier one.
+    pub parked_again: bool,
+    /// The parked call: host, operation, descriptor.
+    pub park_at: (usize, &'static str, i32),
+    /// Changes of the whole world (links, faults, partitions, crashes).
+    pub changes: u64,
+    /// Changes per host.
+    pub host_changes: Vec<u64>,
+    /// Calls in a row (on any host) that could not go on without waiting and did not wait
+    /// (non-blocking `EAGAIN`, a connect in progress, a poll with no timeout that found
+    /// nothing); any other outcome of a call that can wait resets it.
+    pub streak: u64,
+    /// The call under way was one of those.
+    pub last_again: bool,
+    /// The call under way continues a parked wait (it has waited: a timeout it returns
+    /// is not one of those).
+    pub continued: bool,
+    /// Calls that completed and were not one of those (see [`crate::Sim::progress`]).
+    pub progress: u64,
+}
+
+impl Tasks {
+    /// Counts a change on `host`.
+    pub(crate) fn touch(&mut self, host: usize) {
+        if self.on {
+            if let Some(c) = self.host_changes.get_mut(host) {
+                *c += 1;
+            }
+        }
+    }
 }
 
 /// Linux defaults for buffer sizes (`net.core.{r,w}mem_default`, `tcp_{r,w}mem[1]`).
@@ -457,6 +508,7 @@ impl World {
             dead_names: BTreeMap::new(),
             ctl_err: None,
             gc_scheduled: false,
+            tasks: Tasks::default(),
         }
     }
 
@@ -522,6 +574,18 @@ impl World {
     }
 
     fn handle(&mut self, ev: Ev) {
+        // (Arrivals count for both hosts in `arrive`.)
+        match &ev {
+            Ev::Arrive(_) | Ev::Release(..) => {}
+            Ev::Retx(p, _) => self.tasks.touch(p.src_h),
+            Ev::SynTimer { sock: id, .. } | Ev::OrphanTimeout(id) => {
+                if self.exists(*id) {
+                    let h = self.sr(*id).host;
+                    self.tasks.touch(h);
+                }
+            }
+            Ev::UnixGc => self.tasks.changes += 1,
+        }
         match ev {
             Ev::Arrive(p) => self.arrive(p),
             Ev::Retx(p, attempt) => self.send_attempt(p, attempt),
@@ -541,6 +605,8 @@ impl World {
     /// Waits (running the world) until `f` has an answer. `f` returning `None`
     /// means "would block". Non-blocking callers get `EAGAIN`; a timeout gives
     /// `on_timeout`; a wait nothing can ever end gives `EDEADLK`.
+    ///
+    /// In task mode the wait does not run the world: it parks (see [`Tasks`]).
     pub(crate) fn wait<T>(
         &mut self,
         nonblock: bool,
@@ -548,12 +614,24 @@ impl World {
         on_timeout: Errno,
         mut f: impl FnMut(&mut World) -> Option<Result<T>>,
     ) -> Result<T> {
-        let deadline = timeout.map(|t| self.now.saturating_add(t));
+        let resumed = self.tasks.resume.take();
+        let deadline = match resumed {
+            Some(d) => d,
+            None => timeout.map(|t| self.now.saturating_add(t)),
+        };
         loop {
             if let Some(r) = f(self) {
                 return r;
             }
             if nonblock {
+                return Err(Errno::EAGAIN);
+            }
+            if self.tasks.on {
+                if deadline.is_some_and(|d| self.wait_over(d)) {
+                    return Err(on_timeout);
+                }
+                self.tasks.parked = Some(deadline);
+                self.tasks.parked_again = resumed.is_some();
                 return Err(Errno::EAGAIN);
             }
             if !self.step(deadline) {
@@ -567,6 +645,78 @@ impl World {
                 });
             }
         }
+    }
+
+    /// Whether a wait with this deadline is over: the clock reached it and no event due
+    /// by then is left (a wait that runs the world runs those first).
+    pub(crate) fn wait_over(&self, deadline: Nanos) -> bool {
+        self.now >= deadline
+            && self
+                .events
+                .first_key_value()
+                .is_none_or(|(&(t, _), _)| t > deadline)
+    }
+
+    /// One step of a task scheduler: runs the next event if it is due by `limit`
+    /// (`None`: any), else moves the clock forward to `limit`.
+    pub(crate) fn task_step(&mut self, limit: Option<Nanos>) -> crate::TaskStep {
+        let due = self
+            .events
+            .first_key_value()
+            .is_some_and(|(&(t, _), _)| limit.is_none_or(|d| t <= d));
+        if due {
+            self.step(limit);
+            crate::TaskStep::Event
+        } else {
+            match limit {
+                Some(d) if d > self.now => {
+                    self.now = d;
+                    crate::TaskStep::Advanced
+                }
+                _ => crate::TaskStep::Idle,
+            }
+        }
+    }
+
+    /// The timeout of a `close` that would linger on `fd` now (a blocking close of a
+    /// connected TCP socket with `SO_LINGER {on, n > 0}` and unsent data, see `op_close`).
+    pub(crate) fn linger_timeout(&self, host: usize, fd: Fd) -> Option<Nanos> {
+        let obj = self.obj_of(host, fd).ok()?;
+        if !self.exists(obj) || self.nonblock_of(obj) {
+            return None;
+        }
+        let s = self.sr(obj);
+        let lingers = s.is_tcp()
+            && s.st == St::Connected
+            && s.opts.linger.enabled
+            && s.opts.linger.secs > 0
+            && !s.sq.is_empty();
+        lingers.then(|| (s.opts.linger.secs as Nanos).saturating_mul(1_000_000_000))
+    }
+
+    /// A blocking TCP connect in task mode that parked, continued: waits for the
+    /// outcome of the handshake under way as `op_connect` does (calling `connect` again
+    /// would report `EISCONN` or start over).
+    pub(crate) fn connect_continue(&mut self, host: usize, fd: Fd) -> Result<()> {
+        let id = self.sock_of(host, fd)?;
+        self.wait(false, None, Errno::EINPROGRESS, |w| {
+            if !w.exists(id) {
+                return Some(Err(Errno::EBADF));
+            }
+            match w.sr(id).st {
+                St::SynSent => None,
+                St::Connected => Some(Ok(())),
+                _ => {
+                    let s = w.s(id);
+                    let e = std::mem::take(&mut s.err);
+                    Some(Err(if e != 0 {
+                        Errno(e)
+                    } else {
+                        Errno::ECONNREFUSED
+                    }))
+                }
+            }
+        })
     }
 
     // ---- hosts, links --------------------------------------------------------------
@@ -590,6 +740,7 @@ impl World {
         });
         let id = self.hosts.len() - 1;
         self.names.entry(name.to_ascii_lowercase()).or_insert(id);
+        self.tasks.host_changes.push(0);
         self.trace.names.push(name.to_owned());
         self.ev(id, "host")
             .text(Name::NAME, format_args!("{name}"))
@@ -624,8 +775,12 @@ impl World {
         }
     }
 
-    /// Draws a host fault.
+    /// Draws a host fault. A call that continues a parked wait (task mode) draws none
+    /// before its wait: it drew them when it started, as a call that waits does once.
     pub(crate) fn fault(&mut self, host: usize, pick: fn(&HostFaults) -> f64) -> bool {
+        if self.tasks.resume.is_some() {
+            return false;
+        }
         let p = pick(&self.hosts[host].faults);
         self.rng.chance(p)
     }
