@@ -27,6 +27,11 @@
 //! rest of the file range, the rest of the buffer size); the scheduler adds the two parts
 //! up, so the task sees one call that moved everything, as without tasks. `sendmsg`,
 //! `recvmsg`, `sendfd` and `recvfd` return what they moved (as after an interrupted call).
+//! Small differences from waiting without tasks: a receive that got fewer bytes than its
+//! `SO_RCVLOWAT` before it would wait continues with a receive of the rest of the buffer,
+//! which waits for up to `SO_RCVLOWAT` more bytes (not for the difference); `close(how)`
+//! that lingers waits before its `shutdown` rather than after; a socket the collector
+//! closes during a run does not linger.
 //!
 //! Checked before a task yields: the running coroutine must be a task of this world (or
 //! a `sim.pcall` inside one; registry table [`THREADS`]), and it must be able to yield
