@@ -741,15 +741,19 @@ impl Host {
         deliver: impl FnOnce(&mut Got, &[u8]) -> T,
     ) -> Result<T> {
         self.with(|w, h| {
-            let mut r = w.op_recvmsg(h, fd, cap, flags);
+            // (Filled in place, its buffer reused from call to call.)
+            let mut g = Got::with_buffer(std::mem::take(&mut w.rx_buf));
+            let id = w.op_recvmsg(h, fd, cap, flags, &mut g);
             let mut ctl = Vec::new();
-            if let Ok(g) = &mut r {
-                let id = clen.and_then(|_| w.sock_of(h, fd).ok());
-                ctl = w.recv_control(h, id, g, clen.unwrap_or(0), flags);
+            // (Without a control buffer only passed descriptors need it: they are closed.)
+            if id.is_ok() && (clen.is_some() || !g.rights.is_empty()) {
+                let id = clen.and(id.ok());
+                ctl = w.recv_control(h, id, &mut g, clen.unwrap_or(0), flags);
             }
+            let r = id.map(|_| &g);
             let mut e = w.ev(h, op).fd(Name::FD, fd).int(Name::LEN, cap as i64);
             e = e.flags(Name::FLAGS, flags);
-            e.res(&r, |e, g| {
+            e.res(&r, |e, &g| {
                 let mut e = e
                     .int(Name::BARE, g.ret as i64)
                     .bytes(Name::DATA, if g.discard { &[] } else { &g.data });
@@ -768,10 +772,12 @@ impl Host {
                 e
             })
             .end();
-            match &mut r {
-                Ok(g) => Ok(deliver(g, &ctl)),
-                Err(e) => Err(*e),
-            }
+            let r = match id {
+                Ok(_) => Ok(deliver(&mut g, &ctl)),
+                Err(e) => Err(e),
+            };
+            w.give_rx_buf(g.data);
+            r
         })
     }
 }

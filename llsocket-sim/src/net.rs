@@ -267,6 +267,27 @@ impl World {
         }
     }
 
+    /// Whether a data packet from `from` (host `a`) with sequence number `seq` would
+    /// be delivered in order the moment it is sent: an instant link without capture,
+    /// a receiver that takes it (the checks of [`World::arrive`]), nothing held out of
+    /// order. The sender then calls [`World::deliver_data`] without building a packet.
+    #[inline]
+    fn in_order_now(&self, a: usize, b: usize, from: ObjId, to: ObjId, seq: u64) -> bool {
+        if self.capture.is_some() || !self.hosts[b].up || !self.instant(a, b) {
+            return false;
+        }
+        match self.objs.get(&to).map(|o| &o.kind) {
+            Some(crate::world::Kind::Sock(s)) => {
+                (s.st == St::Connected || s.st == St::SynSent)
+                    && s.peer_id == Some(from)
+                    && !((s.rd_shut && s.fin_sent) || s.orphan)
+                    && seq == s.rcv_nxt
+                    && s.ooo.is_empty()
+            }
+            _ => false,
+        }
+    }
+
     /// In-order stream data or FIN at its receiver.
     fn deliver_stream(&mut self, p: Packet) {
         match p.body {
@@ -276,39 +297,7 @@ impl World {
                 data,
                 urg,
                 ..
-            } => {
-                let len = data.len();
-                if self.exists(from) {
-                    let f = self.s(from);
-                    f.inflight = f.inflight.saturating_sub(len);
-                }
-                let now = self.now;
-                let s = self.s(to);
-                s.rcv_nxt += len as u64;
-                let urg = urg.map(|i| (s.rq_total + i as u64, data[i]));
-                let n = data.len();
-                if n > 0 {
-                    s.rq_total += n as u64;
-                    s.rq_bytes += n;
-                    s.rq.push_back(Seg {
-                        data,
-                        off: 0,
-                        from: None,
-                        src: None,
-                        rights: Vec::new(),
-                        ts: now,
-                    });
-                }
-                let host = s.host;
-                if let Some((at, b)) = urg {
-                    self.urgent_arrives(to, at, b);
-                }
-                self.tr(host, "data", to as i64, len as i64);
-                if self.exists(from) {
-                    self.maybe_done(from);
-                    self.reap(from);
-                }
-            }
+            } => self.deliver_data(from, to, data, urg),
             Body::Fin { from, to, .. } => {
                 let s = self.s(to);
                 s.rd_eof = true;
@@ -322,6 +311,41 @@ impl World {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// In-order stream data at its receiver `to` (urgent byte at index `urg`).
+    fn deliver_data(&mut self, from: ObjId, to: ObjId, data: Vec<u8>, urg: Option<usize>) {
+        let len = data.len();
+        if self.exists(from) {
+            let f = self.s(from);
+            f.inflight = f.inflight.saturating_sub(len);
+        }
+        let now = self.now;
+        let s = self.s(to);
+        s.rcv_nxt += len as u64;
+        let urg = urg.map(|i| (s.rq_total + i as u64, data[i]));
+        let n = data.len();
+        if n > 0 {
+            s.rq_total += n as u64;
+            s.rq_bytes += n;
+            s.rq.push_back(Seg {
+                data,
+                off: 0,
+                from: None,
+                src: None,
+                rights: Vec::new(),
+                ts: now,
+            });
+        }
+        let host = s.host;
+        if let Some((at, b)) = urg {
+            self.urgent_arrives(to, at, b);
+        }
+        self.tr(host, "data", to as i64, len as i64);
+        if self.exists(from) {
+            self.maybe_done(from);
+            self.reap(from);
         }
     }
 
@@ -408,8 +432,9 @@ impl World {
             if n == 0 {
                 return;
             }
+            let mut data = self.buffer();
             let s = self.s(id);
-            let data = take_front(&mut s.sq, n);
+            take_front(&mut s.sq, n, &mut data);
             let seq = s.snd_nxt;
             let urg = match s.snd_urg {
                 Some(u) if u >= seq && u < seq + n as u64 => {
@@ -420,6 +445,11 @@ impl World {
             };
             s.snd_nxt += n as u64;
             s.inflight += n;
+            if urg.is_none() && self.in_order_now(src_h, dst_h, id, peer, seq) {
+                // What `transmit` and `arrive` would do, without building the packet.
+                self.deliver_data(id, peer, data, None);
+                continue;
+            }
             self.transmit(Packet {
                 src_h,
                 dst_h,
@@ -877,15 +907,14 @@ impl World {
     }
 }
 
-/// The first `n` bytes of a queue, removed (copied slice-wise, not byte by byte).
-fn take_front(q: &mut std::collections::VecDeque<u8>, n: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(n);
+/// Moves the first `n` bytes of a queue to `out` (copied slice-wise, not byte by byte).
+fn take_front(q: &mut std::collections::VecDeque<u8>, n: usize, out: &mut Vec<u8>) {
+    out.reserve(n);
     let (a, b) = q.as_slices();
     let from_a = n.min(a.len());
     out.extend_from_slice(&a[..from_a]);
     out.extend_from_slice(&b[..n - from_a]);
     q.drain(..n);
-    out
 }
 
 /// The limited broadcast address or the simulated subnet's broadcast address.

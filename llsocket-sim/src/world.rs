@@ -293,6 +293,14 @@ impl Slab {
         }
         self.v[i] = Some(o);
     }
+    /// The socket `id` (an internal invariant: it exists), borrowing only the slab.
+    #[inline]
+    pub(crate) fn sock_mut(&mut self, id: ObjId) -> &mut Sock {
+        match self.get_mut(&id).map(|o| &mut o.kind) {
+            Some(Kind::Sock(s)) => s,
+            _ => panic!("llsocket-sim: socket {id} vanished (internal invariant)"),
+        }
+    }
     pub(crate) fn remove(&mut self, k: &ObjId) -> Option<Obj> {
         self.v.get_mut(*k as usize)?.take()
     }
@@ -309,6 +317,10 @@ pub(crate) struct World {
     pub now: Nanos,
     seq: u64,
     events: BTreeMap<(Nanos, u64), Ev>,
+    /// Spare byte buffers: the receive result's (`Got::data`), and stream segments'
+    /// once read, so the data path allocates nothing in a steady state.
+    pub rx_buf: Vec<u8>,
+    pub spare: Vec<Vec<u8>>,
     pub trace: Trace,
     pub hosts: Vec<HostState>,
     pub objs: Slab,
@@ -329,6 +341,9 @@ pub(crate) struct World {
     pub capture: Option<Capture>,
 }
 
+/// The largest buffer kept for reuse (a loopback segment).
+const SPARE_MAX: usize = 1 << 16;
+
 /// Linux defaults for buffer sizes (`net.core.{r,w}mem_default`, `tcp_{r,w}mem[1]`).
 const UNIX_BUF: i32 = 212_992;
 
@@ -340,6 +355,8 @@ impl World {
             now: 0,
             seq: 0,
             events: BTreeMap::new(),
+            rx_buf: Vec::new(),
+            spare: Vec::new(),
             trace: Trace::new(cfg.keep_trace, cfg.trace_payloads),
             hosts: Vec::new(),
             objs: Slab::default(),
@@ -371,6 +388,31 @@ impl World {
             .int(Name::BARE, a)
             .int(Name::BARE, b)
             .end();
+    }
+
+    // ---- buffers -----------------------------------------------------------------
+
+    /// Gives the receive buffer back (unless it grew large).
+    #[inline]
+    pub(crate) fn give_rx_buf(&mut self, b: Vec<u8>) {
+        if b.capacity() <= SPARE_MAX {
+            self.rx_buf = b;
+        }
+    }
+
+    /// An empty byte buffer, a spare one if there is one.
+    #[inline]
+    pub(crate) fn buffer(&mut self) -> Vec<u8> {
+        self.spare.pop().unwrap_or_default()
+    }
+
+    /// Keeps a buffer no longer needed for [`World::buffer`] (a few, not large ones).
+    #[inline]
+    pub(crate) fn recycle(spare: &mut Vec<Vec<u8>>, mut b: Vec<u8>) {
+        if spare.len() < 16 && b.capacity() <= SPARE_MAX && b.capacity() > 0 {
+            b.clear();
+            spare.push(b);
+        }
     }
 
     // ---- events ------------------------------------------------------------------

@@ -184,7 +184,8 @@ impl World {
         cap: usize,
         flags: MsgFlags,
         nonblock: bool,
-    ) -> Result<Got> {
+        g: &mut Got,
+    ) -> Result<()> {
         let peek = flags.contains(MsgFlags::PEEK);
         let waitall = flags.contains(MsgFlags::WAITALL) && !peek;
         let s = self.sr(id);
@@ -197,7 +198,6 @@ impl World {
         }
         .max(1);
         let timeout = timeout_of(s.opts.rcvtimeo);
-        let mut g = Got::empty();
         // TCP discards with MSG_TRUNC; unix streams ignore the flag and copy.
         g.discard = flags.contains(MsgFlags::TRUNC) && s.is_tcp();
         let mut got = 0usize;
@@ -297,7 +297,7 @@ impl World {
                     w.tr(h, "fault-short-read", id as i64, want as i64);
                     stop = true;
                 }
-                let n = w.stream_take(id, want, off, peek, &mut g);
+                let n = w.stream_take(id, want, off, peek, g);
                 got += n;
                 if n == 0 || stop || !g.rights.is_empty() {
                     stop = true;
@@ -352,7 +352,7 @@ impl World {
         }
         r?;
         g.ret = got;
-        Ok(g)
+        Ok(())
     }
 
     /// Takes up to `want` bytes from a stream's queue (from offset `skip` when peeking).
@@ -364,7 +364,8 @@ impl World {
         peek: bool,
         g: &mut Got,
     ) -> usize {
-        let s = self.s(id);
+        let World { objs, spare, .. } = self;
+        let s = objs.sock_mut(id);
         let mut n = 0;
         if peek {
             let skip_from = skip;
@@ -410,7 +411,7 @@ impl World {
                 }
             }
             for r in bumped {
-                if let Some(o) = self.objs.get_mut(&r) {
+                if let Some(o) = objs.get_mut(&r) {
                     o.refs += 1;
                 }
             }
@@ -439,7 +440,9 @@ impl World {
             seg.off += take;
             n += take;
             if seg.off == seg.data.len() {
-                s.rq.pop_front();
+                if let Some(seg) = s.rq.pop_front() {
+                    World::recycle(spare, seg.data);
+                }
             }
             if !g.rights.is_empty() {
                 break;
