@@ -14,12 +14,18 @@
 //! input for a fixed state, so one changed word (a port, a payload byte) always changes the
 //! digest when the rest of the run is the same.
 //!
-//! When the trace is kept the fields are stored too, in one byte arena (a name byte, a kind
-//! byte, a compact value: a descriptor is one byte, a payload hash eight; IPv6 and unix
+//! An operation's name is folded as its bytes are; the words are computed once per name
+//! (names are interned in order of first use; a cache keyed by the literal's address only
+//! finds the index faster and never reaches the digest).
+//!
+//! When the trace is kept the events are stored too, one after the other in one byte arena
+//! (the operation's index, the host, the time step; per field a code byte for its name and
+//! kind and a compact value: a descriptor is one byte, a payload hash eight; IPv6 and unix
 //! addresses, texts, descriptor lists and payloads in side tables); when it is not, only
 //! the hashing runs. Payload bytes are stored only when asked for
 //! ([`crate::SimBuilder::trace_payloads`]); the digest covers them either way.
 
+use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::time::Duration;
 
@@ -315,16 +321,19 @@ enum Kind {
     AddrV4,
     /// varint index into `Trace::addrs`
     Addr,
-    /// varint length, 8 hash bytes (little-endian), varint 1 + index into `Trace::blobs`
-    /// (0: not kept)
+    /// varint length, 8 hash bytes (little-endian)
     Bytes,
+    /// as `Bytes`, then a varint index into `Trace::blobs` (the payload kept)
+    Blob,
+    /// nothing: the length and hash of the previous `Bytes` field (an echo's payload)
+    BytesAgain,
     /// varint index into `Trace::fdlists`
     Fds,
     /// varint index into `Trace::texts`
     Text,
 }
 
-const KINDS: [Kind; 14] = [
+const KINDS: [Kind; 16] = [
     Kind::Int,
     Kind::Fd,
     Kind::Errno,
@@ -337,30 +346,111 @@ const KINDS: [Kind; 14] = [
     Kind::AddrV4,
     Kind::Addr,
     Kind::Bytes,
+    Kind::Blob,
+    Kind::BytesAgain,
     Kind::Fds,
     Kind::Text,
 ];
 
-/// `Rec::res` of an event without a result part.
-const NO_RES: u16 = u16::MAX;
+/// The code byte that ends a kept event.
+const END: u8 = 0xff;
+/// The code byte before a kept event's first result field.
+const ARROW: u8 = 0xfe;
+/// The code byte of a field whose (name, kind) pair got no code of its own (more than
+/// [`MAX_CODE`] pairs): a name byte and a kind byte follow.
+const PAIR: u8 = 0;
+/// The largest field code.
+const MAX_CODE: usize = 0xfd;
 
-/// A kept event: `n` fields encoded at `start` in `Trace::arena`; the result from field `res`.
-#[derive(Clone, Copy, Debug)]
-struct Rec {
-    t: Nanos,
-    op: &'static str,
-    start: u64,
-    host: u32,
-    res: u16,
-    n: u16,
+/// Operation names, interned: an index per name (in order of first use) and the words
+/// [`fold_bytes`] folds for it, computed once.
+#[derive(Debug)]
+struct Ops {
+    names: Vec<&'static str>,
+    /// `(start, len)` of each name's words in `words`.
+    spans: Vec<(u32, u32)>,
+    words: Vec<u64>,
+    by_name: BTreeMap<&'static str, u32>,
+    /// A cache by the name's address and length (a string literal is one address):
+    /// `(address, length, index)`. It only saves the `by_name` look-up; which index a
+    /// name gets depends on the order of first use only.
+    cache: Vec<(usize, usize, u32)>,
+}
+
+const OP_CACHE: usize = 128;
+
+impl Ops {
+    fn new() -> Ops {
+        Ops {
+            names: Vec::new(),
+            spans: Vec::new(),
+            words: Vec::new(),
+            by_name: BTreeMap::new(),
+            cache: vec![(0, 0, 0); OP_CACHE],
+        }
+    }
+
+    /// The index of `op`.
+    #[inline(always)]
+    fn intern(&mut self, op: &'static str) -> u32 {
+        let addr = op.as_ptr() as usize;
+        let slot = ((addr as u64).wrapping_mul(TAG_K) >> 57) as usize % OP_CACHE;
+        let (a, l, i) = self.cache[slot];
+        if a == addr && l == op.len() {
+            return i;
+        }
+        self.intern_slow(op, slot)
+    }
+
+    #[cold]
+    fn intern_slow(&mut self, op: &'static str, slot: usize) -> u32 {
+        let i = match self.by_name.get(op) {
+            Some(&i) => i,
+            None => {
+                let i = self.names.len() as u32;
+                let start = self.words.len() as u32;
+                let mut chunks = op.as_bytes().chunks_exact(8);
+                for c in &mut chunks {
+                    self.words
+                        .push(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+                }
+                // (As `fold_bytes` folds the rest.)
+                let mut last = (op.len() as u64) << 56;
+                for (k, &b) in chunks.remainder().iter().enumerate() {
+                    last ^= u64::from(b) << (8 * k);
+                }
+                self.words.push(last);
+                self.spans.push((start, self.words.len() as u32 - start));
+                self.names.push(op);
+                self.by_name.insert(op, i);
+                i
+            }
+        };
+        self.cache[slot] = (op.as_ptr() as usize, op.len(), i);
+        i
+    }
+
+    /// `fold_bytes(h, names[i])`.
+    #[inline(always)]
+    fn fold(&self, mut h: u64, i: u32) -> u64 {
+        let (start, len) = self.spans[i as usize];
+        for &w in &self.words[start as usize..(start + len) as usize] {
+            h = mix(h, w);
+        }
+        h
+    }
 }
 
 /// The world's trace: the digest always, the events when kept.
 ///
-/// Kept fields are a name byte, a kind byte and a compact value in one byte arena (a
-/// descriptor or a small length is one byte, a payload hash eight), with addresses other
-/// than IPv4, texts, descriptor lists and payloads in side tables: a long run keeps
-/// little more than the numbers it observed.
+/// Kept events are encoded one after the other in one byte arena: the operation (an
+/// index into the interned names), the host and the time since the previous kept event
+/// as varints; then each field as a code byte (its name and kind, numbered in order of
+/// first use) and a compact value (a descriptor or a small length is one byte, a payload
+/// hash eight), [`ARROW`] before the result, [`END`] after the last field. Addresses
+/// other than IPv4, texts, descriptor lists and payloads go in side tables: a long run
+/// keeps little more than the numbers it observed (a 32-byte echo round trip, six events,
+/// takes 73 bytes: a payload hash seen again, as an echo's is, is not stored again).
 #[derive(Debug)]
 pub(crate) struct Trace {
     pub keep: bool,
@@ -368,8 +458,15 @@ pub(crate) struct Trace {
     pub digest: u64,
     /// Events recorded (kept or not).
     pub count: u64,
-    recs: Vec<Rec>,
     arena: Vec<u8>,
+    /// The time of the last kept event.
+    last_t: Nanos,
+    /// The length and hash of the last `Kind::Bytes` field kept.
+    last_bytes: (u64, u64),
+    ops: Ops,
+    /// The field codes: by name and kind (0: none yet), and the pair of each code.
+    codes: [[u8; KINDS.len()]; NAMES.len()],
+    pairs: Vec<(u8, u8)>,
     addrs: Vec<SockAddr>,
     blobs: Vec<Vec<u8>>,
     fdlists: Vec<Vec<i32>>,
@@ -439,8 +536,13 @@ impl Trace {
             payloads,
             digest: FNV_OFFSET,
             count: 0,
-            recs: Vec::new(),
             arena: Vec::new(),
+            last_t: 0,
+            last_bytes: (u64::MAX, 0),
+            ops: Ops::new(),
+            codes: [[0; KINDS.len()]; NAMES.len()],
+            // (Code 0 is `PAIR`.)
+            pairs: vec![(0, 0)],
             addrs: Vec::new(),
             blobs: Vec::new(),
             fdlists: Vec::new(),
@@ -449,27 +551,51 @@ impl Trace {
         }
     }
 
-    /// Starts an event at virtual time `t` on `host`.
+    /// Starts an event at virtual time `t` on `host` (every event is ended: [`Event::end`]).
     #[inline(always)]
     pub(crate) fn ev(&mut self, t: Nanos, host: usize, op: &'static str) -> Event<'_> {
-        let h = fold_bytes(mix(mix(FNV_OFFSET, t), host as u64), op.as_bytes());
-        let start = self.arena.len() as u64;
-        Event {
-            tr: self,
-            t,
-            host,
-            op,
-            h,
-            start,
-            n: 0,
-            res: None,
+        let i = self.ops.intern(op);
+        let h = self.ops.fold(mix(mix(FNV_OFFSET, t), host as u64), i);
+        if self.keep {
+            let a = &mut self.arena;
+            put_varint(a, u64::from(i));
+            put_varint(a, host as u64);
+            put_varint(a, t.wrapping_sub(self.last_t));
+            self.last_t = t;
         }
+        Event { tr: self, h }
     }
 
-    /// Decodes one field.
-    fn field(&self, r: &mut Reader<'_>) -> Field {
-        let name = NAMES[usize::from(r.byte())];
-        let kind = KINDS[usize::from(r.byte())];
+    /// The code byte of a field (name, kind) pair, [`PAIR`] if there are too many.
+    #[inline(always)]
+    fn code(&mut self, name: Name, kind: Kind) -> u8 {
+        let c = self.codes[usize::from(name.0)][kind as usize];
+        if c != 0 {
+            return c;
+        }
+        self.new_code(name, kind)
+    }
+
+    #[cold]
+    fn new_code(&mut self, name: Name, kind: Kind) -> u8 {
+        if self.pairs.len() > MAX_CODE {
+            return PAIR;
+        }
+        let c = self.pairs.len() as u8;
+        self.pairs.push((name.0, kind as u8));
+        self.codes[usize::from(name.0)][kind as usize] = c;
+        c
+    }
+
+    /// Decodes one field after its code byte `code` (`last`: the previous `Bytes` field's
+    /// length and hash).
+    fn field(&self, code: u8, r: &mut Reader<'_>, last: &mut (u64, u64)) -> Field {
+        let (name, kind) = match code {
+            PAIR => (r.byte(), r.byte()),
+            c => self.pairs[usize::from(c)],
+        };
+        let name = NAMES[usize::from(name)];
+        let kind = KINDS[usize::from(kind)];
         let as_i32 = |v: i64| v as i32;
         let val = match kind {
             Kind::Int => Val::Int(r.signed()),
@@ -490,12 +616,23 @@ impl Trace {
             Kind::Bytes => {
                 let len = r.varint();
                 let hash = u64::from_le_bytes(r.fixed());
-                let data = r.index();
+                *last = (len, hash);
                 Val::Bytes {
                     len,
                     hash,
-                    data: (data > 0).then(|| self.blobs[data - 1].clone()),
+                    data: None,
                 }
+            }
+            Kind::BytesAgain => Val::Bytes {
+                len: last.0,
+                hash: last.1,
+                data: None,
+            },
+            Kind::Blob => {
+                let len = r.varint();
+                let hash = u64::from_le_bytes(r.fixed());
+                let data = Some(self.blobs[r.index()].clone());
+                Val::Bytes { len, hash, data }
             }
             Kind::Fds => Val::Fds(self.fdlists[r.index()].clone()),
             Kind::Text => Val::Text(self.texts[r.index()].clone()),
@@ -505,50 +642,68 @@ impl Trace {
 
     /// The kept events, materialised.
     pub(crate) fn events(&self) -> Vec<TraceEvent> {
-        self.recs
-            .iter()
-            .map(|rec| {
-                let mut r = Reader {
-                    b: &self.arena,
-                    i: rec.start as usize,
-                };
-                TraceEvent {
-                    t: rec.t,
-                    host: self
-                        .names
-                        .get(rec.host as usize)
-                        .cloned()
-                        .unwrap_or_else(|| format!("h{}", rec.host)),
-                    op: rec.op,
-                    fields: (0..rec.n).map(|_| self.field(&mut r)).collect(),
-                    res: (rec.res != NO_RES).then_some(usize::from(rec.res)),
+        let mut out = Vec::new();
+        self.decode(|t, host, op, fields, res| {
+            out.push(TraceEvent {
+                t,
+                host: self
+                    .names
+                    .get(host)
+                    .cloned()
+                    .unwrap_or_else(|| format!("h{host}")),
+                op,
+                fields,
+                res,
+            });
+        });
+        out
+    }
+
+    /// Decodes the kept events in order: time, host index, operation, fields, and where
+    /// the result starts.
+    fn decode(&self, mut f: impl FnMut(Nanos, usize, &'static str, Vec<Field>, Option<usize>)) {
+        let mut r = Reader {
+            b: &self.arena,
+            i: 0,
+        };
+        let mut t: Nanos = 0;
+        let mut last = (u64::MAX, 0);
+        while r.i < self.arena.len() {
+            let op = self.ops.names[r.index()];
+            let host = r.index();
+            t = t.wrapping_add(r.varint());
+            let mut fields = Vec::new();
+            let mut res = None;
+            loop {
+                match r.byte() {
+                    END => break,
+                    ARROW => res = Some(fields.len()),
+                    code => fields.push(self.field(code, &mut r, &mut last)),
                 }
-            })
-            .collect()
+            }
+            f(t, host, op, fields, res);
+        }
     }
 }
 
-/// An event under construction; [`Event::end`] folds it into the digest (and keeps it).
+/// An event under construction; [`Event::end`] folds it into the digest (and ends the
+/// kept event).
 pub(crate) struct Event<'a> {
     tr: &'a mut Trace,
-    t: Nanos,
-    host: usize,
-    op: &'static str,
     h: u64,
-    /// Where the event's fields start in the arena, and how many were kept.
-    start: u64,
-    n: u16,
-    res: Option<u16>,
 }
 
 impl Event<'_> {
-    /// Starts a kept field: its name and kind bytes.
+    /// Starts a kept field: its code byte.
     #[inline(always)]
     fn head(&mut self, name: Name, kind: Kind) -> &mut Vec<u8> {
-        self.n = self.n.saturating_add(1);
+        let code = self.tr.code(name, kind);
         let a = &mut self.tr.arena;
-        a.push(name.0);
-        a.push(kind as u8);
+        a.push(code);
+        if code == PAIR {
+            a.push(name.0);
+            a.push(kind as u8);
+        }
         a
     }
 
@@ -667,16 +822,23 @@ impl Event<'_> {
         let hash = fin(fold_bytes(FNV_OFFSET, data));
         self.h = mix(self.h, tagged(T_BYTES, hash));
         if self.tr.keep {
-            let blob = if self.tr.payloads {
+            let len = data.len() as u64;
+            if self.tr.payloads {
                 self.tr.blobs.push(data.to_vec());
-                self.tr.blobs.len() as u64
+                let i = self.tr.blobs.len() as u64 - 1;
+                let out = self.head(name, Kind::Blob);
+                put_varint(out, len);
+                out.extend_from_slice(&hash.to_le_bytes());
+                put_varint(out, i);
+            } else if self.tr.last_bytes == (len, hash) {
+                // (An echo: what was sent is received and sent back.)
+                self.head(name, Kind::BytesAgain);
             } else {
-                0
-            };
-            let out = self.head(name, Kind::Bytes);
-            put_varint(out, data.len() as u64);
-            out.extend_from_slice(&hash.to_le_bytes());
-            put_varint(out, blob);
+                self.tr.last_bytes = (len, hash);
+                let out = self.head(name, Kind::Bytes);
+                put_varint(out, len);
+                out.extend_from_slice(&hash.to_le_bytes());
+            }
         }
         self
     }
@@ -719,8 +881,10 @@ impl Event<'_> {
     /// Starts the result part. (Not hashed: each operation's fields come in a fixed
     /// order, and the tags tell an error from a value.)
     #[inline(always)]
-    pub(crate) fn arrow(mut self) -> Self {
-        self.res = Some(self.n);
+    pub(crate) fn arrow(self) -> Self {
+        if self.tr.keep {
+            self.tr.arena.push(ARROW);
+        }
         self
     }
 
@@ -751,14 +915,7 @@ impl Event<'_> {
         tr.digest = mix(tr.digest, fin(self.h));
         tr.count += 1;
         if tr.keep {
-            tr.recs.push(Rec {
-                t: self.t,
-                op: self.op,
-                start: self.start,
-                host: self.host as u32,
-                res: self.res.unwrap_or(NO_RES),
-                n: self.n,
-            });
+            tr.arena.push(END);
         }
     }
 }
@@ -823,5 +980,147 @@ impl fmt::Display for TraceEvent {
             f.write_str(" -> ok")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use llsocket_api::cmsg::{self, Cmsg};
+    use llsocket_api::{
+        AddrInfoHints, Family, Interest, MsgFlags, OptName, Protocol, SockAddr, SockOpt, SockType,
+        SocketOps,
+    };
+
+    use super::*;
+    use crate::{Latency, LinkConfig, Sim};
+
+    /// The digest folded again from the kept events alone.
+    fn rehash(tr: &Trace) -> u64 {
+        let mut digest = FNV_OFFSET;
+        tr.decode(|t, host, op, fields, _| {
+            let mut h = fold_bytes(mix(mix(FNV_OFFSET, t), host as u64), op.as_bytes());
+            for f in &fields {
+                let word = |tag, v: u64| mix(h, tagged(tag, v));
+                h = match &f.val {
+                    Val::Int(v) => word(T_INT, *v as u64),
+                    Val::Fd(v) => word(T_FD, u64::from(*v as u32)),
+                    Val::Bool(v) => word(T_BOOL, u64::from(*v)),
+                    Val::Errno(v) => word(T_ERRNO, u64::from(*v as u32)),
+                    Val::Flags(v) => word(T_FLAGS, u64::from(*v as u32)),
+                    Val::Addr(a) => fold_addr(h, a),
+                    Val::Bytes { hash, .. } => word(T_BYTES, *hash),
+                    Val::Fds(v) => v.iter().fold(word(T_FDS, v.len() as u64), |h, fd| {
+                        mix(h, u64::from(*fd as u32))
+                    }),
+                    Val::Text(s) => {
+                        let mut t = TextFold {
+                            h: word(T_TEXT, 0),
+                            word: [0; 8],
+                            n: 0,
+                            len: 0,
+                            keep: None,
+                        };
+                        t.write_str(s).expect("hashing");
+                        t.finish().0
+                    }
+                    Val::Family(v) => word(T_FAMILY, u64::from(*v as u32)),
+                    Val::Type(v) => word(T_TYPE, u64::from(*v as u32)),
+                    Val::Interest(v) => word(T_INTEREST, u64::from(*v)),
+                    Val::None => word(T_NONE, 0),
+                };
+            }
+            digest = mix(digest, fin(h));
+        });
+        digest
+    }
+
+    /// A bit of everything: TCP echo (the same payload back), time passing, a lossy link,
+    /// UDP with addresses, unix descriptor passing with timestamps, options, readiness,
+    /// the resolver.
+    fn scenario(sim: &Sim) {
+        let (a, b) = (sim.host("a"), sim.host("b"));
+        let tcp = |h: &crate::Host| {
+            h.socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, false)
+                .unwrap()
+        };
+        let l = tcp(&b);
+        b.bind(l, &SockAddr::v4(b.ipv4(), 80)).unwrap();
+        b.listen(l, 4).unwrap();
+        let c = tcp(&a);
+        a.connect(c, &SockAddr::v4(b.ipv4(), 80)).unwrap();
+        let s = b.accept(l, true).unwrap().fd;
+        let mut buf = [0u8; 300];
+        for i in 0..50u8 {
+            let msg = vec![i; 1 + usize::from(i) * 5];
+            a.send(c, &msg, MsgFlags::NONE).unwrap();
+            let n = b.recv(s, &mut buf, MsgFlags::NONE).unwrap();
+            b.send(s, &buf[..n], MsgFlags::NONE).unwrap();
+            a.recv(c, &mut buf, MsgFlags::NONE).unwrap();
+            sim.advance(Duration::from_micros(u64::from(i) * 977));
+        }
+        let _ = a.recv(c, &mut buf, MsgFlags::DONTWAIT);
+        sim.set_link_both(
+            &a,
+            &b,
+            LinkConfig {
+                latency: Latency::Uniform(Duration::from_millis(1), Duration::from_millis(9)),
+                loss: 0.2,
+                duplicate: 0.1,
+                reorder: 0.2,
+            },
+        );
+        a.send(c, &[7; 5000], MsgFlags::NONE).unwrap();
+        let mut got = 0;
+        while got < 5000 {
+            got += b.recv(s, &mut buf, MsgFlags::NONE).unwrap();
+        }
+        let u = b
+            .socket(Family::INET6, SockType::DGRAM, Protocol::DEFAULT, false)
+            .unwrap();
+        b.bind(u, &SockAddr::v6(std::net::Ipv6Addr::UNSPECIFIED, 53))
+            .unwrap();
+        let v = a
+            .socket(Family::INET, SockType::DGRAM, Protocol::DEFAULT, false)
+            .unwrap();
+        for i in 0..10u8 {
+            a.sendto(v, &[i; 3], &SockAddr::v4(b.ipv4(), 53), MsgFlags::NONE)
+                .unwrap();
+        }
+        sim.advance(Duration::from_secs(1));
+        while b.recvfrom(u, &mut buf, MsgFlags::DONTWAIT).is_ok() {}
+        let (x, y) = a
+            .socketpair(SockType::DGRAM, Protocol::DEFAULT, false)
+            .unwrap();
+        a.setsockopt(y, SockOpt::Timestamp(true)).unwrap();
+        let ctl = cmsg::encode(&[Cmsg::rights(&[v, x])]);
+        a.sendmsg(x, &[b"two ", b"fds"], &ctl, None, MsgFlags::NONE)
+            .unwrap();
+        let mut control = vec![0u8; 256];
+        a.recvmsg(y, &mut [&mut buf[..16]], &mut control, MsgFlags::NONE)
+            .unwrap();
+        for o in OptName::ALL {
+            let _ = a.getsockopt(y, *o);
+        }
+        let _ = a.poll(x, Interest::READ, 50);
+        let _ = a.getaddrinfo(Some(b"b".as_slice()), None, &AddrInfoHints::default());
+        let _ = a.getnameinfo(&SockAddr::v6(a.ipv6(), 443), 0);
+        let _ = a.interfaces();
+        for fd in [c, v, x, y] {
+            a.close(fd).unwrap();
+        }
+        sim.advance(Duration::from_secs(100));
+    }
+
+    #[test]
+    fn the_kept_trace_holds_exactly_what_the_digest_folded() {
+        for payloads in [false, true] {
+            let sim = Sim::builder(9).trace_payloads(payloads).build();
+            scenario(&sim);
+            let w = sim.w.borrow();
+            assert!(w.trace.count > 400, "{}", w.trace.count);
+            assert_eq!(rehash(&w.trace), w.trace.digest, "payloads: {payloads}");
+        }
     }
 }
