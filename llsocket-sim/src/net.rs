@@ -272,7 +272,14 @@ impl World {
     /// a receiver that takes it (the checks of [`World::arrive`]), nothing held out of
     /// order. The sender then calls [`World::deliver_data`] without building a packet.
     #[inline]
-    fn in_order_now(&self, a: usize, b: usize, from: ObjId, to: ObjId, seq: u64) -> bool {
+    pub(crate) fn in_order_now(
+        &self,
+        a: usize,
+        b: usize,
+        from: ObjId,
+        to: ObjId,
+        seq: u64,
+    ) -> bool {
         if self.capture.is_some() || !self.hosts[b].up || !self.instant(a, b) {
             return false;
         }
@@ -315,7 +322,13 @@ impl World {
     }
 
     /// In-order stream data at its receiver `to` (urgent byte at index `urg`).
-    fn deliver_data(&mut self, from: ObjId, to: ObjId, data: Vec<u8>, urg: Option<usize>) {
+    pub(crate) fn deliver_data(
+        &mut self,
+        from: ObjId,
+        to: ObjId,
+        data: Vec<u8>,
+        urg: Option<usize>,
+    ) {
         let len = data.len();
         if self.exists(from) {
             let f = self.s(from);

@@ -20,6 +20,11 @@ impl World {
         flags: MsgFlags,
     ) -> Result<usize> {
         let id = self.sock_of(h, fd)?;
+        if to.is_none() && control.is_empty() && flags.0 & !MsgFlags::DONTWAIT.0 == 0 {
+            if let Some(n) = self.tcp_send_now(h, id, data) {
+                return Ok(n);
+            }
+        }
         if let Some(a) = to {
             check_unix_len(a)?;
         }
@@ -300,6 +305,9 @@ impl World {
         g: &mut Got,
     ) -> Result<ObjId> {
         let id = self.sock_of(h, fd)?;
+        if self.tcp_recv_now(h, id, cap, flags, g).is_some() {
+            return Ok(id);
+        }
         let nonblock = self.nonblock_of(id) || flags.contains(MsgFlags::DONTWAIT);
         self.recv_inner(h, id, cap, flags, nonblock, g)?;
         // The sender's name as it is now (or as it was when it closed).

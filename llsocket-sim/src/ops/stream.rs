@@ -119,6 +119,64 @@ impl World {
         }
     }
 
+    /// The common case of a TCP `send` done at once, or `None` (nothing done) when
+    /// [`World::stream_send`] must decide: a connected socket with nothing queued, all
+    /// of `data` fitting its send buffer, the peer's window and one segment, an instant
+    /// link to a peer that takes it in order, and no fault switch that could fire. The
+    /// outcome is then the same as `stream_send`'s (and `pump`'s): every byte delivered.
+    #[inline]
+    pub(crate) fn tcp_send_now(&mut self, h: usize, id: ObjId, data: &[u8]) -> Option<usize> {
+        let s = self.sr(id);
+        if !s.is_tcp()
+            || s.st != St::Connected
+            || s.err != 0
+            || s.wr_shut
+            || s.fin_pending
+            || s.fin_sent
+            || s.snd_urg.is_some()
+            || !s.sq.is_empty()
+            || data.is_empty()
+            || self.ctl_err.is_some()
+            || !self.fault_free(h)
+        {
+            return None;
+        }
+        let n = data.len();
+        let peer = s.peer_id?;
+        let sndbuf = s.opts.sndbuf.max(0) as usize;
+        let p = match self.objs.get(&peer).map(|o| &o.kind) {
+            Some(Kind::Sock(p)) => p,
+            _ => return None,
+        };
+        let window = (p.opts.rcvbuf.max(1) as usize)
+            .saturating_sub(p.rq_bytes)
+            .saturating_sub(s.inflight);
+        let mss = if p.host == s.host { 65_536 } else { 1460 };
+        if sndbuf.saturating_sub(s.inflight) < n || window < n || mss < n {
+            return None;
+        }
+        let (src_h, dst_h, seq) = (s.host, p.host, s.snd_nxt);
+        if !self.in_order_now(src_h, dst_h, id, peer, seq) {
+            return None;
+        }
+        let s = self.s(id);
+        s.snd_nxt += n as u64;
+        s.inflight += n;
+        let mut b = self.buffer();
+        b.extend_from_slice(data);
+        self.deliver_data(id, peer, b, None);
+        Some(n)
+    }
+
+    /// Whether no fault switch of host `h` can fire (none draws from the generator).
+    #[inline]
+    fn fault_free(&self, h: usize) -> bool {
+        let f = &self.hosts[h].faults;
+        [f.short_io, f.eintr, f.reset]
+            .iter()
+            .all(|&p| p <= 0.0 || p.is_nan())
+    }
+
     /// Queues one chunk of a stream write: into the unix peer's queue, or the TCP send queue.
     fn stream_put(
         &mut self,
@@ -355,6 +413,42 @@ impl World {
         Ok(())
     }
 
+    /// The common case of a TCP receive done at once, or `None` (nothing done) when
+    /// [`World::stream_recv`] must decide: no flags but `MSG_DONTWAIT`, a connected
+    /// socket without urgent data holding at least its `SO_RCVLOWAT` (or `cap`) bytes,
+    /// no fault switch that could fire. The outcome is then the same as `stream_recv`'s.
+    #[inline]
+    pub(crate) fn tcp_recv_now(
+        &mut self,
+        h: usize,
+        id: ObjId,
+        cap: usize,
+        flags: MsgFlags,
+        g: &mut Got,
+    ) -> Option<()> {
+        let s = self.sr(id);
+        let target = (s.opts.rcvlowat.max(1) as usize).min(cap).max(1);
+        if flags.0 & !MsgFlags::DONTWAIT.0 != 0
+            || cap == 0
+            || !s.is_tcp()
+            || s.st != St::Connected
+            || s.mark.is_some()
+            || s.rq_bytes < target
+            || !self.fault_free(h)
+        {
+            return None;
+        }
+        let want = cap.min(s.rq_bytes);
+        let n = self.stream_take(id, want, 0, false, g);
+        debug_assert_eq!(n, want, "the queue holds rq_bytes");
+        // Reading opened the window: let the peer send what it has queued.
+        if let Some(p) = self.sr(id).peer_id {
+            self.pump(p);
+        }
+        g.ret = n;
+        Some(())
+    }
+
     /// Takes up to `want` bytes from a stream's queue (from offset `skip` when peeking).
     fn stream_take(
         &mut self,
@@ -575,5 +669,129 @@ impl World {
         } else {
             self.sendmsg_inner(h, id, chunk, &[], None, MsgFlags::NONE, nonblock)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use llsocket_api::{Family, MsgFlags, Protocol, SockAddr, SockOpt, SockType, SocketOps};
+
+    use crate::{HostFaults, Latency, LinkConfig, Sim};
+
+    /// A mixed stream workload on a connection between two hosts, one on loopback and one
+    /// over a link with latency (its receives wait for data in flight): sends that fit
+    /// and sends that fill the window, urgent data, receives of every size with and
+    /// without flags, `SO_RCVLOWAT`, and closes with data unread. With
+    /// `faults` the hosts have fault switches that never fire but must be drawn, which
+    /// keeps every call off the TCP fast paths (`tcp_send_now`, `tcp_recv_now`).
+    fn workload(faults: bool) -> (Vec<String>, u64) {
+        let sim = Sim::builder(3).rcvbuf(4096).build();
+        let (a, b, c) = (sim.host("a"), sim.host("b"), sim.host("c"));
+        let slow = LinkConfig {
+            latency: Latency::Fixed(std::time::Duration::from_millis(1)),
+            ..LinkConfig::default()
+        };
+        sim.set_link_both(&b, &c, slow);
+        let tcp = |h: &crate::Host| {
+            h.socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, false)
+                .unwrap()
+        };
+        let mut pairs = Vec::new();
+        for (cli, port) in [(&a, 80), (&b, 81), (&c, 82)] {
+            let l = tcp(&b);
+            b.bind(l, &SockAddr::v4(b.ipv4(), port)).unwrap();
+            b.listen(l, 4).unwrap();
+            let cfd = tcp(cli);
+            cli.connect(cfd, &SockAddr::v4(b.ipv4(), port)).unwrap();
+            let sfd = b.accept(l, false).unwrap().fd;
+            pairs.push((cli.clone(), cfd, sfd));
+        }
+        // (No draw from the generator after this point but the fault switches'.)
+        let never = HostFaults {
+            short_io: 1e-300,
+            eintr: 1e-300,
+            reset: 1e-300,
+        };
+        if faults {
+            for h in [&a, &b, &c] {
+                h.set_faults(never);
+            }
+        }
+        let mut buf = vec![0u8; 20_000];
+        // A send one byte larger than the window (the rest waits), a receive below
+        // SO_RCVLOWAT with more data in flight (it waits for it).
+        let (_, cfd, sfd) = pairs[0];
+        assert_eq!(a.send(cfd, &[1; 4000], MsgFlags::NONE), Ok(4000));
+        assert_eq!(a.send(cfd, &[2; 97], MsgFlags::NONE), Ok(97));
+        assert_eq!(b.recv(sfd, &mut buf, MsgFlags::NONE), Ok(4096));
+        let (_, cfd, sfd) = pairs[2];
+        b.setsockopt(sfd, SockOpt::RcvLowat(100)).unwrap();
+        c.send(cfd, &[3; 10], MsgFlags::NONE).unwrap();
+        sim.advance(std::time::Duration::from_millis(2));
+        c.send(cfd, &[4; 200], MsgFlags::NONE).unwrap();
+        assert_eq!(b.recv(sfd, &mut buf, MsgFlags::NONE), Ok(210));
+        b.setsockopt(sfd, SockOpt::RcvLowat(1)).unwrap();
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for i in 0..3000u32 {
+            let (cli, cfd, sfd) = &pairs[next(3) as usize];
+            let ((from, fd_from), (to_host, fd_to)) = if next(2) == 0 {
+                ((cli, *cfd), (&b, *sfd))
+            } else {
+                ((&b, *sfd), (cli, *cfd))
+            };
+            match next(10) {
+                0..=3 => {
+                    let len = [1, 32, 500, 3000, 9000][next(5) as usize];
+                    let flags = match next(8) {
+                        0 => MsgFlags::OOB,
+                        1 => MsgFlags::DONTWAIT,
+                        _ => MsgFlags::NONE,
+                    };
+                    let msg = vec![i as u8; len];
+                    let _ = from.send(fd_from, &msg, flags);
+                }
+                4..=7 => {
+                    let cap = [0, 1, 7, 32, 4096, 20_000][next(6) as usize];
+                    let flags = match next(10) {
+                        0 => MsgFlags::PEEK,
+                        1 => MsgFlags::OOB,
+                        2 => MsgFlags::WAITALL | MsgFlags::DONTWAIT,
+                        3 => MsgFlags::TRUNC,
+                        4 | 5 => MsgFlags::NONE,
+                        _ => MsgFlags::DONTWAIT,
+                    };
+                    let _ = to_host.recv(fd_to, &mut buf[..cap], flags);
+                }
+                8 => {
+                    let lowat = [1, 16, 100][next(3) as usize];
+                    let _ = to_host.setsockopt(fd_to, SockOpt::RcvLowat(lowat));
+                }
+                _ => {
+                    let _ = to_host.recv(fd_to, &mut buf[..64], MsgFlags::DONTWAIT);
+                }
+            }
+        }
+        for (cli, cfd, sfd) in &pairs {
+            cli.close(*cfd).unwrap();
+            b.close(*sfd).unwrap();
+        }
+        (sim.trace(), sim.trace_digest())
+    }
+
+    #[test]
+    fn the_tcp_fast_paths_do_what_the_general_path_does() {
+        let (fast, fast_digest) = workload(false);
+        let (slow, slow_digest) = workload(true);
+        assert!(fast.len() > 3000, "{}", fast.len());
+        assert_eq!(fast.len(), slow.len());
+        let diff = fast.iter().zip(&slow).position(|(x, y)| x != y);
+        assert_eq!(diff, None, "first difference at {diff:?}");
+        assert_eq!(fast_digest, slow_digest);
     }
 }
