@@ -644,7 +644,7 @@ impl Host {
 
     /// The descriptors open in this host's table, ascending (for leak checks).
     pub fn open_fds(&self) -> Vec<Fd> {
-        self.with(|w, h| w.hosts[h].fds.keys().map(|&k| Fd(k)).collect())
+        self.with(|w, h| w.hosts[h].fds.keys().map(Fd).collect())
     }
 
     /// Crash: every socket and descriptor vanishes without a packet; the host is

@@ -50,12 +50,70 @@ pub(crate) struct FdSlot {
     pub cloexec: bool,
 }
 
+/// A host's descriptor table: slots indexed by descriptor number (numbers are the lowest
+/// free ones, so it is as long as the most descriptors ever open at once, plus three).
+#[derive(Debug, Default)]
+pub(crate) struct FdTable {
+    v: Vec<Option<FdSlot>>,
+    /// Descriptors open.
+    n: usize,
+}
+
+impl FdTable {
+    #[inline]
+    pub(crate) fn get(&self, fd: &i32) -> Option<&FdSlot> {
+        self.v.get(usize::try_from(*fd).ok()?)?.as_ref()
+    }
+
+    #[inline]
+    pub(crate) fn get_mut(&mut self, fd: &i32) -> Option<&mut FdSlot> {
+        self.v.get_mut(usize::try_from(*fd).ok()?)?.as_mut()
+    }
+
+    pub(crate) fn insert(&mut self, fd: i32, slot: FdSlot) -> Option<FdSlot> {
+        let i = usize::try_from(fd).expect("llsocket-sim: descriptor numbers are not negative");
+        if self.v.len() <= i {
+            self.v.resize(i + 1, None);
+        }
+        let old = self.v[i].replace(slot);
+        self.n += usize::from(old.is_none());
+        old
+    }
+
+    pub(crate) fn remove(&mut self, fd: &i32) -> Option<FdSlot> {
+        let old = self.v.get_mut(usize::try_from(*fd).ok()?)?.take();
+        self.n -= usize::from(old.is_some());
+        old
+    }
+
+    /// Descriptors open.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.n
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.v.clear();
+        self.n = 0;
+    }
+
+    /// The open descriptor numbers, ascending.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = i32> + '_ {
+        (0..).zip(&self.v).filter_map(|(i, s)| s.map(|_| i))
+    }
+
+    /// The open slots, by ascending descriptor number.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &FdSlot> {
+        self.v.iter().flatten()
+    }
+}
+
 /// A simulated host.
 #[derive(Debug)]
 pub(crate) struct HostState {
     pub name: String,
     pub up: bool,
-    pub fds: BTreeMap<i32, FdSlot>,
+    pub fds: FdTable,
     /// Free descriptor numbers below `fd_top` (numbers from `fd_top` up were never used).
     pub free_fds: BTreeSet<i32>,
     pub fd_top: i32,
@@ -247,9 +305,11 @@ pub(crate) struct Sock {
 }
 
 impl Sock {
+    #[inline]
     pub(crate) fn is_unix(&self) -> bool {
         self.family == Family::UNIX
     }
+    #[inline]
     pub(crate) fn is_tcp(&self) -> bool {
         !self.is_unix() && self.ty == SockType::STREAM
     }
@@ -272,6 +332,14 @@ impl Sock {
     }
 }
 
+/// The panic of a broken invariant: socket `id` was expected to exist (out of line, so
+/// the accessors that check it stay small enough to inline).
+#[cold]
+#[inline(never)]
+fn vanished(id: ObjId) -> ! {
+    panic!("llsocket-sim: socket {id} vanished (internal invariant)")
+}
+
 /// Objects by id: ids are handed out in order and never reused, so a vector
 /// indexed by id is both the fastest map and trivially deterministic.
 #[derive(Debug, Default)]
@@ -280,9 +348,11 @@ pub(crate) struct Slab {
 }
 
 impl Slab {
+    #[inline]
     pub(crate) fn get(&self, k: &ObjId) -> Option<&Obj> {
         self.v.get(*k as usize)?.as_ref()
     }
+    #[inline]
     pub(crate) fn get_mut(&mut self, k: &ObjId) -> Option<&mut Obj> {
         self.v.get_mut(*k as usize)?.as_mut()
     }
@@ -298,7 +368,7 @@ impl Slab {
     pub(crate) fn sock_mut(&mut self, id: ObjId) -> &mut Sock {
         match self.get_mut(&id).map(|o| &mut o.kind) {
             Some(Kind::Sock(s)) => s,
-            _ => panic!("llsocket-sim: socket {id} vanished (internal invariant)"),
+            _ => vanished(id),
         }
     }
     pub(crate) fn remove(&mut self, k: &ObjId) -> Option<Obj> {
@@ -511,7 +581,7 @@ impl World {
         self.hosts.push(HostState {
             name: name.to_owned(),
             up: true,
-            fds: BTreeMap::new(),
+            fds: FdTable::default(),
             free_fds: BTreeSet::new(),
             fd_top: 3,
             listeners: BTreeMap::new(),
@@ -724,15 +794,18 @@ impl World {
         }
     }
 
+    #[inline]
     pub(crate) fn slot(&self, host: usize, fd: Fd) -> Result<FdSlot> {
         self.hosts[host].fds.get(&fd.0).copied().ok_or(Errno::EBADF)
     }
 
+    #[inline]
     pub(crate) fn obj_of(&self, host: usize, fd: Fd) -> Result<ObjId> {
         self.slot(host, fd).map(|s| s.obj)
     }
 
     /// The socket behind `fd` (`EBADF`, `ENOTSOCK`).
+    #[inline]
     pub(crate) fn sock_of(&self, host: usize, fd: Fd) -> Result<ObjId> {
         let id = self.obj_of(host, fd)?;
         match self.objs.get(&id).map(|o| &o.kind) {
@@ -742,25 +815,29 @@ impl World {
         }
     }
 
+    #[inline]
     pub(crate) fn exists(&self, id: ObjId) -> bool {
         matches!(self.objs.get(&id).map(|o| &o.kind), Some(Kind::Sock(_)))
     }
 
     /// The socket `id` (an internal invariant: it exists).
+    #[inline]
     pub(crate) fn s(&mut self, id: ObjId) -> &mut Sock {
         match self.objs.get_mut(&id).map(|o| &mut o.kind) {
             Some(Kind::Sock(s)) => s,
-            _ => panic!("llsocket-sim: socket {id} vanished (internal invariant)"),
+            _ => vanished(id),
         }
     }
 
+    #[inline]
     pub(crate) fn sr(&self, id: ObjId) -> &Sock {
         match self.objs.get(&id).map(|o| &o.kind) {
             Some(Kind::Sock(s)) => s,
-            _ => panic!("llsocket-sim: socket {id} vanished (internal invariant)"),
+            _ => vanished(id),
         }
     }
 
+    #[inline]
     pub(crate) fn nonblock_of(&self, id: ObjId) -> bool {
         self.objs.get(&id).is_some_and(|o| o.nonblock)
     }

@@ -439,8 +439,30 @@ impl World {
             return None;
         }
         let want = cap.min(s.rq_bytes);
-        let n = self.stream_take(id, want, 0, false, g);
+        // What `stream_take` does with TCP segments (no sender, no descriptors) and no
+        // urgent mark: copy `want` bytes from the front.
+        let World { objs, spare, .. } = self;
+        let s = objs.sock_mut(id);
+        let mut n = 0;
+        while n < want {
+            let Some(seg) = s.rq.front_mut() else { break };
+            debug_assert!(seg.from.is_none() && seg.src.is_none() && seg.rights.is_empty());
+            if g.ts.is_none() {
+                g.ts = Some(seg.ts);
+            }
+            let take = (seg.data.len() - seg.off).min(want - n);
+            g.data.extend_from_slice(&seg.data[seg.off..seg.off + take]);
+            seg.off += take;
+            n += take;
+            if seg.off == seg.data.len() {
+                if let Some(seg) = s.rq.pop_front() {
+                    World::recycle(spare, seg.data);
+                }
+            }
+        }
         debug_assert_eq!(n, want, "the queue holds rq_bytes");
+        s.rq_bytes -= n;
+        s.rd_total += n as u64;
         // Reading opened the window: let the peer send what it has queued.
         if let Some(p) = self.sr(id).peer_id {
             self.pump(p);
