@@ -18,9 +18,9 @@
 //! (names are interned in order of first use; a cache keyed by the literal's address only
 //! finds the index faster and never reaches the digest).
 //!
-//! When the trace is kept the events are stored too, one after the other in one byte arena
-//! (the operation's index, the host, the time step; per field a code byte for its name and
-//! kind and a compact value: a descriptor is one byte, a payload hash eight; IPv6 and unix
+//! When the trace is kept the events are stored too, in two byte streams: per event its
+//! shape (the operation and which fields it has, numbered), host and time step, and its
+//! field values, compact (a descriptor is one byte, a payload hash eight; IPv6 and unix
 //! addresses, texts, descriptor lists and payloads in side tables); when it is not, only
 //! the hashing runs. Payload bytes are stored only when asked for
 //! ([`crate::SimBuilder::trace_payloads`]); the digest covers them either way.
@@ -352,12 +352,10 @@ const KINDS: [Kind; 16] = [
     Kind::Text,
 ];
 
-/// The code byte that ends a kept event.
-const END: u8 = 0xff;
-/// The code byte before a kept event's first result field.
+/// The code before a kept event's first result field.
 const ARROW: u8 = 0xfe;
-/// The code byte of a field whose (name, kind) pair got no code of its own (more than
-/// [`MAX_CODE`] pairs): a name byte and a kind byte follow.
+/// The code of a field whose (name, kind) pair got no code of its own (more than
+/// [`MAX_CODE`] pairs): its values start with a name byte and a kind byte.
 const PAIR: u8 = 0;
 /// The largest field code.
 const MAX_CODE: usize = 0xfd;
@@ -441,16 +439,76 @@ impl Ops {
     }
 }
 
+/// The shape of a kept event: its operation and the codes of its fields in order
+/// ([`ARROW`] before the result), numbered in order of first use.
+#[derive(Debug)]
+struct Shapes {
+    /// `(operation, codes)` by shape number.
+    list: Vec<(u32, Vec<u8>)>,
+    /// Shape numbers by the operation's four little-endian bytes and the codes.
+    ids: BTreeMap<Vec<u8>, u32>,
+    /// A cache of `ids` for shapes of up to 15 codes: `(operation, key, number)`, the
+    /// key holding the number of codes in its low byte and the codes above it. Which
+    /// number a shape gets does not depend on it.
+    cache: Vec<(u32, u128, u32)>,
+    /// The look-up key of `ids` (reused).
+    scratch: Vec<u8>,
+}
+
+const SHAPE_CACHE: usize = 256;
+
+impl Shapes {
+    fn new() -> Shapes {
+        Shapes {
+            list: Vec::new(),
+            ids: BTreeMap::new(),
+            cache: vec![(u32::MAX, 0, 0); SHAPE_CACHE],
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The number of the shape `op` + `key` (at most 15 codes).
+    #[inline(always)]
+    fn short(&mut self, op: u32, key: u128) -> u32 {
+        let h = (u64::from(op) ^ (key as u64) ^ ((key >> 64) as u64).wrapping_mul(FNV_PRIME))
+            .wrapping_mul(TAG_K);
+        let slot = (h >> 56) as usize % SHAPE_CACHE;
+        let (o, k, id) = self.cache[slot];
+        if o == op && k == key {
+            return id;
+        }
+        let bytes = key.to_le_bytes();
+        let id = self.id(op, &bytes[1..=usize::from(bytes[0])]);
+        self.cache[slot] = (op, key, id);
+        id
+    }
+
+    /// The number of the shape `op` + `codes`, made on first use.
+    #[cold]
+    fn id(&mut self, op: u32, codes: &[u8]) -> u32 {
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&op.to_le_bytes());
+        self.scratch.extend_from_slice(codes);
+        if let Some(&id) = self.ids.get(self.scratch.as_slice()) {
+            return id;
+        }
+        let id = self.list.len() as u32;
+        self.list.push((op, codes.to_vec()));
+        self.ids.insert(self.scratch.clone(), id);
+        id
+    }
+}
+
 /// The world's trace: the digest always, the events when kept.
 ///
-/// Kept events are encoded one after the other in one byte arena: the operation (an
-/// index into the interned names), the host and the time since the previous kept event
-/// as varints; then each field as a code byte (its name and kind, numbered in order of
-/// first use) and a compact value (a descriptor or a small length is one byte, a payload
-/// hash eight), [`ARROW`] before the result, [`END`] after the last field. Addresses
-/// other than IPv4, texts, descriptor lists and payloads go in side tables: a long run
-/// keeps little more than the numbers it observed (a 32-byte echo round trip, six events,
-/// takes 73 bytes: a payload hash seen again, as an echo's is, is not stored again).
+/// Kept events are two byte streams. Per event `heads` has its shape (the operation and
+/// its fields' codes: [`Shapes`]), its host and the time since the previous kept event,
+/// as varints; `vals` has its fields' values, compact (a descriptor or a small length is
+/// one byte, a payload hash eight). A field's code stands for its name and kind,
+/// numbered in order of first use. Addresses other than IPv4, texts, descriptor lists
+/// and payloads go in side tables: a long run keeps little more than the numbers it
+/// observed (a 32-byte echo round trip, six events, takes 43 bytes: a payload hash seen
+/// again, as an echo's is, is not stored again).
 #[derive(Debug)]
 pub(crate) struct Trace {
     pub keep: bool,
@@ -458,7 +516,18 @@ pub(crate) struct Trace {
     pub digest: u64,
     /// Events recorded (kept or not).
     pub count: u64,
-    arena: Vec<u8>,
+    heads: Vec<u8>,
+    vals: Vec<u8>,
+    shapes: Shapes,
+    /// The event being kept: its operation, host and time, and its codes so far
+    /// (`cur_n` of them; up to 15 in `cur_key` from byte 1, all of them in `long_codes`
+    /// beyond).
+    cur_op: u32,
+    cur_host: u64,
+    cur_t: Nanos,
+    cur_key: [u8; 16],
+    cur_n: usize,
+    long_codes: Vec<u8>,
     /// The time of the last kept event.
     last_t: Nanos,
     /// The length and hash of the last `Kind::Bytes` field kept.
@@ -487,7 +556,7 @@ fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
-/// Reads the arena back.
+/// Reads a byte stream back.
 struct Reader<'a> {
     b: &'a [u8],
     i: usize,
@@ -536,7 +605,15 @@ impl Trace {
             payloads,
             digest: FNV_OFFSET,
             count: 0,
-            arena: Vec::new(),
+            heads: Vec::new(),
+            vals: Vec::new(),
+            shapes: Shapes::new(),
+            cur_op: 0,
+            cur_host: 0,
+            cur_t: 0,
+            cur_key: [0; 16],
+            cur_n: 0,
+            long_codes: Vec::new(),
             last_t: 0,
             last_bytes: (u64::MAX, 0),
             ops: Ops::new(),
@@ -557,13 +634,52 @@ impl Trace {
         let i = self.ops.intern(op);
         let h = self.ops.fold(mix(mix(FNV_OFFSET, t), host as u64), i);
         if self.keep {
-            let a = &mut self.arena;
-            put_varint(a, u64::from(i));
-            put_varint(a, host as u64);
-            put_varint(a, t.wrapping_sub(self.last_t));
-            self.last_t = t;
+            self.cur_op = i;
+            self.cur_host = host as u64;
+            self.cur_t = t;
+            self.cur_key = [0; 16];
+            self.cur_n = 0;
         }
         Event { tr: self, h }
+    }
+
+    /// Adds a code to the kept event's shape.
+    #[inline(always)]
+    fn push_code(&mut self, c: u8) {
+        let n = self.cur_n;
+        if n < 15 {
+            self.cur_key[1 + n] = c;
+        } else {
+            self.push_long_code(c);
+        }
+        self.cur_n = n + 1;
+    }
+
+    /// The 16th code of a kept event and those after it.
+    #[cold]
+    fn push_long_code(&mut self, c: u8) {
+        if self.cur_n == 15 {
+            self.long_codes.clear();
+            self.long_codes.extend_from_slice(&self.cur_key[1..]);
+        }
+        self.long_codes.push(c);
+    }
+
+    /// Ends the kept event: its shape, host and time step.
+    #[inline(always)]
+    fn finish(&mut self) {
+        let shape = if self.cur_n < 16 {
+            let mut key = self.cur_key;
+            key[0] = self.cur_n as u8;
+            self.shapes.short(self.cur_op, u128::from_le_bytes(key))
+        } else {
+            self.shapes.id(self.cur_op, &self.long_codes)
+        };
+        let a = &mut self.heads;
+        put_varint(a, u64::from(shape));
+        put_varint(a, self.cur_host);
+        put_varint(a, self.cur_t.wrapping_sub(self.last_t));
+        self.last_t = self.cur_t;
     }
 
     /// The code byte of a field (name, kind) pair, [`PAIR`] if there are too many.
@@ -587,8 +703,8 @@ impl Trace {
         c
     }
 
-    /// Decodes one field after its code byte `code` (`last`: the previous `Bytes` field's
-    /// length and hash).
+    /// Decodes one field of code `code` (`last`: the previous `Bytes` field's length and
+    /// hash).
     fn field(&self, code: u8, r: &mut Reader<'_>, last: &mut (u64, u64)) -> Field {
         let (name, kind) = match code {
             PAIR => (r.byte(), r.byte()),
@@ -662,26 +778,29 @@ impl Trace {
     /// Decodes the kept events in order: time, host index, operation, fields, and where
     /// the result starts.
     fn decode(&self, mut f: impl FnMut(Nanos, usize, &'static str, Vec<Field>, Option<usize>)) {
-        let mut r = Reader {
-            b: &self.arena,
+        let mut heads = Reader {
+            b: &self.heads,
+            i: 0,
+        };
+        let mut vals = Reader {
+            b: &self.vals,
             i: 0,
         };
         let mut t: Nanos = 0;
         let mut last = (u64::MAX, 0);
-        while r.i < self.arena.len() {
-            let op = self.ops.names[r.index()];
-            let host = r.index();
-            t = t.wrapping_add(r.varint());
+        while heads.i < self.heads.len() {
+            let (op, codes) = &self.shapes.list[heads.index()];
+            let host = heads.index();
+            t = t.wrapping_add(heads.varint());
             let mut fields = Vec::new();
             let mut res = None;
-            loop {
-                match r.byte() {
-                    END => break,
+            for &code in codes {
+                match code {
                     ARROW => res = Some(fields.len()),
-                    code => fields.push(self.field(code, &mut r, &mut last)),
+                    code => fields.push(self.field(code, &mut vals, &mut last)),
                 }
             }
-            f(t, host, op, fields, res);
+            f(t, host, self.ops.names[*op as usize], fields, res);
         }
     }
 }
@@ -694,12 +813,12 @@ pub(crate) struct Event<'a> {
 }
 
 impl Event<'_> {
-    /// Starts a kept field: its code byte.
+    /// Starts a kept field: its code in the shape; the values to write to.
     #[inline(always)]
     fn head(&mut self, name: Name, kind: Kind) -> &mut Vec<u8> {
         let code = self.tr.code(name, kind);
-        let a = &mut self.tr.arena;
-        a.push(code);
+        self.tr.push_code(code);
+        let a = &mut self.tr.vals;
         if code == PAIR {
             a.push(name.0);
             a.push(kind as u8);
@@ -883,7 +1002,7 @@ impl Event<'_> {
     #[inline(always)]
     pub(crate) fn arrow(self) -> Self {
         if self.tr.keep {
-            self.tr.arena.push(ARROW);
+            self.tr.push_code(ARROW);
         }
         self
     }
@@ -915,7 +1034,7 @@ impl Event<'_> {
         tr.digest = mix(tr.digest, fin(self.h));
         tr.count += 1;
         if tr.keep {
-            tr.arena.push(END);
+            tr.finish();
         }
     }
 }
@@ -1105,6 +1224,11 @@ mod tests {
         }
         let _ = a.poll(x, Interest::READ, 50);
         let _ = a.getaddrinfo(Some(b"b".as_slice()), None, &AddrInfoHints::default());
+        let _ = a.getaddrinfo(
+            Some(b"localhost".as_slice()),
+            Some(b"http".as_slice()),
+            &AddrInfoHints::default(),
+        );
         let _ = a.getnameinfo(&SockAddr::v6(a.ipv6(), 443), 0);
         let _ = a.interfaces();
         for fd in [c, v, x, y] {
@@ -1121,6 +1245,10 @@ mod tests {
             let w = sim.w.borrow();
             assert!(w.trace.count > 400, "{}", w.trace.count);
             assert_eq!(rehash(&w.trace), w.trace.digest, "payloads: {payloads}");
+            // (Some events have more than 15 fields: their shapes are not cached.)
+            let events = w.trace.events();
+            assert!(events.iter().any(|e| e.fields.len() > 15));
+            assert_eq!(events.len() as u64, w.trace.count);
         }
     }
 }
