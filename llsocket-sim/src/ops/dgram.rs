@@ -305,7 +305,12 @@ impl World {
         g: &mut Got,
     ) -> Result<ObjId> {
         let id = self.sock_of(h, fd)?;
-        if self.tcp_recv_now(h, id, cap, flags, g).is_some() {
+        let put = |b: &[u8], ts| {
+            g.ts.get_or_insert(ts);
+            g.data.extend_from_slice(b);
+        };
+        if let Some(n) = self.tcp_recv_now(h, id, cap, flags, put) {
+            g.ret = n;
             return Ok(id);
         }
         let nonblock = self.nonblock_of(id) || flags.contains(MsgFlags::DONTWAIT);

@@ -5,7 +5,7 @@
 use llsocket_api::{Errno, Fd, MsgFlags, Result, SockType};
 
 use super::{take_err, timeout_of, Got};
-use crate::types::ObjId;
+use crate::types::{Nanos, ObjId};
 use crate::world::{Kind, Seg, St, World};
 
 impl World {
@@ -416,7 +416,9 @@ impl World {
     /// The common case of a TCP receive done at once, or `None` (nothing done) when
     /// [`World::stream_recv`] must decide: no flags but `MSG_DONTWAIT`, a connected
     /// socket without urgent data holding at least its `SO_RCVLOWAT` (or `cap`) bytes,
-    /// no fault switch that could fire. The outcome is then the same as `stream_recv`'s.
+    /// no fault switch that could fire. The outcome is then the same as `stream_recv`'s:
+    /// the bytes go to `put` in order (with each segment's arrival time), and the
+    /// count is returned.
     #[inline]
     pub(crate) fn tcp_recv_now(
         &mut self,
@@ -424,8 +426,8 @@ impl World {
         id: ObjId,
         cap: usize,
         flags: MsgFlags,
-        g: &mut Got,
-    ) -> Option<()> {
+        mut put: impl FnMut(&[u8], Nanos),
+    ) -> Option<usize> {
         let s = self.sr(id);
         let target = (s.opts.rcvlowat.max(1) as usize).min(cap).max(1);
         if flags.0 & !MsgFlags::DONTWAIT.0 != 0
@@ -447,11 +449,8 @@ impl World {
         while n < want {
             let Some(seg) = s.rq.front_mut() else { break };
             debug_assert!(seg.from.is_none() && seg.src.is_none() && seg.rights.is_empty());
-            if g.ts.is_none() {
-                g.ts = Some(seg.ts);
-            }
             let take = (seg.data.len() - seg.off).min(want - n);
-            g.data.extend_from_slice(&seg.data[seg.off..seg.off + take]);
+            put(&seg.data[seg.off..seg.off + take], seg.ts);
             seg.off += take;
             n += take;
             if seg.off == seg.data.len() {
@@ -467,8 +466,7 @@ impl World {
         if let Some(p) = self.sr(id).peer_id {
             self.pump(p);
         }
-        g.ret = n;
-        Some(())
+        Some(n)
     }
 
     /// Takes up to `want` bytes from a stream's queue (from offset `skip` when peeking).
