@@ -12,7 +12,8 @@
 //! | `msg` | `msghdr`, `cmsghdr`, `cmsghdrs`, `sendmsg`/`recvmsg` bodies |
 //! | `iovec` | `llsocket.iovec` and access to the C lua-iovec rock's objects |
 //! | `device` | `device.getifaddrs`, `env`, constants |
-//! | `sim` | `llsocket.sim`: worlds, hosts as module tables, faults, clock, trace, `install` |
+//! | `sim` | `llsocket.sim`: worlds, hosts as module tables, faults, clock, trace, `install`, tasks (`spawn`, `run`; the scheduler is `sched.lua`) |
+//! | `task` | the socket methods that can wait, as registered: in a task on the simulator a call that would wait suspends the task |
 //!
 //! Every Lua-visible function is a raw `extern "C-unwind"` C function (exact
 //! `luaL_argerror` messages, no mlua callback overhead). The backend lives in a
@@ -85,6 +86,7 @@ mod module;
 mod msg;
 mod sim;
 mod socket;
+mod task;
 mod types;
 
 #[cfg(test)]

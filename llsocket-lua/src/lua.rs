@@ -90,6 +90,9 @@ pub(crate) struct BackendCell {
     /// Set when the simulated world this instance's host belongs to is gone (closed or
     /// collected, see `sim`): every call through the instance then raises.
     pub gone: Cell<bool>,
+    /// The simulated host `backend` is, when it is one: the methods that can wait ask it
+    /// whether a call parked in a task (see `task`). Dropped with `backend`.
+    pub sim: std::cell::OnceCell<Rc<crate::sim::SimHost>>,
 }
 
 /// The backend of a cell, or a raised error when it is gone.

@@ -23,7 +23,7 @@ unsafe extern "C-unwind" fn backend_gc(l: *mut lua_State) -> c_int {
     }
     let cell = lua_touserdata(l, 1) as *mut BackendCell;
     if let Some(c) = cell.as_mut() {
-        let taken = c.backend.take();
+        let taken = (c.backend.take(), c.sim.take());
         c.last_sock.set(std::ptr::null());
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(taken)));
     }

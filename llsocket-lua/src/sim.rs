@@ -1,6 +1,48 @@
 //! `llsocket.sim`: the simulator for Lua programs — worlds from a seed, hosts that are
 //! complete `llsocket` module tables, link and host faults, the virtual clock, the trace,
-//! and `install` (which makes a later `require('llsocket')` the simulated host's).
+//! `install` (which makes a later `require('llsocket')` the simulated host's), and tasks
+//! (several programs at once on one world).
+//!
+//! # Tasks
+//!
+//! `world:spawn(host, name, fn, ...)` makes a task: `fn(...)` run as a coroutine, named
+//! `name` (default `task-<n>`) on `host` in reports. `world:run([{deadline = ms}])` runs
+//! the tasks: in the order they became runnable (spawn order first), each until it
+//! returns or waits. A call that would wait — a blocking `accept`, `acceptfd`,
+//! `connect`, `send`, `sendto`, `write`, `sendmsg`, `sendfd`, `sendfile`, `recv`,
+//! `recvfrom`, `read`, `recvfd`, `recvmsg`, `recvable`/`sendable` with a timeout, a
+//! lingering `close` — suspends only its task (see `task`); when no task can run, the
+//! world runs its next event, or its clock moves to the earliest timeout, and each
+//! suspended call whose host changed (or whose timeout came) is made again, in spawn
+//! order. Timeouts (`SO_RCVTIMEO`, `SO_SNDTIMEO`, `recvable(ms)`, linger) fall at the
+//! virtual time they would without tasks: one task gives the same trace as the same
+//! program run without tasks. A task that calls `coroutine.yield()` lets the others run
+//! first (and the world's next event, if none has anything to do; one that only yields,
+//! with nothing pending, counts as waiting in a deadlock). Tasks may spawn tasks.
+//!
+//! `run` returns `true` once every task has returned, or `false, 'deadline'` when the
+//! virtual clock would pass `deadline` (milliseconds, as `world:now()`; the tasks stay
+//! suspended, a later `run` goes on; in between, plain blocking calls run the world as
+//! without tasks). It raises, leaving the other tasks suspended, at the first task error
+//! (`llsocket.sim: task "client-3" on host c3 failed (virtual time 0.250000000 s, seed
+//! 42):`, the error, the task's traceback, the replay hint), at a deadlock (every task
+//! waits, nothing is pending: one line per task, `task "client-3" on host c3 waits in
+//! recv(fd=4)`), and when a task spins (100 000 calls in a row that could not go on, such
+//! as non-blocking receives that find nothing, without waiting or yielding: nothing else
+//! runs meanwhile, so it would spin forever). `world:tasks()` lists the task objects
+//! (read-only: `name`, `host`, `status`, `waits`, `results`, `error`).
+//!
+//! The scheduler is `sched.lua`; the order it runs things in is the same on every
+//! interpreter, so a task scenario has one digest on Lua 5.1 to 5.4 and LuaJIT. A task
+//! waits by yielding its coroutine from inside the C method, which Lua 5.1 cannot do
+//! across `pcall`/`xpcall` (the call raises `... Lua 5.1 cannot suspend a task across
+//! pcall ...: use sim.pcall`), a metamethod (but `__call`) or a `for` iterator (Lua's own
+//! "attempt to yield across metamethod/C-call boundary"), and no interpreter can across
+//! a C callback (`table.sort`, `string.gsub`, `require`). `sim.pcall` is `pcall` where
+//! `pcall` can yield (Lua 5.2+, LuaJIT) and a coroutine-based `pcall` on Lua 5.1 (as
+//! coxpcall). A coroutine a task makes itself cannot wait (the call raises saying so).
+//! `sim.installed()` is the world of `install` (and of `llsocket-lua --sim`), so a
+//! script run on the simulator can spawn tasks too.
 //!
 //! # Ownership
 //!
@@ -18,8 +60,8 @@
 //! through it raises `llsocket.sim: the world of this host is gone`.
 #![allow(unsafe_op_in_unsafe_fn)] // FFI bodies on a live lua_State
 
-use std::cell::RefCell;
-use std::ffi::{c_int, CStr};
+use std::cell::{Cell, RefCell};
+use std::ffi::{c_int, c_void, CStr};
 use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -31,7 +73,7 @@ use llsocket_api::{
     McastRequest, MsgFlags, NameInfo, OptName, Platform, Protocol, RecvMsgOut, Result, Shutdown,
     SockAddr, SockOpt, SockType, SocketOps,
 };
-use llsocket_sim::{Host, HostFaults, Latency, LinkConfig, Sim};
+use llsocket_sim::{Host, HostFaults, Latency, LinkConfig, Park, Sim, SimError, TaskStep};
 use mlua::ffi::*;
 
 use crate::lua::{
@@ -47,15 +89,60 @@ use crate::lua::{
 pub(crate) struct SimHost {
     host: RefCell<Option<Host>>,
     platform: Platform,
+    /// Shared by the world and all its hosts (see [`TaskShared`]).
+    shared: Rc<TaskShared>,
+}
+
+/// What the task wrappers of a world's hosts share with the world's scheduler.
+#[derive(Default)]
+pub(crate) struct TaskShared {
+    /// The scheduler is calling a parked call again (the call returns, not yields, when it
+    /// parks again).
+    retrying: Cell<bool>,
 }
 
 impl SimHost {
-    fn new(host: Host) -> SimHost {
+    fn new(host: Host, shared: Rc<TaskShared>) -> SimHost {
         let platform = host.platform();
         SimHost {
             host: RefCell::new(Some(host)),
             platform,
+            shared,
         }
+    }
+
+    /// Whether the world runs its tasks.
+    pub(crate) fn task_mode(&self) -> bool {
+        self.host
+            .borrow()
+            .as_ref()
+            .is_some_and(|h| h.sim().task_mode())
+    }
+
+    /// The park the last call left (task mode), taken.
+    pub(crate) fn take_park(&self) -> Option<Park> {
+        self.host.borrow().as_ref()?.sim().take_park()
+    }
+
+    /// `Host::task_poll`: the park the last call left (taken) and the calls in a row that
+    /// could not go on; `None` outside task mode.
+    pub(crate) fn task_poll(&self) -> Option<(Option<Park>, u64)> {
+        self.host.borrow().as_ref()?.task_poll()
+    }
+
+    /// `Host::close_wait`.
+    pub(crate) fn close_wait(&self, fd: Fd) -> Result<()> {
+        self.h()?.close_wait(fd)
+    }
+
+    /// Whether the scheduler is calling a parked call again.
+    pub(crate) fn retrying(&self) -> bool {
+        self.shared.retrying.get()
+    }
+
+    /// The identity of the world (a light userdata value recorded with its tasks).
+    pub(crate) fn world_key(&self) -> *mut c_void {
+        Rc::as_ptr(&self.shared) as *mut c_void
     }
 
     /// The host (a cheap clone: a world closed during the call stays alive until it returns).
@@ -202,9 +289,6 @@ impl SocketOps for SimHost {
 
 // ---- the world --------------------------------------------------------------------------
 
-/// The largest number of hosts in one world (the simulator's limit).
-const MAX_HOSTS: usize = 254;
-
 /// One host of a world.
 struct HostEntry {
     name: String,
@@ -220,6 +304,8 @@ struct WorldState {
     /// The seed as Lua gave it (what a replay passes back).
     seed: i64,
     hosts: Vec<HostEntry>,
+    /// Shared with the hosts' task wrappers.
+    shared: Rc<TaskShared>,
 }
 
 impl Drop for WorldState {
@@ -511,6 +597,7 @@ struct WorldOpts {
     trace: bool,
     payloads: bool,
     capture: bool,
+    max_hosts: Option<usize>,
 }
 
 /// Checks the options table at `arg` (or none); `install` also allows `host`.
@@ -524,6 +611,7 @@ unsafe fn check_world_opts(l: *mut lua_State, arg: c_int, install: bool) -> Worl
         trace: true,
         payloads: false,
         capture: false,
+        max_hosts: None,
     };
     if is_none_or_nil(l, arg) {
         return o;
@@ -532,7 +620,7 @@ unsafe fn check_world_opts(l: *mut lua_State, arg: c_int, install: bool) -> Worl
         type_error(l, arg, c"table", false);
     }
     let t = lua_absindex(l, arg);
-    const KEYS: [&str; 9] = [
+    const KEYS: [&str; 10] = [
         "seed",
         "somaxconn",
         "fd_limit",
@@ -541,9 +629,10 @@ unsafe fn check_world_opts(l: *mut lua_State, arg: c_int, install: bool) -> Worl
         "trace",
         "trace_payloads",
         "capture",
+        "max_hosts",
         "host",
     ];
-    check_keys(l, t, arg, &KEYS[..if install { 9 } else { 8 }]);
+    check_keys(l, t, arg, &KEYS[..if install { 10 } else { 9 }]);
     o.seed = int_field(l, t, arg, c"seed").unwrap_or(0);
     o.somaxconn = int_field(l, t, arg, c"somaxconn");
     if o.somaxconn.is_some_and(|n| i32::try_from(n).is_err()) {
@@ -555,6 +644,7 @@ unsafe fn check_world_opts(l: *mut lua_State, arg: c_int, install: bool) -> Worl
     o.trace = bool_field(l, t, arg, c"trace").unwrap_or(true);
     o.payloads = bool_field(l, t, arg, c"trace_payloads").unwrap_or(false);
     o.capture = bool_field(l, t, arg, c"capture").unwrap_or(false);
+    o.max_hosts = count_field(l, t, arg, c"max_hosts");
     if install {
         match field(l, t, c"host") {
             LUA_TNIL | LUA_TSTRING => {}
@@ -596,10 +686,14 @@ unsafe fn push_world(l: *mut lua_State, o: WorldOpts) -> *mut WorldUd {
         if let Some(n) = o.sndbuf {
             b = b.sndbuf(n);
         }
+        if let Some(n) = o.max_hosts {
+            b = b.max_hosts(n);
+        }
         Box::new(WorldState {
             sim: b.build(),
             seed: o.seed,
             hosts: Vec::new(),
+            shared: Rc::default(),
         })
     });
     (*p).state = Some(state);
@@ -609,7 +703,8 @@ unsafe fn push_world(l: *mut lua_State, o: WorldOpts) -> *mut WorldUd {
 /// `sim.new([opts])`: a world. Options: `seed` (integer, default 0), `somaxconn`,
 /// `fd_limit`, `rcvbuf`, `sndbuf` (bytes), `trace` (keep the events, default true),
 /// `trace_payloads` (keep the bytes, default false), `capture` (keep every packet for
-/// `world:pcap`, default false).
+/// `world:pcap`, default false), `max_hosts` (default and at most the simulator's
+/// `MAX_HOSTS`, 16 646 144).
 unsafe extern "C-unwind" fn sim_new(l: *mut lua_State) -> c_int {
     let o = check_world_opts(l, 1, false);
     push_world(l, o);
@@ -638,25 +733,42 @@ unsafe fn push_host(l: *mut lua_State, w_idx: c_int, name_idx: c_int) {
     // make the host (no Lua call from here to `build_cell`)
     let (gate, idx): (Rc<dyn SocketOps>, usize) = {
         let w = live(l, wp);
-        if w.hosts.len() >= MAX_HOSTS {
-            raise_str(l, c"llsocket.sim: at most 254 hosts per world");
-        }
-        guard(l, || {
-            let host = w.sim.host(name);
-            let gate = Rc::new(SimHost::new(host.clone()));
+        let made = guard(l, || {
+            let host = w.sim.try_host(name).map_err(|e| match e {
+                SimError::WorldFull { max } => {
+                    format!("llsocket.sim: this world is full (at most {max} hosts)")
+                }
+                other => format!("llsocket.sim: {other}"),
+            })?;
+            let gate = Rc::new(SimHost::new(host.clone(), w.shared.clone()));
             w.hosts.push(HostEntry {
                 name: name.to_owned(),
                 host,
                 gate: gate.clone(),
                 cell: std::ptr::null(),
             });
-            (gate as Rc<dyn SocketOps>, w.hosts.len() - 1)
-        })
+            Ok::<_, String>((gate as Rc<dyn SocketOps>, w.hosts.len() - 1))
+        });
+        match made {
+            Ok(m) => m,
+            Err(msg) => {
+                push_bytes(l, msg.as_bytes());
+                drop(msg);
+                lua_error(l)
+            }
+        }
     };
     let cell = crate::module::build_cell(l, gate);
     let t = lua_gettop(l);
     match (*wp).state.as_deref_mut() {
-        Some(w) => w.hosts[idx].cell = cell,
+        Some(w) => {
+            w.hosts[idx].cell = cell;
+            // SAFETY: the cell was just made and anchored by `build_cell` (a registry
+            // reference held until the state closes). Its `sim` is the same host as its
+            // backend, for the task wrappers; the new reference is the cell's from here
+            // (its `__gc` drops it with the backend).
+            let _ = (*cell).sim.set(w.hosts[idx].gate.clone());
+        }
         None => {
             // closed by a finalizer while the table was built
             (*cell).gone.set(true);
@@ -789,6 +901,72 @@ unsafe fn link(l: *mut lua_State, both: bool) -> c_int {
             w.sim.set_link_both(ha, hb, cfg);
         } else {
             w.sim.set_link(ha, hb, cfg);
+        }
+    });
+    0
+}
+
+/// `world:group(name, h...)`: adds hosts (names or host tables) to the group `name`,
+/// made on first use; a host may be in several groups.
+unsafe extern "C-unwind" fn w_group(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let name = check_group_name(l, 2);
+    let top = lua_gettop(l);
+    // Every argument is checked (which may raise) before anything is allocated.
+    for arg in 3..=top {
+        check_host(l, arg);
+    }
+    let (first, last) = (3, top);
+    let idx: Vec<usize> = (first..=last).map(|arg| check_host(l, arg)).collect();
+    let w = live(l, wp);
+    guard(l, move || {
+        let hosts: Vec<llsocket_sim::Host> = idx.iter().map(|&i| w.hosts[i].host.clone()).collect();
+        w.sim.group(name, &hosts);
+    });
+    0
+}
+
+/// A group name argument (UTF-8 text).
+unsafe fn check_group_name(l: *mut lua_State, arg: c_int) -> &'static str {
+    match std::str::from_utf8(check_str(l, arg)) {
+        Ok(s) => s,
+        Err(_) => arg_error(l, arg, c"group name must be UTF-8"),
+    }
+}
+
+/// `world:link_groups(g1, g2 [, opts])`: the faults of every link between a host of group
+/// `g1` and one of `g2`, both ways (a pair's own `link` wins; the group rule set last
+/// among those covering a pair applies).
+unsafe extern "C-unwind" fn w_link_groups(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let a = check_group_name(l, 2);
+    let b = check_group_name(l, 3);
+    let cfg = check_link(l, 4);
+    let w = live(l, wp);
+    guard(l, || w.sim.set_link_groups_both(a, b, cfg));
+    0
+}
+
+/// `world:partition_groups(g1, g2)` / `world:heal_groups(g1, g2)`: cuts or restores
+/// every link between the two groups, both ways.
+unsafe extern "C-unwind" fn w_partition_groups(l: *mut lua_State) -> c_int {
+    groups(l, true)
+}
+
+unsafe extern "C-unwind" fn w_heal_groups(l: *mut lua_State) -> c_int {
+    groups(l, false)
+}
+
+unsafe fn groups(l: *mut lua_State, cut: bool) -> c_int {
+    let wp = check_world(l, 1);
+    let a = check_group_name(l, 2);
+    let b = check_group_name(l, 3);
+    let w = live(l, wp);
+    guard(l, || {
+        if cut {
+            w.sim.partition_groups(a, b);
+        } else {
+            w.sim.heal_groups(a, b);
         }
     });
     0
@@ -1010,6 +1188,90 @@ unsafe extern "C-unwind" fn w_open_fds(l: *mut lua_State) -> c_int {
     1
 }
 
+/// `world:sockets(h)`: the sockets of a host, like `ss -a`: an array of tables with
+/// `fds` (array of descriptor numbers), `netid` (`tcp`, `udp`, `u_str`, `u_dgr`,
+/// `u_seq`), `family` and `type` (the `AF_*`/`SOCK_*` numbers), `state` (`LISTEN`,
+/// `ESTAB`, `SYN-SENT`, ..., `UNCONN`), `laddr` and `paddr` (text, or nil), `recv_q`,
+/// `send_q` (bytes), `backlog` and `max_backlog` (listeners only), and `options` (a table
+/// of the options that differ from a new socket's: C name -> value as text).
+unsafe extern "C-unwind" fn w_sockets(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let h = check_host(l, 2);
+    let holder = new_holder_with(l, up_holder());
+    let socks: &'static mut Vec<llsocket_sim::SocketInfo> = {
+        let w = live(l, wp);
+        guard(l, || holder.put(w.hosts[h].host.sockets()))
+    };
+    lua_createtable(l, socks.len().min(1 << 24) as c_int, 0);
+    for (i, s) in socks.iter().enumerate() {
+        lua_createtable(l, 0, 12);
+        lua_createtable(l, s.fds.len().min(1 << 24) as c_int, 0);
+        for (j, fd) in s.fds.iter().enumerate() {
+            push_int(l, i64::from(fd.0));
+            lua_rawseti(l, -2, j as lua_Integer + 1);
+        }
+        lua_setfield(l, -2, c"fds".as_ptr());
+        push_bytes(l, s.netid().as_bytes());
+        lua_setfield(l, -2, c"netid".as_ptr());
+        push_int(l, i64::from(s.family.raw()));
+        lua_setfield(l, -2, c"family".as_ptr());
+        push_int(l, i64::from(s.ty.raw()));
+        lua_setfield(l, -2, c"type".as_ptr());
+        push_bytes(l, s.state.as_bytes());
+        lua_setfield(l, -2, c"state".as_ptr());
+        for (addr, key) in [(&s.local, c"laddr"), (&s.peer, c"paddr")] {
+            if let Some(a) = addr {
+                push_fmt(l, format_args!("{a}"));
+                lua_setfield(l, -2, key.as_ptr());
+            }
+        }
+        push_int(l, s.recv_q as i64);
+        lua_setfield(l, -2, c"recv_q".as_ptr());
+        push_int(l, s.send_q as i64);
+        lua_setfield(l, -2, c"send_q".as_ptr());
+        if let Some((n, max)) = s.backlog {
+            push_int(l, n as i64);
+            lua_setfield(l, -2, c"backlog".as_ptr());
+            push_int(l, max as i64);
+            lua_setfield(l, -2, c"max_backlog".as_ptr());
+        }
+        lua_createtable(l, 0, s.options.len().min(64) as c_int);
+        for (k, v) in &s.options {
+            push_bytes(l, k.as_bytes());
+            push_bytes(l, v.as_bytes());
+            lua_rawset(l, -3);
+        }
+        lua_setfield(l, -2, c"options".as_ptr());
+        lua_rawseti(l, -2, i as lua_Integer + 1);
+    }
+    holder.clear();
+    1
+}
+
+/// `world:socket_table([h])`: the sockets of one host, or of every host, as text with
+/// aligned columns (for a failing test's message).
+unsafe extern "C-unwind" fn w_socket_table(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let h = if lua_isnoneornil(l, 2) != 0 {
+        None
+    } else {
+        Some(check_host(l, 2))
+    };
+    let holder = new_holder_with(l, up_holder());
+    let text: &'static mut String = {
+        let w = live(l, wp);
+        guard(l, || {
+            holder.put(match h {
+                Some(h) => w.hosts[h].host.socket_table(),
+                None => w.sim.socket_table(),
+            })
+        })
+    };
+    push_bytes(l, text.as_bytes());
+    holder.clear();
+    1
+}
+
 /// `world:closed()`: whether the world is gone.
 unsafe extern "C-unwind" fn w_closed(l: *mut lua_State) -> c_int {
     let wp = check_world(l, 1);
@@ -1051,6 +1313,276 @@ unsafe extern "C-unwind" fn w_tostring(l: *mut lua_State) -> c_int {
     1
 }
 
+// ---- tasks ----------------------------------------------------------------------------
+
+/// Registry key of the scheduler (the table `sched.lua` returns), one per state.
+const SCHED: &CStr = c"llsocket.sim.sched";
+
+/// Pushes the scheduler's function `name`.
+unsafe fn push_sched(l: *mut lua_State, name: &CStr) {
+    lua_getfield(l, LUA_REGISTRYINDEX, SCHED.as_ptr());
+    if lua_type(l, -1) != LUA_TTABLE {
+        raise_str(l, c"llsocket.sim: the scheduler is missing");
+    }
+    lua_getfield(l, -1, name.as_ptr());
+    lua_remove(l, -2);
+}
+
+/// `world:spawn(host, name, fn, ...)`: a task — `fn(...)` run as a coroutine on `host`
+/// (a name or host table) by `world:run`. `name` (a string, or nil for `task-<n>`) names it
+/// in reports. Returns the task, a read-only table: `name`, `host`, `status` (`ready`,
+/// `running`, `waiting`, `done`, `failed`), `waits` (what a waiting task waits in),
+/// `results` (a table with `n`, once done), `error` (once failed).
+unsafe extern "C-unwind" fn w_spawn(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let h = check_host(l, 2);
+    match lua_type(l, 3) {
+        LUA_TNIL | LUA_TNONE | LUA_TSTRING => {}
+        _ => type_error(l, 3, c"string", false),
+    }
+    if lua_type(l, 4) != LUA_TFUNCTION {
+        type_error(l, 4, c"function", false);
+    }
+    let top = lua_gettop(l);
+    luaL_checkstack(l, top + 4, c"llsocket.sim: stack".as_ptr());
+    push_sched(l, c"spawn");
+    lua_pushvalue(l, 1);
+    push_int(l, h as i64);
+    {
+        let w = live(l, wp);
+        let name = w.hosts[h].name.as_bytes();
+        // (a copy on the stack: the world may go during the next Lua call)
+        lua_pushlstring(l, name.as_ptr().cast(), name.len());
+    }
+    if lua_type(l, 3) == LUA_TSTRING {
+        lua_pushvalue(l, 3);
+    } else {
+        lua_pushnil(l);
+    }
+    for i in 4..=top {
+        lua_pushvalue(l, i);
+    }
+    lua_call(l, top + 1, 1);
+    1
+}
+
+/// `world:run([opts])`: runs the world's tasks until every one has returned (`true`), the
+/// virtual clock reaches `opts.deadline` (milliseconds, as `world:now()`; returns
+/// `false, 'deadline'` and the tasks stay suspended for a later run), or a task fails or
+/// every task waits with nothing pending (both raise a report with the seed).
+unsafe extern "C-unwind" fn w_run(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let mut limit: Option<i64> = None;
+    if !is_none_or_nil(l, 2) {
+        if lua_type(l, 2) != LUA_TTABLE {
+            type_error(l, 2, c"table", false);
+        }
+        check_keys(l, 2, 2, &["deadline"]);
+        match field(l, 2, c"deadline") {
+            LUA_TNIL => {}
+            LUA_TNUMBER => match ms_duration(lua_tonumber(l, -1) as f64) {
+                Some(d) => limit = Some(d.as_nanos().min(i64::MAX as u128) as i64),
+                None => arg_error(
+                    l,
+                    2,
+                    c"field 'deadline': milliseconds from 0 to 9.2e12 expected",
+                ),
+            },
+            _ => field_type_error(l, 2, c"deadline", "number"),
+        }
+        lua_pop(l, 1);
+    }
+    live(l, wp);
+    lua_settop(l, 1);
+    push_sched(l, c"run");
+    lua_pushvalue(l, 1);
+    match limit {
+        Some(ns) => push_int(l, ns),
+        None => lua_pushnil(l),
+    }
+    lua_call(l, 2, LUA_MULTRET);
+    lua_gettop(l) - 1
+}
+
+/// `world:tasks()`: the world's tasks, in spawn order.
+unsafe extern "C-unwind" fn w_tasks(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    live(l, wp);
+    lua_settop(l, 1);
+    push_sched(l, c"tasks");
+    lua_pushvalue(l, 1);
+    lua_call(l, 1, 1);
+    1
+}
+
+/// `sim.installed()`: the world `install` (or `llsocket-lua --sim`) made, or nil.
+unsafe extern "C-unwind" fn sim_installed(l: *mut lua_State) -> c_int {
+    lua_getfield(l, LUA_REGISTRYINDEX, c"llsocket.sim.installed".as_ptr());
+    1
+}
+
+/// The scheduler's private helpers (`sched.lua`'s `H`): task mode on or off.
+unsafe extern "C-unwind" fn h_mode(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let on = lua_toboolean(l, 2) != 0;
+    if let Some(w) = (*wp).state.as_deref() {
+        guard(l, || {
+            w.sim.set_task_mode(on);
+            w.shared.retrying.set(false);
+        });
+    }
+    0
+}
+
+/// Arms the continuation of a parked call (deadline in ns, or false).
+unsafe extern "C-unwind" fn h_retry_begin(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let d = (lua_type(l, 2) == LUA_TNUMBER).then(|| lua_tointeger(l, 2).max(0) as u64);
+    let w = live(l, wp);
+    guard(l, || {
+        w.sim.resume_wait(d.map(Duration::from_nanos));
+        w.shared.retrying.set(true);
+    });
+    0
+}
+
+/// Disarms it (a world gone meanwhile is fine).
+unsafe extern "C-unwind" fn h_retry_end(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    if let Some(w) = (*wp).state.as_deref() {
+        guard(l, || {
+            w.sim.end_resume();
+            w.shared.retrying.set(false);
+        });
+    }
+    0
+}
+
+/// The change counter of a host (by index).
+unsafe extern "C-unwind" fn h_changes(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let h = lua_tointeger(l, 2).max(0) as usize;
+    let w = live(l, wp);
+    let n = guard(l, || w.sim.changes(h));
+    push_int(l, n.min(i64::MAX as u64) as i64);
+    1
+}
+
+/// The virtual clock in nanoseconds.
+unsafe extern "C-unwind" fn h_now(l: *mut lua_State) -> c_int {
+    let w = live(l, check_world(l, 1));
+    let ns = guard(l, || w.sim.now().as_nanos().min(i64::MAX as u128) as i64);
+    push_int(l, ns);
+    1
+}
+
+/// One step of the world (limit in ns, or nil): `event`, `advanced` or `idle`.
+unsafe extern "C-unwind" fn h_step(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let lim = (lua_type(l, 2) == LUA_TNUMBER).then(|| lua_tointeger(l, 2).max(0) as u64);
+    let w = live(l, wp);
+    let r = guard(l, || w.sim.task_step(lim.map(Duration::from_nanos)));
+    lua_pushstring(
+        l,
+        match r {
+            TaskStep::Event => c"event",
+            TaskStep::Advanced => c"advanced",
+            TaskStep::Idle => c"idle",
+        }
+        .as_ptr(),
+    );
+    1
+}
+
+/// The count of calls that completed and could go on.
+unsafe extern "C-unwind" fn h_progress(l: *mut lua_State) -> c_int {
+    let w = live(l, check_world(l, 1));
+    let n = guard(l, || w.sim.progress());
+    push_int(l, n.min(i64::MAX as u64) as i64);
+    1
+}
+
+/// Another task's turn: a new count of calls that could not go on.
+unsafe extern "C-unwind" fn h_turn(l: *mut lua_State) -> c_int {
+    let w = live(l, check_world(l, 1));
+    guard(l, || w.sim.reset_streak());
+    0
+}
+
+/// The scheduler's state table of a world (its user value's slot 3).
+unsafe extern "C-unwind" fn h_state(l: *mut lua_State) -> c_int {
+    check_world(l, 1);
+    crate::lua::uservalue(l, 1);
+    if lua_rawgeti(l, -1, 3) != LUA_TTABLE {
+        lua_pop(l, 1);
+        lua_createtable(l, 0, 8);
+        lua_pushvalue(l, -1);
+        lua_rawseti(l, -3, 3);
+    }
+    1
+}
+
+/// The world's identity for its tasks (see `SimHost::world_key`).
+unsafe extern "C-unwind" fn h_key(l: *mut lua_State) -> c_int {
+    let w = live(l, check_world(l, 1));
+    lua_pushlightuserdata(l, Rc::as_ptr(&w.shared) as *mut c_void);
+    1
+}
+
+const HELPERS: Funcs = &[
+    (c"mode", h_mode),
+    (c"retry_begin", h_retry_begin),
+    (c"retry_end", h_retry_end),
+    (c"changes", h_changes),
+    (c"now", h_now),
+    (c"step", h_step),
+    (c"turn", h_turn),
+    (c"progress", h_progress),
+    (c"state", h_state),
+    (c"key", h_key),
+];
+
+/// The scheduler (Lua, run in the state).
+const SCHED_LUA: &str = include_str!("sched.lua");
+
+/// Pushes the state's scheduler table (loaded on first use, with the registry's table of
+/// task coroutines and the helpers, closures over the metatables at `wmt`, `wmt + 1`).
+unsafe fn push_scheduler(l: *mut lua_State, wmt: c_int) {
+    lua_getfield(l, LUA_REGISTRYINDEX, SCHED.as_ptr());
+    if lua_type(l, -1) == LUA_TTABLE {
+        return;
+    }
+    lua_pop(l, 1);
+    if luaL_loadbuffer(
+        l,
+        SCHED_LUA.as_ptr().cast(),
+        SCHED_LUA.len(),
+        c"=llsocket.sim.sched".as_ptr(),
+    ) != 0
+    {
+        lua_error(l);
+    }
+    crate::task::push_token(l);
+    // the coroutines that may wait: weak keys
+    lua_getfield(l, LUA_REGISTRYINDEX, crate::task::THREADS.as_ptr());
+    if lua_type(l, -1) != LUA_TTABLE {
+        lua_pop(l, 1);
+        lua_createtable(l, 0, 0);
+        lua_createtable(l, 0, 1);
+        lua_pushstring(l, c"k".as_ptr());
+        lua_setfield(l, -2, c"__mode".as_ptr());
+        lua_setmetatable(l, -2);
+        lua_pushvalue(l, -1);
+        lua_setfield(l, LUA_REGISTRYINDEX, crate::task::THREADS.as_ptr());
+    }
+    lua_createtable(l, 0, HELPERS.len() as c_int);
+    let h = lua_gettop(l);
+    set_funcs2(l, h, wmt, HELPERS);
+    lua_call(l, 3, 1);
+    lua_pushvalue(l, -1);
+    lua_setfield(l, LUA_REGISTRYINDEX, SCHED.as_ptr());
+}
+
 type Funcs = &'static [(&'static CStr, lua_CFunction)];
 
 const METHODS: Funcs = &[
@@ -1060,6 +1592,10 @@ const METHODS: Funcs = &[
     (c"partition", w_partition),
     (c"partition_oneway", w_partition_oneway),
     (c"heal", w_heal),
+    (c"group", w_group),
+    (c"link_groups", w_link_groups),
+    (c"partition_groups", w_partition_groups),
+    (c"heal_groups", w_heal_groups),
     (c"crash", w_crash),
     (c"restart", w_restart),
     (c"faults", w_faults),
@@ -1073,11 +1609,20 @@ const METHODS: Funcs = &[
     (c"replay_hint", w_replay_hint),
     (c"live_sockets", w_live_sockets),
     (c"open_fds", w_open_fds),
+    (c"sockets", w_sockets),
+    (c"socket_table", w_socket_table),
     (c"closed", w_closed),
     (c"close", w_close),
+    (c"spawn", w_spawn),
+    (c"run", w_run),
+    (c"tasks", w_tasks),
 ];
 
-const FUNCS: Funcs = &[(c"new", sim_new), (c"install", sim_install)];
+const FUNCS: Funcs = &[
+    (c"new", sim_new),
+    (c"install", sim_install),
+    (c"installed", sim_installed),
+];
 
 /// `sim.check_determinism(opts, fn)`: runs `fn(world)` on two worlds made by
 /// `sim.new(opts)` (same seed) and compares their traces event by event. Returns `fn`'s
@@ -1154,9 +1699,14 @@ pub(crate) unsafe fn open(l: *mut lua_State) -> c_int {
         lua_pushstring(l, WORLD_MT.as_ptr());
         lua_setfield(l, wmt, c"__metatable".as_ptr());
     }
-    lua_createtable(l, 0, FUNCS.len() as c_int + 1);
+    lua_createtable(l, 0, FUNCS.len() as c_int + 2);
     let m = lua_gettop(l);
     set_funcs2(l, m, wmt, FUNCS);
+    // sim.pcall, from the scheduler
+    push_scheduler(l, wmt);
+    lua_getfield(l, -1, c"pcall".as_ptr());
+    lua_setfield(l, m, c"pcall".as_ptr());
+    lua_pop(l, 1);
     // sim.check_determinism, in Lua over sim.new (no raw state of its own)
     if luaL_loadbuffer(
         l,

@@ -183,6 +183,62 @@ fn sim_runs_the_program_on_a_simulated_host_and_prints_the_replay_on_error() {
     );
 }
 
+/// A `--sim` script running tasks on the installed world: a server on the main host, a
+/// client on a second host; `deadlock` as argument adds a task that waits forever.
+const SIM_TASKS_SCRIPT: &str = "\
+local sim = require('llsocket.sim')
+local ll = require('llsocket')                      -- the installed host ('main')
+local w = sim.installed()
+local peer = w:host('peer')
+w:link(ll, peer, { latency = { 1, 10 } })
+local l = assert(ll.socket.new(ll.AF_INET, ll.SOCK_STREAM))
+assert(l:bind(ll.addrinfo.inet(ll.ipv4, 7)))
+assert(l:listen())
+w:spawn(ll, 'server', function()
+    local c = assert(l:accept())
+    local m = c:recv()
+    c:send(m:upper())
+    c:close()
+    l:close()
+end)
+w:spawn(peer, 'client', function()
+    local c = assert(peer.socket.new(peer.AF_INET, peer.SOCK_STREAM))
+    assert(c:connect(peer.addrinfo.inet(ll.ipv4, 7)))
+    c:send('hello')
+    local r = c:recv()
+    c:close()
+    return r
+end)
+if arg[1] == 'deadlock' then
+    w:spawn(peer, 'stuck', function() return peer.socket.pair(peer.SOCK_STREAM)[1]:recv() end)
+end
+assert(w:run())
+print(w:tasks()[2].results[1], w:now(), w:digest())
+";
+
+#[test]
+fn sim_scripts_run_tasks_on_the_installed_world() {
+    let script = tmp("sim_tasks.lua");
+    std::fs::write(&script, SIM_TASKS_SCRIPT).unwrap();
+    let s = script.to_str().unwrap();
+    let a = runner(&["--sim", "--seed", "3", s]);
+    assert!(a.status.success(), "{}", err(&a));
+    assert!(out(&a).starts_with("HELLO\t"), "{}", out(&a));
+    assert_eq!(out(&a), out(&runner(&["--sim", "--seed", "3", s])));
+    let d = runner(&["--sim", "--seed", "3", s, "deadlock"]);
+    assert_eq!(d.status.code(), Some(1));
+    let e = err(&d);
+    assert!(e.contains("deadlock: every task waits"), "{e}");
+    assert!(
+        e.contains("task \"stuck\" on host peer waits in recv(fd="),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!("llsocket-lua --sim --seed 3 {s} deadlock")),
+        "{e}"
+    );
+}
+
 #[test]
 fn c_modules_load_into_the_runner() {
     // A C module using the Lua C API, built against the system's Lua 5.4 headers.

@@ -20,10 +20,11 @@
 //!
 //! | module | what lives there |
 //! |---|---|
-//! | this file | the public API: [`Sim`], [`SimBuilder`], [`Host`], and the [`SocketOps`] implementation (one trace event per call) |
-//! | `faults` | fault configuration: [`LinkConfig`], [`Latency`], [`HostFaults`] |
+//! | this file | the public API: [`Sim`], [`SimBuilder`], [`Host`], the [`SocketOps`] implementation (one trace event per call), task mode ([`Park`], [`TaskStep`]) |
+//! | `faults` | fault configuration: [`LinkConfig`], [`Latency`], [`HostFaults`], and the link table (pair, group rule, default; partitions) |
 //! | `types` | plain types shared below: object ids, virtual time, packets |
-//! | `world` | the world core: virtual clock, `(time, sequence)` event queue, hosts, descriptor tables, objects, routing |
+//! | `addr` | the address plan (host ↔ address by arithmetic, segments, broadcast addresses) and canonical address forms |
+//! | `world` | the world core: virtual clock, `(time, sequence)` event queue, hosts, descriptor tables, objects, routing; blocking waits and task mode |
 //! | `net` | the wire: links, the TCP handshake, ordered reliable delivery, resets, UDP delivery |
 //! | `ops` | every socket operation, one file per concern: |
 //! | `ops/lifecycle` | `socket`, `socketpair`, `dup`, `close`, `shutdown`, the unix garbage collector, crash and restart |
@@ -34,15 +35,18 @@
 //! | `ops/options` | `getsockopt`, `setsockopt` |
 //! | `ops/multicast` | multicast memberships and the `IP_MULTICAST_IF` interface lookup |
 //! | `netdb` | hosts and services tables, `getaddrinfo`/`getnameinfo`, interfaces |
+//! | `netstat` | inspection like `ss -a`: [`SocketInfo`] per socket, [`SocketTable`] (aligned text) |
 //! | `trace` | the trace: [`TraceEvent`], one per operation or wire event, and the digest it folds into |
 //! | `capture` | the packet capture and its pcap file |
+//! | `rules` | programmable packet rules: [`PacketInfo`], [`Verdict`], how rules stack |
 //! | `determinism` | [`check_determinism`]: two runs compared event by event, [`Divergence`] |
 //! | `rng` | the one seeded generator (xoshiro256**) |
 //!
-//! Dependencies go one way: `types` and `faults` at the bottom; `world` on them
-//! (and on `trace`, `rng`, `capture`); `net`, `ops` and `netdb` on `world`; this file on all.
-//! `capture` (the pcap records) depends on `types` only; the wire fills it (`net`).
-
+//! Dependencies go one way: `types`, `addr` and `faults` at the bottom; `world` on them
+//! (and on `trace`, `rng`, `capture`, `rules`); `net`, `ops`, `netdb` and `netstat` on
+//! `world`; this file on all. `capture` (the pcap records) depends on `types` only; the
+//! wire fills it (`net`).
+//!
 //! # Determinism
 //!
 //! One [`Sim`] is one single-threaded world. Every choice (ephemeral ports, unix
@@ -127,6 +131,26 @@
 //! sending call, as on Linux loopback. Descriptor numbers are per host: the lowest
 //! free one from 3.
 //!
+//! # Cooperative tasks
+//!
+//! A scheduler that runs several programs at once on one world (as coroutines, say:
+//! `llsocket.sim`'s `world:run`) turns on *task mode* ([`Sim::set_task_mode`]). Then a
+//! blocking call that would wait does not run the world: it *parks* — returns `EAGAIN`
+//! at once, untraced, and leaves a [`Park`] (host, call, descriptor, deadline) for
+//! [`Sim::take_park`]. The scheduler suspends that program, runs the others, moves the
+//! world one event at a time ([`Sim::task_step`], never past the earliest deadline), and
+//! calls the same operation again, after [`Sim::resume_wait`], when [`Sim::changes`]
+//! says something happened on that host or the deadline came. The call goes on as if it
+//! had waited all along — no second fault draw, a TCP connect continues its handshake,
+//! a timeout falls at the same virtual time (once every event due by then has run) —
+//! and is traced once, when it completes: a single program run this way gives the same
+//! trace, event for event, as run without task mode. A stream send or a `MSG_WAITALL`
+//! receive that moved some bytes before it would wait returns them (with a park), for
+//! the scheduler to continue with the rest; `close` never parks ([`Host::close_wait`]
+//! does its lingering). [`Sim::again_streak`] and [`Sim::progress`] let the scheduler
+//! tell a program that spins (non-blocking calls that find nothing, over and over) from
+//! one that works.
+//!
 //! # Socket options: simulated or stored
 //!
 //! | option | |
@@ -182,8 +206,11 @@
 //! * A reliable packet is retransmitted 8 times (200 ms, doubling) before the
 //!   connection fails with `ETIMEDOUT` (Linux retries for ~15 minutes). SYNs follow
 //!   Linux (`ETIMEDOUT` after 127 s); a SYN dropped by a full backlog is retried.
-//! * A host address `10.0.0.n` with no host behind it drops packets (a connect times
-//!   out); addresses outside the simulated networks are `ENETUNREACH`.
+//! * An address of the simulated networks (`10.0.0.0/8`, `fd00::/16`) with no host
+//!   behind it drops packets (a connect times out); addresses outside them are
+//!   `ENETUNREACH`. Segments are joined by an ideal router (no hop, no TTL
+//!   decrement, no ICMP of its own) that forwards neither multicast nor directed
+//!   broadcasts (see "Addresses").
 //! * Unix stream senders are limited by their own `SO_SNDBUF` against the bytes
 //!   queued at the peer; unix datagram and seqpacket senders block (or `EAGAIN`)
 //!   when the receiver holds `SO_SNDBUF` bytes. No `SCM_CREDENTIALS`.
@@ -269,22 +296,72 @@
 //! reordering), [`Sim::partition`] (both ways) and [`Sim::partition_oneway`],
 //! [`Host::crash`]/[`Host::restart`], and [`HostFaults`] (short reads/writes, `EINTR`,
 //! connection resets) all draw from the world's one seed.
+//!
+//! Beyond the fixed knobs, [`Sim::add_rule`] and [`Sim::add_link_rule`] install
+//! functions that see every packet (time, hosts, addresses, protocol, TCP flags, the
+//! payload) and return a [`Verdict`]: pass, drop, delay, duplicate or hold back behind
+//! later packets. Rules stack in installation order after each link's knobs, which act
+//! as the link's built-in first rule; see the `rules` module.
+//!
+//! Large worlds configure links by group: [`Sim::group`] names a set of hosts (a host
+//! may be in several), [`Sim::set_link_groups`] gives every link from one group to
+//! another a configuration, and [`Sim::partition_groups`]/[`Sim::heal_groups`] cut and
+//! restore them. A link's configuration is the pair's own ([`Sim::set_link`]), else
+//! that of the group rule set last among those covering it, else the default (instant
+//! and fault-free); it is cut if the pair or any pair of their groups is. Two data
+//! centres of 5 000 hosts each take two rules, not 50 million pair entries.
+//!
+//! # Addresses
+//!
+//! Hosts are numbered from 0 in creation order, and host `n` is host `r = n % 254 + 1`
+//! of segment `q = n / 254`. A segment is one Ethernet: an IPv4 `/24` inside
+//! `10.0.0.0/8` and an IPv6 `/64` inside `fd00::/48`:
+//!
+//! | | segment `q` | host `n` (`eth0`) | first host | host 9 999 |
+//! |---|---|---|---|---|
+//! | IPv4 | `10.(q >> 8).(q & 255).0/24` | `10.(q >> 8).(q & 255).r` | `10.0.0.1` | `10.0.39.94` |
+//! | IPv6 | `fd00:0:0:q::/64` | `fd00:0:0:q::r` | `fd00::1` | `fd00:0:0:27::5e` |
+//! | broadcast | `10.(q >> 8).(q & 255).255` | | `10.0.0.255` | `10.0.39.255` |
+//! | MAC | | `02:00` and `n + 1` in 32 bits | `02:00:00:00:00:01` | `02:00:00:00:27:10` |
+//!
+//! So the first 254 hosts have the addresses they always had (one `/24`, one `/64`:
+//! traces and digests of existing scenarios do not change), and a world holds
+//! 65 536 segments of 254 hosts: [`MAX_HOSTS`] = 16 646 144. [`Sim::try_host`] fails
+//! with [`SimError::WorldFull`] beyond it (or beyond [`SimBuilder::max_hosts`]);
+//! [`Sim::host`] panics. A host costs about half a kilobyte before it opens anything.
+//!
+//! Everything maps both ways without scanning the hosts: an address to its host by
+//! arithmetic (routing, `getnameinfo`), a name to its host through an ordered index
+//! (`getaddrinfo`, [`Sim::find_host`]; ASCII case ignored, the first host of a name
+//! keeps it). `interfaces()` shows each host's own `/24` and `/64`, with its segment's
+//! broadcast address. Between segments an ideal router forwards unicast; broadcast
+//! (`255.255.255.255` or the segment's `.255`, which need `SO_BROADCAST`) and multicast
+//! stay on the sender's segment, so a 10 000-host world never floods 10 000 hosts.
+//! Another segment's `.255` is an ordinary remote address with nobody behind it.
+//! Per-host tables (descriptors, ports, listeners, names) are ordered maps, the event
+//! queue is one, and the unix garbage collector looks at unix sockets only.
 
 #![forbid(unsafe_code)]
 
+mod addr;
 mod capture;
 mod determinism;
 mod faults;
 mod net;
 mod netdb;
+mod netstat;
 mod ops;
 mod rng;
+mod rules;
 mod trace;
 mod types;
 mod world;
 
+pub use addr::MAX_HOSTS;
 pub use determinism::Divergence;
 pub use faults::{HostFaults, Latency, LinkConfig};
+pub use netstat::{SocketInfo, SocketTable};
+pub use rules::{PacketInfo, Proto, Rule, RuleId, RuleRng, TcpFlags, Verdict, HOLD_LIMIT};
 pub use trace::TraceEvent;
 
 use std::cell::RefCell;
@@ -334,6 +411,54 @@ pub fn check_determinism<T>(
     scenario: impl FnMut(&Sim) -> T,
 ) -> std::result::Result<T, Divergence> {
     Sim::builder(seed).check_determinism(scenario)
+}
+
+/// What [`Sim::try_host`] can fail with.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum SimError {
+    /// The world already has `max` hosts ([`MAX_HOSTS`] or [`SimBuilder::max_hosts`]).
+    WorldFull {
+        /// The limit.
+        max: usize,
+    },
+}
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SimError::WorldFull { max } => {
+                write!(f, "llsocket-sim: this world is full (at most {max} hosts)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SimError {}
+
+/// A blocking call that parked in task mode ([`Sim::set_task_mode`], [`Sim::take_park`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Park {
+    /// The host the call ran on (its index: 0 for the first host made).
+    pub host: usize,
+    /// The operation as the trace names it (`recv`, `accept`, `poll`, `close`, ...).
+    pub op: &'static str,
+    /// The descriptor.
+    pub fd: Fd,
+    /// When the wait times out, on the virtual clock (`None`: never).
+    pub deadline: Option<Duration>,
+}
+
+/// What one [`Sim::task_step`] did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TaskStep {
+    /// Ran the next event.
+    Event,
+    /// Moved the clock forward to the limit (no event was due by then).
+    Advanced,
+    /// Nothing: no event due by the limit, and the clock is already there (or there is
+    /// no limit and no event at all).
+    Idle,
 }
 
 /// Configuration of a new [`Sim`].
@@ -391,6 +516,13 @@ impl SimBuilder {
         determinism::check(self, scenario)
     }
 
+    /// The most hosts the world may have (default and at most [`MAX_HOSTS`], the
+    /// address plan's size): [`Sim::try_host`] fails beyond it.
+    pub fn max_hosts(mut self, n: usize) -> SimBuilder {
+        self.cfg.max_hosts = n.min(MAX_HOSTS);
+        self
+    }
+
     /// Builds the world.
     /// Capture every packet for [`Sim::write_pcap`] (default off: a capture keeps
     /// every payload). Capturing changes no outcome and no digest.
@@ -436,6 +568,7 @@ impl Sim {
                 keep_trace: true,
                 trace_payloads: false,
                 capture: false,
+                max_hosts: MAX_HOSTS,
             },
         }
     }
@@ -477,16 +610,46 @@ impl Sim {
     }
 
     /// A new host named `name` with loopback (127.0.0.1/8, ::1) and one external
-    /// interface `eth0` with 10.0.0.n/24 and fd00::n/64 (n = 1, 2, ... in creation order).
+    /// interface `eth0` with the next address of the plan (crate docs, "Addresses"):
+    /// `10.0.0.1/24` and `fd00::1/64` for the first host, `10.0.0.254` for the 254th,
+    /// `10.0.1.1/24` and `fd00:0:0:1::1/64` for the 255th, and so on.
     ///
-    /// At most 254 hosts per world.
+    /// # Panics
+    ///
+    /// When the world is full ([`MAX_HOSTS`], or [`SimBuilder::max_hosts`]); a program
+    /// that may fill it calls [`Sim::try_host`].
     pub fn host(&self, name: &str) -> Host {
-        let id = self.w.borrow_mut().add_host(name);
-        assert!(id < 254, "llsocket-sim: at most 254 hosts per world");
-        Host {
+        self.try_host(name).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Sim::host`], or [`SimError::WorldFull`] when the world already has as many
+    /// hosts as it may (nothing changes then).
+    pub fn try_host(&self, name: &str) -> std::result::Result<Host, SimError> {
+        let mut w = self.w.borrow_mut();
+        match w.add_host(name) {
+            Some(id) => Ok(Host {
+                w: self.w.clone(),
+                id,
+            }),
+            None => Err(SimError::WorldFull {
+                max: w.cfg.max_hosts,
+            }),
+        }
+    }
+
+    /// The first host created with the name `name` (ASCII case ignored, as the
+    /// resolver compares names), in `O(log n)`.
+    pub fn find_host(&self, name: &str) -> Option<Host> {
+        let id = self.w.borrow().host_by_name(name)?;
+        Some(Host {
             w: self.w.clone(),
             id,
-        }
+        })
+    }
+
+    /// How many hosts the world has.
+    pub fn host_count(&self) -> usize {
+        self.w.borrow().hosts.len()
     }
 
     /// The virtual clock since the start.
@@ -533,9 +696,35 @@ impl Sim {
         w.hosts.iter().map(|h| h.objs.len()).sum()
     }
 
-    /// Faults on the one-way link `a -> b`.
+    /// The socket tables of every host that has a socket (or a `TIME-WAIT` entry),
+    /// in creation order, each under a line `host <name> <IPv4 address>`
+    /// ([`Host::socket_table`]). Reading them changes nothing.
+    pub fn socket_table(&self) -> String {
+        let w = self.w.borrow();
+        let mut out = String::new();
+        for (h, hs) in w.hosts.iter().enumerate() {
+            if hs.objs.is_empty() && hs.time_wait.is_empty() {
+                continue;
+            }
+            let rows = w.socket_infos(h);
+            if rows.is_empty() {
+                continue;
+            }
+            let table = SocketTable {
+                host: hs.name.clone(),
+                rows,
+            };
+            out.push_str(&format!("host {} {}\n{table}", hs.name, addr::host_v4(h)));
+        }
+        out
+    }
+
+    /// Faults on the one-way link `a -> b`. A pair's own configuration wins over
+    /// group rules ([`Sim::set_link_groups`]).
     pub fn set_link(&self, a: &Host, b: &Host, cfg: LinkConfig) {
-        self.w.borrow_mut().links.insert((a.id, b.id), cfg);
+        let mut w = self.w.borrow_mut();
+        w.links.set_pair(a.id, b.id, cfg);
+        w.tasks.changes += 1;
     }
 
     /// Faults on both directions between `a` and `b`.
@@ -553,16 +742,255 @@ impl Sim {
     /// Cuts only the direction `a -> b`.
     pub fn partition_oneway(&self, a: &Host, b: &Host) {
         let mut w = self.w.borrow_mut();
-        w.cut.insert((a.id, b.id));
+        w.links.cut_pair(a.id, b.id, true);
+        w.tasks.changes += 1;
         w.tr(a.id, "partition", b.id as i64, 0);
     }
 
-    /// Restores both directions between `a` and `b`.
+    /// Restores both directions between `a` and `b` (a cut between groups of theirs
+    /// stays: [`Sim::heal_groups`]).
     pub fn heal(&self, a: &Host, b: &Host) {
         let mut w = self.w.borrow_mut();
-        w.cut.remove(&(a.id, b.id));
-        w.cut.remove(&(b.id, a.id));
+        w.links.cut_pair(a.id, b.id, false);
+        w.links.cut_pair(b.id, a.id, false);
+        w.tasks.changes += 1;
         w.tr(a.id, "heal", b.id as i64, 0);
+    }
+
+    /// Installs a rule that sees every packet between any two hosts (see
+    /// [`PacketInfo`], [`Verdict`] and the `rules` module for how rules stack). Rules
+    /// run in installation order after each link's built-in knobs; a rule must not
+    /// call back into this `Sim`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use llsocket_api::{Family, MsgFlags, Protocol, SockAddr, SockType, SocketOps};
+    /// use llsocket_sim::{Proto, Sim, Verdict};
+    /// let sim = Sim::new(1);
+    /// let (a, b) = (sim.host("a"), sim.host("b"));
+    /// // every datagram to port 53 is lost
+    /// let rule = sim.add_rule(|p, _| {
+    ///     if p.proto == Proto::Udp && p.dst.port() == 53 { Verdict::Drop } else { Verdict::Pass }
+    /// });
+    /// let s = b.socket(Family::INET, SockType::DGRAM, Protocol::DEFAULT, true).unwrap();
+    /// b.bind(s, &SockAddr::v4(b.ipv4(), 53)).unwrap();
+    /// let c = a.socket(Family::INET, SockType::DGRAM, Protocol::DEFAULT, true).unwrap();
+    /// a.sendto(c, b"q", &SockAddr::v4(b.ipv4(), 53), MsgFlags::NONE).unwrap();
+    /// let mut buf = [0u8; 4];
+    /// assert!(b.recv(s, &mut buf, MsgFlags::NONE).is_err());
+    /// assert!(sim.remove_rule(rule));
+    /// a.sendto(c, b"q", &SockAddr::v4(b.ipv4(), 53), MsgFlags::NONE).unwrap();
+    /// assert_eq!(b.recv(s, &mut buf, MsgFlags::NONE).unwrap(), 1);
+    /// ```
+    pub fn add_rule(
+        &self,
+        rule: impl FnMut(&PacketInfo<'_>, &mut RuleRng<'_>) -> Verdict + 'static,
+    ) -> RuleId {
+        let mut w = self.w.borrow_mut();
+        let id = w.rules.add(None, Box::new(rule));
+        w.tr(0, "rule-add", id.0 as i64, -1);
+        id
+    }
+
+    /// Installs a rule that sees the packets from `a` to `b` only (one way).
+    pub fn add_link_rule(
+        &self,
+        a: &Host,
+        b: &Host,
+        rule: impl FnMut(&PacketInfo<'_>, &mut RuleRng<'_>) -> Verdict + 'static,
+    ) -> RuleId {
+        let mut w = self.w.borrow_mut();
+        let id = w.rules.add(Some((a.id, b.id)), Box::new(rule));
+        w.tr(a.id, "rule-add", id.0 as i64, b.id as i64);
+        id
+    }
+
+    /// Removes a rule; `false` if it was not installed (or removed already). Packets
+    /// it held back stay held until the next packet of their link or their time limit.
+    pub fn remove_rule(&self, id: RuleId) -> bool {
+        let mut w = self.w.borrow_mut();
+        let removed = w.rules.remove(id);
+        w.tasks.changes += 1;
+        w.tr(0, "rule-remove", id.0 as i64, i64::from(removed));
+        removed
+    }
+
+    /// Adds `hosts` to the group `name` (made on first use), for link rules and
+    /// partitions between groups. A host may be in several groups.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use llsocket_sim::{Latency, LinkConfig, Sim};
+    /// let sim = Sim::new(1);
+    /// let hosts: Vec<_> = (0..600).map(|i| sim.host(&format!("h{i}"))).collect();
+    /// sim.group("dc1", &hosts[..300]);
+    /// sim.group("dc2", &hosts[300..]);
+    /// let wan = LinkConfig { latency: Latency::Fixed(Duration::from_millis(40)), ..LinkConfig::default() };
+    /// sim.set_link_groups_both("dc1", "dc2", wan);
+    /// assert_eq!(sim.group_members("dc2").len(), 300);
+    /// ```
+    pub fn group(&self, name: &str, hosts: &[Host]) {
+        let mut w = self.w.borrow_mut();
+        let g = w.links.group(name);
+        for h in hosts {
+            w.links.join(g, h.id);
+        }
+    }
+
+    /// The hosts of the group `name`, in creation order (none for an unknown group).
+    pub fn group_members(&self, name: &str) -> Vec<Host> {
+        let ids = self.w.borrow().links.members(name);
+        ids.into_iter()
+            .map(|id| Host {
+                w: self.w.clone(),
+                id,
+            })
+            .collect()
+    }
+
+    /// Faults on every one-way link from a host of group `a` to a host of group `b`
+    /// (groups are made on first use, so rules may come before members). A pair's
+    /// own [`Sim::set_link`] wins; of several group rules for one link, the one set
+    /// last. `a` and `b` may be the same group (links inside it).
+    pub fn set_link_groups(&self, a: &str, b: &str, cfg: LinkConfig) {
+        let mut w = self.w.borrow_mut();
+        let (ga, gb) = (w.links.group(a), w.links.group(b));
+        w.links.set_rule(ga, gb, cfg);
+        w.tasks.changes += 1;
+    }
+
+    /// [`Sim::set_link_groups`] both ways.
+    pub fn set_link_groups_both(&self, a: &str, b: &str, cfg: LinkConfig) {
+        self.set_link_groups(a, b, cfg);
+        self.set_link_groups(b, a, cfg);
+    }
+
+    /// Cuts both directions between every host of group `a` and every host of group
+    /// `b` until [`Sim::heal_groups`].
+    pub fn partition_groups(&self, a: &str, b: &str) {
+        self.partition_groups_oneway(a, b);
+        self.partition_groups_oneway(b, a);
+    }
+
+    /// Cuts only the links from group `a` to group `b`.
+    pub fn partition_groups_oneway(&self, a: &str, b: &str) {
+        let mut w = self.w.borrow_mut();
+        let (ga, gb) = (w.links.group(a), w.links.group(b));
+        w.links.cut_groups(ga, gb, true);
+        w.tasks.changes += 1;
+        w.ev(0, "partition-groups")
+            .text(Name::BARE, format_args!("{a}"))
+            .text(Name::BARE, format_args!("{b}"))
+            .end();
+    }
+
+    /// Lifts the cuts between groups `a` and `b`, both ways (cuts between pairs
+    /// of their hosts stay).
+    pub fn heal_groups(&self, a: &str, b: &str) {
+        let mut w = self.w.borrow_mut();
+        let (ga, gb) = (w.links.group(a), w.links.group(b));
+        w.links.cut_groups(ga, gb, false);
+        w.links.cut_groups(gb, ga, false);
+        w.tasks.changes += 1;
+        w.ev(0, "heal-groups")
+            .text(Name::BARE, format_args!("{a}"))
+            .text(Name::BARE, format_args!("{b}"))
+            .end();
+    }
+
+    // ---- cooperative tasks ------------------------------------------------------------
+
+    /// Turns task mode on or off (off by default).
+    ///
+    /// Task mode is for a scheduler that runs many programs (tasks) as coroutines on one
+    /// world, such as `llsocket.sim`'s `world:run`. In it, a blocking call that would wait
+    /// does not run the world: it *parks* — returns `EAGAIN` at once, records nothing in
+    /// the trace, and leaves a [`Park`] ([`Sim::take_park`]) saying on which host, in
+    /// which call and descriptor, and until when (its `SO_RCVTIMEO`, `SO_SNDTIMEO`, poll
+    /// or linger timeout, on the virtual clock). The scheduler suspends that task, runs
+    /// the others and the world ([`Sim::task_step`]), and calls the same operation again
+    /// after [`Sim::resume_wait`] with that deadline: the call goes on as if it had waited
+    /// all along (no second `EINTR` draw; a TCP connect continues its handshake) and
+    /// either completes — traced once, at the virtual time it returns — or parks again.
+    /// A wait past its deadline times out exactly when it would have without tasks (once
+    /// every event due by then has run). [`Sim::changes`] counts what may end a wait.
+    /// A stream send or a `MSG_WAITALL` receive that moved some bytes before it would
+    /// wait returns them (and leaves a park): the scheduler continues with the rest.
+    /// `close` never parks: [`Host::close_wait`] does its lingering. Calls that do not
+    /// wait behave as outside task mode.
+    pub fn set_task_mode(&self, on: bool) {
+        let mut w = self.w.borrow_mut();
+        let t = &mut w.tasks;
+        t.on = on;
+        t.resume = None;
+        t.parked = None;
+        t.streak = 0;
+    }
+
+    /// Whether task mode is on.
+    pub fn task_mode(&self) -> bool {
+        self.w.borrow().tasks.on
+    }
+
+    /// The next blocking call continues a parked wait with this deadline (task mode).
+    /// [`Sim::end_resume`] after that call disarms it if the call did not wait.
+    pub fn resume_wait(&self, deadline: Option<Duration>) {
+        let d = deadline.map(|d| d.as_nanos().min(u64::MAX as u128) as u64);
+        self.w.borrow_mut().tasks.resume = Some(d);
+    }
+
+    /// Disarms [`Sim::resume_wait`].
+    pub fn end_resume(&self) {
+        self.w.borrow_mut().tasks.resume = None;
+    }
+
+    /// The park the last call left, if it parked (task mode); taking it clears it.
+    pub fn take_park(&self) -> Option<Park> {
+        let mut w = self.w.borrow_mut();
+        let d = w.tasks.parked.take()?;
+        let (host, op, fd) = w.tasks.park_at;
+        Some(Park {
+            host,
+            op,
+            fd: Fd(fd),
+            deadline: d.map(Duration::from_nanos),
+        })
+    }
+
+    /// A counter of what may end a wait of a call on host `host` (its index: 0 for the
+    /// first host made): calls on that host (but a continued wait that parks again),
+    /// packets and timers that touch it, and changes to links, partitions and faults.
+    /// Counted in task mode only.
+    pub fn changes(&self, host: usize) -> u64 {
+        let w = self.w.borrow();
+        w.tasks.changes + w.tasks.host_changes.get(host).copied().unwrap_or(0)
+    }
+
+    /// Calls that can wait, in a row, that could not go on and did not wait either (a
+    /// non-blocking `EAGAIN`, a connect still in progress, a poll without timeout that
+    /// found nothing), in task mode. A task that makes many of these while no other runs
+    /// spins: nothing can change until it waits.
+    pub fn again_streak(&self) -> u64 {
+        self.w.borrow().tasks.streak
+    }
+
+    /// Calls that completed in task mode and could go on (all but the ones
+    /// [`Sim::again_streak`] counts, and but parked ones): a scheduler whose tasks only
+    /// yield sees from it whether they still do anything.
+    pub fn progress(&self) -> u64 {
+        self.w.borrow().tasks.progress
+    }
+
+    /// Starts a new count of [`Sim::again_streak`] (another task runs).
+    pub fn reset_streak(&self) {
+        self.w.borrow_mut().tasks.streak = 0;
+    }
+
+    /// One step of a task scheduler: runs the next event if it is due by `limit` (`None`:
+    /// whenever), else moves the clock forward to `limit`.
+    pub fn task_step(&self, limit: Option<Duration>) -> TaskStep {
+        let d = limit.map(|d| d.as_nanos().min(u64::MAX as u128) as u64);
+        self.w.borrow_mut().task_step(d)
     }
 
     /// How to replay this run: `llsocket-sim: seed=<seed>; replay with LLSOCKET_SIM_SEED=<seed>`.
@@ -593,7 +1021,76 @@ impl fmt::Debug for Host {
 
 impl Host {
     fn with<T>(&self, f: impl FnOnce(&mut World, usize) -> T) -> T {
-        f(&mut self.w.borrow_mut(), self.id)
+        let mut w = self.w.borrow_mut();
+        if !w.tasks.on {
+            return f(&mut w, self.id);
+        }
+        w.tasks.parked = None;
+        w.tasks.parked_again = false;
+        w.tasks.last_again = false;
+        w.tasks.continued = w.tasks.resume.is_some();
+        let r = f(&mut w, self.id);
+        if w.tasks.parked.is_none() || !w.tasks.parked_again {
+            w.tasks.touch(self.id);
+        }
+        if w.tasks.parked.is_none() && !w.tasks.last_again {
+            w.tasks.progress += 1;
+        }
+        r
+    }
+
+    /// In task mode ([`Sim::set_task_mode`]): the park the last call left ([`Sim::take_park`],
+    /// taken) and [`Sim::again_streak`], in one look; `None` outside task mode.
+    pub fn task_poll(&self) -> Option<(Option<Park>, u64)> {
+        let mut w = self.w.borrow_mut();
+        if !w.tasks.on {
+            return None;
+        }
+        let park = w.tasks.parked.take().map(|d| {
+            let (host, op, fd) = w.tasks.park_at;
+            Park {
+                host,
+                op,
+                fd: Fd(fd),
+                deadline: d.map(Duration::from_nanos),
+            }
+        });
+        Some((park, w.tasks.streak))
+    }
+
+    /// The world of this host.
+    pub fn sim(&self) -> Sim {
+        Sim { w: self.w.clone() }
+    }
+
+    /// In task mode ([`Sim::set_task_mode`]): waits, as a blocking `close` of `fd` would,
+    /// while that close would linger (a connected TCP socket with `SO_LINGER {on, n > 0}`
+    /// and unsent data), and parks (`EAGAIN`, [`Sim::take_park`]) instead of running the
+    /// world. `Ok` once the close would not wait any more (the data went, or the linger
+    /// time passed), and always outside task mode. (`close` itself never parks: a task
+    /// scheduler calls this first.) Not traced.
+    pub fn close_wait(&self, fd: Fd) -> Result<()> {
+        self.with(|w, h| {
+            if !w.tasks.on {
+                return Ok(());
+            }
+            let Some(t) = w.linger_timeout(h, fd) else {
+                return Ok(());
+            };
+            let obj = w.obj_of(h, fd)?;
+            let r = w.wait(false, Some(t), Errno::ETIMEDOUT, |w| {
+                let done = !w.exists(obj) || {
+                    let s = w.sr(obj);
+                    s.sq.is_empty() || s.st != world::St::Connected
+                };
+                done.then_some(Ok(()))
+            });
+            if w.tasks.parked.is_some() {
+                w.tasks.park_at = (h, "close", fd.0);
+                return r;
+            }
+            Ok(())
+        })
     }
 
     /// The host's name.
@@ -601,14 +1098,15 @@ impl Host {
         self.w.borrow().hosts[self.id].name.clone()
     }
 
-    /// `10.0.0.n`.
+    /// The host's IPv4 address on `eth0` (`10.0.0.1` for the first host; the crate
+    /// docs, "Addresses").
     pub fn ipv4(&self) -> Ipv4Addr {
-        world::host_v4(self.id)
+        addr::host_v4(self.id)
     }
 
-    /// `fd00::n`.
+    /// The host's IPv6 address on `eth0` (`fd00::1` for the first host).
     pub fn ipv6(&self) -> Ipv6Addr {
-        world::host_v6(self.id)
+        addr::host_v6(self.id)
     }
 
     /// A simulated regular file holding `data` (for `sendfile`): a descriptor in this host's table.
@@ -663,6 +1161,55 @@ impl Host {
     pub fn set_faults(&self, f: HostFaults) {
         self.with(|w, h| w.hosts[h].faults = f);
     }
+
+    /// Every socket of this host, like `ss -a` (see [`SocketInfo`]): those with
+    /// descriptors by their lowest one, then those without (flushing after close,
+    /// waiting in an accept queue) in creation order, then `TIME-WAIT` entries.
+    /// Reading it changes nothing (no trace event).
+    pub fn sockets(&self) -> Vec<SocketInfo> {
+        self.w.borrow().socket_infos(self.id)
+    }
+
+    /// [`Host::sockets`] as an aligned table with a header line ([`SocketTable`]),
+    /// for a failing test's message.
+    pub fn socket_table(&self) -> String {
+        SocketTable {
+            host: self.name(),
+            rows: self.sockets(),
+        }
+        .to_string()
+    }
+}
+
+/// Whether a call failed with `EAGAIN`.
+fn is_again<T>(r: &Result<T>) -> bool {
+    matches!(r, Err(e) if *e == Errno::EAGAIN)
+}
+
+/// Task-mode bookkeeping after a call that can wait ([`Sim::set_task_mode`]): notes where
+/// a call parked, and counts calls in a row that could not go on (`again`). Returns
+/// whether the call is traced now: a parked call is traced when it completes.
+fn task_note<T>(
+    w: &mut World,
+    h: usize,
+    op: &'static str,
+    fd: Fd,
+    r: &Result<T>,
+    again: bool,
+) -> bool {
+    let t = &mut w.tasks;
+    if !t.on {
+        return true;
+    }
+    if t.parked.is_some() {
+        t.park_at = (h, op, fd.0);
+        t.streak = 0;
+        return !is_again(r);
+    }
+    let again = again && !t.continued;
+    t.streak = if again { t.streak + 1 } else { 0 };
+    t.last_again = again;
+    true
 }
 
 /// Scatters `data` into `iov` in order.
@@ -704,6 +1251,9 @@ impl Host {
     ) -> Result<usize> {
         self.with(|w, h| {
             let r = w.op_sendmsg(h, fd, data, control, to, flags);
+            if !task_note(w, h, op, fd, &r, is_again(&r)) {
+                return r;
+            }
             let mut e = w
                 .ev(h, op)
                 .fd(Name::FD, fd)
@@ -744,6 +1294,10 @@ impl Host {
             // (Filled in place, its buffer reused from call to call.)
             let mut g = Got::with_buffer(std::mem::take(&mut w.rx_buf));
             let id = w.op_recvmsg(h, fd, cap, flags, &mut g);
+            if !task_note(w, h, op, fd, &id, is_again(&id)) {
+                w.give_rx_buf(g.data);
+                return Err(Errno::EAGAIN);
+            }
             let mut ctl = Vec::new();
             // (Without a control buffer only passed descriptors need it: they are closed.)
             if id.is_ok() && (clen.is_some() || !g.rights.is_empty()) {
@@ -841,6 +1395,8 @@ impl SocketOps for Host {
     fn close(&self, fd: Fd) -> Result<()> {
         self.with(|w, h| {
             let r = w.op_close(h, fd);
+            // A close never parks: a lingering one gave up its wait (see `close_wait`).
+            w.tasks.parked = None;
             w.ev(h, "close").fd(Name::FD, fd).res(&r, |e, _| e).end();
             r
         })
@@ -872,7 +1428,17 @@ impl SocketOps for Host {
 
     fn connect(&self, fd: Fd, addr: &SockAddr) -> Result<()> {
         self.with(|w, h| {
-            let r = w.op_connect(h, fd, addr);
+            let continued = w.tasks.resume.is_some()
+                && w.sock_of(h, fd).is_ok_and(|id| w.sr(id).is_tcp());
+            let r = if continued {
+                w.connect_continue(h, fd)
+            } else {
+                w.op_connect(h, fd, addr)
+            };
+            let again = matches!(r, Err(e) if e == Errno::EAGAIN || e == Errno::EINPROGRESS || e == Errno::EALREADY);
+            if !task_note(w, h, "connect", fd, &r, again) {
+                return r;
+            }
             // The local address the connect left (an ephemeral port, an autobound name).
             let local = w.sock_of(h, fd).ok().and_then(|id| w.sr(id).local.clone());
             let mut e = w
@@ -903,6 +1469,9 @@ impl SocketOps for Host {
     fn accept(&self, fd: Fd, want_addr: bool) -> Result<Accepted> {
         self.with(|w, h| {
             let r = w.op_accept(h, fd, want_addr);
+            if !task_note(w, h, "accept", fd, &r, is_again(&r)) {
+                return r;
+            }
             w.ev(h, "accept")
                 .fd(Name::FD, fd)
                 .res(&r, |e, a| {
@@ -927,26 +1496,34 @@ impl SocketOps for Host {
 
     fn recv(&self, fd: Fd, buf: &mut [u8], flags: MsgFlags) -> Result<usize> {
         // The common case of a TCP receive (`World::tcp_recv_now`) copies straight into
-        // `buf`, and records the same event as `traced_recv`.
+        // `buf`, and records the same event as `traced_recv`. (Outside task mode, where
+        // `with` adds nothing; a call that fell through here would count twice there.)
         let cap = buf.len();
-        let done = self.with(|w, h| {
-            let id = w.sock_of(h, fd).ok()?;
-            let mut at = 0;
-            let put = |b: &[u8], _| {
-                buf[at..at + b.len()].copy_from_slice(b);
-                at += b.len();
-            };
-            let n = w.tcp_recv_now(h, id, cap, flags, put)?;
-            w.ev(h, "recv")
-                .fd(Name::FD, fd)
-                .int(Name::LEN, cap as i64)
-                .flags(Name::FLAGS, flags)
-                .arrow()
-                .int(Name::BARE, n as i64)
-                .bytes(Name::DATA, &buf[..n])
-                .end();
-            Some(n)
-        });
+        let done = {
+            let mut w = self.w.borrow_mut();
+            let (w, h) = (&mut *w, self.id);
+            (|| {
+                if w.tasks.on {
+                    return None;
+                }
+                let id = w.sock_of(h, fd).ok()?;
+                let mut at = 0;
+                let put = |b: &[u8], _| {
+                    buf[at..at + b.len()].copy_from_slice(b);
+                    at += b.len();
+                };
+                let n = w.tcp_recv_now(h, id, cap, flags, put)?;
+                w.ev(h, "recv")
+                    .fd(Name::FD, fd)
+                    .int(Name::LEN, cap as i64)
+                    .flags(Name::FLAGS, flags)
+                    .arrow()
+                    .int(Name::BARE, n as i64)
+                    .bytes(Name::DATA, &buf[..n])
+                    .end();
+                Some(n)
+            })()
+        };
         if let Some(n) = done {
             return Ok(n);
         }
@@ -1011,6 +1588,9 @@ impl SocketOps for Host {
     fn sendfile(&self, sock: Fd, file: Fd, offset: i64, len: usize) -> Result<usize> {
         self.with(|w, h| {
             let r = w.op_sendfile(h, sock, file, offset, len);
+            if !task_note(w, h, "sendfile", sock, &r, is_again(&r)) {
+                return r;
+            }
             w.ev(h, "sendfile")
                 .fd(Name::FD, sock)
                 .fd(Name::FILE, file)
@@ -1025,6 +1605,10 @@ impl SocketOps for Host {
     fn poll(&self, fd: Fd, interest: Interest, timeout_ms: i32) -> Result<bool> {
         self.with(|w, h| {
             let r = w.op_poll(h, fd, interest, timeout_ms);
+            let again = timeout_ms <= 0 && matches!(r, Ok(false));
+            if !task_note(w, h, "poll", fd, &r, again) {
+                return r;
+            }
             w.ev(h, "poll")
                 .fd(Name::FD, fd)
                 .interest(Name::BARE, interest)

@@ -14,9 +14,11 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use llsocket_api::{Errno, Family, SockAddr, SockType};
 
+use crate::addr::{as_family, canon, canon_ip, in_sim_net, is_broadcast, segment, segment_hosts};
 use crate::capture::{self, MAX_CHUNK, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG};
+use crate::rules::{Fate, PacketInfo, Proto, TcpFlags};
 use crate::types::{Body, Nanos, ObjId, Packet};
-use crate::world::{as_family, canon, canon_ip, Ev, Seg, St, World};
+use crate::world::{Ev, Seg, St, World};
 
 const MS: Nanos = 1_000_000;
 const SEC: Nanos = 1_000_000_000;
@@ -30,7 +32,12 @@ impl World {
     pub(crate) fn transmit(&mut self, p: Packet) {
         if self.instant(p.src_h, p.dst_h) {
             self.capture_packet(&p);
-            self.arrive(p);
+            let fate = self.judge(&p, 0);
+            if fate.pass() && self.held.is_empty() {
+                self.arrive(p);
+            } else {
+                self.deliver_fated(p, 0, 0, Vec::new(), fate, true);
+            }
         } else {
             self.send_attempt(p, 0);
         }
@@ -51,17 +58,10 @@ impl World {
         }
         self.capture_packet(&p);
         let cfg = self.link(a, b);
-        let lost = self.cut.contains(&(a, b)) || !self.hosts[b].up || self.rng.chance(cfg.loss);
+        let lost = self.links.is_cut(a, b) || !self.hosts[b].up || self.rng.chance(cfg.loss);
         if lost {
             self.tr(a, "lost", p.kind(), i64::from(attempt));
-            if p.reliable() {
-                if attempt >= MAX_RETX {
-                    self.give_up(&p);
-                } else {
-                    let at = self.now + ((200 * MS) << attempt);
-                    self.schedule(at, Ev::Retx(p, attempt + 1));
-                }
-            }
+            self.lost(p, attempt);
             return;
         }
         let mut d = self.sample_latency(cfg.latency);
@@ -70,13 +70,89 @@ impl World {
             self.tr(a, "reorder", p.kind(), extra as i64);
             d += extra;
         }
-        let at = self.now + d;
+        let mut dups = Vec::new();
         if self.rng.chance(cfg.duplicate) {
             let extra = self.rng.range(0, MS);
             self.tr(a, "dup", p.kind(), extra as i64);
+            dups.push(extra);
+        }
+        let fate = self.judge(&p, attempt);
+        self.deliver_fated(p, attempt, d, dups, fate, false);
+    }
+
+    /// Delivers `p` after `d` (and its duplicates `extra` later), as the rules' `fate`
+    /// says. `inline`: the link is instant, so what is not delayed arrives now, inside
+    /// the sending call.
+    fn deliver_fated(
+        &mut self,
+        p: Packet,
+        attempt: u32,
+        d: Nanos,
+        dups: Vec<Nanos>,
+        fate: Fate,
+        inline: bool,
+    ) {
+        let (a, b) = (p.src_h, p.dst_h);
+        if fate.drop {
+            self.lost(p, attempt);
+            return;
+        }
+        let at = self.now + d + fate.delay.as_nanos() as Nanos;
+        for extra in dups {
             self.schedule(at + extra, Ev::Arrive(p.clone()));
         }
-        self.schedule(at, Ev::Arrive(p));
+        let mut batch = vec![p];
+        for _ in 0..fate.copies {
+            batch.push(batch[0].clone());
+        }
+        if fate.hold {
+            let held = self.held.entry((a, b)).or_default();
+            let first = held.is_empty();
+            held.extend(batch);
+            if first {
+                let limit = self.now + crate::rules::HOLD_LIMIT.as_nanos() as Nanos;
+                self.schedule(limit.max(at), Ev::Release(a, b));
+            }
+            return;
+        }
+        // Packets held back on this link go right behind this one.
+        if let Some(held) = self.held.remove(&(a, b)) {
+            for h in held {
+                self.tr(a, "rule-release", h.kind(), 0);
+                batch.push(h);
+            }
+        }
+        let now = inline && at == self.now;
+        for q in batch {
+            if now {
+                self.arrive(q);
+            } else {
+                self.schedule(at, Ev::Arrive(q));
+            }
+        }
+    }
+
+    /// Delivers what is still held back on the link `a` → `b` (its time limit passed).
+    pub(crate) fn release_held(&mut self, a: usize, b: usize) {
+        if let Some(held) = self.held.remove(&(a, b)) {
+            for h in held {
+                self.tr(a, "rule-release", h.kind(), 1);
+                self.arrive(h);
+            }
+        }
+    }
+
+    /// A packet was lost: a reliable one is sent again later, or its connection
+    /// times out.
+    fn lost(&mut self, p: Packet, attempt: u32) {
+        if p.reliable() {
+            if attempt >= MAX_RETX {
+                self.give_up(&p);
+            } else {
+                let at = self.now + ((200 * MS) << attempt);
+                self.schedule(at, Ev::Retx(p, attempt + 1));
+            }
+        }
     }
 
     /// A reliable packet was lost too often: its connection times out.
@@ -150,6 +226,9 @@ impl World {
     /// A packet reaches its destination host.
     pub(crate) fn arrive(&mut self, p: Packet) {
         let b = p.dst_h;
+        // (Both ends may change: an ICMP refusal reaches the sender at once.)
+        self.tasks.touch(p.src_h);
+        self.tasks.touch(b);
         if !self.hosts[b].up {
             self.tr(b, "lost-down", p.kind(), 0);
             if p.reliable() {
@@ -267,10 +346,23 @@ impl World {
         }
     }
 
+    /// Whether a packet from host `a` to host `b` would arrive the moment it is sent
+    /// with nothing else to do on the way: an instant link to a live host, no capture,
+    /// no packet rule for the link, nothing held back by one (see [`World::transmit`]).
+    #[inline]
+    pub(crate) fn straight_through(&self, a: usize, b: usize) -> bool {
+        self.capture.is_none()
+            && self.hosts[b].up
+            && self.instant(a, b)
+            && self.held.is_empty()
+            && !self.rules.applies(a, b)
+    }
+
     /// Whether a data packet from `from` (host `a`) with sequence number `seq` would
-    /// be delivered in order the moment it is sent: an instant link without capture,
-    /// a receiver that takes it (the checks of [`World::arrive`]), nothing held out of
-    /// order. The sender then calls [`World::deliver_data`] without building a packet.
+    /// be delivered in order the moment it is sent: [`World::straight_through`], a
+    /// receiver that takes it (the checks of [`World::arrive`]), nothing held out of
+    /// order. The sender then calls [`World::deliver_data`] without building a packet
+    /// (after counting the change on both hosts, as `arrive` does).
     #[inline]
     pub(crate) fn in_order_now(
         &self,
@@ -280,7 +372,7 @@ impl World {
         to: ObjId,
         seq: u64,
     ) -> bool {
-        if self.capture.is_some() || !self.hosts[b].up || !self.instant(a, b) {
+        if !self.straight_through(a, b) {
             return false;
         }
         match self.objs.get(&to).map(|o| &o.kind) {
@@ -460,6 +552,8 @@ impl World {
             s.inflight += n;
             if urg.is_none() && self.in_order_now(src_h, dst_h, id, peer, seq) {
                 // What `transmit` and `arrive` would do, without building the packet.
+                self.tasks.touch(src_h);
+                self.tasks.touch(dst_h);
                 self.deliver_data(id, peer, data, None);
                 continue;
             }
@@ -715,7 +809,7 @@ impl World {
         let Some(port) = dst.port() else { return };
         let dip = dst.as_socket_addr().map(|x| x.ip());
         let group = dip.filter(|ip| ip.is_multicast());
-        let bcast = dip.is_some_and(is_broadcast);
+        let bcast = dip.is_some_and(|ip| is_broadcast(b, ip));
         let sip = src.as_socket_addr().map(|x| x.ip());
         let mut exact = Vec::new();
         let mut wild = Vec::new();
@@ -889,18 +983,19 @@ impl World {
             };
             // Through `lo` the datagram comes back by the device itself, whatever
             // IP_MULTICAST_LOOP and the TTL say (only other devices loop a copy).
-            for b in 0..self.hosts.len() {
+            // (No multicast routing: the datagram stays on the sender's segment.)
+            for b in segment_hosts(segment(h), self.hosts.len()) {
                 if (b == h && (lp || local_only)) || (b != h && ttl >= 1 && !local_only) {
                     self.transmit(mk(b));
                 }
             }
             return Ok(());
         }
-        if is_broadcast(dip) {
+        if is_broadcast(h, dip) {
             if !s.opts.broadcast {
                 return Err(Errno::EACCES);
             }
-            for b in 0..self.hosts.len() {
+            for b in segment_hosts(segment(h), self.hosts.len()) {
                 self.transmit(mk(b));
             }
             return Ok(());
@@ -908,9 +1003,7 @@ impl World {
         match self.route(h, dip) {
             Some(b) => self.transmit(mk(b)),
             None => {
-                if !matches!(canon_ip(dip), IpAddr::V4(v) if v.octets()[..3] == [10, 0, 0])
-                    && !matches!(canon_ip(dip), IpAddr::V6(v) if v.segments()[0] == 0xfd00)
-                {
+                if !in_sim_net(dip) {
                     return Err(Errno::ENETUNREACH);
                 }
                 self.tr(h, "no-host", id as i64, 0);
@@ -930,15 +1023,7 @@ fn take_front(q: &mut std::collections::VecDeque<u8>, n: usize, out: &mut Vec<u8
     q.drain(..n);
 }
 
-/// The limited broadcast address or the simulated subnet's broadcast address.
-pub(crate) fn is_broadcast(ip: IpAddr) -> bool {
-    match canon_ip(ip) {
-        IpAddr::V4(v4) => v4 == std::net::Ipv4Addr::BROADCAST || v4.octets() == [10, 0, 0, 255],
-        IpAddr::V6(_) => false,
-    }
-}
-
-// ---- capture (see `capture.rs` for the representation) ---------------------------
+// ---- the packet as on a wire: capture and rules --------------------------------
 
 /// An address as (IP, port), if it is an IP one.
 fn ip_port(a: Option<&SockAddr>) -> Option<(IpAddr, u16)> {
@@ -946,53 +1031,55 @@ fn ip_port(a: Option<&SockAddr>) -> Option<(IpAddr, u16)> {
         .map(|s| (s.ip(), s.port()))
 }
 
+/// A packet as it would be on a wire: addresses, TCP header fields, payload.
+struct Wire<'a> {
+    src: (IpAddr, u16),
+    dst: (IpAddr, u16),
+    /// TCP: sequence number, acknowledgement number, flags, and the offset of the
+    /// urgent byte in the payload; `None`: UDP.
+    tcp: Option<(u32, u32, u8, Option<usize>)>,
+    payload: &'a [u8],
+}
+
 impl World {
-    /// Records `p` as it leaves its host, if capturing.
-    pub(crate) fn capture_packet(&mut self, p: &Packet) {
-        if self.capture.is_none() {
-            return;
-        }
-        let host_ip = |_: &World, h: usize| IpAddr::V4(crate::world::host_v4(h));
+    /// `p` as on a wire (`None` for a datagram with a non-IP address, which cannot be).
+    fn wire<'p>(&self, p: &'p Packet) -> Option<Wire<'p>> {
+        let host_ip = |h: usize| IpAddr::V4(crate::addr::host_v4(h));
         let (src_h, dst_h) = (p.src_h, p.dst_h);
         // The two ends of a stream packet: the sender's names, else the host's.
-        let ends = |w: &World, from: Option<ObjId>, to: Option<ObjId>| {
-            let sock = from.filter(|&id| w.exists(id)).map(|id| w.sr(id));
-            let recv = to.filter(|&id| w.exists(id)).map(|id| w.sr(id));
+        let ends = |from: Option<ObjId>, to: Option<ObjId>| {
+            let sock = from.filter(|&id| self.exists(id)).map(|id| self.sr(id));
+            let recv = to.filter(|&id| self.exists(id)).map(|id| self.sr(id));
             let src = sock
                 .and_then(|s| ip_port(s.local.as_ref()))
                 .or_else(|| recv.and_then(|s| ip_port(s.peer.as_ref())))
-                .unwrap_or((host_ip(w, src_h), 0));
+                .unwrap_or((host_ip(src_h), 0));
             let dst = sock
                 .and_then(|s| ip_port(s.peer.as_ref()))
                 .or_else(|| recv.and_then(|s| ip_port(s.local.as_ref())))
-                .unwrap_or((host_ip(w, dst_h), 0));
+                .unwrap_or((host_ip(dst_h), 0));
             // (The peer's SYN, and its FIN once received, take a sequence number.)
             let ack = sock.map_or(0, |s| {
                 (s.rcv_nxt as u32).wrapping_add(1 + u32::from(s.rd_eof))
             });
             (src, dst, ack)
         };
-        let now = self.now;
-        let mut segs: Vec<capture::Seg<'_>> = Vec::new();
-        match &p.body {
-            Body::Syn { src, dst, .. } => {
-                if let (Some(s), Some(d)) = (ip_port(Some(src)), ip_port(Some(dst))) {
-                    segs.push(capture::Seg {
-                        src: s,
-                        dst: d,
-                        tcp: Some((0, 0, TCP_SYN, 0)),
-                        payload: &[],
-                    });
-                }
-            }
+        let none: &'p [u8] = &[];
+        Some(match &p.body {
+            Body::Syn { src, dst, .. } => Wire {
+                src: ip_port(Some(src))?,
+                dst: ip_port(Some(dst))?,
+                tcp: Some((0, 0, TCP_SYN, None)),
+                payload: none,
+            },
             Body::SynAck { client, child, .. } => {
-                let (src, dst, _) = ends(self, Some(*child), Some(*client));
-                segs.push(capture::Seg {
+                let (src, dst, _) = ends(Some(*child), Some(*client));
+                Wire {
                     src,
                     dst,
-                    tcp: Some((0, 1, TCP_SYN | TCP_ACK, 0)),
-                    payload: &[],
-                });
+                    tcp: Some((0, 1, TCP_SYN | TCP_ACK, None)),
+                    payload: none,
+                }
             }
             Body::Data {
                 from,
@@ -1001,65 +1088,124 @@ impl World {
                 data,
                 urg,
             } => {
-                let (src, dst, ack) = ends(self, Some(*from), Some(*to));
-                let mut off = 0;
-                loop {
-                    let n = (data.len() - off).min(MAX_CHUNK);
-                    let s = (*seq as u32).wrapping_add(1).wrapping_add(off as u32);
-                    let (mut flags, mut ptr) = (TCP_PSH | TCP_ACK, 0u16);
-                    if let Some(u) = *urg {
-                        // The urgent pointer: one past the urgent byte, from this segment.
-                        if (off..off + n).contains(&u) {
-                            flags |= TCP_URG;
-                            ptr = (u - off + 1) as u16;
-                        }
-                    }
-                    segs.push(capture::Seg {
-                        src,
-                        dst,
-                        tcp: Some((s, ack, flags, ptr)),
-                        payload: &data[off..off + n],
-                    });
-                    off += n;
-                    if off >= data.len() {
-                        break;
-                    }
+                let (src, dst, ack) = ends(Some(*from), Some(*to));
+                let s = (*seq as u32).wrapping_add(1);
+                let flags = TCP_PSH | TCP_ACK | if urg.is_some() { TCP_URG } else { 0 };
+                Wire {
+                    src,
+                    dst,
+                    tcp: Some((s, ack, flags, *urg)),
+                    payload: data,
                 }
             }
             Body::Fin { from, to, seq } => {
-                let (src, dst, ack) = ends(self, Some(*from), Some(*to));
+                let (src, dst, ack) = ends(Some(*from), Some(*to));
                 let s = (*seq as u32).wrapping_add(1);
-                segs.push(capture::Seg {
+                Wire {
                     src,
                     dst,
-                    tcp: Some((s, ack, TCP_FIN | TCP_ACK, 0)),
-                    payload: &[],
-                });
-            }
-            Body::Rst { to } => {
-                let (dst, src, _) = ends(self, Some(*to), None);
-                segs.push(capture::Seg {
-                    src,
-                    dst,
-                    tcp: Some((0, 0, TCP_RST, 0)),
-                    payload: &[],
-                });
-            }
-            Body::Dgram { src, dst, data, .. } => {
-                if let (Some(s), Some(d)) = (ip_port(Some(src)), ip_port(Some(dst))) {
-                    segs.push(capture::Seg {
-                        src: s,
-                        dst: d,
-                        tcp: None,
-                        payload: data,
-                    });
+                    tcp: Some((s, ack, TCP_FIN | TCP_ACK, None)),
+                    payload: none,
                 }
             }
+            Body::Rst { to } => {
+                let (dst, src, _) = ends(Some(*to), None);
+                Wire {
+                    src,
+                    dst,
+                    tcp: Some((0, 0, TCP_RST, None)),
+                    payload: none,
+                }
+            }
+            Body::Dgram { src, dst, data, .. } => Wire {
+                src: ip_port(Some(src))?,
+                dst: ip_port(Some(dst))?,
+                tcp: None,
+                payload: data,
+            },
+        })
+    }
+
+    /// Records `p` as it leaves its host, if capturing.
+    pub(crate) fn capture_packet(&mut self, p: &Packet) {
+        if self.capture.is_none() {
+            return;
         }
+        let Some(wire) = self.wire(p) else { return };
+        let now = self.now;
         let cap = self.capture.as_mut().expect("checked above");
-        for seg in &segs {
-            cap.push(now, seg);
+        // Split what one IP packet cannot hold; the urgent pointer goes with its byte.
+        let data = wire.payload;
+        let mut off = 0;
+        loop {
+            let n = (data.len() - off).min(MAX_CHUNK);
+            let tcp = wire.tcp.map(|(seq, ack, flags, urg)| {
+                let seq = seq.wrapping_add(off as u32);
+                match urg {
+                    Some(u) if (off..off + n).contains(&u) => {
+                        (seq, ack, flags, (u - off + 1) as u16)
+                    }
+                    _ => (seq, ack, flags & !TCP_URG, 0),
+                }
+            });
+            cap.push(
+                now,
+                &capture::Seg {
+                    src: wire.src,
+                    dst: wire.dst,
+                    tcp,
+                    payload: &data[off..off + n],
+                },
+            );
+            off += n;
+            if off >= data.len() {
+                break;
+            }
         }
+    }
+
+    /// The rules' verdict on `p` (its `attempt`th retransmission), as a trace event
+    /// when it is not a plain pass.
+    pub(crate) fn judge(&mut self, p: &Packet, attempt: u32) -> Fate {
+        let (a, b) = (p.src_h, p.dst_h);
+        if !self.rules.applies(a, b) {
+            return Fate::default();
+        }
+        let Some(wire) = self.wire(p) else {
+            return Fate::default();
+        };
+        let info = PacketInfo {
+            time: std::time::Duration::from_nanos(self.now),
+            src_host: &self.hosts[a].name,
+            dst_host: &self.hosts[b].name,
+            src: std::net::SocketAddr::new(wire.src.0, wire.src.1),
+            dst: std::net::SocketAddr::new(wire.dst.0, wire.dst.1),
+            proto: if wire.tcp.is_some() {
+                Proto::Tcp
+            } else {
+                Proto::Udp
+            },
+            flags: TcpFlags(wire.tcp.map_or(0, |t| t.2)),
+            payload: wire.payload,
+            attempt,
+        };
+        // The rules and the generator are fields apart from what `info` borrows.
+        let fate = self.rules.judge(a, b, &info, &mut self.rng);
+        let kind = p.kind();
+        if fate.drop {
+            self.tr(a, "rule-drop", kind, i64::from(attempt));
+        } else {
+            if !fate.delay.is_zero() {
+                self.tr(a, "rule-delay", kind, fate.delay.as_nanos() as i64);
+            }
+            if fate.copies > 0 {
+                self.tr(a, "rule-dup", kind, i64::from(fate.copies));
+            }
+            if fate.hold {
+                self.tr(a, "rule-hold", kind, 0);
+            }
+        }
+        fate
     }
 
     /// Records a unix-domain message from socket `from` to socket `to`, if capturing

@@ -1,6 +1,9 @@
 //! Simulated name service and interfaces: a hosts table (the names given to
 //! `Sim::host`, plus `localhost`), a services table, and `lo`/`eth0` per host.
 //!
+//! Names resolve through the world's name index (`O(log n)`), addresses back to
+//! names through the address plan (`addr`, arithmetic): neither scans the hosts.
+//!
 //! Resolver order follows glibc on Linux: a passive wildcard lists IPv4 first, a
 //! non-passive null node lists `::1` first; a name lists IPv4 then IPv6. One
 //! difference: `localhost` resolves to `::1` for `AF_INET6` (many real hosts
@@ -14,7 +17,8 @@ use llsocket_api::{
     Result, SockAddr, SockType,
 };
 
-use crate::world::{host_v4, host_v6, World};
+use crate::addr::{host_index, host_v4, host_v6, segment_broadcast};
+use crate::world::World;
 
 /// `(name, port, tcp, udp)` of the simulated services table.
 const SERVICES: &[(&str, u16, bool, bool)] = &[
@@ -85,10 +89,7 @@ impl World {
                 vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]
             });
         }
-        let i = self
-            .hosts
-            .iter()
-            .position(|h| h.name.to_ascii_lowercase() == lname)?;
+        let i = self.host_by_name(name)?;
         Some(vec![IpAddr::V4(host_v4(i)), IpAddr::V6(host_v6(i))])
     }
 
@@ -241,12 +242,12 @@ impl World {
         let host = if flags & libc::NI_NUMERICHOST != 0 {
             numeric()
         } else {
-            let name = match crate::world::canon_ip(ip) {
+            let name = match crate::addr::canon_ip(ip) {
                 IpAddr::V4(v4) if v4 == Ipv4Addr::LOCALHOST => Some("localhost".to_owned()),
                 IpAddr::V6(v6) if v6 == Ipv6Addr::LOCALHOST => Some("localhost".to_owned()),
-                other => (0..self.hosts.len())
-                    .find(|&i| other == IpAddr::V4(host_v4(i)) || other == IpAddr::V6(host_v6(i)))
-                    .map(|i| self.hosts[i].name.clone()),
+                other => host_index(other)
+                    .and_then(|i| self.hosts.get(i))
+                    .map(|h| h.name.clone()),
             };
             match name {
                 Some(n) => n,
@@ -311,11 +312,12 @@ impl World {
             },
             index: Some(2),
             mtu: Some(1500),
-            hwaddr: Some(vec![0x02, 0, 0, 0, 0, (h + 1) as u8]),
+            // 02:00 (locally administered) and the host's number from 1, big-endian.
+            hwaddr: Some([[0x02, 0].as_slice(), &(h as u32 + 1).to_be_bytes()].concat()),
             inet: vec![IfAddress {
                 address: v4(host_v4(h)),
                 netmask: v4(Ipv4Addr::new(255, 255, 255, 0)),
-                broadcast: v4(Ipv4Addr::new(10, 0, 0, 255)),
+                broadcast: v4(segment_broadcast(h)),
                 point2point: None,
             }],
             inet6: vec![IfAddress {

@@ -10,9 +10,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use llsocket_api::opt::{Linger, Timeval};
 use llsocket_api::{Errno, Family, Fd, Result, SockAddr, SockType};
 
+use crate::addr::{canon, canon_ip, host_index, host_v4, host_v6, segment_broadcast};
 use crate::capture::Capture;
-use crate::faults::{HostFaults, Latency, LinkConfig};
+use crate::faults::{HostFaults, Latency, LinkConfig, Links};
 use crate::rng::Rng;
+use crate::rules::Rules;
 use crate::trace::{Event, Name, Trace};
 use crate::types::{Nanos, ObjId, Packet};
 
@@ -26,6 +28,8 @@ pub(crate) struct Config {
     pub keep_trace: bool,
     pub trace_payloads: bool,
     pub capture: bool,
+    /// The most hosts (at most `addr::MAX_HOSTS`).
+    pub max_hosts: usize,
 }
 
 /// A scheduled event.
@@ -41,6 +45,8 @@ pub(crate) enum Ev {
     UnixGc,
     /// A closed TCP socket still waiting for its peer's FIN gives up.
     OrphanTimeout(ObjId),
+    /// Packets held back by a rule on the link a -> b are delivered anyway.
+    Release(usize, usize),
 }
 
 /// One descriptor-table slot.
@@ -50,61 +56,83 @@ pub(crate) struct FdSlot {
     pub cloexec: bool,
 }
 
-/// A host's descriptor table: slots indexed by descriptor number (numbers are the lowest
-/// free ones, so it is as long as the most descriptors ever open at once, plus three).
+/// A host's descriptor table: slots indexed by descriptor number (one memory access
+/// per lookup, however many descriptors are open), and the free numbers below the
+/// highest one in use, so the lowest free number is found in logarithmic time.
 #[derive(Debug, Default)]
 pub(crate) struct FdTable {
-    v: Vec<Option<FdSlot>>,
-    /// Descriptors open.
-    n: usize,
+    /// Slot `n` is descriptor `n` (0 to 2 are never used).
+    slots: Vec<Option<FdSlot>>,
+    /// Free numbers from 3 below `slots.len()`.
+    free: BTreeSet<i32>,
+    open: usize,
 }
 
 impl FdTable {
+    /// How many descriptors are open.
+    pub(crate) fn len(&self) -> usize {
+        self.open
+    }
+
     #[inline]
     pub(crate) fn get(&self, fd: &i32) -> Option<&FdSlot> {
-        self.v.get(usize::try_from(*fd).ok()?)?.as_ref()
+        self.slots.get(usize::try_from(*fd).ok()?)?.as_ref()
     }
 
     #[inline]
     pub(crate) fn get_mut(&mut self, fd: &i32) -> Option<&mut FdSlot> {
-        self.v.get_mut(usize::try_from(*fd).ok()?)?.as_mut()
+        self.slots.get_mut(usize::try_from(*fd).ok()?)?.as_mut()
     }
 
-    pub(crate) fn insert(&mut self, fd: i32, slot: FdSlot) -> Option<FdSlot> {
-        let i = usize::try_from(fd).expect("llsocket-sim: descriptor numbers are not negative");
-        if self.v.len() <= i {
-            self.v.resize(i + 1, None);
-        }
-        let old = self.v[i].replace(slot);
-        self.n += usize::from(old.is_none());
-        old
+    /// Puts `slot` at the lowest free number (from 3) and returns it.
+    pub(crate) fn insert_lowest(&mut self, slot: FdSlot) -> i32 {
+        let n = match self.free.pop_first() {
+            Some(n) => n,
+            None => {
+                self.slots.resize(self.slots.len().max(3), None);
+                self.slots.push(None);
+                (self.slots.len() - 1) as i32
+            }
+        };
+        self.slots[n as usize] = Some(slot);
+        self.open += 1;
+        n
     }
 
+    /// Frees a number; `None` if it was not open.
     pub(crate) fn remove(&mut self, fd: &i32) -> Option<FdSlot> {
-        let old = self.v.get_mut(usize::try_from(*fd).ok()?)?.take();
-        self.n -= usize::from(old.is_some());
-        old
+        let slot = self.slots.get_mut(usize::try_from(*fd).ok()?)?.take()?;
+        self.open -= 1;
+        self.free.insert(*fd);
+        // Trailing free numbers leave the table, so it shrinks back when emptied.
+        while self.slots.len() > 3 && self.slots.last().is_some_and(Option::is_none) {
+            let top = (self.slots.len() - 1) as i32;
+            self.free.remove(&top);
+            self.slots.pop();
+        }
+        Some(slot)
     }
 
-    /// Descriptors open.
-    #[inline]
-    pub(crate) fn len(&self) -> usize {
-        self.n
-    }
-
-    pub(crate) fn clear(&mut self) {
-        self.v.clear();
-        self.n = 0;
+    /// The open descriptors, ascending, with their slots.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (i32, &FdSlot)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(n, s)| s.as_ref().map(|s| (n as i32, s)))
     }
 
     /// The open descriptor numbers, ascending.
     pub(crate) fn keys(&self) -> impl Iterator<Item = i32> + '_ {
-        (0..).zip(&self.v).filter_map(|(i, s)| s.map(|_| i))
+        self.iter().map(|(n, _)| n)
     }
 
-    /// The open slots, by ascending descriptor number.
+    /// The slots of the open descriptors, by ascending number.
     pub(crate) fn values(&self) -> impl Iterator<Item = &FdSlot> {
-        self.v.iter().flatten()
+        self.iter().map(|(_, s)| s)
+    }
+
+    pub(crate) fn clear(&mut self) {
+        *self = FdTable::default();
     }
 }
 
@@ -114,13 +142,10 @@ pub(crate) struct HostState {
     pub name: String,
     pub up: bool,
     pub fds: FdTable,
-    /// Free descriptor numbers below `fd_top` (numbers from `fd_top` up were never used).
-    pub free_fds: BTreeSet<i32>,
-    pub fd_top: i32,
     /// Listening TCP sockets by port (the subset of `ports` a SYN looks at).
     pub listeners: BTreeMap<u16, BTreeSet<ObjId>>,
-    /// TCP `TIME_WAIT` entries by port: (local address, its SO_REUSEADDR, expiry).
-    pub time_wait: BTreeMap<u16, Vec<(SockAddr, bool, Nanos)>>,
+    /// TCP `TIME_WAIT` entries by port.
+    pub time_wait: BTreeMap<u16, Vec<TimeWait>>,
     /// Unix path names: `Some(socket)` while bound, `None` once the socket is
     /// gone (the socket file stays, as on Linux, until `Host::unlink`).
     pub unix_paths: BTreeMap<Vec<u8>, Option<ObjId>>,
@@ -131,6 +156,18 @@ pub(crate) struct HostState {
     pub faults: HostFaults,
     /// Every socket object of the host (for crash).
     pub objs: BTreeSet<ObjId>,
+}
+
+/// A `TIME_WAIT` entry: what is left of an actively closed TCP connection.
+#[derive(Clone, Debug)]
+pub(crate) struct TimeWait {
+    /// The local address, canonical.
+    pub local: SockAddr,
+    /// The peer's address (for the socket table).
+    pub peer: Option<SockAddr>,
+    /// The closed socket's `SO_REUSEADDR`.
+    pub reuse: bool,
+    pub until: Nanos,
 }
 
 /// An open file description.
@@ -395,8 +432,12 @@ pub(crate) struct World {
     pub hosts: Vec<HostState>,
     pub objs: Slab,
     next_obj: ObjId,
-    pub links: BTreeMap<(usize, usize), LinkConfig>,
-    pub cut: BTreeSet<(usize, usize)>,
+    /// Link configurations and partitions: per pair, per group, default.
+    pub links: Links,
+    /// Host indices by name, ASCII-lowercased (the first host of a name keeps it).
+    pub names: BTreeMap<String, usize>,
+    /// Every unix socket of the world (what the unix garbage collector looks at).
+    pub unix_socks: BTreeSet<ObjId>,
     pub cfg: Config,
     /// The host of every destroyed socket, so late packets for it find the host.
     pub dead_host: BTreeMap<ObjId, usize>,
@@ -409,6 +450,60 @@ pub(crate) struct World {
     pub dead_names: BTreeMap<ObjId, SockAddr>,
     /// The packet capture, when [`Config::capture`] asked for one.
     pub capture: Option<Capture>,
+    /// The packet rules, and the packets they hold back per link.
+    pub rules: Rules,
+    pub held: BTreeMap<(usize, usize), Vec<Packet>>,
+    /// Cooperative tasks: how blocking calls behave in task mode (see [`Tasks`]).
+    pub tasks: Tasks,
+}
+
+/// The simulator's side of cooperative tasks ([`crate::Sim::set_task_mode`]).
+///
+/// In task mode a blocking call that would wait does not run the world: it *parks*
+/// (returns `EAGAIN` and records its deadline here), so a scheduler can suspend the
+/// caller, run others and the world, and call it again with [`Tasks::resume`] set
+/// (the same deadline; no second `EINTR` draw). A parked call is not traced: the call
+/// that completes is, once. Change counters tell the scheduler which waits may have
+/// ended: every call on a host, and every packet or timer that touches it, counts,
+/// except a continued wait that parks again (which changed nothing).
+#[derive(Debug, Default)]
+pub(crate) struct Tasks {
+    /// Task mode.
+    pub on: bool,
+    /// Set by the scheduler: the next wait continues a parked one, with this deadline.
+    pub resume: Option<Option<Nanos>>,
+    /// Set by a wait that parked (its deadline); cleared when the next call starts.
+    pub parked: Option<Option<Nanos>>,
+    /// The park continued an earlier one.
+    pub parked_again: bool,
+    /// The parked call: host, operation, descriptor.
+    pub park_at: (usize, &'static str, i32),
+    /// Changes of the whole world (links, faults, partitions, crashes).
+    pub changes: u64,
+    /// Changes per host.
+    pub host_changes: Vec<u64>,
+    /// Calls in a row (on any host) that could not go on without waiting and did not wait
+    /// (non-blocking `EAGAIN`, a connect in progress, a poll with no timeout that found
+    /// nothing); any other outcome of a call that can wait resets it.
+    pub streak: u64,
+    /// The call under way was one of those.
+    pub last_again: bool,
+    /// The call under way continues a parked wait (it has waited: a timeout it returns
+    /// is not one of those).
+    pub continued: bool,
+    /// Calls that completed and were not one of those (see [`crate::Sim::progress`]).
+    pub progress: u64,
+}
+
+impl Tasks {
+    /// Counts a change on `host`.
+    pub(crate) fn touch(&mut self, host: usize) {
+        if self.on {
+            if let Some(c) = self.host_changes.get_mut(host) {
+                *c += 1;
+            }
+        }
+    }
 }
 
 /// The largest buffer kept for reuse (a loopback segment).
@@ -431,14 +526,18 @@ impl World {
             hosts: Vec::new(),
             objs: Slab::default(),
             next_obj: 1,
-            links: BTreeMap::new(),
-            cut: BTreeSet::new(),
             capture: cfg.capture.then(Capture::default),
+            rules: Rules::default(),
+            held: BTreeMap::new(),
+            links: Links::default(),
+            names: BTreeMap::new(),
+            unix_socks: BTreeSet::new(),
             cfg,
             dead_host: BTreeMap::new(),
             dead_names: BTreeMap::new(),
             ctl_err: None,
             gc_scheduled: false,
+            tasks: Tasks::default(),
         }
     }
 
@@ -529,11 +628,24 @@ impl World {
     }
 
     fn handle(&mut self, ev: Ev) {
+        // (Arrivals count for both hosts in `arrive`.)
+        match &ev {
+            Ev::Arrive(_) | Ev::Release(..) => {}
+            Ev::Retx(p, _) => self.tasks.touch(p.src_h),
+            Ev::SynTimer { sock: id, .. } | Ev::OrphanTimeout(id) => {
+                if self.exists(*id) {
+                    let h = self.sr(*id).host;
+                    self.tasks.touch(h);
+                }
+            }
+            Ev::UnixGc => self.tasks.changes += 1,
+        }
         match ev {
             Ev::Arrive(p) => self.arrive(p),
             Ev::Retx(p, attempt) => self.send_attempt(p, attempt),
             Ev::SynTimer { sock, gen, attempt } => self.syn_timer(sock, gen, attempt),
             Ev::UnixGc => self.unix_gc(),
+            Ev::Release(a, b) => self.release_held(a, b),
             Ev::OrphanTimeout(id) => {
                 if self.exists(id) && self.sr(id).orphan {
                     let host = self.sr(id).host;
@@ -547,6 +659,8 @@ impl World {
     /// Waits (running the world) until `f` has an answer. `f` returning `None`
     /// means "would block". Non-blocking callers get `EAGAIN`; a timeout gives
     /// `on_timeout`; a wait nothing can ever end gives `EDEADLK`.
+    ///
+    /// In task mode the wait does not run the world: it parks (see [`Tasks`]).
     pub(crate) fn wait<T>(
         &mut self,
         nonblock: bool,
@@ -554,12 +668,24 @@ impl World {
         on_timeout: Errno,
         mut f: impl FnMut(&mut World) -> Option<Result<T>>,
     ) -> Result<T> {
-        let deadline = timeout.map(|t| self.now.saturating_add(t));
+        let resumed = self.tasks.resume.take();
+        let deadline = match resumed {
+            Some(d) => d,
+            None => timeout.map(|t| self.now.saturating_add(t)),
+        };
         loop {
             if let Some(r) = f(self) {
                 return r;
             }
             if nonblock {
+                return Err(Errno::EAGAIN);
+            }
+            if self.tasks.on {
+                if deadline.is_some_and(|d| self.wait_over(d)) {
+                    return Err(on_timeout);
+                }
+                self.tasks.parked = Some(deadline);
+                self.tasks.parked_again = resumed.is_some();
                 return Err(Errno::EAGAIN);
             }
             if !self.step(deadline) {
@@ -575,15 +701,89 @@ impl World {
         }
     }
 
+    /// Whether a wait with this deadline is over: the clock reached it and no event due
+    /// by then is left (a wait that runs the world runs those first).
+    pub(crate) fn wait_over(&self, deadline: Nanos) -> bool {
+        self.now >= deadline
+            && self
+                .events
+                .first_key_value()
+                .is_none_or(|(&(t, _), _)| t > deadline)
+    }
+
+    /// One step of a task scheduler: runs the next event if it is due by `limit`
+    /// (`None`: any), else moves the clock forward to `limit`.
+    pub(crate) fn task_step(&mut self, limit: Option<Nanos>) -> crate::TaskStep {
+        let due = self
+            .events
+            .first_key_value()
+            .is_some_and(|(&(t, _), _)| limit.is_none_or(|d| t <= d));
+        if due {
+            self.step(limit);
+            crate::TaskStep::Event
+        } else {
+            match limit {
+                Some(d) if d > self.now => {
+                    self.now = d;
+                    crate::TaskStep::Advanced
+                }
+                _ => crate::TaskStep::Idle,
+            }
+        }
+    }
+
+    /// The timeout of a `close` that would linger on `fd` now (a blocking close of a
+    /// connected TCP socket with `SO_LINGER {on, n > 0}` and unsent data, see `op_close`).
+    pub(crate) fn linger_timeout(&self, host: usize, fd: Fd) -> Option<Nanos> {
+        let obj = self.obj_of(host, fd).ok()?;
+        if !self.exists(obj) || self.nonblock_of(obj) {
+            return None;
+        }
+        let s = self.sr(obj);
+        let lingers = s.is_tcp()
+            && s.st == St::Connected
+            && s.opts.linger.enabled
+            && s.opts.linger.secs > 0
+            && !s.sq.is_empty();
+        lingers.then(|| (s.opts.linger.secs as Nanos).saturating_mul(1_000_000_000))
+    }
+
+    /// A blocking TCP connect in task mode that parked, continued: waits for the
+    /// outcome of the handshake under way as `op_connect` does (calling `connect` again
+    /// would report `EISCONN` or start over).
+    pub(crate) fn connect_continue(&mut self, host: usize, fd: Fd) -> Result<()> {
+        let id = self.sock_of(host, fd)?;
+        self.wait(false, None, Errno::EINPROGRESS, |w| {
+            if !w.exists(id) {
+                return Some(Err(Errno::EBADF));
+            }
+            match w.sr(id).st {
+                St::SynSent => None,
+                St::Connected => Some(Ok(())),
+                _ => {
+                    let s = w.s(id);
+                    let e = std::mem::take(&mut s.err);
+                    Some(Err(if e != 0 {
+                        Errno(e)
+                    } else {
+                        Errno::ECONNREFUSED
+                    }))
+                }
+            }
+        })
+    }
+
     // ---- hosts, links --------------------------------------------------------------
 
-    pub(crate) fn add_host(&mut self, name: &str) -> usize {
+    /// Adds a host; `None` when the world is full (`Config::max_hosts`).
+    pub(crate) fn add_host(&mut self, name: &str) -> Option<usize> {
+        if self.hosts.len() >= self.cfg.max_hosts {
+            return None;
+        }
         self.hosts.push(HostState {
             name: name.to_owned(),
             up: true,
             fds: FdTable::default(),
-            free_fds: BTreeSet::new(),
-            fd_top: 3,
             listeners: BTreeMap::new(),
             time_wait: BTreeMap::new(),
             unix_paths: BTreeMap::new(),
@@ -593,15 +793,22 @@ impl World {
             objs: BTreeSet::new(),
         });
         let id = self.hosts.len() - 1;
+        self.names.entry(name.to_ascii_lowercase()).or_insert(id);
+        self.tasks.host_changes.push(0);
         self.trace.names.push(name.to_owned());
         self.ev(id, "host")
             .text(Name::NAME, format_args!("{name}"))
             .end();
-        id
+        Some(id)
+    }
+
+    /// The first host named `name` (ASCII case ignored, as the resolver does).
+    pub(crate) fn host_by_name(&self, name: &str) -> Option<usize> {
+        self.names.get(&name.to_ascii_lowercase()).copied()
     }
 
     pub(crate) fn link(&self, a: usize, b: usize) -> LinkConfig {
-        self.links.get(&(a, b)).copied().unwrap_or_default()
+        self.links.config(a, b)
     }
 
     /// Whether packets a -> b arrive at once, in the sender's call (loopback,
@@ -609,7 +816,7 @@ impl World {
     pub(crate) fn instant(&self, a: usize, b: usize) -> bool {
         a == b
             || (self.hosts[b].up
-                && !self.cut.contains(&(a, b))
+                && !self.links.is_cut(a, b)
                 && self.link(a, b) == LinkConfig::default())
     }
 
@@ -622,8 +829,12 @@ impl World {
         }
     }
 
-    /// Draws a host fault.
+    /// Draws a host fault. A call that continues a parked wait (task mode) draws none
+    /// before its wait: it drew them when it started, as a call that waits does once.
     pub(crate) fn fault(&mut self, host: usize, pick: fn(&HostFaults) -> f64) -> bool {
+        if self.tasks.resume.is_some() {
+            return false;
+        }
         let p = pick(&self.hosts[host].faults);
         self.rng.chance(p)
     }
@@ -642,8 +853,11 @@ impl World {
     pub(crate) fn new_obj(&mut self, host: usize, kind: Kind, nonblock: bool) -> ObjId {
         let id = self.next_obj;
         self.next_obj += 1;
-        if matches!(kind, Kind::Sock(_)) {
+        if let Kind::Sock(s) = &kind {
             self.hosts[host].objs.insert(id);
+            if s.is_unix() {
+                self.unix_socks.insert(id);
+            }
         }
         self.objs.insert(
             id,
@@ -754,14 +968,7 @@ impl World {
         if hs.fds.len() >= self.cfg.fd_limit {
             return Err(Errno::EMFILE);
         }
-        let n = match hs.free_fds.pop_first() {
-            Some(n) => n,
-            None => {
-                hs.fd_top += 1;
-                hs.fd_top - 1
-            }
-        };
-        hs.fds.insert(n, FdSlot { obj, cloexec });
+        let n = hs.fds.insert_lowest(FdSlot { obj, cloexec });
         if let Some(o) = self.objs.get_mut(&obj) {
             o.refs += 1;
         }
@@ -770,14 +977,7 @@ impl World {
 
     /// Frees a descriptor number (the slot must exist).
     pub(crate) fn uninstall(&mut self, host: usize, fd: Fd) {
-        let hs = &mut self.hosts[host];
-        if hs.fds.remove(&fd.0).is_none() {
-            return;
-        }
-        hs.free_fds.insert(fd.0);
-        while hs.fd_top > 3 && hs.free_fds.remove(&(hs.fd_top - 1)) {
-            hs.fd_top -= 1;
-        }
+        self.hosts[host].fds.remove(&fd.0);
     }
 
     /// Stops indexing a socket as a listener.
@@ -872,6 +1072,7 @@ impl World {
         let Kind::Sock(s) = obj.kind else { return };
         let host = s.host;
         self.hosts[host].objs.remove(&id);
+        self.unix_socks.remove(&id);
         self.dead_host.insert(id, host);
         if let (true, Some(name)) = (s.is_unix(), &s.local) {
             self.dead_names.insert(id, name.clone());
@@ -1039,14 +1240,19 @@ impl World {
         }
         let Some(local) = s.local.clone() else { return };
         let Some(port) = local.port() else { return };
-        let (host, reuse) = (s.host, s.opts.reuseaddr);
+        let (host, reuse, peer) = (s.host, s.opts.reuseaddr, s.peer.as_ref().map(canon));
         let until = self.now + 60_000_000_000;
         self.tr(host, "time-wait", i64::from(port), 0);
-        self.hosts[host].time_wait.entry(port).or_default().push((
-            crate::world::canon(&local),
-            reuse,
-            until,
-        ));
+        self.hosts[host]
+            .time_wait
+            .entry(port)
+            .or_default()
+            .push(TimeWait {
+                local: canon(&local),
+                peer,
+                reuse,
+                until,
+            });
     }
 
     /// Whether a `TIME_WAIT` entry blocks binding `addr` (with SO_REUSEADDR `reuse`).
@@ -1058,15 +1264,15 @@ impl World {
         let Some(v) = self.hosts[host].time_wait.get_mut(&port) else {
             return false;
         };
-        v.retain(|e| e.2 > now);
+        v.retain(|e| e.until > now);
         let a = canon(addr).as_socket_addr().map(|x| x.ip());
-        let blocked = v.iter().any(|(tw, tw_reuse, _)| {
-            let t = tw.as_socket_addr().map(|x| x.ip());
+        let blocked = v.iter().any(|tw| {
+            let t = tw.local.as_socket_addr().map(|x| x.ip());
             let overlap = match (a, t) {
                 (Some(a), Some(t)) => a.is_unspecified() || t.is_unspecified() || a == t,
                 _ => false,
             };
-            overlap && !(reuse && *tw_reuse)
+            overlap && !(reuse && tw.reuse)
         });
         if v.is_empty() {
             self.hosts[host].time_wait.remove(&port);
@@ -1076,33 +1282,18 @@ impl World {
 
     // ---- addresses -------------------------------------------------------------------
 
-    /// The host an IP address routes to from `from` (`None`: nobody answers).
+    /// The host an IP address routes to from `from` (`None`: nobody answers), by the
+    /// address plan (`addr`): arithmetic, no table.
     pub(crate) fn route(&self, from: usize, ip: IpAddr) -> Option<usize> {
         let ip = canon_ip(ip);
-        match ip {
-            IpAddr::V4(v4) => {
-                if v4.is_loopback() || v4.is_unspecified() {
-                    return Some(from);
-                }
-                let o = v4.octets();
-                if o[0] == 10 && o[1] == 0 && o[2] == 0 && o[3] >= 1 {
-                    let n = usize::from(o[3]) - 1;
-                    return (n < self.hosts.len()).then_some(n);
-                }
-                None
-            }
-            IpAddr::V6(v6) => {
-                if v6.is_loopback() || v6.is_unspecified() {
-                    return Some(from);
-                }
-                let s = v6.segments();
-                if s[0] == 0xfd00 && s[1..7].iter().all(|&x| x == 0) && s[7] >= 1 {
-                    let n = usize::from(s[7]) - 1;
-                    return (n < self.hosts.len()).then_some(n);
-                }
-                None
-            }
+        let local = match ip {
+            IpAddr::V4(v4) => v4.is_loopback() || v4.is_unspecified(),
+            IpAddr::V6(v6) => v6.is_loopback() || v6.is_unspecified(),
+        };
+        if local {
+            return Some(from);
         }
+        host_index(ip).filter(|&n| n < self.hosts.len())
     }
 
     /// Whether `ip` is an address of `host` (for `bind`).
@@ -1115,7 +1306,7 @@ impl World {
                     || v4 == host_v4(host)
                     || v4.is_multicast()
                     || v4 == Ipv4Addr::BROADCAST
-                    || v4 == Ipv4Addr::new(10, 0, 0, 255)
+                    || v4 == segment_broadcast(host)
             }
             IpAddr::V6(v6) => {
                 v6.is_unspecified() || v6.is_loopback() || v6 == host_v6(host) || v6.is_multicast()
@@ -1153,47 +1344,5 @@ impl World {
         (32768..=60999u16)
             .find(|p| !self.hosts[host].ports.contains_key(&(udp, *p)))
             .ok_or(Errno::EADDRINUSE)
-    }
-}
-
-/// `10.0.0.n` of host index `i`.
-pub(crate) fn host_v4(i: usize) -> Ipv4Addr {
-    Ipv4Addr::new(10, 0, 0, (i + 1) as u8)
-}
-
-/// `fd00::n` of host index `i`.
-pub(crate) fn host_v6(i: usize) -> Ipv6Addr {
-    Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, (i + 1) as u16)
-}
-
-/// An IPv4-mapped IPv6 address as plain IPv4; anything else unchanged.
-pub(crate) fn canon_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(v6),
-        },
-        v4 => v4,
-    }
-}
-
-/// An IP socket address in canonical form (v4-mapped → v4).
-pub(crate) fn canon(a: &SockAddr) -> SockAddr {
-    match a {
-        SockAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
-            Some(v4) => SockAddr::v4(v4, v6.port()),
-            None => a.clone(),
-        },
-        _ => a.clone(),
-    }
-}
-
-/// A canonical address as a socket of `family` sees it (v4 → v4-mapped for INET6).
-pub(crate) fn as_family(a: &SockAddr, family: Family) -> SockAddr {
-    match a {
-        SockAddr::V4(v4) if family == Family::INET6 => {
-            SockAddr::v6(v4.ip().to_ipv6_mapped(), v4.port())
-        }
-        _ => a.clone(),
     }
 }

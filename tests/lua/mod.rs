@@ -103,6 +103,8 @@ fn lua_suite_has_the_runner_and_test_files() {
         "socket_io_test.lua",
         "socket_opt_test.lua",
         "socket_test.lua",
+        "sim_test.lua",
+        "tasks_test.lua",
     ] {
         assert!(
             names.iter().any(|n| n == want),

@@ -753,3 +753,22 @@ fn stopped_listener_without_a_port_connect_keeps_no_source_address() {
         Names(Index(12)),
     ]);
 }
+
+/// Campaign seed 11001 (release build, case 70 884): a unix stream is readable as soon
+/// as anything is queued, whatever its `SO_RCVLOWAT` (`unix_poll` looks at the queue
+/// only; TCP's poll counts the low-water mark).
+#[test]
+fn unix_stream_poll_ignores_rcvlowat() {
+    replay(&[
+        Pair(SockType::STREAM),
+        SetOpt(Index(44), RcvLowat(3)),
+        SendFds(Index(1), Index(0), Index(0), 1),
+        Poll(Index(30), true, false),
+    ]);
+    replay(&[
+        Pair(SockType::STREAM),
+        SetOpt(Index(0), RcvLowat(3)),
+        Send(Index(1), 1, false),
+        Poll(Index(0), true, false),
+    ]);
+}

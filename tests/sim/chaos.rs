@@ -171,6 +171,7 @@ pub(crate) fn program(sim: &Sim, seed: u64, steps: usize) -> (u64, Duration, Vec
         }
         // Descriptors of crashed hosts are gone: forget them.
         fds.retain(|(h, fd)| hosts[*h].open_fds().contains(fd));
+        check_socket_tables(sim, &hosts);
     }
     for (h, fd) in fds {
         assert_eq!(hosts[h].close(fd), Ok(()), "{}", sim.replay_hint());
@@ -194,6 +195,27 @@ pub(crate) fn program(sim: &Sim, seed: u64, steps: usize) -> (u64, Duration, Vec
     kinds.sort();
     kinds.dedup();
     (sim.trace_digest(), sim.now(), kinds)
+}
+
+/// The socket tables name every open descriptor at most once, render, and reading
+/// them records nothing (the pinned digest of this program in `trace.rs` holds with
+/// the tables read after every step).
+fn check_socket_tables(sim: &Sim, hosts: &[Host]) {
+    let digest = sim.trace_digest();
+    for h in hosts {
+        let open = h.open_fds();
+        let mut seen: Vec<_> = h.sockets().into_iter().flat_map(|r| r.fds).collect();
+        seen.sort_unstable();
+        assert!(
+            seen.windows(2).all(|w| w[0] != w[1]) && seen.iter().all(|fd| open.contains(fd)),
+            "{}: {seen:?} of {open:?}\n{}; {}",
+            h.name(),
+            h.socket_table(),
+            sim.replay_hint()
+        );
+    }
+    assert!(sim.socket_table().starts_with("host ") || sim.live_sockets() == 0);
+    assert_eq!(sim.trace_digest(), digest, "{}", sim.replay_hint());
 }
 
 #[test]

@@ -10,7 +10,10 @@
 //! | `faults` | every fault kind observably changing a workload |
 //! | `chaos` | random programs under random faults: no panic, no leak, exact replay |
 //! | `netdb` | the simulated hosts/services tables and interfaces |
+//! | `netstat` | socket tables (`Host::sockets`, `ss -a`): every column, TCP's states, the rendered table |
+//! | `scale` | 10 000-host worlds, the address plan, a full world, link rules and partitions between groups |
 //! | `trace` | the trace sees what the program sees; readable lines; the determinism check; pinned cross-architecture digests |
+//! | `tasks` | task mode: a call that would wait parks, untraced, and goes on when made again; one program gives the same trace with and without it |
 //!
 //! Every failing assertion prints `sim.replay_hint()`.
 
@@ -18,6 +21,10 @@ mod capture;
 mod chaos;
 mod faults;
 mod netdb;
+mod netstat;
+mod rules;
+mod scale;
+mod tasks;
 mod tcp;
 mod trace;
 mod udp;

@@ -1,7 +1,7 @@
 //! `cargo xtask`: the project's check matrix (lint, tests, every target, every Lua) with std only.
 //!
 //! * `cargo xtask ci [--quick] [--step NAME]...` runs the matrix and ends with a summary table.
-//! * `cargo xtask ci --step differential [--cases N] [--seconds S] [--seed X]` runs the
+//! * `cargo xtask ci --step differential [--cases N] [--seconds S] [--seed X] [--release]` runs the
 //!   kernel-vs-simulator campaign (`tests/proptest/campaign.rs`) as long as asked.
 //! * `cargo xtask lua-module --lua <5.1|5.2|5.3|5.4|luajit>` builds `llsocket.so` for a system Lua
 //!   and prints its path as the last line.
@@ -203,7 +203,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage:\n  cargo xtask ci [--quick] [--step tidy|deps|fmt|clippy|doc|test|differential|cross|musl|aarch64|lua|safety|bench]...\n                 [--cases N] [--seconds S] [--seed X]   (the differential campaign)\n  cargo xtask lua-module --lua <5.1|5.2|5.3|5.4|luajit>"
+                "usage:\n  cargo xtask ci [--quick] [--step tidy|deps|fmt|clippy|doc|test|differential|cross|musl|aarch64|lua|safety|bench]...\n                 [--cases N] [--seconds S] [--seed X] [--release]   (the differential campaign)\n  cargo xtask lua-module --lua <5.1|5.2|5.3|5.4|luajit>"
             );
             ExitCode::FAILURE
         }
@@ -238,6 +238,7 @@ fn ci(root: PathBuf, args: &[String]) -> ExitCode {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--quick" => quick = true,
+            "--release" => campaign.release = true,
             "--cases" | "--seconds" | "--seed" => {
                 let Some(n) = it.next().and_then(|v| v.parse::<u64>().ok()) else {
                     eprintln!("{arg} needs a number");
@@ -360,6 +361,8 @@ struct Campaign {
     cases: Option<u64>,
     seconds: Option<u64>,
     seed: Option<u64>,
+    /// Build the campaign optimised (several times the cases per second; a build of its own).
+    release: bool,
 }
 
 impl Ci {
@@ -381,7 +384,11 @@ impl Ci {
         let cases = if fixed { Some(CI_CAMPAIGN.1) } else { c.cases };
         let seconds = c.seconds;
         let mut cmd = Command::new(cargo());
-        cmd.args(["test", "--workspace", "--tests", "--"]);
+        cmd.args(["test", "--workspace", "--tests"]);
+        if c.release {
+            cmd.arg("--release");
+        }
+        cmd.arg("--");
         cmd.args([
             "proptest_diff::campaign::campaign",
             "--exact",

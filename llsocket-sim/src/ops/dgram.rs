@@ -6,8 +6,9 @@ use llsocket_api::cmsg;
 use llsocket_api::{Errno, Family, Fd, MsgFlags, Result, SockAddr, SockType, UnixAddr};
 
 use super::{check_unix_len, take_err, timeout_of, Got, MSG_CMSG_CLOEXEC, SCM_MAX_FD};
+use crate::addr::canon;
 use crate::types::ObjId;
-use crate::world::{canon, Seg, St, World};
+use crate::world::{Seg, St, World};
 
 impl World {
     pub(crate) fn op_sendmsg(

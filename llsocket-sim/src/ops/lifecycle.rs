@@ -211,10 +211,10 @@ impl World {
         self.gc_scheduled = false;
         let mut queued: std::collections::BTreeMap<ObjId, u32> = Default::default();
         let unix: Vec<ObjId> = self
-            .hosts
+            .unix_socks
             .iter()
-            .flat_map(|hs| hs.objs.iter().copied())
-            .filter(|&o| self.exists(o) && self.sr(o).is_unix())
+            .copied()
+            .filter(|&o| self.exists(o))
             .collect();
         for &u in &unix {
             for seg in &self.sr(u).rq {
@@ -307,6 +307,7 @@ impl World {
         let objs: Vec<ObjId> = self.hosts[h].objs.iter().copied().collect();
         for id in objs {
             self.objs.remove(&id);
+            self.unix_socks.remove(&id);
             self.dead_host.insert(id, h);
         }
         let fds: Vec<ObjId> = self.hosts[h].fds.values().map(|s| s.obj).collect();
@@ -319,8 +320,6 @@ impl World {
         let host = &mut self.hosts[h];
         host.objs.clear();
         host.fds.clear();
-        host.free_fds.clear();
-        host.fd_top = 3;
         host.listeners.clear();
         host.time_wait.clear();
         host.unix_paths.clear();

@@ -5,7 +5,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use llsocket_api::{Errno, Family, Fd, McastOp, McastRequest, Result, SockAddr};
 
-use crate::world::{canon_ip, host_v4, Membership, World};
+use crate::addr::{canon_ip, host_v4};
+use crate::world::{Membership, World};
 
 impl World {
     pub(crate) fn op_multicast(

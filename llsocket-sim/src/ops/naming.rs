@@ -2,13 +2,14 @@
 //! automatic binding (ephemeral ports, unix autobind), `connect` (TCP, UDP, unix),
 //! `listen`, `accept`, `getsockname` and `getpeername`.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use llsocket_api::{Accepted, Errno, Family, Fd, Result, SockAddr, SockType, UnixAddr};
 
 use super::{check_unix_len, take_err, timeout_of, wrong_family, MS};
+use crate::addr::{as_family, canon, canon_ip};
 use crate::types::ObjId;
-use crate::world::{as_family, canon, canon_ip, Ev, Seg, St, World};
+use crate::world::{Ev, Seg, St, World};
 
 impl World {
     /// Whether a new binding of socket `id` to `addr` collides with `other`.
@@ -274,13 +275,10 @@ impl World {
             let dst = self.check_ip_dest(id, addr, false)?;
             self.check_bound_family(id, &dst)?;
             let dip = dst.as_socket_addr().map(|a| a.ip()).ok_or(Errno::EINVAL)?;
-            if dip.is_multicast() || crate::net::is_broadcast(dip) {
+            if dip.is_multicast() || crate::addr::is_broadcast(h, dip) {
                 return Err(Errno::ENETUNREACH);
             }
-            if self.route(h, dip).is_none()
-                && !matches!(canon_ip(dip), IpAddr::V4(v) if v.octets()[..3] == [10, 0, 0])
-                && !matches!(canon_ip(dip), IpAddr::V6(v) if v.segments()[0] == 0xfd00)
-            {
+            if self.route(h, dip).is_none() && !crate::addr::in_sim_net(dip) {
                 return Err(Errno::ENETUNREACH);
             }
             if self.sr(id).unlistened {

@@ -6,8 +6,9 @@ use std::net::Ipv4Addr;
 use llsocket_api::opt::Timeval;
 use llsocket_api::{Errno, Family, Fd, OptName, Result, SockOpt};
 
+use crate::addr::host_v4;
 use crate::types::ObjId;
-use crate::world::{host_v4, St, World};
+use crate::world::{St, World};
 
 impl World {
     /// The level checks every option goes through (see the crate docs).

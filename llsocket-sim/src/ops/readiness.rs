@@ -24,13 +24,14 @@ impl World {
                 St::Idle | St::Closed => hup = true,
                 St::SynSent => {}
                 St::Connected => {
-                    // (A unix stream stays readable with only its OOB byte queued.)
-                    let avail = if s.ty == SockType::STREAM && !s.is_unix() {
-                        s.stream_avail()
+                    // tcp_poll counts SO_RCVLOWAT; unix_poll only asks whether the
+                    // queue holds anything (a unix stream stays readable with only its
+                    // OOB byte queued, and whatever its SO_RCVLOWAT says).
+                    inb |= if s.is_unix() {
+                        !s.rq.is_empty() || s.rq_bytes > 0
                     } else {
-                        s.rq_bytes
+                        s.ty == SockType::STREAM && s.stream_avail() >= lowat
                     };
-                    inb |= avail >= lowat || (!s.rq.is_empty() && s.ty == SockType::SEQPACKET);
                     out = s.wr_shut || self.stream_space(id) > 0;
                 }
             }

@@ -121,8 +121,10 @@ impl World {
 
     /// The common case of a TCP `send` done at once, or `None` (nothing done) when
     /// [`World::stream_send`] must decide: a connected socket with nothing queued, all
-    /// of `data` fitting its send buffer, the peer's window and one segment, an instant
-    /// link to a peer that takes it in order, and no fault switch that could fire. The
+    /// of `data` fitting its send buffer, the peer's window and one segment, a packet
+    /// that would go straight through ([`World::straight_through`]) to a peer that takes
+    /// it in order, no fault switch that could fire, not the continuation of a wait
+    /// parked in task mode (that one waits as it had begun to). The
     /// outcome is then the same as `stream_send`'s (and `pump`'s): every byte delivered.
     #[inline]
     pub(crate) fn tcp_send_now(&mut self, h: usize, id: ObjId, data: &[u8]) -> Option<usize> {
@@ -138,7 +140,7 @@ impl World {
             || !s.sq.is_empty()
             || data.is_empty()
             || self.ctl_err.is_some()
-            || self.capture.is_some()
+            || self.tasks.resume.is_some()
             || !self.fault_free(h)
         {
             return None;
@@ -160,18 +162,21 @@ impl World {
             && !((p.rd_shut && p.fin_sent) || p.orphan)
             && s.snd_nxt == p.rcv_nxt
             && p.ooo.is_empty();
+        let (src_h, dst_h) = (s.host, p.host);
         if sndbuf.saturating_sub(s.inflight) < n
             || window < n
             || mss < n
             || !in_order
-            || !self.hosts[p.host].up
-            || !self.instant(s.host, p.host)
+            || !self.straight_through(src_h, dst_h)
         {
             return None;
         }
         // What `pump` and `deliver_data` do then: the in-flight count goes up by `n` and
         // down again, the peer queues the bytes, the wire records `data`; `maybe_done`
         // and `reap` have nothing to do for a sender without a FIN sent that is no orphan.
+        // (`arrive` counts a change on both hosts.)
+        self.tasks.touch(src_h);
+        self.tasks.touch(dst_h);
         self.s(id).snd_nxt += n as u64;
         let mut b = self.buffer();
         b.extend_from_slice(data);
@@ -441,7 +446,8 @@ impl World {
     /// The common case of a TCP receive done at once, or `None` (nothing done) when
     /// [`World::stream_recv`] must decide: no flags but `MSG_DONTWAIT`, a connected
     /// socket without urgent data holding at least its `SO_RCVLOWAT` (or `cap`) bytes,
-    /// no fault switch that could fire. The outcome is then the same as `stream_recv`'s:
+    /// no fault switch that could fire, not a parked wait continued (task mode). The
+    /// outcome is then the same as `stream_recv`'s:
     /// the bytes go to `put` in order (with each segment's arrival time), and the
     /// count is returned.
     #[inline]
@@ -461,6 +467,7 @@ impl World {
             || s.st != St::Connected
             || s.mark.is_some()
             || s.rq_bytes < target
+            || self.tasks.resume.is_some()
             || !self.fault_free(h)
         {
             return None;
@@ -827,6 +834,88 @@ mod tests {
             b.close(*sfd).unwrap();
         }
         (sim.trace(), sim.trace_digest())
+    }
+
+    /// Task mode: a receive that parked and is continued once data came takes the
+    /// general way, which uses the continuation up (the fast path must not leave it for
+    /// the next call, whose wait would then end at the old deadline).
+    #[test]
+    fn a_continued_receive_uses_up_its_continuation() {
+        use std::time::Duration;
+
+        use llsocket_api::opt::Timeval;
+        use llsocket_api::Errno;
+
+        let sim = Sim::new(1);
+        let (a, b) = (sim.host("a"), sim.host("b"));
+        let tcp = |h: &crate::Host| {
+            h.socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, false)
+                .unwrap()
+        };
+        let l = tcp(&b);
+        b.bind(l, &SockAddr::v4(b.ipv4(), 80)).unwrap();
+        b.listen(l, 4).unwrap();
+        let c = tcp(&a);
+        a.connect(c, &SockAddr::v4(b.ipv4(), 80)).unwrap();
+        let s = b.accept(l, false).unwrap().fd;
+        let second = Timeval { sec: 1, usec: 0 };
+        b.setsockopt(s, SockOpt::RcvTimeo(second)).unwrap();
+        sim.set_task_mode(true);
+        let mut buf = [0u8; 8];
+        assert_eq!(b.recv(s, &mut buf, MsgFlags::NONE), Err(Errno::EAGAIN));
+        let park = sim.take_park().expect("the receive parked");
+        assert_eq!(park.deadline, Some(Duration::from_secs(1)));
+        a.send(c, b"hi", MsgFlags::NONE).unwrap();
+        sim.resume_wait(park.deadline);
+        assert_eq!(b.recv(s, &mut buf, MsgFlags::NONE), Ok(2));
+        sim.advance(Duration::from_secs(5));
+        // A new wait, with a deadline of its own.
+        assert_eq!(b.recv(s, &mut buf, MsgFlags::NONE), Err(Errno::EAGAIN));
+        let park = sim.take_park().expect("the receive parked");
+        assert_eq!(park.deadline, Some(Duration::from_secs(6)));
+    }
+
+    /// The same for a send that parked on a full window and is continued once the
+    /// receiver read: it goes the general way (a later wait has its own deadline).
+    #[test]
+    fn a_continued_send_uses_up_its_continuation() {
+        use std::time::Duration;
+
+        use llsocket_api::opt::Timeval;
+        use llsocket_api::Errno;
+
+        let sim = Sim::builder(1).rcvbuf(64).sndbuf(64).build();
+        let (a, b) = (sim.host("a"), sim.host("b"));
+        let tcp = |h: &crate::Host| {
+            h.socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, false)
+                .unwrap()
+        };
+        let l = tcp(&b);
+        b.bind(l, &SockAddr::v4(b.ipv4(), 80)).unwrap();
+        b.listen(l, 4).unwrap();
+        let c = tcp(&a);
+        a.connect(c, &SockAddr::v4(b.ipv4(), 80)).unwrap();
+        let s = b.accept(l, false).unwrap().fd;
+        let second = Timeval { sec: 1, usec: 0 };
+        a.setsockopt(c, SockOpt::SndTimeo(second)).unwrap();
+        b.setsockopt(s, SockOpt::RcvTimeo(second)).unwrap();
+        sim.set_task_mode(true);
+        // The peer's window, then the send buffer, fill up; the third send parks.
+        assert_eq!(a.send(c, &[1; 64], MsgFlags::NONE), Ok(64));
+        assert_eq!(a.send(c, &[2; 64], MsgFlags::NONE), Ok(64));
+        assert_eq!(a.send(c, &[3; 8], MsgFlags::NONE), Err(Errno::EAGAIN));
+        let park = sim.take_park().expect("the send parked");
+        assert_eq!(park.deadline, Some(Duration::from_secs(1)));
+        let mut buf = [0u8; 64];
+        assert_eq!(b.recv(s, &mut buf, MsgFlags::NONE), Ok(64));
+        assert_eq!(b.recv(s, &mut buf, MsgFlags::NONE), Ok(64));
+        sim.resume_wait(park.deadline);
+        assert_eq!(a.send(c, &[3; 8], MsgFlags::NONE), Ok(8));
+        sim.advance(Duration::from_secs(5));
+        // A new wait, with a deadline of its own (none: no SO_RCVTIMEO on this end).
+        assert_eq!(a.recv(c, &mut buf, MsgFlags::NONE), Err(Errno::EAGAIN));
+        let park = sim.take_park().expect("the receive parked");
+        assert_eq!(park.deadline, None);
     }
 
     #[test]
