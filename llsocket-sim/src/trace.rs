@@ -501,14 +501,16 @@ impl Shapes {
 
 /// The world's trace: the digest always, the events when kept.
 ///
-/// Kept events are two byte streams. Per event `heads` has its shape (the operation and
-/// its fields' codes: [`Shapes`]), its host and the time since the previous kept event,
-/// as varints; `vals` has its fields' values, compact (a descriptor or a small length is
-/// one byte, a payload hash eight). A field's code stands for its name and kind,
-/// numbered in order of first use. Addresses other than IPv4, texts, descriptor lists
-/// and payloads go in side tables: a long run keeps little more than the numbers it
-/// observed (a 32-byte echo round trip, six events, takes 43 bytes: a payload hash seen
-/// again, as an echo's is, is not stored again).
+/// Kept events are two byte streams. Per event `heads` has a varint of its shape (the
+/// operation and its fields' codes: [`Shapes`]) shifted left by two, with bit 1 set if
+/// the host is the previous event's and bit 0 if the time is; then the host and the time
+/// since the previous kept event, as varints, unless they are the same. `vals` has the
+/// fields' values, compact (a descriptor or a small length is one byte, a payload hash
+/// eight). A field's code stands for its name and kind, numbered in order of first use.
+/// Addresses other than IPv4, texts, descriptor lists and payloads go in side tables: a
+/// long run keeps little more than the numbers it observed (a 32-byte echo round trip,
+/// six events, takes 34 bytes: a payload hash seen again, as an echo's is, is not
+/// stored again).
 #[derive(Debug)]
 pub(crate) struct Trace {
     pub keep: bool,
@@ -528,7 +530,8 @@ pub(crate) struct Trace {
     cur_key: [u8; 16],
     cur_n: usize,
     long_codes: Vec<u8>,
-    /// The time of the last kept event.
+    /// The host and time of the last kept event.
+    last_host: u64,
     last_t: Nanos,
     /// The length and hash of the last `Kind::Bytes` field kept.
     last_bytes: (u64, u64),
@@ -614,6 +617,7 @@ impl Trace {
             cur_key: [0; 16],
             cur_n: 0,
             long_codes: Vec::new(),
+            last_host: 0,
             last_t: 0,
             last_bytes: (u64::MAX, 0),
             ops: Ops::new(),
@@ -675,10 +679,20 @@ impl Trace {
         } else {
             self.shapes.id(self.cur_op, &self.long_codes)
         };
+        let same_host = self.cur_host == self.last_host;
+        let dt = self.cur_t.wrapping_sub(self.last_t);
         let a = &mut self.heads;
-        put_varint(a, u64::from(shape));
-        put_varint(a, self.cur_host);
-        put_varint(a, self.cur_t.wrapping_sub(self.last_t));
+        put_varint(
+            a,
+            (u64::from(shape) << 2) | (u64::from(same_host) << 1) | u64::from(dt == 0),
+        );
+        if !same_host {
+            put_varint(a, self.cur_host);
+        }
+        if dt != 0 {
+            put_varint(a, dt);
+        }
+        self.last_host = self.cur_host;
         self.last_t = self.cur_t;
     }
 
@@ -787,11 +801,17 @@ impl Trace {
             i: 0,
         };
         let mut t: Nanos = 0;
+        let mut host = 0;
         let mut last = (u64::MAX, 0);
         while heads.i < self.heads.len() {
-            let (op, codes) = &self.shapes.list[heads.index()];
-            let host = heads.index();
-            t = t.wrapping_add(heads.varint());
+            let head = heads.varint();
+            let (op, codes) = &self.shapes.list[(head >> 2) as usize];
+            if head & 2 == 0 {
+                host = heads.index();
+            }
+            if head & 1 == 0 {
+                t = t.wrapping_add(heads.varint());
+            }
             let mut fields = Vec::new();
             let mut res = None;
             for &code in codes {

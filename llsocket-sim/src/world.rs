@@ -813,11 +813,12 @@ impl World {
 
     /// Whether packets a -> b arrive at once, in the sender's call (loopback,
     /// or a fault-free zero-latency link between live hosts).
+    #[inline]
     pub(crate) fn instant(&self, a: usize, b: usize) -> bool {
         a == b
             || (self.hosts[b].up
-                && !self.links.is_cut(a, b)
-                && self.link(a, b) == LinkConfig::default())
+                && (self.links.all_default()
+                    || (!self.links.is_cut(a, b) && self.link(a, b) == LinkConfig::default())))
     }
 
     pub(crate) fn sample_latency(&mut self, l: Latency) -> Nanos {
