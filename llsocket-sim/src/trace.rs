@@ -439,17 +439,20 @@ impl Ops {
     }
 }
 
-/// The shape of a kept event: its operation and the codes of its fields in order
-/// ([`ARROW`] before the result), numbered in order of first use.
+/// The shape of a kept event: its operation, how its head is written (its class: bits
+/// 0-1 say whether its host is the last event's (1), the host before that (2) or written
+/// out (0), bit 2 that its time is the last event's), and the codes of its fields in
+/// order ([`ARROW`] before the result); numbered in order of first use.
 #[derive(Debug)]
 struct Shapes {
-    /// `(operation, codes)` by shape number.
-    list: Vec<(u32, Vec<u8>)>,
-    /// Shape numbers by the operation's four little-endian bytes and the codes.
+    /// `(operation, class, codes)` by shape number.
+    list: Vec<(u32, u8, Vec<u8>)>,
+    /// Shape numbers by the operation's four little-endian bytes, the class and the codes.
     ids: BTreeMap<Vec<u8>, u32>,
     /// A cache of `ids` for shapes of up to 15 codes: `(operation, key, number)`, the
-    /// key holding the number of codes in its low byte and the codes above it. Which
-    /// number a shape gets does not depend on it.
+    /// key holding the number of codes in the low four bits of its low byte, the class
+    /// in the high ones, and the codes above it. Which number a shape gets does not
+    /// depend on it.
     cache: Vec<(u32, u128, u32)>,
     /// The look-up key of `ids` (reused).
     scratch: Vec<u8>,
@@ -478,22 +481,23 @@ impl Shapes {
             return id;
         }
         let bytes = key.to_le_bytes();
-        let id = self.id(op, &bytes[1..=usize::from(bytes[0])]);
+        let id = self.id(op, bytes[0] >> 4, &bytes[1..=usize::from(bytes[0] & 15)]);
         self.cache[slot] = (op, key, id);
         id
     }
 
-    /// The number of the shape `op` + `codes`, made on first use.
+    /// The number of the shape `op` + `class` + `codes`, made on first use.
     #[cold]
-    fn id(&mut self, op: u32, codes: &[u8]) -> u32 {
+    fn id(&mut self, op: u32, class: u8, codes: &[u8]) -> u32 {
         self.scratch.clear();
         self.scratch.extend_from_slice(&op.to_le_bytes());
+        self.scratch.push(class);
         self.scratch.extend_from_slice(codes);
         if let Some(&id) = self.ids.get(self.scratch.as_slice()) {
             return id;
         }
         let id = self.list.len() as u32;
-        self.list.push((op, codes.to_vec()));
+        self.list.push((op, class, codes.to_vec()));
         self.ids.insert(self.scratch.clone(), id);
         id
     }
@@ -501,16 +505,16 @@ impl Shapes {
 
 /// The world's trace: the digest always, the events when kept.
 ///
-/// Kept events are two byte streams. Per event `heads` has a varint of its shape (the
-/// operation and its fields' codes: [`Shapes`]) shifted left by two, with bit 1 set if
-/// the host is the previous event's and bit 0 if the time is; then the host and the time
-/// since the previous kept event, as varints, unless they are the same. `vals` has the
-/// fields' values, compact (a descriptor or a small length is one byte, a payload hash
-/// eight). A field's code stands for its name and kind, numbered in order of first use.
-/// Addresses other than IPv4, texts, descriptor lists and payloads go in side tables: a
-/// long run keeps little more than the numbers it observed (a 32-byte echo round trip,
-/// six events, takes 34 bytes: a payload hash seen again, as an echo's is, is not
-/// stored again).
+/// Kept events are two byte streams. Per event `heads` has its shape ([`Shapes`]: the
+/// operation, its fields' codes, and whether its host and time are written out), then
+/// its host and the time since the previous kept event unless the shape says they are
+/// one of the last two hosts and the same time, as varints. `vals` has the fields'
+/// values, compact (a descriptor or a small length is one byte, a payload hash eight). A
+/// field's code stands for its name and kind, numbered in order of first use. Addresses
+/// other than IPv4, texts, descriptor lists and payloads go in side tables: a long run
+/// keeps little more than the numbers it observed (a 32-byte echo round trip, six
+/// events, takes 31 bytes: a payload hash seen again, as an echo's is, is not stored
+/// again).
 #[derive(Debug)]
 pub(crate) struct Trace {
     pub keep: bool,
@@ -530,8 +534,10 @@ pub(crate) struct Trace {
     cur_key: [u8; 16],
     cur_n: usize,
     long_codes: Vec<u8>,
-    /// The host and time of the last kept event.
+    /// The hosts of the last kept event and of the one before it (if another), and the
+    /// time of the last one.
     last_host: u64,
+    prev_host: u64,
     last_t: Nanos,
     /// The length and hash of the last `Kind::Bytes` field kept.
     last_bytes: (u64, u64),
@@ -618,6 +624,7 @@ impl Trace {
             cur_n: 0,
             long_codes: Vec::new(),
             last_host: 0,
+            prev_host: 0,
             last_t: 0,
             last_bytes: (u64::MAX, 0),
             ops: Ops::new(),
@@ -672,28 +679,37 @@ impl Trace {
     /// Ends the kept event: its shape, host and time step.
     #[inline(always)]
     fn finish(&mut self) {
+        let host = self.cur_host;
+        let by_host = if host == self.last_host {
+            1
+        } else {
+            let before = host == self.prev_host;
+            self.prev_host = self.last_host;
+            self.last_host = host;
+            if before {
+                2
+            } else {
+                0
+            }
+        };
+        let dt = self.cur_t.wrapping_sub(self.last_t);
+        self.last_t = self.cur_t;
+        let class = by_host | (u8::from(dt == 0) << 2);
         let shape = if self.cur_n < 16 {
             let mut key = self.cur_key;
-            key[0] = self.cur_n as u8;
+            key[0] = self.cur_n as u8 | (class << 4);
             self.shapes.short(self.cur_op, u128::from_le_bytes(key))
         } else {
-            self.shapes.id(self.cur_op, &self.long_codes)
+            self.shapes.id(self.cur_op, class, &self.long_codes)
         };
-        let same_host = self.cur_host == self.last_host;
-        let dt = self.cur_t.wrapping_sub(self.last_t);
         let a = &mut self.heads;
-        put_varint(
-            a,
-            (u64::from(shape) << 2) | (u64::from(same_host) << 1) | u64::from(dt == 0),
-        );
-        if !same_host {
-            put_varint(a, self.cur_host);
+        put_varint(a, u64::from(shape));
+        if by_host == 0 {
+            put_varint(a, host);
         }
         if dt != 0 {
             put_varint(a, dt);
         }
-        self.last_host = self.cur_host;
-        self.last_t = self.cur_t;
     }
 
     /// The code byte of a field (name, kind) pair, [`PAIR`] if there are too many.
@@ -801,15 +817,19 @@ impl Trace {
             i: 0,
         };
         let mut t: Nanos = 0;
-        let mut host = 0;
+        let (mut host, mut before) = (0, 0);
         let mut last = (u64::MAX, 0);
         while heads.i < self.heads.len() {
-            let head = heads.varint();
-            let (op, codes) = &self.shapes.list[(head >> 2) as usize];
-            if head & 2 == 0 {
-                host = heads.index();
+            let (op, class, codes) = &self.shapes.list[heads.index()];
+            match class & 3 {
+                1 => {}
+                2 => std::mem::swap(&mut host, &mut before),
+                _ => {
+                    before = host;
+                    host = heads.index();
+                }
             }
-            if head & 1 == 0 {
+            if class & 4 == 0 {
                 t = t.wrapping_add(heads.varint());
             }
             let mut fields = Vec::new();
@@ -1229,6 +1249,17 @@ mod tests {
         }
         sim.advance(Duration::from_secs(1));
         while b.recvfrom(u, &mut buf, MsgFlags::DONTWAIT).is_ok() {}
+        // Three hosts in turn (the heads name a host the last two events did not have).
+        let c3 = sim.host("c");
+        let w = c3
+            .socket(Family::INET, SockType::DGRAM, Protocol::DEFAULT, false)
+            .unwrap();
+        for i in 0..6u8 {
+            c3.sendto(w, &[i], &SockAddr::v4(b.ipv4(), 53), MsgFlags::NONE)
+                .unwrap();
+            let _ = b.recvfrom(u, &mut buf, MsgFlags::DONTWAIT);
+            let _ = a.poll(v, Interest::READ, 0);
+        }
         let (x, y) = a
             .socketpair(SockType::DGRAM, Protocol::DEFAULT, false)
             .unwrap();
