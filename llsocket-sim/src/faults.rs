@@ -99,6 +99,16 @@ impl Links {
         best.map(|(_, c)| c).unwrap_or_default()
     }
 
+    /// Whether no link has a configuration or a cut (pair or group): every link is then
+    /// the default, instant and fault-free, with no look-up.
+    #[inline]
+    pub(crate) fn all_default(&self) -> bool {
+        self.pairs.is_empty()
+            && self.cut.is_empty()
+            && self.rules.is_empty()
+            && self.group_cut.is_empty()
+    }
+
     /// Whether the one-way link `a -> b` is cut.
     pub(crate) fn is_cut(&self, a: usize, b: usize) -> bool {
         if self.cut.contains(&(a, b)) {

@@ -346,6 +346,47 @@ impl World {
         }
     }
 
+    /// Whether a packet from host `a` to host `b` would arrive the moment it is sent
+    /// with nothing else to do on the way: an instant link to a live host, no capture,
+    /// no packet rule for the link, nothing held back by one (see [`World::transmit`]).
+    #[inline]
+    pub(crate) fn straight_through(&self, a: usize, b: usize) -> bool {
+        self.capture.is_none()
+            && self.hosts[b].up
+            && self.instant(a, b)
+            && self.held.is_empty()
+            && !self.rules.applies(a, b)
+    }
+
+    /// Whether a data packet from `from` (host `a`) with sequence number `seq` would
+    /// be delivered in order the moment it is sent: [`World::straight_through`], a
+    /// receiver that takes it (the checks of [`World::arrive`]), nothing held out of
+    /// order. The sender then calls [`World::deliver_data`] without building a packet
+    /// (after counting the change on both hosts, as `arrive` does).
+    #[inline]
+    pub(crate) fn in_order_now(
+        &self,
+        a: usize,
+        b: usize,
+        from: ObjId,
+        to: ObjId,
+        seq: u64,
+    ) -> bool {
+        if !self.straight_through(a, b) {
+            return false;
+        }
+        match self.objs.get(&to).map(|o| &o.kind) {
+            Some(crate::world::Kind::Sock(s)) => {
+                (s.st == St::Connected || s.st == St::SynSent)
+                    && s.peer_id == Some(from)
+                    && !((s.rd_shut && s.fin_sent) || s.orphan)
+                    && seq == s.rcv_nxt
+                    && s.ooo.is_empty()
+            }
+            _ => false,
+        }
+    }
+
     /// In-order stream data or FIN at its receiver.
     fn deliver_stream(&mut self, p: Packet) {
         match p.body {
@@ -355,39 +396,7 @@ impl World {
                 data,
                 urg,
                 ..
-            } => {
-                let len = data.len();
-                if self.exists(from) {
-                    let f = self.s(from);
-                    f.inflight = f.inflight.saturating_sub(len);
-                }
-                let now = self.now;
-                let s = self.s(to);
-                s.rcv_nxt += len as u64;
-                let urg = urg.map(|i| (s.rq_total + i as u64, data[i]));
-                let n = data.len();
-                if n > 0 {
-                    s.rq_total += n as u64;
-                    s.rq_bytes += n;
-                    s.rq.push_back(Seg {
-                        data,
-                        off: 0,
-                        from: None,
-                        src: None,
-                        rights: Vec::new(),
-                        ts: now,
-                    });
-                }
-                let host = s.host;
-                if let Some((at, b)) = urg {
-                    self.urgent_arrives(to, at, b);
-                }
-                self.tr(host, "data", to as i64, len as i64);
-                if self.exists(from) {
-                    self.maybe_done(from);
-                    self.reap(from);
-                }
-            }
+            } => self.deliver_data(from, to, data, urg),
             Body::Fin { from, to, .. } => {
                 let s = self.s(to);
                 s.rd_eof = true;
@@ -401,6 +410,47 @@ impl World {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// In-order stream data at its receiver `to` (urgent byte at index `urg`).
+    pub(crate) fn deliver_data(
+        &mut self,
+        from: ObjId,
+        to: ObjId,
+        data: Vec<u8>,
+        urg: Option<usize>,
+    ) {
+        let len = data.len();
+        if self.exists(from) {
+            let f = self.s(from);
+            f.inflight = f.inflight.saturating_sub(len);
+        }
+        let now = self.now;
+        let s = self.s(to);
+        s.rcv_nxt += len as u64;
+        let urg = urg.map(|i| (s.rq_total + i as u64, data[i]));
+        let n = data.len();
+        if n > 0 {
+            s.rq_total += n as u64;
+            s.rq_bytes += n;
+            s.rq.push_back(Seg {
+                data,
+                off: 0,
+                from: None,
+                src: None,
+                rights: Vec::new(),
+                ts: now,
+            });
+        }
+        let host = s.host;
+        if let Some((at, b)) = urg {
+            self.urgent_arrives(to, at, b);
+        }
+        self.tr(host, "data", to as i64, len as i64);
+        if self.exists(from) {
+            self.maybe_done(from);
+            self.reap(from);
         }
     }
 
@@ -487,8 +537,9 @@ impl World {
             if n == 0 {
                 return;
             }
+            let mut data = self.buffer();
             let s = self.s(id);
-            let data = take_front(&mut s.sq, n);
+            take_front(&mut s.sq, n, &mut data);
             let seq = s.snd_nxt;
             let urg = match s.snd_urg {
                 Some(u) if u >= seq && u < seq + n as u64 => {
@@ -499,6 +550,13 @@ impl World {
             };
             s.snd_nxt += n as u64;
             s.inflight += n;
+            if urg.is_none() && self.in_order_now(src_h, dst_h, id, peer, seq) {
+                // What `transmit` and `arrive` would do, without building the packet.
+                self.tasks.touch(src_h);
+                self.tasks.touch(dst_h);
+                self.deliver_data(id, peer, data, None);
+                continue;
+            }
             self.transmit(Packet {
                 src_h,
                 dst_h,
@@ -955,15 +1013,14 @@ impl World {
     }
 }
 
-/// The first `n` bytes of a queue, removed (copied slice-wise, not byte by byte).
-fn take_front(q: &mut std::collections::VecDeque<u8>, n: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(n);
+/// Moves the first `n` bytes of a queue to `out` (copied slice-wise, not byte by byte).
+fn take_front(q: &mut std::collections::VecDeque<u8>, n: usize, out: &mut Vec<u8>) {
+    out.reserve(n);
     let (a, b) = q.as_slices();
     let from_a = n.min(a.len());
     out.extend_from_slice(&a[..from_a]);
     out.extend_from_slice(&b[..n - from_a]);
     q.drain(..n);
-    out
 }
 
 // ---- the packet as on a wire: capture and rules --------------------------------

@@ -342,9 +342,11 @@ pub(crate) struct Sock {
 }
 
 impl Sock {
+    #[inline]
     pub(crate) fn is_unix(&self) -> bool {
         self.family == Family::UNIX
     }
+    #[inline]
     pub(crate) fn is_tcp(&self) -> bool {
         !self.is_unix() && self.ty == SockType::STREAM
     }
@@ -367,6 +369,14 @@ impl Sock {
     }
 }
 
+/// The panic of a broken invariant: socket `id` was expected to exist (out of line, so
+/// the accessors that check it stay small enough to inline).
+#[cold]
+#[inline(never)]
+fn vanished(id: ObjId) -> ! {
+    panic!("llsocket-sim: socket {id} vanished (internal invariant)")
+}
+
 /// Objects by id: ids are handed out in order and never reused, so a vector
 /// indexed by id is both the fastest map and trivially deterministic.
 #[derive(Debug, Default)]
@@ -375,9 +385,11 @@ pub(crate) struct Slab {
 }
 
 impl Slab {
+    #[inline]
     pub(crate) fn get(&self, k: &ObjId) -> Option<&Obj> {
         self.v.get(*k as usize)?.as_ref()
     }
+    #[inline]
     pub(crate) fn get_mut(&mut self, k: &ObjId) -> Option<&mut Obj> {
         self.v.get_mut(*k as usize)?.as_mut()
     }
@@ -387,6 +399,14 @@ impl Slab {
             self.v.resize_with(i + 1, || None);
         }
         self.v[i] = Some(o);
+    }
+    /// The socket `id` (an internal invariant: it exists), borrowing only the slab.
+    #[inline]
+    pub(crate) fn sock_mut(&mut self, id: ObjId) -> &mut Sock {
+        match self.get_mut(&id).map(|o| &mut o.kind) {
+            Some(Kind::Sock(s)) => s,
+            _ => vanished(id),
+        }
     }
     pub(crate) fn remove(&mut self, k: &ObjId) -> Option<Obj> {
         self.v.get_mut(*k as usize)?.take()
@@ -404,6 +424,10 @@ pub(crate) struct World {
     pub now: Nanos,
     seq: u64,
     events: BTreeMap<(Nanos, u64), Ev>,
+    /// Spare byte buffers: the receive result's (`Got::data`), and stream segments'
+    /// once read, so the data path allocates nothing in a steady state.
+    pub rx_buf: Vec<u8>,
+    pub spare: Vec<Vec<u8>>,
     pub trace: Trace,
     pub hosts: Vec<HostState>,
     pub objs: Slab,
@@ -482,6 +506,9 @@ impl Tasks {
     }
 }
 
+/// The largest buffer kept for reuse (a loopback segment).
+const SPARE_MAX: usize = 1 << 16;
+
 /// Linux defaults for buffer sizes (`net.core.{r,w}mem_default`, `tcp_{r,w}mem[1]`).
 const UNIX_BUF: i32 = 212_992;
 
@@ -493,6 +520,8 @@ impl World {
             now: 0,
             seq: 0,
             events: BTreeMap::new(),
+            rx_buf: Vec::new(),
+            spare: Vec::new(),
             trace: Trace::new(cfg.keep_trace, cfg.trace_payloads),
             hosts: Vec::new(),
             objs: Slab::default(),
@@ -528,6 +557,31 @@ impl World {
             .int(Name::BARE, a)
             .int(Name::BARE, b)
             .end();
+    }
+
+    // ---- buffers -----------------------------------------------------------------
+
+    /// Gives the receive buffer back (unless it grew large).
+    #[inline]
+    pub(crate) fn give_rx_buf(&mut self, b: Vec<u8>) {
+        if b.capacity() <= SPARE_MAX {
+            self.rx_buf = b;
+        }
+    }
+
+    /// An empty byte buffer, a spare one if there is one.
+    #[inline]
+    pub(crate) fn buffer(&mut self) -> Vec<u8> {
+        self.spare.pop().unwrap_or_default()
+    }
+
+    /// Keeps a buffer no longer needed for [`World::buffer`] (a few, not large ones).
+    #[inline]
+    pub(crate) fn recycle(spare: &mut Vec<Vec<u8>>, mut b: Vec<u8>) {
+        if spare.len() < 16 && b.capacity() <= SPARE_MAX && b.capacity() > 0 {
+            b.clear();
+            spare.push(b);
+        }
     }
 
     // ---- events ------------------------------------------------------------------
@@ -759,11 +813,12 @@ impl World {
 
     /// Whether packets a -> b arrive at once, in the sender's call (loopback,
     /// or a fault-free zero-latency link between live hosts).
+    #[inline]
     pub(crate) fn instant(&self, a: usize, b: usize) -> bool {
         a == b
             || (self.hosts[b].up
-                && !self.links.is_cut(a, b)
-                && self.link(a, b) == LinkConfig::default())
+                && (self.links.all_default()
+                    || (!self.links.is_cut(a, b) && self.link(a, b) == LinkConfig::default())))
     }
 
     pub(crate) fn sample_latency(&mut self, l: Latency) -> Nanos {
@@ -940,15 +995,18 @@ impl World {
         }
     }
 
+    #[inline]
     pub(crate) fn slot(&self, host: usize, fd: Fd) -> Result<FdSlot> {
         self.hosts[host].fds.get(&fd.0).copied().ok_or(Errno::EBADF)
     }
 
+    #[inline]
     pub(crate) fn obj_of(&self, host: usize, fd: Fd) -> Result<ObjId> {
         self.slot(host, fd).map(|s| s.obj)
     }
 
     /// The socket behind `fd` (`EBADF`, `ENOTSOCK`).
+    #[inline]
     pub(crate) fn sock_of(&self, host: usize, fd: Fd) -> Result<ObjId> {
         let id = self.obj_of(host, fd)?;
         match self.objs.get(&id).map(|o| &o.kind) {
@@ -958,25 +1016,29 @@ impl World {
         }
     }
 
+    #[inline]
     pub(crate) fn exists(&self, id: ObjId) -> bool {
         matches!(self.objs.get(&id).map(|o| &o.kind), Some(Kind::Sock(_)))
     }
 
     /// The socket `id` (an internal invariant: it exists).
+    #[inline]
     pub(crate) fn s(&mut self, id: ObjId) -> &mut Sock {
         match self.objs.get_mut(&id).map(|o| &mut o.kind) {
             Some(Kind::Sock(s)) => s,
-            _ => panic!("llsocket-sim: socket {id} vanished (internal invariant)"),
+            _ => vanished(id),
         }
     }
 
+    #[inline]
     pub(crate) fn sr(&self, id: ObjId) -> &Sock {
         match self.objs.get(&id).map(|o| &o.kind) {
             Some(Kind::Sock(s)) => s,
-            _ => panic!("llsocket-sim: socket {id} vanished (internal invariant)"),
+            _ => vanished(id),
         }
     }
 
+    #[inline]
     pub(crate) fn nonblock_of(&self, id: ObjId) -> bool {
         self.objs.get(&id).is_some_and(|o| o.nonblock)
     }

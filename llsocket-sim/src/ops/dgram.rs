@@ -21,6 +21,11 @@ impl World {
         flags: MsgFlags,
     ) -> Result<usize> {
         let id = self.sock_of(h, fd)?;
+        if to.is_none() && control.is_empty() && flags.0 & !MsgFlags::DONTWAIT.0 == 0 {
+            if let Some(n) = self.tcp_send_now(h, id, data) {
+                return Ok(n);
+            }
+        }
         if let Some(a) = to {
             check_unix_len(a)?;
         }
@@ -36,7 +41,9 @@ impl World {
                 return Err(Errno::ENOTCONN);
             }
         }
-        let (rights, ctl_err) = if self.sr(id).is_unix() {
+        let (rights, ctl_err) = if control.is_empty() {
+            (Vec::new(), None)
+        } else if self.sr(id).is_unix() {
             (self.parse_control(h, id, control)?, None)
         } else {
             (Vec::new(), self.parse_control(h, id, control).err())
@@ -288,27 +295,36 @@ impl World {
         Ok(data.len())
     }
 
+    /// A receive of any kind into `g` (an empty [`Got`]; filled in place, as it is
+    /// large); returns the socket.
     pub(crate) fn op_recvmsg(
         &mut self,
         h: usize,
         fd: Fd,
         cap: usize,
         flags: MsgFlags,
-    ) -> Result<Got> {
+        g: &mut Got,
+    ) -> Result<ObjId> {
         let id = self.sock_of(h, fd)?;
+        let put = |b: &[u8], ts| {
+            g.ts.get_or_insert(ts);
+            g.data.extend_from_slice(b);
+        };
+        if let Some(n) = self.tcp_recv_now(h, id, cap, flags, put) {
+            g.ret = n;
+            return Ok(id);
+        }
         let nonblock = self.nonblock_of(id) || flags.contains(MsgFlags::DONTWAIT);
-        let mut r = self.recv_inner(h, id, cap, flags, nonblock);
-        if let Ok(g) = &mut r {
-            // The sender's name as it is now (or as it was when it closed).
-            if let Some(sid) = g.src {
-                if self.exists(sid) {
-                    g.addr = self.sr(sid).local.clone();
-                } else if let Some(n) = self.dead_names.get(&sid) {
-                    g.addr = Some(n.clone());
-                }
+        self.recv_inner(h, id, cap, flags, nonblock, g)?;
+        // The sender's name as it is now (or as it was when it closed).
+        if let Some(sid) = g.src {
+            if self.exists(sid) {
+                g.addr = self.sr(sid).local.clone();
+            } else if let Some(n) = self.dead_names.get(&sid) {
+                g.addr = Some(n.clone());
             }
         }
-        r
+        Ok(id)
     }
 
     fn recv_inner(
@@ -318,7 +334,8 @@ impl World {
         cap: usize,
         flags: MsgFlags,
         nonblock: bool,
-    ) -> Result<Got> {
+        g: &mut Got,
+    ) -> Result<()> {
         let peek = flags.contains(MsgFlags::PEEK);
         let s = self.sr(id);
         if s.is_tcp() && s.st == St::Listen {
@@ -343,7 +360,6 @@ impl World {
             if !peek {
                 self.s(id).oob = None;
             }
-            let mut g = Got::empty();
             // tcp_recv_urg / unix_stream_recv_urg: the message is flagged MSG_OOB.
             g.flags |= MsgFlags::OOB;
             if cap > 0 {
@@ -359,7 +375,7 @@ impl World {
                 // buffer had no room for it (nothing copied, no MSG_TRUNC).
                 g.ret = 1;
             }
-            return Ok(g);
+            return Ok(());
         }
         if s.st == St::Listen {
             return Err(if s.is_unix() {
@@ -376,7 +392,7 @@ impl World {
                 return Err(Errno::ENOTCONN);
             }
             self.eintr(h, !nonblock)?;
-            return self.stream_recv(h, id, cap, flags, nonblock);
+            return self.stream_recv(h, id, cap, flags, nonblock, g);
         }
         if s.ty == SockType::SEQPACKET && s.st != St::Connected {
             return Err(Errno::ENOTCONN);
@@ -397,8 +413,7 @@ impl World {
             if let Some(seg) = s.rq.front_mut() {
                 let real = seg.data.len() - seg.off;
                 let n = real.min(cap);
-                let mut g = Got::empty();
-                g.data = seg.data[seg.off..seg.off + n].to_vec();
+                g.data.extend_from_slice(&seg.data[seg.off..seg.off + n]);
                 g.ret = if flags.contains(MsgFlags::TRUNC) {
                     real
                 } else {
@@ -426,7 +441,7 @@ impl World {
                     s.rq_bytes -= real;
                     g.rights = seg.rights;
                 }
-                return Some(Ok(g));
+                return Some(Ok(()));
             }
             if let Some(e) = take_err(w, id) {
                 return Some(Err(e));
@@ -435,7 +450,7 @@ impl World {
             // Linux: a shut-down datagram socket returns 0 only to a blocking reader
             // (a non-blocking one gets EAGAIN); seqpacket signals EOF either way.
             if (seqpacket && (s.rd_eof || s.rd_shut)) || (s.rd_shut && !nonblock) {
-                return Some(Ok(Got::empty()));
+                return Some(Ok(()));
             }
             None
         })

@@ -97,8 +97,14 @@ pub(crate) struct Got {
 
 impl Got {
     fn empty() -> Got {
+        Got::with_buffer(Vec::new())
+    }
+
+    /// An empty result whose bytes go into `data` (a reused buffer: it is cleared).
+    pub(crate) fn with_buffer(mut data: Vec<u8>) -> Got {
+        data.clear();
         Got {
-            data: Vec::new(),
+            data,
             ret: 0,
             flags: MsgFlags::NONE,
             addr: None,

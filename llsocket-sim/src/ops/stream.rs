@@ -5,7 +5,7 @@
 use llsocket_api::{Errno, Fd, MsgFlags, Result, SockType};
 
 use super::{take_err, timeout_of, Got};
-use crate::types::ObjId;
+use crate::types::{Nanos, ObjId};
 use crate::world::{Kind, Seg, St, World};
 
 impl World {
@@ -119,6 +119,94 @@ impl World {
         }
     }
 
+    /// The common case of a TCP `send` done at once, or `None` (nothing done) when
+    /// [`World::stream_send`] must decide: a connected socket with nothing queued, all
+    /// of `data` fitting its send buffer, the peer's window and one segment, a packet
+    /// that would go straight through ([`World::straight_through`]) to a peer that takes
+    /// it in order, no fault switch that could fire, not the continuation of a wait
+    /// parked in task mode (that one waits as it had begun to). The
+    /// outcome is then the same as `stream_send`'s (and `pump`'s): every byte delivered.
+    #[inline]
+    pub(crate) fn tcp_send_now(&mut self, h: usize, id: ObjId, data: &[u8]) -> Option<usize> {
+        let s = self.sr(id);
+        if !s.is_tcp()
+            || s.st != St::Connected
+            || s.err != 0
+            || s.wr_shut
+            || s.fin_pending
+            || s.fin_sent
+            || s.orphan
+            || s.snd_urg.is_some()
+            || !s.sq.is_empty()
+            || data.is_empty()
+            || self.ctl_err.is_some()
+            || self.tasks.resume.is_some()
+            || !self.fault_free(h)
+        {
+            return None;
+        }
+        let n = data.len();
+        let peer = s.peer_id?;
+        let sndbuf = s.opts.sndbuf.max(0) as usize;
+        let p = match self.objs.get(&peer).map(|o| &o.kind) {
+            Some(Kind::Sock(p)) => p,
+            _ => return None,
+        };
+        let window = (p.opts.rcvbuf.max(1) as usize)
+            .saturating_sub(p.rq_bytes)
+            .saturating_sub(s.inflight);
+        let mss = if p.host == s.host { 65_536 } else { 1460 };
+        // (`World::in_order_now`, with the peer at hand.)
+        let in_order = (p.st == St::Connected || p.st == St::SynSent)
+            && p.peer_id == Some(id)
+            && !((p.rd_shut && p.fin_sent) || p.orphan)
+            && s.snd_nxt == p.rcv_nxt
+            && p.ooo.is_empty();
+        let (src_h, dst_h) = (s.host, p.host);
+        if sndbuf.saturating_sub(s.inflight) < n
+            || window < n
+            || mss < n
+            || !in_order
+            || !self.straight_through(src_h, dst_h)
+        {
+            return None;
+        }
+        // What `pump` and `deliver_data` do then: the in-flight count goes up by `n` and
+        // down again, the peer queues the bytes, the wire records `data`; `maybe_done`
+        // and `reap` have nothing to do for a sender without a FIN sent that is no orphan.
+        // (`arrive` counts a change on both hosts.)
+        self.tasks.touch(src_h);
+        self.tasks.touch(dst_h);
+        self.s(id).snd_nxt += n as u64;
+        let mut b = self.buffer();
+        b.extend_from_slice(data);
+        let now = self.now;
+        let p = self.s(peer);
+        p.rcv_nxt += n as u64;
+        p.rq_total += n as u64;
+        p.rq_bytes += n;
+        p.rq.push_back(Seg {
+            data: b,
+            off: 0,
+            from: None,
+            src: None,
+            rights: Vec::new(),
+            ts: now,
+        });
+        let host = p.host;
+        self.tr(host, "data", peer as i64, n as i64);
+        Some(n)
+    }
+
+    /// Whether no fault switch of host `h` can fire (none draws from the generator).
+    #[inline]
+    fn fault_free(&self, h: usize) -> bool {
+        let f = &self.hosts[h].faults;
+        [f.short_io, f.eintr, f.reset]
+            .iter()
+            .all(|&p| p <= 0.0 || p.is_nan())
+    }
+
     /// Queues one chunk of a stream write: into the unix peer's queue, or the TCP send queue.
     fn stream_put(
         &mut self,
@@ -184,7 +272,8 @@ impl World {
         cap: usize,
         flags: MsgFlags,
         nonblock: bool,
-    ) -> Result<Got> {
+        g: &mut Got,
+    ) -> Result<()> {
         let peek = flags.contains(MsgFlags::PEEK);
         let waitall = flags.contains(MsgFlags::WAITALL) && !peek;
         let s = self.sr(id);
@@ -197,7 +286,6 @@ impl World {
         }
         .max(1);
         let timeout = timeout_of(s.opts.rcvtimeo);
-        let mut g = Got::empty();
         // TCP discards with MSG_TRUNC; unix streams ignore the flag and copy.
         g.discard = flags.contains(MsgFlags::TRUNC) && s.is_tcp();
         let mut got = 0usize;
@@ -297,7 +385,7 @@ impl World {
                     w.tr(h, "fault-short-read", id as i64, want as i64);
                     stop = true;
                 }
-                let n = w.stream_take(id, want, off, peek, &mut g);
+                let n = w.stream_take(id, want, off, peek, g);
                 got += n;
                 if n == 0 || stop || !g.rights.is_empty() {
                     stop = true;
@@ -352,7 +440,65 @@ impl World {
         }
         r?;
         g.ret = got;
-        Ok(g)
+        Ok(())
+    }
+
+    /// The common case of a TCP receive done at once, or `None` (nothing done) when
+    /// [`World::stream_recv`] must decide: no flags but `MSG_DONTWAIT`, a connected
+    /// socket without urgent data holding at least its `SO_RCVLOWAT` (or `cap`) bytes,
+    /// no fault switch that could fire, not a parked wait continued (task mode). The
+    /// outcome is then the same as `stream_recv`'s:
+    /// the bytes go to `put` in order (with each segment's arrival time), and the
+    /// count is returned.
+    #[inline]
+    pub(crate) fn tcp_recv_now(
+        &mut self,
+        h: usize,
+        id: ObjId,
+        cap: usize,
+        flags: MsgFlags,
+        mut put: impl FnMut(&[u8], Nanos),
+    ) -> Option<usize> {
+        let s = self.sr(id);
+        let target = (s.opts.rcvlowat.max(1) as usize).min(cap).max(1);
+        if flags.0 & !MsgFlags::DONTWAIT.0 != 0
+            || cap == 0
+            || !s.is_tcp()
+            || s.st != St::Connected
+            || s.mark.is_some()
+            || s.rq_bytes < target
+            || self.tasks.resume.is_some()
+            || !self.fault_free(h)
+        {
+            return None;
+        }
+        let want = cap.min(s.rq_bytes);
+        // What `stream_take` does with TCP segments (no sender, no descriptors) and no
+        // urgent mark: copy `want` bytes from the front.
+        let World { objs, spare, .. } = self;
+        let s = objs.sock_mut(id);
+        let mut n = 0;
+        while n < want {
+            let Some(seg) = s.rq.front_mut() else { break };
+            debug_assert!(seg.from.is_none() && seg.src.is_none() && seg.rights.is_empty());
+            let take = (seg.data.len() - seg.off).min(want - n);
+            put(&seg.data[seg.off..seg.off + take], seg.ts);
+            seg.off += take;
+            n += take;
+            if seg.off == seg.data.len() {
+                if let Some(seg) = s.rq.pop_front() {
+                    World::recycle(spare, seg.data);
+                }
+            }
+        }
+        debug_assert_eq!(n, want, "the queue holds rq_bytes");
+        s.rq_bytes -= n;
+        s.rd_total += n as u64;
+        // Reading opened the window: let the peer send what it has queued.
+        if let Some(p) = self.sr(id).peer_id {
+            self.pump(p);
+        }
+        Some(n)
     }
 
     /// Takes up to `want` bytes from a stream's queue (from offset `skip` when peeking).
@@ -364,7 +510,8 @@ impl World {
         peek: bool,
         g: &mut Got,
     ) -> usize {
-        let s = self.s(id);
+        let World { objs, spare, .. } = self;
+        let s = objs.sock_mut(id);
         let mut n = 0;
         if peek {
             let skip_from = skip;
@@ -410,7 +557,7 @@ impl World {
                 }
             }
             for r in bumped {
-                if let Some(o) = self.objs.get_mut(&r) {
+                if let Some(o) = objs.get_mut(&r) {
                     o.refs += 1;
                 }
             }
@@ -439,7 +586,9 @@ impl World {
             seg.off += take;
             n += take;
             if seg.off == seg.data.len() {
-                s.rq.pop_front();
+                if let Some(seg) = s.rq.pop_front() {
+                    World::recycle(spare, seg.data);
+                }
             }
             if !g.rights.is_empty() {
                 break;
@@ -572,5 +721,211 @@ impl World {
         } else {
             self.sendmsg_inner(h, id, chunk, &[], None, MsgFlags::NONE, nonblock)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use llsocket_api::{Family, MsgFlags, Protocol, SockAddr, SockOpt, SockType, SocketOps};
+
+    use crate::{HostFaults, Latency, LinkConfig, Sim};
+
+    /// A mixed stream workload on a connection between two hosts, one on loopback and one
+    /// over a link with latency (its receives wait for data in flight): sends that fit
+    /// and sends that fill the window, urgent data, receives of every size with and
+    /// without flags, `SO_RCVLOWAT`, and closes with data unread. With
+    /// `faults` the hosts have fault switches that never fire but must be drawn, which
+    /// keeps every call off the TCP fast paths (`tcp_send_now`, `tcp_recv_now`).
+    fn workload(faults: bool) -> (Vec<String>, u64) {
+        let sim = Sim::builder(3).rcvbuf(4096).build();
+        let (a, b, c) = (sim.host("a"), sim.host("b"), sim.host("c"));
+        let slow = LinkConfig {
+            latency: Latency::Fixed(std::time::Duration::from_millis(1)),
+            ..LinkConfig::default()
+        };
+        sim.set_link_both(&b, &c, slow);
+        let tcp = |h: &crate::Host| {
+            h.socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, false)
+                .unwrap()
+        };
+        let mut pairs = Vec::new();
+        for (cli, port) in [(&a, 80), (&b, 81), (&c, 82)] {
+            let l = tcp(&b);
+            b.bind(l, &SockAddr::v4(b.ipv4(), port)).unwrap();
+            b.listen(l, 4).unwrap();
+            let cfd = tcp(cli);
+            cli.connect(cfd, &SockAddr::v4(b.ipv4(), port)).unwrap();
+            let sfd = b.accept(l, false).unwrap().fd;
+            pairs.push((cli.clone(), cfd, sfd));
+        }
+        // (No draw from the generator after this point but the fault switches'.)
+        let never = HostFaults {
+            short_io: 1e-300,
+            eintr: 1e-300,
+            reset: 1e-300,
+        };
+        if faults {
+            for h in [&a, &b, &c] {
+                h.set_faults(never);
+            }
+        }
+        let mut buf = vec![0u8; 20_000];
+        // A send one byte larger than the window (the rest waits), a receive below
+        // SO_RCVLOWAT with more data in flight (it waits for it).
+        let (_, cfd, sfd) = pairs[0];
+        assert_eq!(a.send(cfd, &[1; 4000], MsgFlags::NONE), Ok(4000));
+        assert_eq!(a.send(cfd, &[2; 97], MsgFlags::NONE), Ok(97));
+        assert_eq!(b.recv(sfd, &mut buf, MsgFlags::NONE), Ok(4096));
+        let (_, cfd, sfd) = pairs[2];
+        b.setsockopt(sfd, SockOpt::RcvLowat(100)).unwrap();
+        c.send(cfd, &[3; 10], MsgFlags::NONE).unwrap();
+        sim.advance(std::time::Duration::from_millis(2));
+        c.send(cfd, &[4; 200], MsgFlags::NONE).unwrap();
+        assert_eq!(b.recv(sfd, &mut buf, MsgFlags::NONE), Ok(210));
+        b.setsockopt(sfd, SockOpt::RcvLowat(1)).unwrap();
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for i in 0..3000u32 {
+            let (cli, cfd, sfd) = &pairs[next(3) as usize];
+            let ((from, fd_from), (to_host, fd_to)) = if next(2) == 0 {
+                ((cli, *cfd), (&b, *sfd))
+            } else {
+                ((&b, *sfd), (cli, *cfd))
+            };
+            match next(10) {
+                0..=3 => {
+                    let len = [1, 32, 500, 3000, 9000][next(5) as usize];
+                    let flags = match next(8) {
+                        0 => MsgFlags::OOB,
+                        1 => MsgFlags::DONTWAIT,
+                        _ => MsgFlags::NONE,
+                    };
+                    let msg = vec![i as u8; len];
+                    let _ = from.send(fd_from, &msg, flags);
+                }
+                4..=7 => {
+                    let cap = [0, 1, 7, 32, 4096, 20_000][next(6) as usize];
+                    let flags = match next(10) {
+                        0 => MsgFlags::PEEK,
+                        1 => MsgFlags::OOB,
+                        2 => MsgFlags::WAITALL | MsgFlags::DONTWAIT,
+                        3 => MsgFlags::TRUNC,
+                        4 | 5 => MsgFlags::NONE,
+                        _ => MsgFlags::DONTWAIT,
+                    };
+                    let _ = to_host.recv(fd_to, &mut buf[..cap], flags);
+                }
+                8 => {
+                    let lowat = [1, 16, 100][next(3) as usize];
+                    let _ = to_host.setsockopt(fd_to, SockOpt::RcvLowat(lowat));
+                }
+                _ => {
+                    let _ = to_host.recv(fd_to, &mut buf[..64], MsgFlags::DONTWAIT);
+                }
+            }
+        }
+        for (cli, cfd, sfd) in &pairs {
+            cli.close(*cfd).unwrap();
+            b.close(*sfd).unwrap();
+        }
+        (sim.trace(), sim.trace_digest())
+    }
+
+    /// Task mode: a receive that parked and is continued once data came takes the
+    /// general way, which uses the continuation up (the fast path must not leave it for
+    /// the next call, whose wait would then end at the old deadline).
+    #[test]
+    fn a_continued_receive_uses_up_its_continuation() {
+        use std::time::Duration;
+
+        use llsocket_api::opt::Timeval;
+        use llsocket_api::Errno;
+
+        let sim = Sim::new(1);
+        let (a, b) = (sim.host("a"), sim.host("b"));
+        let tcp = |h: &crate::Host| {
+            h.socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, false)
+                .unwrap()
+        };
+        let l = tcp(&b);
+        b.bind(l, &SockAddr::v4(b.ipv4(), 80)).unwrap();
+        b.listen(l, 4).unwrap();
+        let c = tcp(&a);
+        a.connect(c, &SockAddr::v4(b.ipv4(), 80)).unwrap();
+        let s = b.accept(l, false).unwrap().fd;
+        let second = Timeval { sec: 1, usec: 0 };
+        b.setsockopt(s, SockOpt::RcvTimeo(second)).unwrap();
+        sim.set_task_mode(true);
+        let mut buf = [0u8; 8];
+        assert_eq!(b.recv(s, &mut buf, MsgFlags::NONE), Err(Errno::EAGAIN));
+        let park = sim.take_park().expect("the receive parked");
+        assert_eq!(park.deadline, Some(Duration::from_secs(1)));
+        a.send(c, b"hi", MsgFlags::NONE).unwrap();
+        sim.resume_wait(park.deadline);
+        assert_eq!(b.recv(s, &mut buf, MsgFlags::NONE), Ok(2));
+        sim.advance(Duration::from_secs(5));
+        // A new wait, with a deadline of its own.
+        assert_eq!(b.recv(s, &mut buf, MsgFlags::NONE), Err(Errno::EAGAIN));
+        let park = sim.take_park().expect("the receive parked");
+        assert_eq!(park.deadline, Some(Duration::from_secs(6)));
+    }
+
+    /// The same for a send that parked on a full window and is continued once the
+    /// receiver read: it goes the general way (a later wait has its own deadline).
+    #[test]
+    fn a_continued_send_uses_up_its_continuation() {
+        use std::time::Duration;
+
+        use llsocket_api::opt::Timeval;
+        use llsocket_api::Errno;
+
+        let sim = Sim::builder(1).rcvbuf(64).sndbuf(64).build();
+        let (a, b) = (sim.host("a"), sim.host("b"));
+        let tcp = |h: &crate::Host| {
+            h.socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, false)
+                .unwrap()
+        };
+        let l = tcp(&b);
+        b.bind(l, &SockAddr::v4(b.ipv4(), 80)).unwrap();
+        b.listen(l, 4).unwrap();
+        let c = tcp(&a);
+        a.connect(c, &SockAddr::v4(b.ipv4(), 80)).unwrap();
+        let s = b.accept(l, false).unwrap().fd;
+        let second = Timeval { sec: 1, usec: 0 };
+        a.setsockopt(c, SockOpt::SndTimeo(second)).unwrap();
+        b.setsockopt(s, SockOpt::RcvTimeo(second)).unwrap();
+        sim.set_task_mode(true);
+        // The peer's window, then the send buffer, fill up; the third send parks.
+        assert_eq!(a.send(c, &[1; 64], MsgFlags::NONE), Ok(64));
+        assert_eq!(a.send(c, &[2; 64], MsgFlags::NONE), Ok(64));
+        assert_eq!(a.send(c, &[3; 8], MsgFlags::NONE), Err(Errno::EAGAIN));
+        let park = sim.take_park().expect("the send parked");
+        assert_eq!(park.deadline, Some(Duration::from_secs(1)));
+        let mut buf = [0u8; 64];
+        assert_eq!(b.recv(s, &mut buf, MsgFlags::NONE), Ok(64));
+        assert_eq!(b.recv(s, &mut buf, MsgFlags::NONE), Ok(64));
+        sim.resume_wait(park.deadline);
+        assert_eq!(a.send(c, &[3; 8], MsgFlags::NONE), Ok(8));
+        sim.advance(Duration::from_secs(5));
+        // A new wait, with a deadline of its own (none: no SO_RCVTIMEO on this end).
+        assert_eq!(a.recv(c, &mut buf, MsgFlags::NONE), Err(Errno::EAGAIN));
+        let park = sim.take_park().expect("the receive parked");
+        assert_eq!(park.deadline, None);
+    }
+
+    #[test]
+    fn the_tcp_fast_paths_do_what_the_general_path_does() {
+        let (fast, fast_digest) = workload(false);
+        let (slow, slow_digest) = workload(true);
+        assert!(fast.len() > 3000, "{}", fast.len());
+        assert_eq!(fast.len(), slow.len());
+        let diff = fast.iter().zip(&slow).position(|(x, y)| x != y);
+        assert_eq!(diff, None, "first difference at {diff:?}");
+        assert_eq!(fast_digest, slow_digest);
     }
 }
