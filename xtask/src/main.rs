@@ -157,6 +157,10 @@ const QEMU_SKIPS: &[(&str, &str)] = &[
         "spawned aarch64 binaries need binfmt_misc",
     ),
     (
+        "sim_scripts_run_tasks_on_the_installed_world",
+        "spawned aarch64 binaries need binfmt_misc",
+    ),
+    (
         "posix::stream::scm_rights_with_a_short_control_buffer_is_ctrunc",
         "MSG_CTRUNC not passed back",
     ),
