@@ -283,7 +283,20 @@
 //! the longest clean run on one code version is 290 000 (seed 7001, 4ebdf14) and
 //! 209 101 + 62 458 on 671b9ed; 1 000 000 consecutive clean sequences, the goal, were
 //! not reached: the rate of new finds fell from one in ~25 000 to one in ~200 000.
-//! Seed 2 (the CI's 12 000) ran clean on every version from 4119535 on. Clean cases of
+//! Seed 2 (the CI's 12 000) ran clean on every version from 4119535 on.
+//!
+//! Second round (2026-12-02, optimised builds: `--release`, 900-2 000 sequences/s per
+//! process): seeds 10001/10002 (debug build, 1cda6b9: 90 000 each, clean, stopped);
+//! 11001/11002 (83b87ef, 500 000 each: seed 11002 clean; seed 11001 one divergence, at
+//! case 70 884: a unix stream is readable whatever its `SO_RCVLOWAT`, fixed in 2c4b594);
+//! **12001 + 12002 on 2c4b594: 1 000 000 sequences, clean** (500 000 each, 252 s each,
+//! no divergence, no kernel disagreement), and **seed 13001 on 2c4b594: 1 000 000
+//! sequences in one process, clean** (325 s, 3 073/s on a quieter machine). Clean cases of seeds 12001 + 12002 with each
+//! step kind the generator gained: `SetOpt` ReusePort 37 977, McastLoop 37 763, McastTtl
+//! 37 522; `GetOpt` ReusePort 31 166, McastLoop 31 166, McastTtl 31 240; two or more
+//! joins 36 478; `McastSource` 229 548; `SendFds` 230 070; `PairShut`
+//! 229 224; `RecvMsg` PEEK 104 146, OOB 46 393, WAITALL 46 720, TRUNC 46 404;
+//! `RecvFrom` PEEK 103 683, OOB 46 712, WAITALL 46 191, TRUNC 45 965. Clean cases of
 //! seeds 9001 + 9002 with each step kind the generator gained: `SetOpt` ReusePort
 //! 15 964, McastLoop 16 020, McastTtl 15 707; `GetOpt` ReusePort 13 102, McastLoop
 //! 13 026, McastTtl 13 126; two or more joins 15 393; `McastSource` 96 154; `SendFds`
