@@ -1899,3 +1899,19 @@ impl std::fmt::Display for OptBytes<'_> {
         }
     }
 }
+
+/// Test helper: a TCP connection from host `a` to port 80 of host `b` (listening with a
+/// backlog of 4): (the client's descriptor, the accepted one).
+#[cfg(test)]
+pub(crate) fn tcp_connection(a: &Host, b: &Host, want_addr: bool) -> (Fd, Fd) {
+    let tcp = |h: &Host| {
+        h.socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, false)
+            .unwrap()
+    };
+    let l = tcp(b);
+    b.bind(l, &SockAddr::v4(b.ipv4(), 80)).unwrap();
+    b.listen(l, 4).unwrap();
+    let c = tcp(a);
+    a.connect(c, &SockAddr::v4(b.ipv4(), 80)).unwrap();
+    (c, b.accept(l, want_addr).unwrap().fd)
+}

@@ -1200,16 +1200,7 @@ mod tests {
     /// the resolver.
     fn scenario(sim: &Sim) {
         let (a, b) = (sim.host("a"), sim.host("b"));
-        let tcp = |h: &crate::Host| {
-            h.socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, false)
-                .unwrap()
-        };
-        let l = tcp(&b);
-        b.bind(l, &SockAddr::v4(b.ipv4(), 80)).unwrap();
-        b.listen(l, 4).unwrap();
-        let c = tcp(&a);
-        a.connect(c, &SockAddr::v4(b.ipv4(), 80)).unwrap();
-        let s = b.accept(l, true).unwrap().fd;
+        let (c, s) = crate::tcp_connection(&a, &b, true);
         let mut buf = [0u8; 300];
         for i in 0..50u8 {
             let msg = vec![i; 1 + usize::from(i) * 5];

@@ -848,16 +848,7 @@ mod tests {
 
         let sim = Sim::new(1);
         let (a, b) = (sim.host("a"), sim.host("b"));
-        let tcp = |h: &crate::Host| {
-            h.socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, false)
-                .unwrap()
-        };
-        let l = tcp(&b);
-        b.bind(l, &SockAddr::v4(b.ipv4(), 80)).unwrap();
-        b.listen(l, 4).unwrap();
-        let c = tcp(&a);
-        a.connect(c, &SockAddr::v4(b.ipv4(), 80)).unwrap();
-        let s = b.accept(l, false).unwrap().fd;
+        let (c, s) = crate::tcp_connection(&a, &b, false);
         let second = Timeval { sec: 1, usec: 0 };
         b.setsockopt(s, SockOpt::RcvTimeo(second)).unwrap();
         sim.set_task_mode(true);
@@ -886,16 +877,7 @@ mod tests {
 
         let sim = Sim::builder(1).rcvbuf(64).sndbuf(64).build();
         let (a, b) = (sim.host("a"), sim.host("b"));
-        let tcp = |h: &crate::Host| {
-            h.socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, false)
-                .unwrap()
-        };
-        let l = tcp(&b);
-        b.bind(l, &SockAddr::v4(b.ipv4(), 80)).unwrap();
-        b.listen(l, 4).unwrap();
-        let c = tcp(&a);
-        a.connect(c, &SockAddr::v4(b.ipv4(), 80)).unwrap();
-        let s = b.accept(l, false).unwrap().fd;
+        let (c, s) = crate::tcp_connection(&a, &b, false);
         let second = Timeval { sec: 1, usec: 0 };
         a.setsockopt(c, SockOpt::SndTimeo(second)).unwrap();
         b.setsockopt(s, SockOpt::RcvTimeo(second)).unwrap();
