@@ -41,6 +41,7 @@
 //!
 //! Unix-domain traffic does not cross links and meets no rule.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -152,24 +153,24 @@ pub struct RuleId(pub(crate) u64);
 /// A rule: a function of the packet and the world's generator.
 pub type Rule = Box<dyn FnMut(&PacketInfo<'_>, &mut RuleRng<'_>) -> Verdict>;
 
-/// One installed rule; its link is `None` for the whole world.
-struct Installed {
-    id: RuleId,
-    link: Option<(usize, usize)>,
-    rule: Rule,
-}
-
-/// The installed rules, in installation order.
+/// The installed rules: each by id (ids grow with installation, so id order is
+/// installation order), and the ids that apply to a packet, by scope — the world-wide
+/// ones and those of each link — so a packet looks at its own link's rules only, and a
+/// link without rules costs one map look-up.
 #[derive(Default)]
 pub(crate) struct Rules {
     next: u64,
-    list: Vec<Installed>,
+    rules: BTreeMap<RuleId, Rule>,
+    global: Vec<RuleId>,
+    by_link: BTreeMap<(usize, usize), Vec<RuleId>>,
 }
 
 impl fmt::Debug for Rules {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ids: Vec<_> = self.list.iter().map(|r| (r.id.0, r.link)).collect();
-        f.debug_struct("Rules").field("installed", &ids).finish()
+        f.debug_struct("Rules")
+            .field("global", &self.global)
+            .field("by_link", &self.by_link)
+            .finish()
     }
 }
 
@@ -177,19 +178,30 @@ impl Rules {
     pub(crate) fn add(&mut self, link: Option<(usize, usize)>, rule: Rule) -> RuleId {
         self.next += 1;
         let id = RuleId(self.next);
-        self.list.push(Installed { id, link, rule });
+        self.rules.insert(id, rule);
+        match link {
+            None => self.global.push(id),
+            Some(l) => self.by_link.entry(l).or_default().push(id),
+        }
         id
     }
 
     pub(crate) fn remove(&mut self, id: RuleId) -> bool {
-        let before = self.list.len();
-        self.list.retain(|r| r.id != id);
-        self.list.len() != before
+        if self.rules.remove(&id).is_none() {
+            return false;
+        }
+        self.global.retain(|&r| r != id);
+        self.by_link.retain(|_, ids| {
+            ids.retain(|&r| r != id);
+            !ids.is_empty()
+        });
+        true
     }
 
     /// Whether any rule sees packets from host `a` to host `b`.
+    #[inline]
     pub(crate) fn applies(&self, a: usize, b: usize) -> bool {
-        self.list.iter().any(|r| r.link.is_none_or(|l| l == (a, b)))
+        !self.rules.is_empty() && (!self.global.is_empty() || self.by_link.contains_key(&(a, b)))
     }
 }
 
@@ -210,7 +222,7 @@ impl Fate {
 }
 
 impl Rules {
-    /// Runs every rule of `a` → `b` on `info`, in order, until one drops.
+    /// Runs every rule of `a` → `b` on `info`, in installation order, until one drops.
     pub(crate) fn judge(
         &mut self,
         a: usize,
@@ -219,11 +231,30 @@ impl Rules {
         rng: &mut Rng,
     ) -> Fate {
         let mut fate = Fate::default();
-        for r in &mut self.list {
-            if r.link.is_some_and(|l| l != (a, b)) {
-                continue;
-            }
-            match (r.rule)(info, &mut RuleRng(rng)) {
+        let link = self.by_link.get(&(a, b)).map_or(&[][..], Vec::as_slice);
+        // The two id lists are each in installation order: merge them.
+        let (mut g, mut k) = (0, 0);
+        loop {
+            let id = match (self.global.get(g), link.get(k)) {
+                (Some(&x), Some(&y)) if x < y => {
+                    g += 1;
+                    x
+                }
+                (_, Some(&y)) => {
+                    k += 1;
+                    y
+                }
+                (Some(&x), None) => {
+                    g += 1;
+                    x
+                }
+                (None, None) => break,
+            };
+            let rule = self
+                .rules
+                .get_mut(&id)
+                .expect("an indexed rule is installed");
+            match rule(info, &mut RuleRng(rng)) {
                 Verdict::Pass => {}
                 Verdict::Drop => {
                     fate.drop = true;

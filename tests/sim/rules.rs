@@ -349,3 +349,40 @@ fn a_rule_on_loopback_takes_the_packet_out_of_the_sending_call() {
     .unwrap();
     assert_eq!(a.recv(s, &mut buf, MsgFlags::NONE).unwrap(), 1);
 }
+
+#[test]
+fn rules_run_in_installation_order_across_world_and_link_scopes() {
+    let (sim, a, b) = two_hosts(5);
+    let others: Vec<Host> = (0..50).map(|i| sim.host(&format!("o{i}"))).collect();
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let log = |tag: &'static str| {
+        let seen = seen.clone();
+        move |p: &llsocket_sim::PacketInfo<'_>, _: &mut llsocket_sim::RuleRng<'_>| {
+            if p.proto == Proto::Udp {
+                seen.borrow_mut().push(tag);
+            }
+            Verdict::Pass
+        }
+    };
+    // Interleaved: link a->b, world, link a->b, many other links, world, link b->a.
+    let first = sim.add_link_rule(&a, &b, log("link-1"));
+    sim.add_rule(log("world-1"));
+    sim.add_link_rule(&a, &b, log("link-2"));
+    for o in &others {
+        sim.add_link_rule(o, &b, log("other"));
+        sim.add_link_rule(&a, o, log("other"));
+    }
+    sim.add_rule(log("world-2"));
+    sim.add_link_rule(&b, &a, log("reverse"));
+    assert_eq!(datagrams(&sim, &a, &b, &["x"]), ["x"]);
+    assert_eq!(*seen.borrow(), ["link-1", "world-1", "link-2", "world-2"]);
+    // Removing one keeps the order of the rest.
+    seen.borrow_mut().clear();
+    assert!(sim.remove_rule(first));
+    assert_eq!(datagrams(&sim, &a, &b, &["y"]), ["y"]);
+    assert_eq!(*seen.borrow(), ["world-1", "link-2", "world-2"]);
+    // The other direction sees the world rules and its own.
+    seen.borrow_mut().clear();
+    assert_eq!(datagrams(&sim, &b, &a, &["z"]), ["z"]);
+    assert_eq!(*seen.borrow(), ["world-1", "world-2", "reverse"]);
+}
