@@ -612,13 +612,38 @@ unsafe fn recv_common(
         raise_memory(l)
     };
     let b = s.backend(l);
+    if len <= SMALL_RECV {
+        let mut small = [0; SMALL_RECV];
+        return recv_into(l, &s, b, &mut small[..len], None, from, flags, ops);
+    }
     let area = take_area(l, len);
     // One receive never returns more than INT_MAX bytes (Linux caps every read at
     // MAX_RW_COUNT, the BSDs at INT_MAX), so no more is offered to the kernel (valgrind
     // reads larger lengths as negative). An area the allocator refuses is still the
     // memory error, as in C.
     let buf = &mut area[..len.min(i32::MAX as usize)];
-    let area = lua_gettop(l);
+    let owner = lua_gettop(l);
+    recv_into(l, &s, b, buf, Some(owner), from, flags, ops)
+}
+
+/// Receives of at most this many bytes use a zeroed buffer on the C stack (cheaper than
+/// taking the scratch blob out of its slot and putting it back); it owns nothing, so a
+/// raise while the result is pushed (the memory error) loses nothing.
+const SMALL_RECV: usize = 256;
+
+/// The receive itself, into `buf`, and its results; `owner` is the stack index of the
+/// area's owner ([`take_area`]), given back once the bytes are a Lua string.
+#[allow(clippy::too_many_arguments)] // recv_common's state, handed on
+unsafe fn recv_into(
+    l: *mut lua_State,
+    s: &Sock,
+    b: &dyn SocketOps,
+    buf: &mut [u8],
+    owner: Option<c_int>,
+    from: bool,
+    flags: c_int,
+    ops: [&CStr; 2],
+) -> c_int {
     let r = guard(l, || {
         if from {
             b.recvfrom(Fd(s.fd), buf, MsgFlags(flags))
@@ -627,26 +652,31 @@ unsafe fn recv_common(
             b.recv(Fd(s.fd), buf, MsgFlags(flags)).map(|n| (n, None))
         }
     });
+    let give_back = |l| {
+        if let Some(i) = owner {
+            give_back_area(l, i);
+        }
+    };
     match r {
+        Ok((0, _)) if !s.is_dgram() => {
+            give_back(l);
+            0
+        }
         Ok((n, addr)) => {
-            if n == 0 && !s.is_dgram() {
-                give_back_area(l, area);
-                return 0;
-            }
             push_bytes(l, &buf[..n.min(buf.len())]);
-            give_back_area(l, area);
+            give_back(l);
             match addr {
                 Some(a) if from => {
                     lua_pushnil(l);
                     lua_pushnil(l);
-                    push_ai(l, Ai::from_sock(&s, a));
+                    push_ai(l, Ai::from_sock(s, a));
                     4
                 }
                 _ => 1,
             }
         }
         Err(e) => {
-            give_back_area(l, area);
+            give_back(l);
             if e.is_again() {
                 ret_again_nil(l)
             } else {
