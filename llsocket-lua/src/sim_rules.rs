@@ -38,7 +38,7 @@
 //! A rule runs inside the simulator, while the world is busy with the call that sent the
 //! packet. Inside it, the world's own methods (but `remove_rule`, and the harmless
 //! `seed`, `replay_hint`, `closed`, `tostring`), its hosts' functions and their sockets'
-//! methods raise `llsocket.sim: ... inside one of this world's packet rules ...` (inside
+//! methods raise `llsocket.sim: a packet rule cannot call into its own world ...` (inside
 //! the rule: a rule that does not catch it fails). `world:remove_rule(id)` works inside a
 //! rule (also on the running rule itself): the rule is not called again, and the
 //! simulator forgets it at the next call into the world. Other worlds may be used.
@@ -76,7 +76,8 @@
 //! * **Nothing is lost, nothing dangles.** Removals and failures during a rule are
 //!   recorded in the shared state and applied by the next call into the world (it
 //!   removes the rules from the simulator and raises the reports; the report text is moved
-//!   into a holder userdata before it is pushed, so a raise while pushing frees it). The
+//!   into a holder userdata before it is pushed, so a memory error while pushing it frees
+//!   it, and that error is what the call raises). The
 //!   rng userdata holds only a serial number: a thread-local list maps the serials of the
 //!   running calls to their generator, so an rng kept past its call finds nothing and
 //!   raises. When the world goes (`close`, or the collector) its thread is released — by
