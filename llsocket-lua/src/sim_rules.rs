@@ -33,7 +33,10 @@
 //! call — a world method but `seed`, `replay_hint`, `closed` and `tostring`, a function of
 //! one of its hosts' module tables, a method of one of their sockets — raises it before it
 //! does anything (in a task, that fails the task). `world:close()` raises it after the
-//! world is dropped. Reports of several failures are raised together.
+//! world is dropped. Reports of several failures are raised together. (Before Lua 5.4,
+//! and on LuaJIT, an error raised by a finalizer that the collector runs during the rule's
+//! call propagates out of the allocation that ran it: inside the rule's protected call it
+//! counts as the rule's error.)
 //!
 //! A rule runs inside the simulator, while the world is busy with the call that sent the
 //! packet. Inside it, the world's own methods (but `remove_rule`, and the harmless
