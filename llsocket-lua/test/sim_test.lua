@@ -778,7 +778,37 @@ t.case('rules: a failing rule passes its packet, is removed, and is reported wit
     t.has(w:replay_hint(), 'seed=5')
     local both = t.raises(function() w:trace() end, 'one')
     t.has(both, 'two')
+    -- close drops the world, then raises what was not reported yet
     late:close()
+    w:rule(function() error('reported by close') end)
+    x:sendto('last', to)
+    t.raises(function() w:close() end, 'reported by close')
+    t.is_true(w:closed())
+    w:close()
+end)
+
+t.case('rules: the thread a rule runs on, kept past its call, cannot be resumed', function()
+    local w, a, b, x, y, to = udp_world(13)
+    local co, n = nil, 0
+    w:rule(function()
+        co = coroutine.running()
+        n = n + 1
+        if coroutine.close then
+            t.is_false((pcall(coroutine.close, co)))
+        end
+    end)
+    x:sendto('1', to)
+    t.eq(n, 1)
+    t.is_type(co, 'thread')
+    t.eq(coroutine.status(co), 'dead')
+    t.deq(t.pack(coroutine.resume(co)), { n = 2, false, 'cannot resume dead coroutine' })
+    t.deq(t.pack(coroutine.resume(co, print, 1)), { n = 2, false, 'cannot resume dead coroutine' })
+    if coroutine.close then
+        t.is_true(coroutine.close(co))
+    end
+    x:sendto('2', to)
+    t.eq(n, 2)
+    t.deq(drain(y), { '1', '2' })
 end)
 
 t.case('rules: yields, bad verdicts and raising error objects are failures too', function()
