@@ -75,7 +75,8 @@
 //!   answer "no"), and a socket finalizer's close (deferred to the next call into the
 //!   world: [`RuleShared::defer_close`]). `busy` is per world, so a rule of world A may use
 //!   world B, whose rules then run on B's thread; the nesting depth is bounded (the C
-//!   stack). One `attention` flag per world makes the check a single load on the hot path.
+//!   stack). One `attention` flag per world (busy, or something pending) keeps the check
+//!   to one test on the hot path.
 //! * **Nothing is lost, nothing dangles.** Removals and failures during a rule are
 //!   recorded in the shared state and applied by the next call into the world (it
 //!   removes the rules from the simulator and raises the reports; the report text is moved
@@ -121,7 +122,11 @@ const MAX_TEXT: usize = 8 * 1024;
 /// The most report text kept while none is raised, in bytes (later failures are counted).
 const MAX_PENDING: usize = 64 * 1024;
 
-/// Registry keys (light userdata: the addresses of these bytes).
+/// Registry keys (light userdata: the addresses of these bytes). Unlike the types'
+/// metatables (shared by every loading of the module, by name), these belong to this copy
+/// of the code, like the thread-local list of running calls the rng methods look in: a
+/// world's rules are always run by the code of the `world:rule` that installed them (the
+/// world metatable's, made by the state's first loading).
 static KEYS: [u8; 3] = [0; 3];
 /// Registry table: world key -> the world's rule thread (strong).
 const THREADS: usize = 0;
