@@ -981,7 +981,8 @@ t.case('rules: bad arguments raise the standard errors', function()
     w:host('a'); w:host('b')
     local other = world(2):host('x')
     local f = function() end
-    t.argerr(function() w:rule() end, 1, 'function expected, got no value')
+    t.raises(function() w:rule() end, "bad argument #1 to 'rule' %(function expected, got no value%)")
+    t.raises(function() w:remove_rule('x') end, "bad argument #1 to 'remove_rule'")
     t.argerr(function() w:rule(5) end, 1, 'function expected, got number')
     t.argerr(function() w:rule(true, f) end, 1, 'function expected, got boolean')
     t.argerr(function() w:rule('zz', 'a', f) end, 1, 'no host "zz" in this world')
@@ -1072,7 +1073,22 @@ t.case('rules: the collector may close the world\'s sockets and the world itself
     collectgarbage()
 end)
 
+-- The rule threads anchored in the registry (nil without the debug library).
+local function rule_threads()
+    if not (debug and debug.getregistry) then return nil end
+    local n = 0
+    for k, v in pairs(debug.getregistry()) do
+        if type(k) == 'userdata' and type(v) == 'table' then
+            for _, x in pairs(v) do
+                if type(x) == 'thread' then n = n + 1 end
+            end
+        end
+    end
+    return n
+end
+
 t.case('rules: a closed or collected world drops its rules (no leak)', function()
+    local threads0 = rule_threads()
     local freed = 0
     local function counted()
         return t.on_gc(function() freed = freed + 1 end)
@@ -1086,10 +1102,12 @@ t.case('rules: a closed or collected world drops its rules (no leak)', function(
         local token2 = counted()
         w:rule('a', 'a', function() return token2 end)
     end
+    if threads0 then t.eq(rule_threads(), threads0 + 1, 'one thread for the world\'s rules') end
     w:close()
     collectgarbage()
     collectgarbage()
     t.eq(freed, 2)
+    if threads0 then t.eq(rule_threads(), threads0, 'released by close') end
     -- collected: rules whose functions keep their world (a cycle) go with it
     collectgarbage()
     local before = collectgarbage('count')
@@ -1109,6 +1127,7 @@ t.case('rules: a closed or collected world drops its rules (no leak)', function(
     collectgarbage()
     collectgarbage()
     t.eq(freed, 50)
+    if threads0 then t.eq(rule_threads(), threads0, 'released with the collected worlds') end
     local grown = collectgarbage('count') - before
     t.ok(grown < 500, 'memory after 50 worlds with rules: +' .. grown .. ' KiB')
 end)
