@@ -702,8 +702,10 @@ fn run(sh: &TaskShared, id: u64, p: &PacketInfo<'_>, rng: &mut RuleRng<'_>) -> V
         // SAFETY: `t` is non-null, so it is the world's rule thread, anchored in the
         // registry (it stays so until this call returns: `release` leaves a busy world's
         // thread to us), idle with an empty stack (it runs only this world's rules, one at
-        // a time: `busy`), and no Lua program can run anything on it (to `coroutine` it is
-        // a dead coroutine). `protected` makes no allocation before the protected call, so
+        // a time: `busy`), and no Lua program can run anything on it: one that got it from
+        // `coroutine.running()` can resume it neither idle (empty, it is a dead coroutine)
+        // nor running, and closing it (5.4) works only while it is idle and leaves it idle
+        // and empty. `protected` makes no allocation before the protected call, so
         // no error can escape it; `call` outlives the call, and the trampoline only reads
         // and writes it through the pointer while `run` waits.
         let status = unsafe { protected(t, ptr::addr_of_mut!(call) as *mut c_void) };
