@@ -13,6 +13,7 @@
 //! | `iovec` | `llsocket.iovec` and access to the C lua-iovec rock's objects |
 //! | `device` | `device.getifaddrs`, `env`, constants |
 //! | `sim` | `llsocket.sim`: worlds, hosts as module tables, faults, clock, trace, `install`, tasks (`spawn`, `run`; the scheduler is `sched.lua`) |
+//! | `sim_rules` | `world:rule` and `world:remove_rule`: packet rules written in Lua, run on a thread of their own under `lua_pcall` inside the simulator (re-entrancy guard, deferred removals, failure reports) |
 //! | `task` | the socket methods that can wait, as registered: in a task on the simulator a call that would wait suspends the task |
 //!
 //! Every Lua-visible function is a raw `extern "C-unwind"` C function (exact
@@ -61,6 +62,7 @@
 //! | nothing is lost when a Lua call raises mid-function | the raised-error model of the `lua` module | `test/safety/raising_gc.lua` (+ valgrind, definitely-lost) |
 //! | no descriptor leak | descriptors belong to a socket object from the moment they exist; its `__gc` closes them | the fuzzer's and `raising_gc.lua`'s descriptor counts, `test/leakcheck.lua` |
 //! | no death by `SIGPIPE` | the POSIX backend sends with `MSG_NOSIGNAL` / `SO_NOSIGPIPE` | the suite's writes to closed peers |
+//! | no Lua error unwinds through the simulator | packet rules written in Lua (`world:rule`) run under `lua_pcall` on a thread of their own, their packet table built inside the protected call; inside a rule, calls into its own world raise before touching it (`sim_rules`) | `test/sim_test.lua` (hostile rules, re-entrant calls, the collector inside a rule), `test/safety/raising_gc.lua` (finalizers raising inside rules), `test/safety/memlimit.lua` (a rule out of memory) |
 //! | no panic crosses into Lua | every backend call runs in `guard` (a panic becomes `llsocket: internal error: ...`) | the fuzzer fails on any internal error |
 //!
 //! What needs `debug`: `debug.setmetatable` can give a userdata of another type a module
@@ -85,6 +87,7 @@ mod lua;
 mod module;
 mod msg;
 mod sim;
+mod sim_rules;
 mod socket;
 mod task;
 mod types;

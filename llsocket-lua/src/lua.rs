@@ -98,6 +98,14 @@ pub(crate) struct BackendCell {
 /// The backend of a cell, or a raised error when it is gone.
 #[inline(always)]
 unsafe fn cell_backend(l: *mut lua_State, c: Option<&BackendCell>) -> &'static dyn SocketOps {
+    // A simulated host's world may need attention first: one of its packet rules is
+    // running (the call raises: the world is busy), or a rule left something to do or
+    // report (see `sim_rules`).
+    if let Some(s) = c.and_then(|c| c.sim.get()) {
+        if s.attention() {
+            crate::sim_rules::attend_host(l, s);
+        }
+    }
     match c {
         Some(c) if c.gone.get() => raise_str(l, c"llsocket.sim: the world of this host is gone"),
         Some(BackendCell {

@@ -44,6 +44,27 @@
 //! `sim.installed()` is the world of `install` (and of `llsocket-lua --sim`), so a
 //! script run on the simulator can spawn tasks too.
 //!
+//! # Packet rules
+//!
+//! `world:rule(fn)` installs a rule that sees every packet between two hosts;
+//! `world:rule(a, b, fn)` one that sees the packets from host `a` to host `b` only (names
+//! or host tables, as `world:link`); both return the rule's id (an integer), and
+//! `world:remove_rule(id)` removes it (`true`, or `false` when it was not installed). The
+//! names and the semantics are [`Sim::add_rule`], [`Sim::add_link_rule`] and
+//! [`Sim::remove_rule`]: rules run in installation order after the link's own faults.
+//! `fn(packet, rng)` gets a fresh table (`time` in virtual milliseconds, `src_host`,
+//! `dst_host`, `src`, `dst` as `"10.0.0.1:46013"`, `src_ip`, `dst_ip`, `src_port`,
+//! `dst_port`, `proto` `"tcp"`/`"udp"`, `flags` such as `"SA"` or `"PA"`, `len`, `payload`,
+//! `attempt`) and the world's generator (`rng:chance(p)`, `rng:range(lo, hi)`,
+//! `rng:duration(lo_ms, hi_ms)`, valid during the call only), and returns `nil`/`"pass"`,
+//! `"drop"`, `"delay", ms` (or `{delay = ms}`), `"duplicate"` or `"hold"`. A rule that
+//! raises, yields or returns anything else passes the packet, is removed, and its report
+//! (with the rule's traceback, the virtual time and the seed) is raised by the next call
+//! into the world — `advance` and `run` raise it before they return. Inside a rule its own
+//! world is busy: its methods (but `remove_rule`, `seed`, `replay_hint`, `closed`), its
+//! hosts' functions and their sockets' methods raise. How a rule is run, and why that is
+//! sound against any Lua program, is in `sim_rules`.
+//!
 //! # Ownership
 //!
 //! A world is a userdata owning a `Box<WorldState>` (the [`Sim`] and its hosts): the one
@@ -80,6 +101,7 @@ use crate::lua::{
     arg_error, check_str, guard, holder_gc, is_none_or_nil, new_holder_with, push_bool, push_bytes,
     push_int, raise_str, type_error, BackendCell,
 };
+use crate::sim_rules::RuleShared;
 
 // ---- the backend of a host's module table ---------------------------------------------
 
@@ -93,12 +115,15 @@ pub(crate) struct SimHost {
     shared: Rc<TaskShared>,
 }
 
-/// What the task wrappers of a world's hosts share with the world's scheduler.
+/// What a world shares with its hosts' backends (and its packet rules): the task
+/// wrappers' flag for the scheduler, and the state of the world's Lua packet rules.
 #[derive(Default)]
 pub(crate) struct TaskShared {
     /// The scheduler is calling a parked call again (the call returns, not yields, when it
     /// parks again).
     retrying: Cell<bool>,
+    /// The world's packet rules written in Lua (see `sim_rules`).
+    pub(crate) rules: RuleShared,
 }
 
 impl SimHost {
@@ -111,23 +136,49 @@ impl SimHost {
         }
     }
 
-    /// Whether the world runs its tasks.
+    /// Whether the world runs its tasks (never while one of its packet rules runs: the
+    /// world is borrowed then, and every way in raises first, see `sim_rules`).
     pub(crate) fn task_mode(&self) -> bool {
-        self.host
-            .borrow()
-            .as_ref()
-            .is_some_and(|h| h.sim().task_mode())
+        !self.shared.rules.busy()
+            && self
+                .host
+                .borrow()
+                .as_ref()
+                .is_some_and(|h| h.sim().task_mode())
     }
 
     /// The park the last call left (task mode), taken.
     pub(crate) fn take_park(&self) -> Option<Park> {
+        if self.shared.rules.busy() {
+            return None;
+        }
         self.host.borrow().as_ref()?.sim().take_park()
     }
 
     /// `Host::task_poll`: the park the last call left (taken) and the calls in a row that
     /// could not go on; `None` outside task mode.
     pub(crate) fn task_poll(&self) -> Option<(Option<Park>, u64)> {
+        if self.shared.rules.busy() {
+            return None;
+        }
         self.host.borrow().as_ref()?.task_poll()
+    }
+
+    /// Whether a call through this host must stop at `sim_rules::attend_host` first (one
+    /// of the world's rules runs, or something it left is pending).
+    #[inline(always)]
+    pub(crate) fn attention(&self) -> bool {
+        self.shared.rules.attention()
+    }
+
+    /// The world's shared state.
+    pub(crate) fn shared(&self) -> &TaskShared {
+        &self.shared
+    }
+
+    /// The host, while its world lives.
+    pub(crate) fn host(&self) -> Option<Host> {
+        self.host.borrow().clone()
     }
 
     /// `Host::close_wait`.
@@ -146,7 +197,13 @@ impl SimHost {
     }
 
     /// The host (a cheap clone: a world closed during the call stays alive until it returns).
+    /// While one of the world's packet rules runs the world is borrowed: every call through
+    /// the binding raises before it gets here (`sim_rules::attend_host`), so only a
+    /// finalizer's close can come (deferred, see `close`); anything else is `EDEADLK`.
     fn h(&self) -> Result<Host> {
+        if self.shared.rules.busy() {
+            return Err(Errno::EDEADLK);
+        }
         self.host.borrow().clone().ok_or(Errno::ENETDOWN)
     }
 
@@ -172,6 +229,14 @@ impl SocketOps for SimHost {
         self.h()?.dup(fd)
     }
     fn close(&self, fd: Fd) -> Result<()> {
+        if self.shared.rules.busy() {
+            // A socket's finalizer, run by the collector while one of the world's rules
+            // runs: the close happens at the next call into the world.
+            if let Some(h) = self.host() {
+                self.shared.rules.defer_close(h, fd);
+            }
+            return Ok(());
+        }
         self.h()?.close(fd)
     }
     fn shutdown(&self, fd: Fd, how: Shutdown) -> Result<()> {
@@ -290,26 +355,27 @@ impl SocketOps for SimHost {
 // ---- the world --------------------------------------------------------------------------
 
 /// One host of a world.
-struct HostEntry {
+pub(crate) struct HostEntry {
     name: String,
-    host: Host,
+    pub(crate) host: Host,
     gate: Rc<SimHost>,
     /// The module instance of the host's table (null until it is built).
     cell: *const BackendCell,
 }
 
 /// What a world userdata owns.
-struct WorldState {
-    sim: Sim,
-    /// The seed as Lua gave it (what a replay passes back).
-    seed: i64,
-    hosts: Vec<HostEntry>,
-    /// Shared with the hosts' task wrappers.
-    shared: Rc<TaskShared>,
+pub(crate) struct WorldState {
+    pub(crate) sim: Sim,
+    pub(crate) hosts: Vec<HostEntry>,
+    /// Shared with the hosts' backends and the world's packet rules.
+    pub(crate) shared: Rc<TaskShared>,
 }
 
 impl Drop for WorldState {
     fn drop(&mut self) {
+        // Rules of a gone world pass without running; closes deferred by a rule are moot
+        // (and their hosts would keep the world alive).
+        self.shared.rules.world_gone();
         for e in &self.hosts {
             if let Ok(mut h) = e.gate.host.try_borrow_mut() {
                 *h = None;
@@ -326,13 +392,17 @@ impl Drop for WorldState {
 }
 
 /// The world userdata.
-struct WorldUd {
+pub(crate) struct WorldUd {
     state: Option<Box<WorldState>>,
+    /// The state's [`TaskShared`], outside the box: a method called inside one of the
+    /// world's packet rules reads it (and raises) without touching the state, which the
+    /// call running the rule holds. Dropped by `__gc`.
+    shared: Option<Rc<TaskShared>>,
 }
 
 /// Registry names of the world metatable and of the module's private holder metatable.
 const WORLD_MT: &CStr = c"llsocket.sim.world";
-const HOLDER_MT: &CStr = c"llsocket.sim.holder";
+pub(crate) const HOLDER_MT: &CStr = c"llsocket.sim.holder";
 
 /// Upvalue 1 of every function: the world metatable; upvalue 2: the holder metatable.
 fn up_world() -> c_int {
@@ -343,7 +413,7 @@ fn up_holder() -> c_int {
 }
 
 /// The world userdata at `arg`, else a raised type error.
-unsafe fn check_world(l: *mut lua_State, arg: c_int) -> *mut WorldUd {
+pub(crate) unsafe fn check_world(l: *mut lua_State, arg: c_int) -> *mut WorldUd {
     let p = lua_touserdata(l, arg);
     if !p.is_null() && lua_getmetatable(l, arg) != 0 {
         let same = lua_rawequal(l, -1, up_world()) != 0;
@@ -355,9 +425,43 @@ unsafe fn check_world(l: *mut lua_State, arg: c_int) -> *mut WorldUd {
     type_error(l, arg, WORLD_MT, true)
 }
 
-/// The state of a live world; raises once it is gone. The reference must not be kept
-/// across a Lua call that can run a finalizer.
-unsafe fn live(l: *mut lua_State, w: *mut WorldUd) -> &'static mut WorldState {
+/// The state of a live world; raises once it is gone, inside one of its packet rules, and
+/// with the report of a rule that failed since the last call (`sim_rules::attend_world`).
+/// The reference must not be kept across a Lua call that can run a finalizer.
+pub(crate) unsafe fn live(l: *mut lua_State, w: *mut WorldUd) -> &'static mut WorldState {
+    if let Some(sh) = (*w).shared.as_deref() {
+        if sh.rules.attention() {
+            crate::sim_rules::attend_world(l, w, sh, true);
+        }
+    }
+    state_of(l, w)
+}
+
+/// [`live`] without raising a rule's pending report (for the scheduler's clock, which its
+/// reports read under `pcall`: a report must not be swallowed).
+unsafe fn live_quiet(l: *mut lua_State, w: *mut WorldUd) -> &'static mut WorldState {
+    if let Some(sh) = (*w).shared.as_deref() {
+        if sh.rules.attention() {
+            crate::sim_rules::attend_world(l, w, sh, false);
+        }
+    }
+    state_of(l, w)
+}
+
+/// The world's shared state (`None` once collected).
+pub(crate) unsafe fn shared_of(w: *mut WorldUd) -> Option<&'static TaskShared> {
+    // SAFETY: the Rc lives in the userdata until `__gc`, which cannot run during a call
+    // that has the world on its stack.
+    (*w).shared.as_deref().map(|s| &*(s as *const TaskShared))
+}
+
+/// The world's simulator, cloned (`None` once it is gone).
+pub(crate) unsafe fn sim_of(w: *mut WorldUd) -> Option<Sim> {
+    (*w).state.as_deref().map(|s| s.sim.clone())
+}
+
+/// The state, or a raised error once the world is gone.
+pub(crate) unsafe fn state_of(l: *mut lua_State, w: *mut WorldUd) -> &'static mut WorldState {
     match (*w).state.as_deref_mut() {
         // SAFETY (of the 'static): the box lives until `close`/`__gc`, which the caller
         // cannot reach before its next Lua call.
@@ -367,7 +471,7 @@ unsafe fn live(l: *mut lua_State, w: *mut WorldUd) -> &'static mut WorldState {
 }
 
 /// Pushes text formatted into a stack buffer (no Rust heap across the push; cut at 512 bytes).
-unsafe fn push_fmt(l: *mut lua_State, args: std::fmt::Arguments<'_>) {
+pub(crate) unsafe fn push_fmt(l: *mut lua_State, args: std::fmt::Arguments<'_>) {
     let mut buf = [0u8; 512];
     let mut c = std::io::Cursor::new(&mut buf[..]);
     let _ = c.write_fmt(args);
@@ -376,14 +480,18 @@ unsafe fn push_fmt(l: *mut lua_State, args: std::fmt::Arguments<'_>) {
 }
 
 /// Raises `bad argument #arg to 'f' (<text>)` with formatted text.
-unsafe fn arg_error_fmt(l: *mut lua_State, arg: c_int, args: std::fmt::Arguments<'_>) -> ! {
+pub(crate) unsafe fn arg_error_fmt(
+    l: *mut lua_State,
+    arg: c_int,
+    args: std::fmt::Arguments<'_>,
+) -> ! {
     push_fmt(l, args);
     luaL_argerror(l, arg, lua_tostring(l, -1));
     unreachable!("luaL_argerror returned")
 }
 
 /// The index of the host named or given at `arg` (a name, or a table from `world:host`).
-unsafe fn check_host(l: *mut lua_State, arg: c_int) -> usize {
+pub(crate) unsafe fn check_host(l: *mut lua_State, arg: c_int) -> usize {
     match lua_type(l, arg) {
         LUA_TSTRING => {
             let name = check_str(l, arg);
@@ -520,7 +628,7 @@ unsafe fn prob_field(l: *mut lua_State, t: c_int, arg: c_int, name: &CStr) -> f6
 }
 
 /// Milliseconds (a finite number ≥ 0) as a duration, or `None` when out of range.
-fn ms_duration(ms: f64) -> Option<Duration> {
+pub(crate) fn ms_duration(ms: f64) -> Option<Duration> {
     // (below 2^63 ns: about 292 years)
     if ms.is_finite() && (0.0..9.2e12).contains(&ms) {
         Some(Duration::from_nanos((ms * 1e6).round() as u64))
@@ -658,10 +766,17 @@ unsafe fn check_world_opts(l: *mut lua_State, arg: c_int, install: bool) -> Worl
 /// Pushes a new world with the checked options.
 unsafe fn push_world(l: *mut lua_State, o: WorldOpts) -> *mut WorldUd {
     let p = lua_newuserdata(l, std::mem::size_of::<WorldUd>()) as *mut WorldUd;
-    std::ptr::write(p, WorldUd { state: None });
+    std::ptr::write(
+        p,
+        WorldUd {
+            state: None,
+            shared: None,
+        },
+    );
     lua_pushvalue(l, up_world());
     lua_setmetatable(l, -2);
-    // user value: [1] host tables by name, [2] host indices by table
+    // user value: [1] host tables by name, [2] host indices by table, [3] the scheduler's
+    // state (made by it), [4] the packet rules' functions by id (made by `world:rule`)
     crate::lua::new_uservalue(l, -1, 2);
     lua_createtable(l, 0, 4);
     lua_rawseti(l, -2, 1);
@@ -689,13 +804,16 @@ unsafe fn push_world(l: *mut lua_State, o: WorldOpts) -> *mut WorldUd {
         if let Some(n) = o.max_hosts {
             b = b.max_hosts(n);
         }
+        // (the seed as Lua gave it, what a replay passes back, is kept in the shared state)
+        let shared: Rc<TaskShared> = Rc::default();
+        shared.rules.seed.set(o.seed);
         Box::new(WorldState {
             sim: b.build(),
-            seed: o.seed,
             hosts: Vec::new(),
-            shared: Rc::default(),
+            shared,
         })
     });
+    (*p).shared = Some(state.shared.clone());
     (*p).state = Some(state);
     p
 }
@@ -1075,14 +1193,28 @@ unsafe extern "C-unwind" fn w_advance(l: *mut lua_State) -> c_int {
     let d = check_ms(l, 2, 2, "");
     let w = live(l, wp);
     guard(l, || w.sim.advance(d));
+    // (a rule that failed on the way is reported now)
+    if let Some(sh) = shared_of(wp) {
+        crate::sim_rules::raise_pending(l, sh);
+    }
     0
 }
 
 /// `world:seed()`: the seed, as given.
 unsafe extern "C-unwind" fn w_seed(l: *mut lua_State) -> c_int {
-    let w = live(l, check_world(l, 1));
-    push_int(l, w.seed);
+    let s = seed_of(l, check_world(l, 1));
+    push_int(l, s);
     1
+}
+
+/// The seed of a live world, raising once it is gone. Never raises a rule's report (reports
+/// read it under `pcall`) and works inside the world's rules: it reads the shared state,
+/// not the world's.
+unsafe fn seed_of(l: *mut lua_State, w: *mut WorldUd) -> i64 {
+    match shared_of(w) {
+        Some(sh) if (*w).state.is_some() => sh.rules.seed.get(),
+        _ => raise_str(l, c"llsocket.sim: this world is gone (closed or collected)"),
+    }
 }
 
 /// `world:trace()`: the kept trace, one string per event
@@ -1150,16 +1282,23 @@ unsafe extern "C-unwind" fn w_captured(l: *mut lua_State) -> c_int {
 
 /// `world:replay_hint()`: how to replay this run.
 unsafe extern "C-unwind" fn w_replay_hint(l: *mut lua_State) -> c_int {
-    let w = live(l, check_world(l, 1));
-    let s = w.seed;
-    push_fmt(
-        l,
-        format_args!(
+    let s = seed_of(l, check_world(l, 1));
+    push_fmt(l, format_args!("{}", Hint(s)));
+    1
+}
+
+/// How to replay the run of a seed (`world:replay_hint()`).
+pub(crate) struct Hint(pub i64);
+
+impl std::fmt::Display for Hint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.0;
+        write!(
+            f,
             "llsocket.sim: seed={s}; replay with the same seed: sim.new{{seed = {s}}}, \
              sim.install{{seed = {s}}} or llsocket-lua --sim --seed {s}"
-        ),
-    );
-    1
+        )
+    }
 }
 
 /// `world:live_sockets()`: sockets that still exist anywhere in the world (for leak checks).
@@ -1280,11 +1419,21 @@ unsafe extern "C-unwind" fn w_closed(l: *mut lua_State) -> c_int {
 }
 
 /// `world:close()`: drops the world now (idempotent); its hosts' module tables raise from
-/// then on.
+/// then on. Raises inside one of the world's packet rules (the call running the rule holds
+/// the world); after the world is dropped, raises the report of a rule that failed and was
+/// not reported yet.
 unsafe extern "C-unwind" fn w_close(l: *mut lua_State) -> c_int {
     let wp = check_world(l, 1);
+    let Some(sh) = shared_of(wp) else { return 0 };
+    if sh.rules.busy() {
+        crate::sim_rules::raise_busy(l);
+    }
+    if (*wp).state.is_some() {
+        crate::sim_rules::release(l, 1, sh);
+    }
     let taken = (*wp).state.take();
     guard(l, move || drop(taken));
+    crate::sim_rules::raise_pending(l, sh);
     0
 }
 
@@ -1297,7 +1446,12 @@ unsafe extern "C-unwind" fn w_gc(l: *mut lua_State) -> c_int {
     let same = lua_rawequal(l, -1, up_world()) != 0;
     lua_pop(l, 1);
     if same {
-        let taken = (*p).state.take();
+        if let Some(sh) = shared_of(p) {
+            // (a rule of this world may be running: a socket call of one of its hosts
+            // holds the world alive then, and the rule releases its thread itself)
+            crate::sim_rules::release(l, 0, sh);
+        }
+        let taken = ((*p).state.take(), (*p).shared.take());
         let _ = catch_unwind(AssertUnwindSafe(move || drop(taken)));
     }
     0
@@ -1306,9 +1460,13 @@ unsafe extern "C-unwind" fn w_gc(l: *mut lua_State) -> c_int {
 /// `__tostring`: `llsocket.sim.world: seed=<seed>` (or `closed`).
 unsafe extern "C-unwind" fn w_tostring(l: *mut lua_State) -> c_int {
     let wp = check_world(l, 1);
-    match (*wp).state.as_deref() {
-        Some(w) => push_fmt(l, format_args!("llsocket.sim.world: seed={}", w.seed)),
-        None => push_fmt(l, format_args!("llsocket.sim.world: closed")),
+    // (the seed from the shared state: this may run inside one of the world's rules)
+    match shared_of(wp) {
+        Some(sh) if (*wp).state.is_some() => push_fmt(
+            l,
+            format_args!("llsocket.sim.world: seed={}", sh.rules.seed.get()),
+        ),
+        _ => push_fmt(l, format_args!("llsocket.sim.world: closed")),
     }
     1
 }
@@ -1470,7 +1628,7 @@ unsafe extern "C-unwind" fn h_changes(l: *mut lua_State) -> c_int {
 
 /// The virtual clock in nanoseconds.
 unsafe extern "C-unwind" fn h_now(l: *mut lua_State) -> c_int {
-    let w = live(l, check_world(l, 1));
+    let w = live_quiet(l, check_world(l, 1));
     let ns = guard(l, || w.sim.now().as_nanos().min(i64::MAX as u128) as i64);
     push_int(l, ns);
     1
@@ -1482,6 +1640,10 @@ unsafe extern "C-unwind" fn h_step(l: *mut lua_State) -> c_int {
     let lim = (lua_type(l, 2) == LUA_TNUMBER).then(|| lua_tointeger(l, 2).max(0) as u64);
     let w = live(l, wp);
     let r = guard(l, || w.sim.task_step(lim.map(Duration::from_nanos)));
+    // (a rule that failed on the way is reported now: the run raises it)
+    if let Some(sh) = shared_of(wp) {
+        crate::sim_rules::raise_pending(l, sh);
+    }
     lua_pushstring(
         l,
         match r {
@@ -1616,6 +1778,8 @@ const METHODS: Funcs = &[
     (c"spawn", w_spawn),
     (c"run", w_run),
     (c"tasks", w_tasks),
+    (c"rule", crate::sim_rules::w_rule),
+    (c"remove_rule", crate::sim_rules::w_remove_rule),
 ];
 
 const FUNCS: Funcs = &[

@@ -531,3 +531,688 @@ t.case('check_determinism runs a scenario twice and names the first divergent ev
     t.argerr(function() sim.check_determinism(1, scenario) end, 1, 'table expected, got number')
     t.argerr(function() sim.check_determinism({ seed = 1 }) end, 2, 'function expected, got nil')
 end)
+
+-- ---------------------------------------------------------------------------------
+-- packet rules: world:rule, world:remove_rule
+
+-- Every datagram `y` (non-blocking) has now, in order.
+local function drain(y)
+    local got = {}
+    while true do
+        local m = y:recv()
+        if not m then break end
+        got[#got + 1] = m
+    end
+    return got
+end
+
+-- A world with hosts a and b and a UDP socket on each: x on a (port 1), y on b (port 2).
+local function udp_world(seed)
+    local w = world(seed)
+    local a, b = w:host('a'), w:host('b')
+    local x, y = udp(a, 1), udp(b, 2)
+    return w, a, b, x, y, b.addrinfo.inet(b.ipv4, 2)
+end
+
+t.case('rules: the packet a rule sees', function()
+    local w, a, b, x, y, to = udp_world(1)
+    local seen = {}
+    w:rule(function(p, rng)
+        seen[#seen + 1] = p
+        t.eq(tostring(rng), 'llsocket.sim.rng')
+    end)
+    w:advance(2.5)
+    t.eq(x:sendto('hello', to), 5)
+    t.eq(y:recv(), 'hello')
+    t.eq(#seen, 1)
+    local p = seen[1]
+    t.eq(p.time, 2.5)
+    t.eq(p.src_host, 'a')
+    t.eq(p.dst_host, 'b')
+    t.eq(p.src, '10.0.0.1:1')
+    t.eq(p.dst, '10.0.0.2:2')
+    t.eq(p.src_ip, '10.0.0.1')
+    t.eq(p.dst_ip, '10.0.0.2')
+    t.eq(p.src_port, 1)
+    t.eq(p.dst_port, 2)
+    t.eq(p.proto, 'udp')
+    t.eq(p.flags, '')
+    t.eq(p.len, 5)
+    t.eq(p.payload, 'hello')
+    t.eq(p.attempt, 0)
+    -- TCP: a handshake, data, a FIN, each with its flags; IPv6 addresses in brackets
+    seen = {}
+    local l = assert(b.socket.new(b.AF_INET6, b.SOCK_STREAM))
+    assert(l:bind(b.addrinfo.inet6(b.ipv6, 80)))
+    assert(l:listen())
+    local c = assert(a.socket.new(a.AF_INET6, a.SOCK_STREAM))
+    assert(c:connect(a.addrinfo.inet6(b.ipv6, 80)))
+    local s = assert(l:accept())
+    t.eq(c:send('data'), 4)
+    t.eq(s:recv(), 'data')
+    c:close()
+    w:advance(1)
+    local flags = {}
+    for i, q in ipairs(seen) do
+        t.eq(q.proto, 'tcp')
+        flags[i] = q.flags
+    end
+    t.deq(flags, { 'S', 'SA', 'PA', 'FA' })
+    t.eq(seen[1].dst, '[fd00::2]:80')
+    t.eq(seen[1].dst_ip, 'fd00::2')
+    t.eq(seen[2].src, '[fd00::2]:80')
+    t.eq(seen[3].payload, 'data')
+    t.eq(seen[3].src_host, 'a')
+    s:close(); l:close()
+end)
+
+t.case('rules: every verdict changes what arrives', function()
+    local w, a, b, x, y, to = udp_world(2)
+    w:rule(function(p)
+        local m = p.payload
+        if m == 'drop' then return 'drop'
+        elseif m == 'pass' then return 'pass'
+        elseif m == 'twice' then return 'duplicate'
+        elseif m == 'late' then return 'delay', 30
+        elseif m == 'later' then return { delay = 12.5 }
+        elseif m == 'held' then return 'hold'
+        end
+    end)
+    x:sendto('drop', to)
+    x:sendto('pass', to)
+    x:sendto('nil', to)
+    t.deq(drain(y), { 'pass', 'nil' })
+    x:sendto('twice', to)
+    t.deq(drain(y), { 'twice', 'twice' })
+    -- delay: the datagram arrives on the virtual clock
+    x:sendto('late', to)
+    t.deq(drain(y), {})
+    t.is_true(y:recvable(1000))
+    t.eq(w:now(), 30)
+    t.deq(drain(y), { 'late' })
+    x:sendto('later', to)
+    t.is_true(y:recvable(1000))
+    t.eq(w:now(), 42.5)
+    t.deq(drain(y), { 'later' })
+    -- hold: delivered after the next datagram of the link (reordered)
+    x:sendto('held', to)
+    t.deq(drain(y), {})
+    x:sendto('next', to)
+    t.deq(drain(y), { 'next', 'held' })
+    -- alone, a held datagram goes after the hold limit (100 ms)
+    x:sendto('held', to)
+    w:advance(100)
+    t.deq(drain(y), { 'held' })
+    local trace = table.concat(w:trace(), '\n')
+    for _, ev in ipairs({ 'rule-drop', 'rule-dup', 'rule-delay', 'rule-hold' }) do
+        t.has(trace, ev)
+    end
+end)
+
+t.case('rules: a dropped TCP segment is retransmitted (the rule sees attempt 1)', function()
+    local w = world(3)
+    local a, b = w:host('a'), w:host('b')
+    local c, s = tcp(a, b, 80)
+    local attempts = {}
+    w:rule(a, b, function(p)
+        if p.payload == 'hello' then
+            attempts[#attempts + 1] = p.attempt
+            if p.attempt == 0 then return 'drop' end
+        end
+    end)
+    local t0 = w:now()
+    t.eq(c:send('hello'), 5)
+    s:nonblock(false)
+    t.eq(s:recv(), 'hello')
+    t.deq(attempts, { 0, 1 })
+    t.ok(w:now() - t0 >= 200, 'retransmitted after 200 ms: ' .. (w:now() - t0))
+    c:close(); s:close()
+end)
+
+t.case('rules: a link rule sees one direction only; remove_rule', function()
+    local w, a, b, x, y, to = udp_world(4)
+    local back = a.addrinfo.inet(a.ipv4, 1)
+    local n = 0
+    local id = w:rule('a', b, function()
+        n = n + 1
+        return 'drop'
+    end)
+    t.is_int(id)
+    x:sendto('a to b', to)
+    y:sendto('b to a', back)
+    t.deq(drain(y), {})
+    t.deq(drain(x), { 'b to a' })
+    t.eq(n, 1)
+    t.is_true(w:remove_rule(id))
+    t.is_false(w:remove_rule(id))
+    t.is_false(w:remove_rule(12345))
+    x:sendto('again', to)
+    t.deq(drain(y), { 'again' })
+    t.eq(n, 1)
+    -- rules run in the order they were installed; a drop ends the packet
+    local order = {}
+    local r1 = w:rule(function() order[#order + 1] = 1 end)
+    local r2 = w:rule(function() order[#order + 1] = 2; return 'drop' end)
+    local r3 = w:rule(function() order[#order + 1] = 3 end)
+    t.ne(r1, r2)
+    x:sendto('x', to)
+    t.deq(order, { 1, 2 })
+    t.has(table.concat(w:trace(), '\n'), 'rule-remove')
+    w:remove_rule(r1); w:remove_rule(r2); w:remove_rule(r3)
+end)
+
+-- A lossy scenario decided by a rule that draws from the world's generator.
+local function rng_scenario(seed)
+    local w, a, b, x, y, to = udp_world(seed)
+    local draws = {}
+    w:rule(function(p, rng)
+        draws[#draws + 1] = rng:range(1, 1000) .. '/' .. rng:duration(0, 5)
+        if rng:chance(0.5) then return 'drop' end
+        return 'delay', rng:duration(1, 20)
+    end)
+    for i = 1, 30 do
+        x:sendto('m' .. i, to)
+    end
+    w:advance(50)
+    local got = table.concat(drain(y), ',')
+    return w:digest(), got, table.concat(draws, ' ')
+end
+
+t.case('rules: draws from rng replay with the seed; another seed differs', function()
+    local d1, g1, r1 = rng_scenario(21)
+    local d2, g2, r2 = rng_scenario(21)
+    t.eq(d1, d2)
+    t.eq(g1, g2)
+    t.eq(r1, r2)
+    local d3, g3, r3 = rng_scenario(22)
+    t.ne(d3, d1)
+    t.ne(g3, g1)
+    t.ne(r3, r1)
+    t.ok(#g1 > 0, 'some datagrams arrive')
+end)
+
+t.case('rules: a failing rule passes its packet, is removed, and is reported with its traceback', function()
+    local w, a, b, x, y, to = udp_world(5)
+    local calls = 0
+    local function broken(p)
+        calls = calls + 1
+        error('broken rule on ' .. p.payload)
+    end
+    w:rule(broken)
+    w:advance(7)
+    x:sendto('first', to)
+    -- the next call into the world raises the report (here a socket method)
+    local err = t.raises(function() y:recv() end, 'llsocket.sim: packet rule 1 %(.-sim_test.lua:%d+%) failed and is removed')
+    t.has(err, '(virtual time 0.007000000 s, seed 5)')
+    t.has(err, 'broken rule on first')
+    t.has(err, 'stack traceback:')
+    t.match(err, "sim_test.lua:%d+: in function")
+    t.has(err, 'udp 10.0.0.1:1 -> 10.0.0.2:2 [] 5 bytes, attempt 0, host a -> b')
+    t.has(err, 'sim.new{seed = 5}')
+    -- reported once; the packet passed; the rule is gone
+    t.deq(drain(y), { 'first' })
+    x:sendto('second', to)
+    t.deq(drain(y), { 'second' })
+    t.eq(calls, 1)
+    t.is_false(w:remove_rule(1))
+    -- world methods raise it too, and advance raises it before it returns
+    w:rule(broken)
+    x:sendto('third', to)
+    t.raises(function() w:digest() end, 'broken rule on third')
+    local delayed = w:rule(function() return 'delay', 5 end)
+    w:rule(broken)
+    x:sendto('fourth', to)
+    t.raises(function() w:live_sockets() end, 'broken rule on fourth')
+    w:remove_rule(delayed)
+    w:rule(a, b, function(p) if p.payload == 'boom' then error('boom in advance') end end)
+    w:rule(function(p) if p.payload == 'late' then return 'delay', 10 end end)
+    local late = assert(a.socket.new(a.AF_INET, a.SOCK_DGRAM, 0, true))
+    late:sendto('late', to)
+    x:sendto('boom', to)
+    t.raises(function() w:now() end, 'boom in advance')
+    -- two failures are reported together; seed and replay_hint never raise them
+    w:rule(function() error('one') end)
+    w:rule(function() error('two') end)
+    x:sendto('x', to)
+    t.eq(w:seed(), 5)
+    t.has(w:replay_hint(), 'seed=5')
+    local both = t.raises(function() w:trace() end, 'one')
+    t.has(both, 'two')
+    -- close drops the world, then raises what was not reported yet
+    late:close()
+    w:rule(function() error('reported by close') end)
+    x:sendto('last', to)
+    t.raises(function() w:close() end, 'reported by close')
+    t.is_true(w:closed())
+    w:close()
+end)
+
+t.case('rules: the thread a rule runs on, kept past its call, cannot be resumed', function()
+    local w, a, b, x, y, to = udp_world(13)
+    local co, n = nil, 0
+    w:rule(function()
+        co = coroutine.running()
+        n = n + 1
+        if coroutine.close then
+            t.is_false((pcall(coroutine.close, co)))
+        end
+    end)
+    x:sendto('1', to)
+    t.eq(n, 1)
+    t.is_type(co, 'thread')
+    t.eq(coroutine.status(co), 'dead')
+    t.deq(t.pack(coroutine.resume(co)), { n = 2, false, 'cannot resume dead coroutine' })
+    t.deq(t.pack(coroutine.resume(co, print, 1)), { n = 2, false, 'cannot resume dead coroutine' })
+    if coroutine.close then
+        t.is_true(coroutine.close(co))
+    end
+    x:sendto('2', to)
+    t.eq(n, 2)
+    t.deq(drain(y), { '1', '2' })
+end)
+
+t.case('rules: yields, bad verdicts and raising error objects are failures too', function()
+    local w, a, b, x, y, to = udp_world(6)
+    local cases = {
+        { function() coroutine.yield() end, 'yield' },
+        { function() return 'sideways' end, '"sideways": bad verdict' },
+        { function() return 42 end, 'a number value: bad verdict' },
+        { function() return 'delay' end, "'delay', nil: bad verdict" },
+        { function() return 'delay', -1 end, "'delay', %-1: bad verdict" },
+        { function() return { delay = 'x' } end, 'a table without a valid delay field: bad verdict' },
+        { function() return true end, 'a boolean value: bad verdict' },
+        { function() error(setmetatable({}, { __tostring = error })) end, '%(error object is a table value%)' },
+        { function() error() end, '%(error object is a nil value%)' },
+        { function() error(12) end, '12' },
+        { function() local function f() return f() + 1 end return f() end, 'stack overflow' },
+    }
+    for i, c in ipairs(cases) do
+        w:rule(c[1])
+        x:sendto('m' .. i, to)
+        t.raises(function() w:now() end, c[2], 'case ' .. i)
+        t.deq(drain(y), { 'm' .. i }, 'case ' .. i)
+    end
+end)
+
+t.case('rules: a rule cannot call into its own world (clear errors), but may remove rules', function()
+    local w, a, b, x, y, to = udp_world(7)
+    local other = world(8)
+    local o1, o2 = other:host('o1'), other:host('o2')
+    local ox, oy = udp(o1, 1), udp(o2, 2)
+    local errors, worked = {}, {}
+    local function try(name, f)
+        local ok, err = pcall(f)
+        if ok then
+            worked[#worked + 1] = name
+        else
+            errors[name] = tostring(err)
+        end
+    end
+    local victim = w:rule(function() end)
+    local self_id
+    self_id = w:rule(function(p, rng)
+        try('now', function() return w:now() end)
+        try('host', function() return w:host('a') end)
+        try('new host', function() return w:host('zzz') end)
+        try('link', function() w:link(a, b, { latency = 1 }) end)
+        try('advance', function() w:advance(1) end)
+        try('run', function() w:run() end)
+        try('rule', function() w:rule(function() end) end)
+        try('close', function() w:close() end)
+        try('trace', function() return w:trace() end)
+        try('socket.new', function() return a.socket.new(a.AF_INET, a.SOCK_DGRAM) end)
+        try('sendto', function() return x:sendto('again', to) end)
+        try('recv', function() return y:recv() end)
+        try('close socket', function() return x:close() end)
+        try('socket.close', function() return a.socket.close(x:fd()) end)
+        try('getaddrinfo', function() return a.addrinfo.getaddrinfo('localhost') end)
+        try('getsockname', function() return x:getsockname() end)
+        -- allowed: the other world, remove_rule, and the harmless seed/tostring/closed
+        try('other world', function() assert(ox:sendto('via the other world', o2.addrinfo.inet(o2.ipv4, 2)) == 19) end)
+        try('remove_rule', function() assert(w:remove_rule(victim)) end)
+        try('remove self', function() assert(w:remove_rule(self_id)) end)
+        try('seed', function() assert(w:seed() == 7) end)
+        try('tostring', function() assert(tostring(w) == 'llsocket.sim.world: seed=7') end)
+        try('closed', function() assert(w:closed() == false) end)
+        try('fd', function() return x:fd() end)
+        return 'drop'
+    end)
+    x:sendto('q', to)
+    for _, name in ipairs({ 'now', 'host', 'new host', 'link', 'advance', 'run', 'rule', 'close', 'trace', 'socket.new',
+        'sendto', 'recv', 'close socket', 'socket.close', 'getaddrinfo', 'getsockname' }) do
+        t.has(errors[name] or 'no error', 'a packet rule cannot call into its own world', name)
+    end
+    t.deq(worked, { 'other world', 'remove_rule', 'remove self', 'seed', 'tostring', 'closed', 'fd' })
+    t.eq(oy:recv(), 'via the other world')
+    -- the rule's verdict held; it removed itself and the other rule; the world works
+    t.deq(drain(y), {})
+    x:sendto('after', to)
+    t.deq(drain(y), { 'after' })
+    t.is_false(w:remove_rule(self_id))
+    t.is_false(w:remove_rule(victim))
+    t.is_false(w:closed())
+    ox:close(); oy:close()
+end)
+
+t.case('rules: the other world\'s rule refuses a call into its own world', function()
+    local A, B = world(1), world(2)
+    local a1, a2, b1, b2 = A:host('a1'), A:host('a2'), B:host('b1'), B:host('b2')
+    local ax, ay, bx, by = udp(a1, 1), udp(a2, 2), udp(b1, 1), udp(b2, 2)
+    A:rule(function() bx:sendto('from A', b2.addrinfo.inet(b2.ipv4, 2)) end)
+    B:rule(function(p) if p.payload == 'from A' then ay:recv() end end)
+    ax:sendto('x', a2.addrinfo.inet(a2.ipv4, 2))
+    t.eq(ay:recv(), 'x')
+    t.raises(function() by:recv() end, 'packet rule 1 .-a packet rule cannot call into its own world')
+    t.eq(by:recv(), 'from A')
+end)
+
+t.case('rules: nesting through other worlds is bounded', function()
+    local worlds, socks = {}, {}
+    for i = 1, 12 do
+        local w = world(i)
+        local a, b = w:host('a'), w:host('b')
+        worlds[i] = w
+        socks[i] = { udp(a, 1), udp(b, 2), b.addrinfo.inet(b.ipv4, 2) }
+    end
+    for i = 1, 11 do
+        worlds[i]:rule(function() local s = socks[i + 1]; s[1]:sendto('n', s[3]) end)
+    end
+    socks[1][1]:sendto('n', socks[1][3])
+    local failed = {}
+    for i = 1, 12 do
+        local ok, err = pcall(worlds[i].now, worlds[i])
+        if not ok then
+            failed[#failed + 1] = i
+            t.has(err, 'packet rules nested too deep')
+        end
+    end
+    t.deq(failed, { 9 })
+end)
+
+t.case('rules: an rng kept past its call raises; rng arguments are checked', function()
+    local w, a, b, x, y, to = udp_world(9)
+    local kept, errs = nil, {}
+    w:rule(function(p, rng)
+        kept = rng
+        local function e(f) local ok, err = pcall(f); errs[#errs + 1] = ok and 'no error' or tostring(err) end
+        e(function() rng:chance('x') end)
+        e(function() rng:chance(2) end)
+        e(function() rng:range(1.5, 2) end)
+        e(function() rng:range(-1, 2) end)
+        e(function() rng:range(5, 1) end)
+        e(function() rng:duration(-1, 1) end)
+        e(function() rng:duration(5, 1) end)
+        e(function() rng.chance({}, 0.5) end)
+        e(function() rng.range(p, 1, 2) end)
+        t.is_type(rng:chance(0.5), 'boolean')
+        local n = rng:range(3, 3)
+        t.eq(n, 3)
+        local d = rng:duration(1, 2)
+        t.ok(d >= 1 and d <= 2)
+        t.is_false(rng:chance(0))
+        t.is_true(rng:chance(1))
+    end)
+    x:sendto('q', to)
+    t.deq(drain(y), { 'q' })
+    local want = {
+        "bad argument #1 to 'chance' (number expected, got string)",
+        "bad argument #1 to 'chance' (a probability from 0 to 1 expected)",
+        "bad argument #1 to 'range' (integer expected, got number)",
+        "bad argument #1 to 'range' (must not be negative)",
+        "bad argument #2 to 'range' (must not be less than the first)",
+        "bad argument #1 to 'duration' (milliseconds from 0 to 9.2e12 expected)",
+        "bad argument #2 to 'duration' (must not be less than the first)",
+        'llsocket.sim.rng expected, got table',
+        'llsocket.sim.rng expected, got table',
+    }
+    for i, wnt in ipairs(want) do
+        t.has(errs[i], wnt, 'check ' .. i)
+    end
+    t.raises(function() kept:chance(0.5) end, 'this rng belongs to a packet rule call that has returned')
+    t.raises(function() kept:range(1, 2) end, 'has returned')
+    -- kept and used inside a later call: still not the running call's
+    w:rule(function() kept:duration(1, 2) end)
+    x:sendto('r', to)
+    t.raises(function() w:now() end, 'this rng belongs to a packet rule call that has returned')
+end)
+
+t.case('rules: bad arguments raise the standard errors', function()
+    local w = world(1)
+    w:host('a'); w:host('b')
+    local other = world(2):host('x')
+    local f = function() end
+    t.raises(function() w:rule() end, "bad argument #1 to 'rule' %(function expected, got no value%)")
+    t.raises(function() w:remove_rule('x') end, "bad argument #1 to 'remove_rule'")
+    t.argerr(function() w:rule(5) end, 1, 'function expected, got number')
+    t.argerr(function() w:rule(true, f) end, 1, 'function expected, got boolean')
+    t.argerr(function() w:rule('zz', 'a', f) end, 1, 'no host "zz" in this world')
+    t.argerr(function() w:rule('a', 'zz', f) end, 2, 'no host "zz" in this world')
+    t.argerr(function() w:rule('a', other, f) end, 2, 'not a host of this world')
+    t.argerr(function() w:rule('a', 5, f) end, 2, 'host name or host table expected, got number')
+    t.argerr(function() w:rule('a', 'b') end, 3, 'function expected, got no value')
+    t.argerr(function() w:rule('a', 'b', 'f') end, 3, 'function expected, got string')
+    t.argerr(function() w:rule({}, 'b', f) end, 1, 'not a host of this world')
+    t.argerr(function() w.rule(1, f) end, 1, 'llsocket.sim.world expected, got number')
+    t.argerr(function() w:remove_rule() end, 1, 'integer expected, got no value')
+    t.argerr(function() w:remove_rule('1') end, 1, 'integer expected, got string')
+    t.argerr(function() w:remove_rule(1.5) end, 1, 'integer expected, got number')
+    t.argerr(function() w.remove_rule({}, 1) end, 1, 'llsocket.sim.world expected, got table')
+    t.is_false(w:remove_rule(0))
+    t.is_false(w:remove_rule(-1))
+    w:close()
+    t.raises(function() w:rule(f) end, 'this world is gone')
+    t.raises(function() w:remove_rule(1) end, 'this world is gone')
+end)
+
+t.case('rules: a failing rule fails world:run like a task, with the seed and the virtual time', function()
+    local w = world(31)
+    local s, c = w:host('server'), w:host('client')
+    w:link(c, s, { latency = 5 })
+    w:spawn(s, 'server', function()
+        local l = assert(s.socket.new(s.AF_INET, s.SOCK_STREAM))
+        assert(l:bind(s.addrinfo.inet(s.ipv4, 7)))
+        assert(l:listen())
+        local k = assert(l:accept())
+        k:send(k:recv())
+        k:close(); l:close()
+    end)
+    w:spawn(c, 'client', function()
+        local k = assert(c.socket.new(c.AF_INET, c.SOCK_STREAM))
+        assert(k:connect(c.addrinfo.inet(s.ipv4, 7)))
+        k:send('ping')
+        local r = k:recv()
+        k:close()
+        return r
+    end)
+    w:rule(s, c, function(p)
+        if p.payload == 'ping' then error('the reply is cursed') end
+    end)
+    local err = t.raises(function() w:run() end, 'packet rule 1')
+    t.has(err, 'the reply is cursed')
+    t.has(err, 'seed 31')
+    t.match(err, 'virtual time 0%.0%d+ s')
+    t.has(err, 'tcp 10.0.0.1:7 -> 10.0.0.2:')
+    -- the rest of the run goes on
+    t.is_true(w:run())
+    t.eq(w:tasks()[2].results[1], 'ping')
+end)
+
+t.case('rules: the collector may close the world\'s sockets and the world itself inside a rule', function()
+    -- sockets left to the collector: closed at the next call into the world
+    local w, a, b, x, y, to = udp_world(10)
+    for i = 1, 5 do udp(a, 100 + i) end
+    local gcs = 0
+    w:rule(function()
+        collectgarbage()
+        collectgarbage()
+        gcs = gcs + 1
+    end)
+    x:sendto('q', to)
+    t.eq(gcs, 1)
+    t.deq(drain(y), { 'q' })
+    t.deq(w:open_fds(a), { x:fd() })
+    -- the world collected while its rule runs (a host's socket call runs it): the rule
+    -- finishes, the call returns, the host's next call says the world is gone
+    local h, hx, hto
+    ;(function()
+        local w2 = world(11)
+        h = w2:host('h')
+        local g = w2:host('g')
+        hx = udp(h, 1)
+        udp(g, 2)
+        hto = g.addrinfo.inet(g.ipv4, 2)
+        w2:rule(function()
+            collectgarbage()
+            collectgarbage()
+            return 'drop'
+        end)
+    end)()
+    t.eq(hx:sendto('q', hto), 1)
+    t.raises(function() hx:sendto('q', hto) end, 'the world of this host is gone')
+    collectgarbage()
+    collectgarbage()
+end)
+
+-- The rule threads anchored in the registry (nil without the debug library).
+local function rule_threads()
+    if not (debug and debug.getregistry) then return nil end
+    local n = 0
+    for k, v in pairs(debug.getregistry()) do
+        if type(k) == 'userdata' and type(v) == 'table' then
+            for _, x in pairs(v) do
+                if type(x) == 'thread' then n = n + 1 end
+            end
+        end
+    end
+    return n
+end
+
+t.case('rules: a closed or collected world drops its rules (no leak)', function()
+    local threads0 = rule_threads()
+    local freed = 0
+    local function counted()
+        return t.on_gc(function() freed = freed + 1 end)
+    end
+    -- closed: the functions go even while the world object lives on
+    local w = world(1)
+    w:host('a')
+    do
+        local token = counted()
+        w:rule(function() return token end)
+        local token2 = counted()
+        w:rule('a', 'a', function() return token2 end)
+    end
+    if threads0 then t.eq(rule_threads(), threads0 + 1, 'one thread for the world\'s rules') end
+    w:close()
+    collectgarbage()
+    collectgarbage()
+    t.eq(freed, 2)
+    if threads0 then t.eq(rule_threads(), threads0, 'released by close') end
+    -- collected: rules whose functions keep their world (a cycle) go with it
+    collectgarbage()
+    local before = collectgarbage('count')
+    freed = 0
+    for i = 1, 50 do
+        local w2 = world(i)
+        local a, b = w2:host('a'), w2:host('b')
+        local big = string.rep('x', 20000) .. i
+        local token = counted()
+        w2:rule(function(p) return #big > 0 and token and w2 and nil end)
+        local x, y = udp(a, 1), udp(b, 2)
+        x:sendto('q', b.addrinfo.inet(b.ipv4, 2))
+        t.eq(y:recv(), 'q')
+        x:close(); y:close()
+    end
+    collectgarbage()
+    collectgarbage()
+    collectgarbage()
+    t.eq(freed, 50)
+    if threads0 then t.eq(rule_threads(), threads0, 'released with the collected worlds') end
+    local grown = collectgarbage('count') - before
+    t.ok(grown < 500, 'memory after 50 worlds with rules: +' .. grown .. ' KiB')
+end)
+
+t.case('rules: hostile rules cannot break the world', function()
+    local w, a, b, x, y, to = udp_world(12)
+    local c, s = tcp(a, b, 80)
+    local hostile = {
+        function() error('plain') end,
+        function() error(setmetatable({}, { __tostring = error })) end,
+        function() error(setmetatable({}, { __index = error, __tostring = function() return {} end })) end,
+        function() coroutine.yield('x') end,
+        function() return setmetatable({}, { __index = function() error('index') end }) end,
+        function() return 'delay', 0 / 0 end,
+        function() return 'delay', 1 / 0 end,
+        function() return string.rep('d', 100000) end,
+        function() w:close() end,
+        function() w:advance(1) end,
+        function() collectgarbage() end,
+        function(p, rng) coroutine.wrap(function() rng:chance(0.5); w:now() end)() end,
+        function(p) p.payload = nil; p.len = -1 end,
+        function() local co = coroutine.running(); return co and coroutine.resume(co) and nil end,
+        function(p, rng) return rng:chance(0.3) and 'drop' or rng:chance(0.3) and 'hold' or 'duplicate' end,
+    }
+    local benign = { [11] = true, [13] = true, [15] = true }
+    local failing, kept, reported = {}, {}, {}
+    -- every call goes through pcall: a call that raises a report is counted, and
+    -- each failing rule is reported exactly once
+    local function call(f, ...)
+        local ok, err = pcall(f, ...)
+        if not ok then
+            local text = tostring(err)
+            t.has(text, 'llsocket.sim: packet rule ')
+            for id in text:gmatch('llsocket%.sim: packet rule (%d+) ') do
+                id = tonumber(id)
+                t.is_nil(reported[id], 'rule ' .. id .. ' reported once')
+                reported[id] = true
+            end
+        end
+        return ok, err
+    end
+    for round = 1, 3 do
+        for i, f in ipairs(hostile) do
+            local ids = { w:rule(f) }
+            if i % 3 == 0 then ids[2] = w:rule(a, b, f) end
+            for _, id in ipairs(ids) do
+                if benign[i] then kept[#kept + 1] = id else failing[#failing + 1] = id end
+            end
+        end
+        for i = 1, 20 do
+            call(x.sendto, x, ('r%d-%d'):format(round, i), to)
+            call(c.send, c, 'stream ')
+        end
+        call(w.advance, w, 300)
+        call(drain, y)
+    end
+    -- more traffic until every failing rule has seen a packet
+    for i = 1, 200 do
+        local all = true
+        for _, id in ipairs(failing) do all = all and reported[id] end
+        if all then break end
+        call(x.sendto, x, 'more ' .. i, to)
+        call(w.advance, w, 10)
+    end
+    for _, id in ipairs(failing) do
+        t.is_true(reported[id], 'rule ' .. id .. ' failed and was reported')
+        t.is_false(w:remove_rule(id))
+    end
+    -- the world is clean and works; the benign rules are still installed
+    t.is_type(w:now(), 'number')
+    for _, id in ipairs(kept) do
+        t.is_nil(reported[id])
+        t.is_true(w:remove_rule(id))
+    end
+    drain(y)
+    x:sendto('clean', to)
+    t.deq(drain(y), { 'clean' })
+    s:nonblock(true)
+    local got = ''
+    while true do
+        local m = s:recv()
+        if not m then break end
+        got = got .. m
+    end
+    t.ok(#got > 0)
+    c:close(); s:close()
+    t.is_false(w:closed())
+end)

@@ -618,6 +618,48 @@ const PINNED_SCENARIOS: &str = r#"
         for _, s in ipairs({ p[1], p[2], q[1], q[2], c }) do s:close() end
         out[#out + 1] = w:digest() .. ':' .. w:captured() .. ':' .. tostring(ok)
     end
+    -- packet rules written in Lua: drops, delays, holds and copies drawn from the seed
+    do
+        local w = sim.new({ seed = 5 })
+        local a, b = w:host('a'), w:host('b')
+        w:rule(function(p, rng)
+            if p.proto == 'tcp' and p.attempt == 0 and rng:chance(0.2) then return 'drop' end
+            if rng:chance(0.2) then return 'delay', rng:duration(1, 10) end
+            if p.proto == 'udp' and rng:chance(0.3) then
+                return rng:chance(0.5) and 'hold' or 'duplicate'
+            end
+        end)
+        w:rule(b, a, function(p, rng)
+            if rng:range(1, 10) == 1 then return { delay = 3 } end
+        end)
+        local l = assert(b.socket.new(b.AF_INET, b.SOCK_STREAM))
+        assert(l:bind(b.addrinfo.inet(b.ipv4, 7)))
+        assert(l:listen())
+        local c = assert(a.socket.new(a.AF_INET, a.SOCK_STREAM))
+        assert(c:connect(a.addrinfo.inet(b.ipv4, 7)))
+        local s = assert(l:accept())
+        for i = 1, 10 do
+            local m = 'message ' .. i
+            assert(c:send(m) == #m)
+            assert(s:send(assert(s:recv(#m))) == #m)
+            assert(c:recv(#m) == m)
+        end
+        local rx = assert(b.socket.new(b.AF_INET, b.SOCK_DGRAM, 0, true))
+        assert(rx:bind(b.addrinfo.inet(b.ipv4, 9)))
+        local tx = assert(a.socket.new(a.AF_INET, a.SOCK_DGRAM, 0, true))
+        for i = 1, 30 do
+            tx:sendto('d' .. i, a.addrinfo.inet(b.ipv4, 9))
+        end
+        w:advance(200)
+        local got = {}
+        while true do
+            local m = rx:recv()
+            if not m then break end
+            got[#got + 1] = m
+        end
+        for _, x in ipairs({ c, s, l, rx, tx }) do x:close() end
+        out[#out + 1] = w:digest() .. ':' .. #got
+    end
     return table.concat(out, ' ')
 "#;
 
@@ -632,7 +674,7 @@ fn lua_sim_scenarios_give_pinned_digests_on_every_architecture() {
         .unwrap_or_else(|e| panic!("{e}"));
     // Re-pin (with the printed values) only for an intended change of the simulator.
     assert_eq!(
-        out, "cd83dce1f1a6ec00 7df12913a3e3dd48:39:29 abf454df8facc78a:7:15",
+        out, "cd83dce1f1a6ec00 7df12913a3e3dd48:39:29 abf454df8facc78a:7:15 aa9f06b209ec6d1a:35",
         "digests of the pinned Lua scenarios"
     );
 }

@@ -104,6 +104,32 @@ under_limit('socket.new, pair, dup, accept', function()
     s:close(); q[1]:close(); q[2]:close(); t:close()
 end)
 
+-- a packet rule (llsocket.sim) that runs out of memory fails like any rule: the memory
+-- error stays inside the rule's protected call, the packet passes, and the next call into
+-- the world raises the rule's report
+do
+    local sim = require('llsocket.sim')
+    local w = sim.new({ seed = 1 })
+    local a, b = w:host('a'), w:host('b')
+    local x = assert(a.socket.new(a.AF_INET, a.SOCK_DGRAM, 0, true))
+    local y = assert(b.socket.new(b.AF_INET, b.SOCK_DGRAM, 0, true))
+    assert(y:bind(b.addrinfo.inet(b.ipv4, 2)))
+    local to = a.addrinfo.inet(b.ipv4, 2)
+    w:rule(function()
+        local big = string.rep('r', 64 * MB)
+        return #big < 0 and 'drop' or nil
+    end)
+    fill(16)
+    local sent, serr = pcall(x.sendto, x, 'q', to)
+    release()
+    C.check(sent, 'a send whose packet rule runs out of memory: ' .. tostring(serr))
+    local ok, err = pcall(w.now, w)
+    C.check(not ok and tostring(err):find('packet rule 1', 1, true) ~= nil and is_memory_error(err),
+        'the rule\'s memory error is reported: ' .. tostring(err))
+    C.check(y:recv() == 'q', 'the packet passed')
+    x:close(); y:close(); w:close()
+end
+
 -- and the module works normally once memory is back
 local v = ll.iovec.new()
 v:add('back')

@@ -109,6 +109,10 @@ total = total + measure('cmsghdrs:shift', function()
     return cs:shift()
 end)
 
+-- packet rules of llsocket.sim (a chunk of its own: this one's size and allocations pace
+-- the storms above)
+total = total + dofile(dir .. '/raising_gc_sim.lua')(C, measure)
+
 -- the receive buffers still work after all of that (drain what broken calls left queued)
 while p[1]:recv(2 * 1024 * 1024) do end
 assert(p[2]:send('after'))
