@@ -29,20 +29,36 @@ local M = {}
 -- ---------------------------------------------------------------------------------
 -- per-world state (kept in the world's user value, so a world and its tasks are
 -- collected together on every interpreter)
+--
+-- Any allocation may raise: the memory error, and before Lua 5.4 the error of a finalizer
+-- the allocation's collector step runs. So the state is changed in an order that such an
+-- error cannot leave half done: what allocates comes first, the changes that make it
+-- visible (which do not allocate) last.
 
 local function state(w)
     local st = H.state(w)
-    if not st.tasks then
+    if st.live == nil then
+        -- (`live` last: an initialisation cut short by an error is done again)
         st.tasks = {} -- records, in spawn order
         st.q, st.qh, st.qt = {}, 1, 0 -- runnable records, FIFO
+        st.running = false
         st.live = 0 -- tasks not done nor failed
     end
     return st
 end
 
+-- Makes the queue's next slot (the allocation); `push` then fills it without allocating.
+local function reserve(st)
+    local slot = st.qt + 1
+    if st.q[slot] == nil then
+        st.q[slot] = false
+    end
+end
+
 local function push(st, rec)
-    st.qt = st.qt + 1
-    st.q[st.qt] = rec
+    local slot = st.qt + 1
+    st.q[slot] = rec -- (may allocate unless reserved: the queue is unchanged until qt moves)
+    st.qt = slot
 end
 
 local function pop(st)
@@ -126,9 +142,11 @@ function M.spawn(w, hidx, hname, name, fn, ...)
     end)
     threads[rec.co] = { rec.name, H.key(w) }
     rec.view = view(rec)
+    reserve(st)
     st.tasks[n] = rec
-    st.live = st.live + 1
+    -- (from here on nothing allocates)
     push(st, rec)
+    st.live = st.live + 1
     return rec.view
 end
 
