@@ -139,14 +139,23 @@ fn reg_key(which: usize) -> *mut c_void {
     ptr::addr_of!(KEYS[which]) as *mut c_void
 }
 
-thread_local! {
-    /// Rule calls under way on this thread (nested through other worlds).
-    static DEPTH: Cell<usize> = const { Cell::new(0) };
-    /// The serial number of the last rule call.
-    static SERIAL: Cell<u64> = const { Cell::new(0) };
-    /// The running rule calls: serial number -> their generator (a `*mut RuleRng`).
-    static ACTIVE: RefCell<Vec<(u64, *mut c_void)>> = const { RefCell::new(Vec::new()) };
+// (Every initializer is `const`; nightly clippy still asks for it on targets whose
+// thread-locals are not native, e.g. OpenBSD with `-Zbuild-std`.)
+#[allow(clippy::missing_const_for_thread_local)]
+mod running {
+    use std::cell::{Cell, RefCell};
+    use std::ffi::c_void;
+
+    thread_local! {
+        /// Rule calls under way on this thread (nested through other worlds).
+        pub(super) static DEPTH: Cell<usize> = const { Cell::new(0) };
+        /// The serial number of the last rule call.
+        pub(super) static SERIAL: Cell<u64> = const { Cell::new(0) };
+        /// The running rule calls: serial number -> their generator (a `*mut RuleRng`).
+        pub(super) static ACTIVE: RefCell<Vec<(u64, *mut c_void)>> = const { RefCell::new(Vec::new()) };
+    }
 }
+use running::{ACTIVE, DEPTH, SERIAL};
 
 // ---- the shared state -------------------------------------------------------------------
 
