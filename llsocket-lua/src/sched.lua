@@ -1,9 +1,11 @@
 -- llsocket.sim's task scheduler: world:spawn, world:run, world:tasks and sim.pcall.
 -- Loaded by sim.rs with (TOKEN, threads, H): the marker a parked call yields first, the
 -- registry's weak table of coroutines that may wait (thread -> {task name, world key}),
--- and the private helpers H (mode, retry_begin, retry_end, changes, now, step, turn,
--- state, key). Works unchanged on Lua 5.1 to 5.4 and LuaJIT. See task.rs for how a call
--- parks, and sim.rs (the module docs) for what a program sees.
+-- and the private helpers H (retry_begin, retry_end, changes, now, step, turn, progress,
+-- state, key). Works unchanged on Lua 5.1 to 5.4 and LuaJIT. See task.rs for how
+-- a call parks, and sim.rs (the module docs) for what a program sees. `world:run` (sim.rs)
+-- calls `M.run` protected, with the world in task mode, and ends task mode (and the run)
+-- itself whatever happens.
 --
 -- Order is deterministic: tasks run in the order they became runnable (spawn order
 -- first); waiting tasks are looked at in spawn order; the world moves one event at a
@@ -30,10 +32,20 @@ local M = {}
 -- per-world state (kept in the world's user value, so a world and its tasks are
 -- collected together on every interpreter)
 --
--- Any allocation may raise: the memory error, and before Lua 5.4 the error of a finalizer
--- the allocation's collector step runs. So the state is changed in an order that such an
--- error cannot leave half done: what allocates comes first, the changes that make it
--- visible (which do not allocate) last.
+-- An error may be raised at any allocation, and on Lua 5.2 at any function call (a call
+-- runs a collector step): the memory error, and before Lua 5.4 the error of a finalizer
+-- that step runs. The scheduler must survive it with its records consistent, so that a
+-- later run goes on. Hence:
+--   * what a task's step returns is kept by the step itself: a task's coroutine records
+--     its own results, a parked call yields its park as one table (task.rs), a parked
+--     call made again packs what it returns inside a protected call; an error there is
+--     that task's error, as it would be in the call without tasks;
+--   * the outcome of a step is stored in the record (`out`) before anything else is
+--     called, and what it leads to is done by `settle`, again after an interruption;
+--   * the changes that publish an outcome are made last, without a call or an
+--     allocation: every field of the state and of a record exists from the start (false
+--     when unset; setting an existing field does not allocate) and the queue's next slot
+--     is made (`reserve`) before the step.
 
 local function state(w)
     local st = H.state(w)
@@ -41,31 +53,18 @@ local function state(w)
         -- (`live` last: an initialisation cut short by an error is done again)
         st.tasks = {} -- records, in spawn order
         st.q, st.qh, st.qt = {}, 1, 0 -- runnable records, FIFO
-        st.running = false
+        st.current = false -- the record whose task runs
         st.live = 0 -- tasks not done nor failed
     end
     return st
 end
 
--- Makes the queue's next slot (the allocation); `push` then fills it without allocating.
+-- Makes the queue's next slot (the allocation), which a requeue then fills without one.
 local function reserve(st)
     local slot = st.qt + 1
     if st.q[slot] == nil then
         st.q[slot] = false
     end
-end
-
-local function push(st, rec)
-    local slot = st.qt + 1
-    st.q[slot] = rec -- (may allocate unless reserved: the queue is unchanged until qt moves)
-    st.qt = slot
-end
-
-local function pop(st)
-    local rec = st.q[st.qh]
-    st.q[st.qh] = nil
-    st.qh = st.qh + 1
-    return rec
 end
 
 local function vtime(w)
@@ -95,6 +94,16 @@ local function copy(t)
     return { n = t.n, unpack(t, 1, t.n) }
 end
 
+-- A task's status as its view shows it (the running task's record says it is queued).
+-- `st[1]` is true while a run is under way (set and cleared by world:run, in sim.rs).
+local function status_of(rec)
+    local st = rec.st
+    if st[1] and st.current == rec then
+        return 'running'
+    end
+    return rec.status
+end
+
 local function view(rec)
     return setmetatable({}, {
         __index = function(_, k)
@@ -103,11 +112,14 @@ local function view(rec)
             elseif k == 'host' then
                 return rec.host
             elseif k == 'status' then
-                return rec.status
+                return status_of(rec)
             elseif k == 'results' then
                 return copy(rec.results)
             elseif k == 'error' then
-                return rec.err
+                if rec.status == 'failed' then
+                    return rec.err
+                end
+                return nil
             elseif k == 'waits' then
                 return rec.status == 'waiting' and waits_text(rec) or nil
             end
@@ -116,7 +128,7 @@ local function view(rec)
             error('llsocket.sim: a task object is read-only', 2)
         end,
         __tostring = function()
-            return format('llsocket.sim.task: "%s" on host %s, %s', rec.name, rec.host, rec.status)
+            return format('llsocket.sim.task: "%s" on host %s, %s', rec.name, rec.host, status_of(rec))
         end,
         __metatable = false,
     })
@@ -132,20 +144,46 @@ function M.spawn(w, hidx, hname, name, fn, ...)
         name = name or ('task-' .. n),
         host = hname,
         hidx = hidx,
-        status = 'ready',
+        st = st,
+        status = 'ready', -- ready (queued), waiting, done or failed; its view says running
         rw = pack(...), -- the values it is resumed with: rw[rw0], ..., rw[rw.n]
         rw0 = 1,
+        co = false,
+        view = false,
+        -- the outcome of its last step, until `settle` has done what it leads to
+        out = false,
+        oa = false,
+        ob = false,
+        oc = false,
+        -- a park (see `settle`): a parked call, made again until it completes
+        deadline = false,
+        what = false,
+        fd = false,
+        whost = false,
+        base = false, -- what the parked call moved before it waited (bytes or a count)
+        fn = false,
+        args = false, -- the park table (task.rs): its values from 7 on are the arguments
+        epoch = false,
+        -- the end
+        finished = false,
+        results = false,
+        err = false,
     }
-    -- (a Lua function first: 5.1 cannot make a coroutine of a C function)
+    -- (a Lua function first: 5.1 cannot make a coroutine of a C function; the task keeps
+    -- its own results: see above)
     rec.co = create(function(...)
-        return fn(...)
+        local results = pack(fn(...))
+        rec.results = results
+        rec.finished = true
     end)
     threads[rec.co] = { rec.name, H.key(w) }
     rec.view = view(rec)
     reserve(st)
     st.tasks[n] = rec
-    -- (from here on nothing allocates)
-    push(st, rec)
+    -- (from here on nothing allocates and nothing is called)
+    local slot = st.qt + 1
+    st.q[slot] = rec
+    st.qt = slot
     st.live = st.live + 1
     return rec.view
 end
@@ -170,40 +208,36 @@ local function report(w, head, detail)
 end
 
 -- A task's error ends the run: the report names the task, its host, the virtual time and
--- the seed, with the task's traceback.
-local function fail(w, st, rec, err)
-    rec.status, rec.err = 'failed', err
-    st.live = st.live - 1
-    local text = tostring(err)
+-- the seed, with the task's traceback. (The record says failed already.)
+local function failed(w, rec)
+    local text = tostring(rec.err)
     if text:find('attempt to yield across', 1, true) then
         text = text .. ' (a task waits by yielding its coroutine: never across a C function that cannot'
             .. ' yield, such as a table.sort or string.gsub callback; on Lua 5.1 neither across pcall'
             .. ' (use sim.pcall), a metamethod nor the iterator of a for loop)'
     end
     local tb = traceback and traceback(rec.co, text) or text
-    threads[rec.co] = nil
     error(report(w, format('task "%s" on host %s failed', rec.name, rec.host), tb), 0)
 end
 
--- What a completed call returns (r = pack(true, results...)), with the part it moved
+-- What a completed call returns (r = pack(results...)), with the part `base` it moved
 -- before it waited added: a table and the index of the first value.
-local function merged(rec, r)
-    local base = rec.base
-    if base == nil then
-        return r, 2
+local function merged(base, r)
+    if not base then
+        return r, 1
     end
-    rec.base = nil
-    local res = { n = r.n - 1, unpack(r, 2, r.n) }
-    local first = res[1]
+    local first = r[1]
     if type(base) == 'number' then
-        if res.n >= 1 and type(first) == 'number' then
+        if r.n >= 1 and type(first) == 'number' then
+            local res = { n = r.n, unpack(r, 1, r.n) }
             res[1] = base + first
             return res, 1
         end
         -- the rest failed or timed out: what was sent, as a partial send
         return { n = 3, base, nil, true }, 1
     end
-    if res.n >= 1 and type(first) == 'string' then
+    if r.n >= 1 and type(first) == 'string' then
+        local res = { n = r.n, unpack(r, 1, r.n) }
         res[1] = base .. first
         return res, 1
     end
@@ -211,26 +245,93 @@ local function merged(rec, r)
     return { n = 1, base }, 1
 end
 
--- Records a park from the values r[i], r[i+1], ...: deadline, what, fd, host, moved, fn, args.
-local function park(w, rec, r, i)
-    local d = r[i]
-    rec.status = 'waiting'
-    rec.deadline = d or nil
-    rec.what, rec.fd, rec.whost = r[i + 1], r[i + 2], r[i + 3]
-    local moved = r[i + 4]
-    if moved ~= nil then
-        local base = rec.base
-        if base == nil then
-            rec.base = moved
-        elseif type(base) == 'number' then
-            rec.base = base + moved
-        else
-            rec.base = base .. moved
-        end
+-- What the park table `p` (deadline, what, fd, host, moved, fn, args...) makes of what the
+-- call moved so far.
+local function moved_so_far(base, p)
+    local moved = p[5]
+    if moved == nil then
+        return base
+    elseif not base then
+        return moved
+    elseif type(base) == 'number' then
+        return base + moved
     end
-    rec.fn = r[i + 5]
-    rec.args, rec.a0 = r, i + 6 -- the arguments: r[i + 6], ..., r[r.n]
-    rec.epoch = H.changes(w, rec.whost)
+    return base .. moved
+end
+
+-- A parked call made again: 'parked' and the new park table and moved part, or 'done'
+-- and what the task is resumed with. Run protected: an error is the task's.
+local function again(w, rec)
+    local p = rec.args
+    H.retry_begin(w, rec.deadline or false)
+    local r = pack(rec.fn(unpack(p, 7, p.n)))
+    H.retry_end(w)
+    if r[1] == TOKEN then
+        return 'parked', r[2], moved_so_far(rec.base, r[2])
+    end
+    return 'done', merged(rec.base, r)
+end
+
+-- Does what the outcome of the record's last step leads to; records it last, without a
+-- call or an allocation. Returns whether the task did more than yield of its own accord
+-- (for a step) or whether its parked call completed (for a call made again).
+-- Outcomes: of a step of its coroutine (the record first in the queue): 'error' (oa the
+-- error), 'done', 'parked' (oa the park), 'yielded'; of a parked call made again (the
+-- record waiting): 'error', 'parked' (oa the park, ob the moved part), 'woke' (oa, ob what
+-- it is resumed with).
+local function settle(w, st, rec)
+    local out, queued = rec.out, rec.status ~= 'waiting'
+    local epoch
+    if out == 'parked' then
+        epoch = H.changes(w, rec.oa[4])
+    elseif out == 'yielded' or out == 'woke' then
+        reserve(st)
+    end
+    -- (from here on, until the report of a failed task, nothing allocates and nothing is
+    -- called)
+    if queued then
+        st.q[st.qh] = nil
+        st.qh = st.qh + 1
+        rec.rw, rec.rw0 = false, false
+    end
+    rec.out = false
+    if out == 'error' then
+        rec.err = rec.oa
+        rec.status = 'failed'
+        rec.fn, rec.args = false, false
+        st.live = st.live - 1
+        threads[rec.co] = nil
+        failed(w, rec)
+    elseif out == 'done' then
+        rec.status = 'done'
+        st.live = st.live - 1
+        threads[rec.co] = nil
+        return true
+    elseif out == 'parked' then
+        local p = rec.oa
+        rec.deadline = p[1] or false
+        rec.what, rec.fd, rec.whost = p[2], p[3], p[4]
+        if queued then
+            rec.base = p[5] or false
+        else
+            rec.base = rec.ob
+        end
+        rec.fn = p[6]
+        rec.args = p
+        rec.epoch = epoch
+        rec.status = 'waiting'
+        -- (a step that waits did something; a parked call that waits again did not)
+        return queued
+    elseif out == 'woke' then
+        rec.fn, rec.args, rec.base = false, false, false
+        rec.rw, rec.rw0 = rec.oa, rec.ob
+    end
+    -- yielded, or woke: queued again
+    local slot = st.qt + 1
+    st.q[slot] = rec
+    st.qt = slot
+    rec.status = 'ready'
+    return out == 'woke'
 end
 
 -- Resumes every task queued when the round starts. Returns whether any of them did more
@@ -239,27 +340,26 @@ local function round(w, st)
     local progressed = false
     local last = st.qt
     while st.qh <= last do
-        local rec = pop(st)
-        local rw, rw0 = rec.rw or NOTHING, rec.rw0 or 1
-        rec.rw, rec.rw0 = nil, nil
-        rec.status = 'running'
-        H.turn(w)
-        local r = pack(resume(rec.co, unpack(rw, rw0, rw.n)))
-        if not r[1] then
-            fail(w, st, rec, r[2])
+        local rec = st.q[st.qh]
+        if not rec.out then
+            H.turn(w)
+            local rw, rw0 = rec.rw or NOTHING, rec.rw0 or 1
+            st.current = rec
+            local ok, a, b = resume(rec.co, unpack(rw, rw0, rw.n))
+            -- (recorded before anything else is called)
+            st.current = false
+            if not ok then
+                rec.out, rec.oa = 'error', a
+            elseif rec.finished then
+                rec.out = 'done'
+            elseif a == TOKEN then
+                rec.out, rec.oa = 'parked', b
+            else
+                rec.out = 'yielded'
+            end
         end
-        if status(rec.co) == 'dead' then
-            rec.status = 'done'
-            rec.results = { n = r.n - 1, unpack(r, 2, r.n) }
-            st.live = st.live - 1
-            threads[rec.co] = nil
+        if settle(w, st, rec) then
             progressed = true
-        elseif r[2] == TOKEN then
-            park(w, rec, r, 3)
-            progressed = true
-        else
-            rec.status = 'ready'
-            push(st, rec)
         end
     end
     return progressed
@@ -268,22 +368,18 @@ end
 -- Calls a waiting task's parked call again; true when it completed (the task is queued
 -- with its results).
 local function retry(w, st, rec)
-    H.retry_begin(w, rec.deadline or false)
-    local args = rec.args
-    local r = pack(pcall(rec.fn, unpack(args, rec.a0, args.n)))
-    H.retry_end(w)
-    if not r[1] then
-        fail(w, st, rec, r[2])
+    if not rec.out then
+        local ok, what, a, b = pcall(again, w, rec)
+        -- (recorded before anything else is called)
+        if not ok then
+            rec.out, rec.oa = 'error', what
+        elseif what == 'parked' then
+            rec.out, rec.oa, rec.ob = 'parked', a, b
+        else
+            rec.out, rec.oa, rec.ob = 'woke', a, b
+        end
     end
-    if r[2] == TOKEN then
-        park(w, rec, r, 3)
-        return false
-    end
-    rec.fn, rec.args = nil, nil
-    rec.status = 'ready'
-    rec.rw, rec.rw0 = merged(rec, r)
-    push(st, rec)
-    return true
+    return settle(w, st, rec)
 end
 
 -- Looks at the waiting tasks in spawn order: each whose wait may have ended (something
@@ -296,7 +392,7 @@ local function wake(w, st)
         local rec = tasks[i]
         if rec.status == 'waiting' then
             local d = rec.deadline
-            if (d and d <= now) or H.changes(w, rec.whost) ~= rec.epoch then
+            if rec.out or (d and d <= now) or H.changes(w, rec.whost) ~= rec.epoch then
                 if retry(w, st, rec) then
                     woke = true
                 end
@@ -369,20 +465,9 @@ local function loop(w, st, limit)
     end
 end
 
+-- (called by world:run, protected, in task mode, with st[1] set; see the top)
 function M.run(w, limit)
-    local st = state(w)
-    if st.running then
-        error('llsocket.sim: this world is already running its tasks', 0)
-    end
-    st.running = true
-    H.mode(w, true)
-    local ok, a, b = pcall(loop, w, st, limit)
-    st.running = false
-    pcall(H.mode, w, false)
-    if not ok then
-        error(a, 0)
-    end
-    return a, b
+    return loop(w, state(w), limit)
 end
 
 -- ---------------------------------------------------------------------------------

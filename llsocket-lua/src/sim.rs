@@ -1524,10 +1524,32 @@ unsafe extern "C-unwind" fn w_spawn(l: *mut lua_State) -> c_int {
     1
 }
 
+/// Key of the scheduler's state table (see `push_sched_state`) that is true while a run is
+/// under way: set and cleared here, read by `sched.lua`.
+const RUNNING: lua_Integer = 1;
+
+/// Pushes the scheduler's state table of the world at `w` (its user value's slot 3, made
+/// on first use).
+unsafe fn push_sched_state(l: *mut lua_State, w: c_int) {
+    let w = lua_absindex(l, w);
+    crate::lua::uservalue(l, w);
+    if lua_rawgeti(l, -1, 3) != LUA_TTABLE {
+        lua_pop(l, 1);
+        lua_createtable(l, 0, 8);
+        lua_pushvalue(l, -1);
+        lua_rawseti(l, -3, 3);
+    }
+    lua_remove(l, -2);
+}
+
 /// `world:run([opts])`: runs the world's tasks until every one has returned (`true`), the
 /// virtual clock reaches `opts.deadline` (milliseconds, as `world:now()`; returns
 /// `false, 'deadline'` and the tasks stay suspended for a later run), or a task fails or
 /// every task waits with nothing pending (both raise a report with the seed).
+///
+/// The scheduler (`sched.lua`) runs protected, in task mode; whatever ends it (a report,
+/// a task's error, an error raised in the scheduler itself by a finalizer or the memory
+/// error), the run is over afterwards: task mode off, no retry armed, not running.
 unsafe extern "C-unwind" fn w_run(l: *mut lua_State) -> c_int {
     let wp = check_world(l, 1);
     let mut limit: Option<i64> = None;
@@ -1552,14 +1574,45 @@ unsafe extern "C-unwind" fn w_run(l: *mut lua_State) -> c_int {
     }
     live(l, wp);
     lua_settop(l, 1);
+    push_sched_state(l, 1); // 2
+    lua_rawgeti(l, 2, RUNNING);
+    let running = lua_toboolean(l, -1) != 0;
+    lua_pop(l, 1);
+    if running {
+        raise_str(l, c"llsocket.sim: this world is already running its tasks");
+    }
     push_sched(l, c"run");
     lua_pushvalue(l, 1);
     match limit {
         Some(ns) => push_int(l, ns),
         None => lua_pushnil(l),
     }
-    lua_call(l, 2, LUA_MULTRET);
-    lua_gettop(l) - 1
+    // (the key first: setting it again below allocates nothing, so cannot raise)
+    lua_pushboolean(l, 0);
+    lua_rawseti(l, 2, RUNNING);
+    {
+        let w = live(l, wp);
+        guard(l, || {
+            w.sim.set_task_mode(true);
+            w.shared.retrying.set(false);
+        });
+    }
+    lua_pushboolean(l, 1);
+    lua_rawseti(l, 2, RUNNING);
+    let status = lua_pcall(l, 2, LUA_MULTRET, 0);
+    // the run is over, however it ended (the world may be gone by now)
+    lua_pushboolean(l, 0);
+    lua_rawseti(l, 2, RUNNING);
+    if let Some(w) = (*wp).state.as_deref() {
+        guard(l, || {
+            w.sim.set_task_mode(false);
+            w.shared.retrying.set(false);
+        });
+    }
+    if status != LUA_OK {
+        lua_error(l);
+    }
+    lua_gettop(l) - 2
 }
 
 /// `world:tasks()`: the world's tasks, in spawn order.
@@ -1579,20 +1632,7 @@ unsafe extern "C-unwind" fn sim_installed(l: *mut lua_State) -> c_int {
     1
 }
 
-/// The scheduler's private helpers (`sched.lua`'s `H`): task mode on or off.
-unsafe extern "C-unwind" fn h_mode(l: *mut lua_State) -> c_int {
-    let wp = check_world(l, 1);
-    let on = lua_toboolean(l, 2) != 0;
-    if let Some(w) = (*wp).state.as_deref() {
-        guard(l, || {
-            w.sim.set_task_mode(on);
-            w.shared.retrying.set(false);
-        });
-    }
-    0
-}
-
-/// Arms the continuation of a parked call (deadline in ns, or false).
+/// The scheduler's private helpers (`sched.lua`'s `H`). Arms the continuation of a parked call (deadline in ns, or false).
 unsafe extern "C-unwind" fn h_retry_begin(l: *mut lua_State) -> c_int {
     let wp = check_world(l, 1);
     let d = (lua_type(l, 2) == LUA_TNUMBER).then(|| lua_tointeger(l, 2).max(0) as u64);
@@ -1664,23 +1704,22 @@ unsafe extern "C-unwind" fn h_progress(l: *mut lua_State) -> c_int {
     1
 }
 
-/// Another task's turn: a new count of calls that could not go on.
+/// Another task's turn: a new count of calls that could not go on, and no retry armed
+/// (one an error cut short before `retry_end` must not reach the task's calls).
 unsafe extern "C-unwind" fn h_turn(l: *mut lua_State) -> c_int {
     let w = live(l, check_world(l, 1));
-    guard(l, || w.sim.reset_streak());
+    guard(l, || {
+        w.sim.reset_streak();
+        w.sim.end_resume();
+        w.shared.retrying.set(false);
+    });
     0
 }
 
 /// The scheduler's state table of a world (its user value's slot 3).
 unsafe extern "C-unwind" fn h_state(l: *mut lua_State) -> c_int {
     check_world(l, 1);
-    crate::lua::uservalue(l, 1);
-    if lua_rawgeti(l, -1, 3) != LUA_TTABLE {
-        lua_pop(l, 1);
-        lua_createtable(l, 0, 8);
-        lua_pushvalue(l, -1);
-        lua_rawseti(l, -3, 3);
-    }
+    push_sched_state(l, 1);
     1
 }
 
@@ -1692,7 +1731,6 @@ unsafe extern "C-unwind" fn h_key(l: *mut lua_State) -> c_int {
 }
 
 const HELPERS: Funcs = &[
-    (c"mode", h_mode),
     (c"retry_begin", h_retry_begin),
     (c"retry_end", h_retry_end),
     (c"changes", h_changes),

@@ -9,7 +9,8 @@
 //! returns `EAGAIN` at once and leaves a [`Park`] (host, call, descriptor, deadline). The
 //! wrapper of the method (every function here wraps the plain one of `socket`) sees the
 //! park after the plain body returned and, instead of the body's results, yields from the
-//! task's coroutine `TOKEN, deadline, what, fd, host, moved, fn, args...`: `fn` is the
+//! task's coroutine `TOKEN, park`, the table `{deadline, what, fd, host, moved, fn,
+//! args..., n = count}`: `fn` is the
 //! same wrapper and `args` its arguments, which the scheduler calls again (with the
 //! park's deadline armed, [`llsocket_sim::Sim::resume_wait`]) whenever the wait may have
 //! ended; what that call returns is what the task's call returns when it is resumed.
@@ -231,8 +232,12 @@ unsafe fn after(
     suspend(l, host, nargs, &park, what, this, moved)
 }
 
-/// Yields (or, called by the scheduler, returns) `TOKEN, deadline, what, fd, host,
-/// moved, fn, args...` for a parked call.
+/// Yields (or, called by the scheduler, returns) `TOKEN, park` for a parked call, where
+/// `park` is the table `{deadline, what, fd, host, moved, fn, args..., n = count}`.
+///
+/// The park is one table made here, in the task's call: an error its allocation raises
+/// (the memory error, or a finalizer's before Lua 5.4) is that call's error, and what the
+/// scheduler gets back is two values it keeps without allocating (see `sched.lua`).
 unsafe fn suspend(
     l: *mut lua_State,
     host: &SimHost,
@@ -268,11 +273,22 @@ unsafe fn suspend(
     if let Some((kind, at)) = moved {
         rest_args(l, kind, args, nargs, at);
     }
-    let n = lua_gettop(l) - top;
+    // the values after TOKEN, into the park table
+    let n = lua_gettop(l) - top - 1;
+    lua_createtable(l, n, 1);
+    let park_t = lua_gettop(l);
+    for i in 1..=n {
+        lua_pushvalue(l, top + 1 + i);
+        lua_rawseti(l, park_t, i as lua_Integer);
+    }
+    push_int(l, i64::from(n));
+    lua_setfield(l, park_t, c"n".as_ptr());
+    lua_replace(l, top + 2);
+    lua_settop(l, top + 2);
     if retrying {
-        n
+        2
     } else {
-        lua_yield(l, n)
+        lua_yield(l, 2)
     }
 }
 
