@@ -470,13 +470,30 @@ pub(crate) unsafe fn state_of(l: *mut lua_State, w: *mut WorldUd) -> &'static mu
     }
 }
 
+/// Text formatted into a stack buffer (cut at 512 bytes): a message about a Rust value that
+/// owns memory, made before the push that may raise, so that the value is dropped first.
+struct StackText {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl StackText {
+    fn new(args: std::fmt::Arguments<'_>) -> StackText {
+        let mut buf = [0u8; 512];
+        let mut c = std::io::Cursor::new(&mut buf[..]);
+        let _ = c.write_fmt(args);
+        let len = c.position() as usize;
+        StackText { buf, len }
+    }
+
+    unsafe fn push(&self, l: *mut lua_State) {
+        push_bytes(l, &self.buf[..self.len]);
+    }
+}
+
 /// Pushes text formatted into a stack buffer (no Rust heap across the push; cut at 512 bytes).
 pub(crate) unsafe fn push_fmt(l: *mut lua_State, args: std::fmt::Arguments<'_>) {
-    let mut buf = [0u8; 512];
-    let mut c = std::io::Cursor::new(&mut buf[..]);
-    let _ = c.write_fmt(args);
-    let n = c.position() as usize;
-    push_bytes(l, &buf[..n]);
+    StackText::new(args).push(l);
 }
 
 /// Raises `bad argument #arg to 'f' (<text>)` with formatted text.
@@ -852,12 +869,7 @@ unsafe fn push_host(l: *mut lua_State, w_idx: c_int, name_idx: c_int) {
     let (gate, idx): (Rc<dyn SocketOps>, usize) = {
         let w = live(l, wp);
         let made = guard(l, || {
-            let host = w.sim.try_host(name).map_err(|e| match e {
-                SimError::WorldFull { max } => {
-                    format!("llsocket.sim: this world is full (at most {max} hosts)")
-                }
-                other => format!("llsocket.sim: {other}"),
-            })?;
+            let host = w.sim.try_host(name)?;
             let gate = Rc::new(SimHost::new(host.clone(), w.shared.clone()));
             w.hosts.push(HostEntry {
                 name: name.to_owned(),
@@ -865,13 +877,19 @@ unsafe fn push_host(l: *mut lua_State, w_idx: c_int, name_idx: c_int) {
                 gate: gate.clone(),
                 cell: std::ptr::null(),
             });
-            Ok::<_, String>((gate as Rc<dyn SocketOps>, w.hosts.len() - 1))
+            Ok::<_, SimError>((gate as Rc<dyn SocketOps>, w.hosts.len() - 1))
         });
         match made {
             Ok(m) => m,
-            Err(msg) => {
-                push_bytes(l, msg.as_bytes());
-                drop(msg);
+            Err(e) => {
+                // (the message in a stack buffer, the error dropped: the push may raise)
+                let msg = match e {
+                    SimError::WorldFull { max } => StackText::new(format_args!(
+                        "llsocket.sim: this world is full (at most {max} hosts)"
+                    )),
+                    other => StackText::new(format_args!("llsocket.sim: {other}")),
+                };
+                msg.push(l);
                 lua_error(l)
             }
         }
@@ -1030,11 +1048,13 @@ unsafe extern "C-unwind" fn w_group(l: *mut lua_State) -> c_int {
     let wp = check_world(l, 1);
     let name = check_group_name(l, 2);
     let top = lua_gettop(l);
-    // Every argument is checked (which may raise) before anything is allocated.
+    // Every argument is checked (which may raise) before anything is allocated, and so is
+    // the world: a host table passes its check even once its world is gone.
     for arg in 3..=top {
         check_host(l, arg);
     }
-    // (checked above: these calls no longer raise)
+    live(l, wp);
+    // (checked above: these calls no longer raise, and none runs a finalizer)
     let idx: Vec<usize> = (3..=top).map(|arg| check_host(l, arg)).collect();
     let w = live(l, wp);
     guard(l, move || {
@@ -1265,8 +1285,11 @@ unsafe extern "C-unwind" fn w_pcap(l: *mut lua_State) -> c_int {
             1
         }
         Err(e) => {
+            // (the error may own memory: made text before the pushes, which may raise)
+            let text = StackText::new(format_args!("llsocket.sim: pcap: {e}"));
+            drop(e);
             lua_pushnil(l);
-            push_fmt(l, format_args!("llsocket.sim: pcap: {e}"));
+            text.push(l);
             2
         }
     }
