@@ -61,6 +61,10 @@ const SAFETY_DIR: &str = "llsocket-lua/test/safety";
 /// Fuzzer seeds per interpreter and run, and calls per seed.
 const FUZZ_SEEDS: u64 = 8;
 const FUZZ_CALLS: &str = "20000";
+/// The same for the simulator's fuzzer (`fuzz_sim.lua`), and the calls of its valgrind run.
+const SIM_FUZZ_SEEDS: u64 = 2;
+const SIM_FUZZ_CALLS: &str = "40000";
+const SIM_FUZZ_VALGRIND_CALLS: &str = "4000";
 /// Time limit of one safety script (a hang fails the row) and the address-space limits (KiB):
 /// generous for the fuzzer, tight for `memlimit.lua`, which must hit it.
 const SAFETY_TIMEOUT_SECS: u64 = 240;
@@ -723,10 +727,11 @@ impl Ci {
     }
 
     /// Hostile Lua, per interpreter: the RSS soaks, finalizers that raise, the memory limit,
-    /// and the fuzzer over many seeds (each process time- and memory-limited: a crash, an
-    /// abort or a hang fails the row); then a few fuzzer seeds and the raising-finalizer
-    /// storms under valgrind. Seeds start at `LLSOCKET_FUZZ_SEED` or at one derived from the
-    /// clock (printed, with the command that replays a failing one).
+    /// the fuzzer over many seeds and the simulator's fuzzer (`llsocket.sim`) over a few
+    /// (each process time- and memory-limited: a crash, an abort or a hang fails the row);
+    /// then a few fuzzer seeds, a simulator fuzzer seed and the raising-finalizer storms
+    /// under valgrind. Seeds start at `LLSOCKET_FUZZ_SEED` or at one derived from the clock
+    /// (printed, with the command that replays a failing one).
     fn safety(&mut self) {
         let dir = self.root.join(SAFETY_DIR);
         let base: u64 = env::var("LLSOCKET_FUZZ_SEED")
@@ -787,8 +792,22 @@ impl Ci {
                     vec![script("fuzz.lua"), seed.to_string(), FUZZ_CALLS.into()],
                 );
             }
+            for seed in base..base + SIM_FUZZ_SEEDS {
+                run(
+                    format!("fuzz_sim.lua {seed}"),
+                    Some(FUZZ_AS_KIB),
+                    vec![
+                        script("fuzz_sim.lua"),
+                        seed.to_string(),
+                        SIM_FUZZ_CALLS.into(),
+                    ],
+                );
+            }
             let note = if failed.is_empty() {
-                format!("soak, raising_gc, memlimit, {FUZZ_SEEDS} fuzz seeds x {FUZZ_CALLS} calls")
+                format!(
+                    "soak, raising_gc, memlimit, {FUZZ_SEEDS} fuzz seeds x {FUZZ_CALLS} calls, \
+                     {SIM_FUZZ_SEEDS} fuzz_sim seeds x {SIM_FUZZ_CALLS} calls"
+                )
             } else {
                 format!(
                     "failed: {} (replay: LUA_CPATH='{cpath}' {interp} {SAFETY_DIR}/<script> [seed])",
@@ -800,8 +819,9 @@ impl Ci {
         self.safety_valgrind(base);
     }
 
-    /// Two fuzzer seeds (memory errors) on Lua 5.4 and the raising-finalizer storms (memory
-    /// errors and definitely lost blocks) on Lua 5.3, where finalizer errors propagate.
+    /// Two fuzzer seeds (memory errors) on Lua 5.4, a simulator fuzzer seed and the
+    /// raising-finalizer storms (memory errors and definitely lost blocks) on Lua 5.3, where
+    /// finalizer errors propagate.
     fn safety_valgrind(&mut self, base: u64) {
         if which("valgrind").is_none() {
             self.missing("safety", "valgrind", "apt-get install valgrind");
@@ -810,7 +830,7 @@ impl Ci {
         let start = Instant::now();
         let dir = self.root.join(SAFETY_DIR);
         let mut failed = Vec::new();
-        let runs: [(&str, &str, Vec<String>); 3] = [
+        let runs: [(&str, &str, Vec<String>); 4] = [
             (
                 "5.4",
                 "lua5.4",
@@ -827,6 +847,15 @@ impl Ci {
                     dir.join("fuzz.lua").display().to_string(),
                     (base + 1).to_string(),
                     "3000".into(),
+                ],
+            ),
+            (
+                "5.3",
+                "lua5.3",
+                vec![
+                    dir.join("fuzz_sim.lua").display().to_string(),
+                    base.to_string(),
+                    SIM_FUZZ_VALGRIND_CALLS.into(),
                 ],
             ),
             (
@@ -857,6 +886,8 @@ impl Ci {
                 "-q".to_string(),
                 "--error-exitcode=99".into(),
                 "--leak-check=full".into(),
+                // (symbols of the module in the reports, though Lua unloads it at exit)
+                "--keep-debuginfo=yes".into(),
                 "--errors-for-leak-kinds=definite".into(),
                 interp.into(),
             ];
@@ -868,7 +899,8 @@ impl Ci {
         }
         let note = if failed.is_empty() {
             format!(
-                "fuzz seeds {base}, {} (5.4) and raising_gc (5.3): no errors, nothing lost",
+                "fuzz seeds {base}, {} (5.4), fuzz_sim seed {base} and raising_gc (5.3): no errors, \
+                 nothing lost",
                 base + 1
             )
         } else {
