@@ -846,6 +846,11 @@ unsafe extern "C-unwind" fn sim_new(l: *mut lua_State) -> c_int {
     1
 }
 
+/// The longest host or group name, in bytes: a DNS name's (host names are what the
+/// simulated resolver answers for). The simulator keeps copies of names in Rust memory,
+/// which cannot fail cleanly: a bounded name keeps a failed allocation from aborting.
+const MAX_NAME: usize = 255;
+
 /// The host named by the string at `name_idx` of the world at index `w_idx`: its module
 /// table (made on first use) is pushed.
 unsafe fn push_host(l: *mut lua_State, w_idx: c_int, name_idx: c_int) {
@@ -854,6 +859,9 @@ unsafe fn push_host(l: *mut lua_State, w_idx: c_int, name_idx: c_int) {
     let Ok(name) = std::str::from_utf8(name_b) else {
         arg_error(l, name_idx, c"host name must be UTF-8");
     };
+    if name.len() > MAX_NAME {
+        arg_error(l, name_idx, c"host name longer than 255 bytes");
+    }
     live(l, wp);
     crate::lua::uservalue(l, w_idx);
     let uv = lua_gettop(l);
@@ -935,8 +943,8 @@ unsafe fn push_host(l: *mut lua_State, w_idx: c_int, name_idx: c_int) {
     lua_settop(l, uv);
 }
 
-/// `world:host(name)`: the module table of the host `name` (made on first use, the same
-/// table afterwards), with `name`, `ipv4` and `ipv6` fields.
+/// `world:host(name)`: the module table of the host `name` (UTF-8, at most 255 bytes; made
+/// on first use, the same table afterwards), with `name`, `ipv4` and `ipv6` fields.
 unsafe extern "C-unwind" fn w_host(l: *mut lua_State) -> c_int {
     push_host(l, 1, 2);
     1
@@ -959,6 +967,9 @@ unsafe extern "C-unwind" fn sim_install(l: *mut lua_State) -> c_int {
     }
     if std::str::from_utf8(crate::lua::to_bytes(l, 2)).is_err() {
         arg_error(l, 1, c"field 'host': host name must be UTF-8");
+    }
+    if crate::lua::to_bytes(l, 2).len() > MAX_NAME {
+        arg_error(l, 1, c"field 'host': host name longer than 255 bytes");
     }
     push_world(l, o); // 3
     lua_pushvalue(l, 3);
@@ -1042,8 +1053,8 @@ unsafe fn link(l: *mut lua_State, both: bool) -> c_int {
     0
 }
 
-/// `world:group(name, h...)`: adds hosts (names or host tables) to the group `name`,
-/// made on first use; a host may be in several groups.
+/// `world:group(name, h...)`: adds hosts (names or host tables) to the group `name` (UTF-8,
+/// at most 255 bytes), made on first use; a host may be in several groups.
 unsafe extern "C-unwind" fn w_group(l: *mut lua_State) -> c_int {
     let wp = check_world(l, 1);
     let name = check_group_name(l, 2);
@@ -1064,9 +1075,10 @@ unsafe extern "C-unwind" fn w_group(l: *mut lua_State) -> c_int {
     0
 }
 
-/// A group name argument (UTF-8 text).
+/// A group name argument (UTF-8 text, at most [`MAX_NAME`] bytes).
 unsafe fn check_group_name(l: *mut lua_State, arg: c_int) -> &'static str {
     match std::str::from_utf8(check_str(l, arg)) {
+        Ok(s) if s.len() > MAX_NAME => arg_error(l, arg, c"group name longer than 255 bytes"),
         Ok(s) => s,
         Err(_) => arg_error(l, arg, c"group name must be UTF-8"),
     }
@@ -1274,6 +1286,11 @@ unsafe extern "C-unwind" fn w_pcap(l: *mut lua_State) -> c_int {
     let w = live(l, wp);
     let res = guard(l, || {
         use std::os::unix::ffi::OsStrExt;
+        // (as the system would refuse it, before the standard library copies it: that
+        // copy's allocation cannot fail cleanly)
+        if path.len() >= libc::PATH_MAX as usize {
+            return Err(std::io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+        }
         let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
         let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
         w.sim.write_pcap(&mut out)?;

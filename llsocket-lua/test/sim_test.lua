@@ -1373,3 +1373,23 @@ t.case('a finalizer raising while world:run schedules leaves every task consiste
         t.ok(cut > 0, 'no run was cut by a finalizer')
     end
 end)
+
+t.case('names are bounded: a host or group name over 255 bytes is refused, a pcap path over PATH_MAX fails', function()
+    -- (under a memory limit a huge name's copies aborted the process: see
+    -- test/safety/memlimit.lua, which checks these calls there)
+    local w = world(1)
+    local ok_name = string.rep('h', 255)
+    t.eq(w:host(ok_name).name, ok_name)
+    local long = string.rep('h', 256)
+    t.argerr(function() w:host(long) end, 1, 'host name longer than 255 bytes')
+    t.argerr(function() sim.install({ host = long }) end, 1, "field 'host': host name longer than 255 bytes")
+    local a = w:host('a')
+    w:group(string.rep('g', 255), a)
+    t.argerr(function() w:group(long, a) end, 1, 'group name longer than 255 bytes')
+    t.argerr(function() w:link_groups('g', long) end, 2, 'group name longer than 255 bytes')
+    t.argerr(function() w:partition_groups(long, 'g') end, 1, 'group name longer than 255 bytes')
+    local ok, err = w:pcap('/' .. string.rep('p', 5000))
+    t.is_nil(ok)
+    t.has(err, 'llsocket.sim: pcap: ')
+    t.has(err, 'os error 36')
+end)

@@ -129,6 +129,27 @@ do
     C.check(y:recv() == 'q', 'the packet passed')
     x:close(); y:close(); w:close()
 end
+-- llsocket.sim keeps copies of host and group names in Rust memory, whose allocation
+-- cannot fail cleanly: names are bounded (a bad argument, not an abort), and so is the
+-- path world:pcap hands to the system
+do
+    local sim = require('llsocket.sim')
+    local w = sim.new()
+    local h = w:host('a')
+    local function refused(what, op)
+        fill(16)
+        local ok, err = pcall(op)
+        release()
+        C.check(not ok and tostring(err):find('longer than 255 bytes', 1, true) ~= nil, what .. ': ' .. tostring(err))
+    end
+    refused('world:host(<32 MB name>)', function() return w:host(s32) end)
+    refused('world:group(<32 MB name>)', function() return w:group(s32, h) end)
+    refused('world:link_groups(<32 MB name>)', function() return w:link_groups('g', s32) end)
+    under_limit('world:pcap(<32 MB path>)', function()
+        local ok, err = w:pcap(s32)
+        assert(ok == nil and err ~= nil)
+    end)
+end
 
 -- and the module works normally once memory is back
 local v = ll.iovec.new()
