@@ -29,7 +29,9 @@
 //! waits, nothing is pending: one line per task, `task "client-3" on host c3 waits in
 //! recv(fd=4)`), and when a task spins (100 000 calls in a row that could not go on, such
 //! as non-blocking receives that find nothing, without waiting or yielding: nothing else
-//! runs meanwhile, so it would spin forever). `world:tasks()` lists the task objects
+//! runs meanwhile, so it would spin forever). An error raised in the scheduler itself (the
+//! memory error, or before Lua 5.4 a finalizer's) ends the run too: every task stays
+//! where it was, and a later run goes on. `world:tasks()` lists the task objects
 //! (read-only: `name`, `host`, `status`, `waits`, `results`, `error`).
 //!
 //! The scheduler is `sched.lua`; the order it runs things in is the same on every
