@@ -294,9 +294,10 @@ local function settle(w, st, rec)
         st.qh = st.qh + 1
         rec.rw, rec.rw0 = false, false
     end
-    rec.out = false
+    local oa, ob = rec.oa, rec.ob
+    rec.out, rec.oa, rec.ob = false, false, false
     if out == 'error' then
-        rec.err = rec.oa
+        rec.err = oa
         rec.status = 'failed'
         rec.fn, rec.args = false, false
         st.live = st.live - 1
@@ -308,13 +309,13 @@ local function settle(w, st, rec)
         threads[rec.co] = nil
         return true
     elseif out == 'parked' then
-        local p = rec.oa
+        local p = oa
         rec.deadline = p[1] or false
         rec.what, rec.fd, rec.whost = p[2], p[3], p[4]
         if queued then
             rec.base = p[5] or false
         else
-            rec.base = rec.ob
+            rec.base = ob
         end
         rec.fn = p[6]
         rec.args = p
@@ -324,7 +325,7 @@ local function settle(w, st, rec)
         return queued
     elseif out == 'woke' then
         rec.fn, rec.args, rec.base = false, false, false
-        rec.rw, rec.rw0 = rec.oa, rec.ob
+        rec.rw, rec.rw0 = oa, ob
     end
     -- yielded, or woke: queued again
     local slot = st.qt + 1
