@@ -1654,6 +1654,10 @@ unsafe extern "C-unwind" fn w_run(l: *mut lua_State) -> c_int {
     if status != LUA_OK {
         lua_error(l);
     }
+    // (a packet rule that failed in the run's last step is reported by the run itself)
+    if let Some(sh) = shared_of(wp) {
+        crate::sim_rules::raise_pending(l, sh);
+    }
     lua_gettop(l) - 2
 }
 

@@ -1037,6 +1037,27 @@ t.case('rules: a failing rule fails world:run like a task, with the seed and the
     t.eq(w:tasks()[2].results[1], 'ping')
 end)
 
+t.case('rules: a rule that fails in the last step of a run fails that run, not the next call', function()
+    -- (found while fuzzing world:rule: the run's last task step sent the packet, the run
+    -- returned true, and the report was raised by whatever call came next)
+    local w = world(32)
+    local a, b = w:host('a'), w:host('b')
+    local x = assert(a.socket.new(a.AF_INET, a.SOCK_DGRAM, 0, true))
+    local y = assert(b.socket.new(b.AF_INET, b.SOCK_DGRAM, 0, true))
+    assert(y:bind(b.addrinfo.inet(b.ipv4, 2)))
+    w:rule(function() error('the rule fails') end)
+    w:spawn(a, 'sender', function()
+        x:sendto('q', a.addrinfo.inet(b.ipv4, 2))
+        return 'sent'
+    end)
+    local err = t.raises(function() w:run() end, 'packet rule 1')
+    t.has(err, 'the rule fails')
+    t.eq(w:tasks()[1].results[1], 'sent')
+    t.eq(y:recv(), 'q', 'the packet passed')
+    t.is_type(w:now(), 'number', 'reported once')
+    x:close(); y:close()
+end)
+
 t.case('rules: the collector may close the world\'s sockets and the world itself inside a rule', function()
     -- sockets left to the collector: closed at the next call into the world
     local w, a, b, x, y, to = udp_world(10)
