@@ -316,6 +316,11 @@ local ALLOWED = {
     'llsocket%.sim: deadlock', 'llsocket%.sim: %w+%(fd=%-?%d+%) would wait',
     'llsocket%.sim: task ".-" spins', 'llsocket%.sim: this world is already running its tasks',
     'llsocket%.sim: a task object is read%-only', 'too many descriptors',
+    -- packet rules (world:rule): a call into the rule's own world from inside it, the
+    -- report of a rule that failed (raised by the next call into its world), a rule's rng
+    -- used after its call
+    'llsocket%.sim: a packet rule cannot call into its own world', 'llsocket%.sim: packet rule %d+ .-failed',
+    'llsocket%.sim: this rng belongs to a packet rule call that has returned',
     '" is not defined$', -- errno.new of an unknown code (lua-errno and the twin)
     -- the interpreter's own, when the fuzzer's functions yield where they cannot
     'attempt to yield', 'cannot resume dead coroutine', 'cannot resume non%-suspended coroutine',
@@ -770,6 +775,49 @@ function task_fn(depth, wid_own)
     end
 end
 
+-- a packet rule for world:rule: reads the packet, draws from the rng (hostile arguments
+-- too), keeps the rng for later, raises, yields, calls anything (its own world raises: the
+-- world is busy), removes rules, returns any verdict
+local RULE_IDS, RNGS = {}, {}
+local VERDICTS = { { nil }, { 'pass' }, { 'drop' }, { 'duplicate' }, { 'hold' }, { 'delay', 5 },
+    { 'delay', 0.5 }, { { delay = 20 } }, { 'delay', -1 }, { 'delay' }, { 'bogus' }, { 7 }, { {} }, { true },
+    { 'drop', 'extra' } }
+local function rule_fn(depth, wid_own)
+    local kind = rnd(16)
+    local verdict = pick(VERDICTS)
+    local arg1, arg2 = any(), any()
+    return function(pkt, rng)
+        if type(pkt) == 'table' then
+            local _ = { pkt.time, pkt.src, pkt.dst, pkt.payload, pkt.flags, pkt.attempt, pkt.len }
+        end
+        if kind == 1 then
+            error('fuzz: a rule raises')
+        elseif kind == 2 then
+            coroutine.yield(1)
+        elseif kind == 3 and depth < MAX_DEPTH then
+            one(pcall, depth + 1)
+        elseif kind == 4 then
+            local w = wref[wid_own]
+            if w then probe.close(w) end
+        elseif kind == 5 then
+            put(RNGS, rng, 20)
+        elseif kind == 6 then
+            local ok = pcall(rng.chance, rng, arg1)
+            local ok2 = pcall(rng.range, rng, arg1, arg2)
+            local ok3 = pcall(rng.duration, rng, arg1, arg2)
+            return ok and ok2 and ok3 and 'pass' or 'drop'
+        elseif kind == 7 and #RULE_IDS > 0 then
+            local w = wref[wid_own]
+            if w then pcall(probe.remove_rule, w, RULE_IDS[rnd(#RULE_IDS)]) end
+        elseif kind == 8 then
+            return rng:chance(0.5) and 'drop' or 'delay', rng:duration(0, 10)
+        elseif kind == 9 then
+            collectgarbage('step')
+        end
+        return unpack(verdict, 1, table.maxn and table.maxn(verdict) or #verdict)
+    end
+end
+
 local TARGETS = {}
 local function target(name, weight, fn)
     TARGETS[#TARGETS + 1] = { name, weight, fn }
@@ -836,7 +884,8 @@ else
         'socket_table', 'closed', 'close', 'spawn', 'run', 'tasks' }
 end
 table.sort(world_methods)
-local WORLD_WEIGHT = { host = 6, close = 0.5, run = 4, spawn = 5, advance = 3, link = 3, faults = 3 }
+local WORLD_WEIGHT = { host = 6, close = 0.5, run = 4, spawn = 5, advance = 3, link = 3, faults = 3, rule = 3,
+    remove_rule = 1 }
 for _, name in ipairs(world_methods) do
     target('world:' .. name, WORLD_WEIGHT[name] or 2, function(pc, depth)
         local w = a_world()
@@ -901,6 +950,15 @@ for _, name in ipairs(world_methods) do
             run_depth = run_depth - 1
             check_tasks('world:run', w)
             return
+        elseif name == 'rule' then
+            local id = is_world(w) and wid(w) or nil
+            if chance(0.5) then host(); host() end
+            n = n + 1
+            args[n] = chance(0.9) and rule_fn(depth + 1, id) or any()
+            opts.on_result = function(r) if type(r[1]) == 'number' then put(RULE_IDS, r[1], 40) end end
+        elseif name == 'remove_rule' then
+            n = 2
+            args[2] = (#RULE_IDS > 0 and chance(0.7)) and RULE_IDS[rnd(#RULE_IDS)] or maybe(pick({ 0, 1, 2, -1, 2 ^ 53 }), 0.3)
         elseif name == 'tasks' then
             opts.on_result = function(r)
                 if type(r[1]) == 'table' then
@@ -1193,6 +1251,15 @@ for _, kind in ipairs(kinds) do
     end
 end
 
+-- an rng kept past its rule's call (it raises), with any arguments
+target('rng', 0.5, function(pc)
+    local g = (#RNGS > 0 and chance(0.9)) and RNGS[rnd(#RNGS)] or any()
+    local m = pick({ 'chance', 'range', 'duration' })
+    local fn = type(g) == 'userdata' and (pcall(function() return g[m] end)) and g[m] or nil
+    if type(fn) ~= 'function' then return end
+    exec('rng:' .. m, fn, { g, any(), any() }, rnd(3), pc, {})
+end)
+
 -- task objects
 target('task.view', 2, function(pc)
     local v = (#TK > 0 and chance(0.9)) and TK[rnd(#TK)] or any()
@@ -1411,7 +1478,7 @@ if debug and debug.sethook then debug.sethook() end
 armed = false
 while storm > 0 do storm_tick() end
 live_pools = false
-ROLE = nil
+ROLE, RULE_IDS, RNGS = nil, nil, nil
 for s in pairs(ksocks) do pcall(function() s:close() end) end
 for _, fd in ipairs(handed) do
     if fd > 2 then ll.socket.close(fd) end
