@@ -42,7 +42,9 @@
 //! "attempt to yield across metamethod/C-call boundary"), and no interpreter can across
 //! a C callback (`table.sort`, `string.gsub`, `require`). `sim.pcall` is `pcall` where
 //! `pcall` can yield (Lua 5.2+, LuaJIT) and a coroutine-based `pcall` on Lua 5.1 (as
-//! coxpcall). A coroutine a task makes itself cannot wait (the call raises saying so).
+//! coxpcall). A coroutine a task makes itself cannot wait (the call raises saying so). On
+//! LuaJIT `world:run` raises inside a finalizer or a debug hook: LuaJIT's `lua_yield` from
+//! a C function, how a task waits, is broken there (see `task::tasks_can_run_here`).
 //! `sim.installed()` is the world of `install` (and of `llsocket-lua --sim`), so a
 //! script run on the simulator can spawn tasks too.
 //!
@@ -1615,6 +1617,15 @@ unsafe extern "C-unwind" fn w_run(l: *mut lua_State) -> c_int {
         lua_pop(l, 1);
     }
     live(l, wp);
+    #[cfg(feature = "luajit")]
+    if !crate::task::tasks_can_run_here(l) {
+        raise_str(
+            l,
+            c"llsocket.sim: world:run cannot run tasks inside a finalizer or a debug hook on \
+              LuaJIT (a task that waits there would break LuaJIT's stack: its lua_yield takes \
+              the path of a yield from a hook)",
+        );
+    }
     lua_settop(l, 1);
     push_sched_state(l, 1); // 2
     lua_rawgeti(l, 2, RUNNING);

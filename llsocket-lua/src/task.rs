@@ -433,6 +433,44 @@ unsafe fn check_suspendable(l: *mut lua_State, host: &SimHost, what: &CStr, fd: 
     lua_pop(l, 1);
 }
 
+/// Whether the tasks of a world can be run here (`world:run` asks). LuaJIT runs finalizers
+/// and debug hooks with its hook flag set, and its `lua_yield` from a C function then takes
+/// the path of a yield from a hook: it leaves a continuation frame that the coroutine's
+/// next resume runs as garbage, a crash. A task that waits yields from its C method
+/// (`suspend`), so on LuaJIT a world's tasks must not run inside a finalizer or a hook.
+/// The flag is not visible through the API, but it is what keeps hooks from running: a
+/// count hook is set and one Lua function run, and the hook runs unless the flag is set.
+/// (PUC Lua yields from C correctly there.)
+#[cfg(feature = "luajit")]
+pub(crate) unsafe fn tasks_can_run_here(l: *mut lua_State) -> bool {
+    use std::cell::Cell;
+    thread_local! {
+        static FIRED: Cell<bool> = const { Cell::new(false) };
+    }
+    unsafe extern "C-unwind" fn probe(_l: *mut lua_State, _ar: *mut lua_Debug) {
+        FIRED.with(|f| f.set(true));
+    }
+    const CHUNK: &str = "local a = 1 return a + 1";
+    if luaL_loadbuffer(
+        l,
+        CHUNK.as_ptr().cast(),
+        CHUNK.len(),
+        c"=llsocket.sim.probe".as_ptr(),
+    ) != 0
+    {
+        lua_error(l);
+    }
+    let (hook, mask, count) = (lua_gethook(l), lua_gethookmask(l), lua_gethookcount(l));
+    FIRED.with(|f| f.set(false));
+    lua_sethook(l, Some(probe), LUA_MASKCOUNT, 1);
+    let status = lua_pcall(l, 0, 0, 0);
+    lua_sethook(l, hook, mask, count);
+    if status != 0 {
+        lua_pop(l, 1);
+    }
+    FIRED.with(|f| f.get())
+}
+
 /// Whether a C function (other than the running one) is on the running coroutine's
 /// stack: Lua 5.1 cannot yield across it.
 #[cfg(feature = "lua51")]

@@ -733,3 +733,38 @@ t.case('bad arguments to spawn and run raise the standard errors; a gone world r
     w2:spawn(h2, 'closer', function() w2:close() end)
     t.raises(function() w2:run() end, 'world.* is gone')
 end)
+
+t.case('a finalizer may run a world whose tasks wait (LuaJIT refuses it with a clear error)', function()
+    -- (found by fuzz_sim.lua: on LuaJIT, a task that waited in a world run from a finalizer
+    -- crashed the process -- LuaJIT runs finalizers with its hook flag set, and lua_yield
+    -- from a C function then takes its yield-from-a-hook path)
+    local results = {}
+    for round = 1, 20 do
+        local w = world(round)
+        local a, b = w:host('a'), w:host('b')
+        local l = assert(b.socket.new(b.AF_INET, b.SOCK_DGRAM))
+        assert(l:bind(b.addrinfo.inet(b.ipv4, 9)))
+        local x = assert(a.socket.new(a.AF_INET, a.SOCK_DGRAM))
+        w:spawn(b, 'rx', function() return l:recv() end)
+        w:spawn(a, 'tx', function()
+            coroutine.yield()
+            return x:sendto('x', a.addrinfo.inet(b.ipv4, 9))
+        end)
+        ;(function()
+            t.on_gc(function()
+                results[#results + 1] = { pcall(w.run, w) }
+            end)
+        end)()
+        collectgarbage()
+        collectgarbage()
+    end
+    t.eq(#results, 20, 'every finalizer ran')
+    for _, r in ipairs(results) do
+        if rawget(_G, 'jit') then
+            t.is_false(r[1])
+            t.has(r[2], 'cannot run tasks inside a finalizer or a debug hook on LuaJIT')
+        else
+            t.deq(r, { true, true })
+        end
+    end
+end)
