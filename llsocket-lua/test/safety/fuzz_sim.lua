@@ -42,8 +42,10 @@
 --   * a kernel descriptor leak.
 -- A crash, an abort or a hang in Rust code shows as a signal or a time-out to the caller
 -- (`cargo xtask ci --step safety` runs several seeds with a time and memory limit, and one
--- under valgrind). LLSOCKET_FUZZ_STATS=1 prints, per target, how many calls raised (and
--- with what) and how many returned a value: what tuning the generators looks at.
+-- under valgrind): LLSOCKET_FUZZ_TRACE=1 names every call on stderr before it is made, so
+-- the last line names the call that crashed. LLSOCKET_FUZZ_STATS=1 prints, per target, how
+-- many calls raised (and with what) and how many returned a value: what tuning the
+-- generators looks at.
 --
 -- A seed replays the same run on PUC Lua. On LuaJIT the addresses of objects differ
 -- between runs (its allocator probes random addresses), so the collector's pace, and with
@@ -321,6 +323,8 @@ local ALLOWED = {
     -- used after its call
     'llsocket%.sim: a packet rule cannot call into its own world', 'llsocket%.sim: packet rule %d+ .-failed',
     'llsocket%.sim: this rng belongs to a packet rule call that has returned',
+    -- LuaJIT: a world's tasks cannot run inside a finalizer (the meddlers try)
+    'llsocket%.sim: world:run cannot run tasks inside a finalizer or a debug hook on LuaJIT',
     '" is not defined$', -- errno.new of an unknown code (lua-errno and the twin)
     -- the interpreter's own, when the fuzzer's functions yield where they cannot
     'attempt to yield', 'cannot resume dead coroutine', 'cannot resume non%-suspended coroutine',
@@ -403,6 +407,9 @@ if debug and debug.sethook then
 end
 -- LLSOCKET_FUZZ_STATS=1: per target, calls and how many raised (to tune the generators)
 local stats = os.getenv('LLSOCKET_FUZZ_STATS') and {}
+-- LLSOCKET_FUZZ_TRACE=1: every call's number and name on stderr before it is made (the
+-- last line names the call a crash happened in)
+local trace = os.getenv('LLSOCKET_FUZZ_TRACE') and io.stderr
 -- Storms: runs of calls during which the collector works continuously (a new cycle as soon
 -- as one ends, big steps), so that finalizers run at the allocations of the calls
 -- themselves: armed ones (made before each call) raise there, meddlers close worlds there.
@@ -439,6 +446,10 @@ local function exec(name, fn, args, n, pc, opts)
     local meddled = meddle_hits
     local top = watched_since == nil
     if top then watched, watched_since = name, os.clock() end
+    if trace then
+        trace:write(calls + 1, ' ', name, '\n')
+        trace:flush()
+    end
     local ok, r = pc(call_armed, arm, fn, unpack(args, 1, n))
     if top then watched_since = nil end
     armed = false
