@@ -7,6 +7,8 @@
 -- Each filter is a plain substring; a file runs when its name contains any of them.
 -- Prints every failure as `FAIL <file>: <test>: <message>`, then `N passed, M failed`,
 -- and exits with status 1 when anything failed (also when no test ran at all).
+-- With LLSOCKET_TEST_VERBOSE=1 in the environment each test is named on stderr before it
+-- runs (what finds the test of a crash).
 --
 -- Works unchanged on Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT; needs no external module.
 -- Loaded with the single argument '--lib' it returns its functions instead of running
@@ -26,6 +28,7 @@ local M = {}
 local unpack = table.unpack or unpack
 local select, type, tostring, pcall, error = select, type, tostring, pcall, error
 local format, find = string.format, string.find
+local verbose = os.getenv('LLSOCKET_TEST_VERBOSE') == '1'
 
 -- ---------------------------------------------------------------------------
 -- helpers given to test files
@@ -426,6 +429,9 @@ function M.run_file(path, display)
     for i = 1, #list do
         local name, fn = list[i][1], list[i][2]
         cleanups = {}
+        if verbose then
+            io.stderr:write(format('--- %s: %s\n', display, name))
+        end
         local tok, terr = xpcall(fn, handler)
         for k = #cleanups, 1, -1 do
             local cok, cerr = pcall(cleanups[k])
