@@ -47,6 +47,38 @@ function M.on_gc(fn)
     return setmetatable({}, { __gc = fn })
 end
 
+-- Raising finalizers for the fuzzers: `b.plant(n)` leaves `n` objects to the collector
+-- whose finalizers raise 'fuzz: armed finalizer' when they run while armed;
+-- `b.call(arm, fn, ...)` calls `fn(...)` armed (or not) and returns its results packed;
+-- `b.disarm()` after a call that raised; `b.hits` counts the finalizers that raised.
+local function pack(...)
+    return { n = select('#', ...), ... }
+end
+function M.bombs()
+    local b = { hits = 0 }
+    local armed = false
+    function b.plant(n)
+        for _ = 1, n do
+            M.on_gc(function()
+                if armed then
+                    b.hits = b.hits + 1
+                    error('fuzz: armed finalizer')
+                end
+            end)
+        end
+    end
+    function b.call(arm, fn, ...)
+        armed = arm
+        local r = pack(fn(...))
+        armed = false
+        return r
+    end
+    function b.disarm()
+        armed = false
+    end
+    return b
+end
+
 function M.full_gc()
     collectgarbage('collect')
     collectgarbage('collect')

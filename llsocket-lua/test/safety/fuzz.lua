@@ -20,7 +20,6 @@ local dir = (arg and arg[0] or ''):match('^(.*)/[^/]*$') or '.'
 local C = dofile(dir .. '/common.lua')
 local ll = require('llsocket')
 local unpack = table.unpack or unpack
-local function pack(...) return { n = select('#', ...), ... } end
 local seed = tonumber(arg and arg[1]) or 1
 local CALLS = tonumber(arg and arg[2]) or 20000
 -- LuaJIT 2.1.0-beta3 (Debian's) itself crashes when a finalizer raises while JIT-compiled
@@ -162,18 +161,7 @@ local function revive_later(make)
     local hook = C.on_gc(function() adopt(obj) end)
     return hook == nil
 end
-local armed = false
-local boom_hits = 0
-local function bombs(n)
-    for _ = 1, n do
-        C.on_gc(function()
-            if armed then
-                boom_hits = boom_hits + 1
-                error('fuzz: armed finalizer')
-            end
-        end)
-    end
-end
+local bombs = C.bombs()
 
 -- ---------------------------------------------------------------------------
 -- targets
@@ -295,12 +283,6 @@ end
 
 local calls, errors, internal = 0, 0, {}
 -- the finalizers are armed only inside the protected call, around the target itself
-local function call_armed(arm, fn, ...)
-    armed = arm
-    local r = pack(fn(...))
-    armed = false
-    return r
-end
 local function one()
     local tgt = targets[rnd(#targets)]
     local name, fn, kind = tgt[1], tgt[2], tgt[3]
@@ -313,10 +295,10 @@ local function one()
         if nargs == 0 then nargs = 1 end
     end
     args, nargs = tame(name, args, nargs)
-    if chance(0.05) then bombs(rnd(4)) end
+    if chance(0.05) then bombs.plant(rnd(4)) end
     local arm = chance(0.05)
-    local ok, r = pcall(call_armed, arm, fn, unpack(args, 1, nargs))
-    armed = false
+    local ok, r = pcall(bombs.call, arm, fn, unpack(args, 1, nargs))
+    bombs.disarm()
     calls = calls + 1
     if ok then
         table.insert(r, 1, true)
@@ -344,7 +326,7 @@ end, debug and debug.traceback or tostring)
 -- ---------------------------------------------------------------------------
 -- clean up and account for every descriptor
 
-armed = false
+bombs.disarm()
 for s in pairs(sockets_all) do pcall(function() s:close() end) end
 for _, c in ipairs(cmsgs_all) do
     for _ = 1, 10000 do
@@ -367,7 +349,7 @@ os.remove(unix_path)
 local fds_after = C.open_fds(ll)
 
 print(string.format('fuzz seed %d: %d calls, %d raised, %d armed finalizers fired, descriptors %d -> %d',
-    seed, calls, errors, boom_hits, fds_before, fds_after))
+    seed, calls, errors, bombs.hits, fds_before, fds_after))
 local failed = false
 if not ok then
     print('FAIL escaped error: ' .. tostring(err))

@@ -57,7 +57,6 @@
 local dir = (arg and arg[0] or ''):match('^(.*)/[^/]*$') or '.'
 local C = dofile(dir .. '/common.lua')
 local unpack = table.unpack or unpack
-local function pack(...) return { n = select('#', ...), ... } end
 local seed = tonumber(arg and arg[1]) or 1
 local CALLS = tonumber(arg and arg[2]) or 40000
 -- (see fuzz.lua: LuaJIT 2.1.0-beta3 itself crashes on raising finalizers in JIT code)
@@ -246,17 +245,7 @@ end
 -- finalizers: raising ones (armed around a call), reviving ones, and meddlers that close
 -- worlds or call into them whenever the collector runs them
 
-local armed, boom_hits = false, 0
-local function bombs(n)
-    for _ = 1, n do
-        C.on_gc(function()
-            if armed then
-                boom_hits = boom_hits + 1
-                error('fuzz: armed finalizer')
-            end
-        end)
-    end
-end
+local bombs = C.bombs()
 
 local meddle_hits = 0
 local run_depth = 0
@@ -429,12 +418,6 @@ local function storm_tick()
         end
     end
 end
-local function call_armed(arm, fn, ...)
-    armed = arm
-    local r = pack(fn(...))
-    armed = false
-    return r
-end
 
 -- Calls `fn(args...)` protected with `pc` (pcall, or sim.pcall inside tasks); checks the
 -- outcome; adopts the results (as objects of world `id` when not nil).
@@ -442,7 +425,7 @@ end
 -- ENETDOWN must not come back), on_result (sees the results).
 local function exec(name, fn, args, n, pc, opts)
     local arm = storm > 0 and chance(0.7) or chance(0.02)
-    if arm or chance(0.01) then bombs(rnd(3)) end
+    if arm or chance(0.01) then bombs.plant(rnd(3)) end
     local meddled = meddle_hits
     local top = watched_since == nil
     if top then watched, watched_since = name, os.clock() end
@@ -450,9 +433,9 @@ local function exec(name, fn, args, n, pc, opts)
         trace:write(calls + 1, ' ', name, '\n')
         trace:flush()
     end
-    local ok, r = pc(call_armed, arm, fn, unpack(args, 1, n))
+    local ok, r = pc(bombs.call, arm, fn, unpack(args, 1, n))
     if top then watched_since = nil end
-    armed = false
+    bombs.disarm()
     storm_tick()
     calls = calls + 1
     if stats then
@@ -1486,7 +1469,7 @@ if debug and debug.sethook then debug.sethook() end
 -- ---------------------------------------------------------------------------
 -- clean up and account for every kernel descriptor
 
-armed = false
+bombs.disarm()
 while storm > 0 do storm_tick() end
 live_pools = false
 ROLE, RULE_IDS, RNGS = nil, nil, nil
@@ -1503,7 +1486,7 @@ local fds_after = C.open_fds(ll)
 
 print(string.format('fuzz_sim seed %d: %d calls (%.1f s), %d raised, %d worlds, %d armed finalizers fired, '
     .. '%d meddling finalizers ran, kernel descriptors %d -> %d',
-    seed, calls, elapsed, raised, worlds_seen, boom_hits, meddle_hits, fds_before, fds_after))
+    seed, calls, elapsed, raised, worlds_seen, bombs.hits, meddle_hits, fds_before, fds_after))
 if stats then
     local names = {}
     for k in pairs(stats) do names[#names + 1] = k end
