@@ -1884,9 +1884,29 @@ impl SocketOps for Host {
 /// (`\xff`), so names that are not UTF-8 stay distinct and readable.
 struct Bytes<'a>(&'a [u8]);
 
+/// The longest name the trace shows whole. Every name the world keeps is at most 255 bytes;
+/// only a program's input (a node, service or interface name) can be longer.
+const TRACE_NAME_MAX: usize = 255;
+
 impl std::fmt::Display for Bytes<'_> {
+    /// The name escaped and quoted; a name over [`TRACE_NAME_MAX`] bytes is cut there and
+    /// followed by its length and an FNV-1a hash of the whole, so a huge name costs the trace
+    /// no more than a long one (the trace's memory cannot fail cleanly) and two names that
+    /// differ after the cut still trace differently.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "\"{}\"", self.0.escape_ascii())
+        if self.0.len() <= TRACE_NAME_MAX {
+            return write!(f, "\"{}\"", self.0.escape_ascii());
+        }
+        let shown = &self.0[..TRACE_NAME_MAX];
+        let hash = self.0.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        write!(
+            f,
+            "\"{}\"... ({} bytes, fnv1a {hash:016x})",
+            shown.escape_ascii(),
+            self.0.len()
+        )
     }
 }
 

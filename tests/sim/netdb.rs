@@ -123,3 +123,38 @@ fn names_that_are_not_utf8_are_bytes() {
         a.close(s).unwrap();
     }
 }
+
+#[test]
+fn the_trace_cuts_huge_names_but_tells_them_apart() {
+    // A program's node, service and interface names reach the trace; past 255 bytes the
+    // trace keeps the first 255, the length and a hash of the whole (the trace's memory
+    // cannot fail cleanly, so a 1 MB name must not become a 1 MB trace entry).
+    let trace_of = |node: &[u8]| {
+        let (sim, a, _b) = two_hosts(71);
+        let hints = AddrInfoHints::default();
+        assert!(a.getaddrinfo(Some(node), Some(node), &hints).is_err());
+        assert!(a.if_nametoindex(node).is_err());
+        let u = udp(&a);
+        assert!(a.interface_ipv4(u, node).is_err());
+        (sim.trace().join("\n"), sim.trace_digest())
+    };
+    let mut huge = vec![b'n'; 1 << 20];
+    let (text, digest) = trace_of(&huge);
+    assert!(text.len() < 4096, "{} bytes of trace", text.len());
+    let cut = format!("\"{}\"... (1048576 bytes, fnv1a ", "n".repeat(255));
+    assert_eq!(
+        text.matches(&cut).count(),
+        4,
+        "node, service, two interface names:\n{text}"
+    );
+    *huge.last_mut().unwrap() = b'm';
+    let (other, other_digest) = trace_of(&huge);
+    assert_ne!(
+        text, other,
+        "names differing after the cut trace differently"
+    );
+    assert_ne!(digest, other_digest);
+    // up to 255 bytes a name is shown whole, as before
+    let (text, _) = trace_of(&[b'n'; 255]);
+    assert!(text.contains(&format!("\"{}\"", "n".repeat(255))) && !text.contains("fnv1a"));
+}

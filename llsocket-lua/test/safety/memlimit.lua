@@ -145,6 +145,20 @@ do
     refused('world:host(<32 MB name>)', function() return w:host(s32) end)
     refused('world:group(<32 MB name>)', function() return w:group(s32, h) end)
     refused('world:link_groups(<32 MB name>)', function() return w:link_groups('g', s32) end)
+    -- the names a program passes to a simulated host's resolver and interface look-ups
+    -- reach the trace (kept by default) cut at 255 bytes
+    under_limit('simulated getaddrinfo(<32 MB node and service>)', function()
+        local ai, err = h.addrinfo.getaddrinfo(s32, s32)
+        assert(ai == nil and err ~= nil)
+    end)
+    for _, family in ipairs({ 'AF_INET', 'AF_INET6' }) do
+        under_limit('simulated ' .. family .. ' mcastif(<32 MB name>)', function()
+            local u = assert(h.socket.new(h[family], h.SOCK_DGRAM))
+            local ok, err = u:mcastif(s32)
+            u:close()
+            assert(ok == nil and err ~= nil)
+        end)
+    end
     under_limit('world:pcap(<32 MB path>)', function()
         local ok, err = w:pcap(s32)
         assert(ok == nil and err ~= nil)
