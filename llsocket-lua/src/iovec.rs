@@ -440,8 +440,8 @@ pub(crate) const METHODS: &[(&CStr, lua_CFunction)] = &[
     (c"del", m_del),
     (c"concat", m_concat),
     (c"consume", m_consume),
-    (c"writev", m_writev),
-    (c"readv", m_readv),
+    (c"writev", crate::task::writev),
+    (c"readv", crate::task::readv),
 ];
 
 /// Metamethods besides `__index` (no `__gc`: the elements are the object's user values).

@@ -27,7 +27,8 @@
 //! wait yields them as `moved` with arguments for the rest (the rest of the message, the
 //! rest of the file range, the rest of the buffer size); the scheduler adds the two parts
 //! up, so the task sees one call that moved everything, as without tasks. `sendmsg`,
-//! `recvmsg`, `sendfd` and `recvfd` return what they moved (as after an interrupted call).
+//! `recvmsg`, `sendfd`, `recvfd` and an iovec's `writev`/`readv` (wrapped here too: their
+//! descriptor is argument 2) return what they moved (as after an interrupted call).
 //! Small differences from waiting without tasks: a receive that got fewer bytes than its
 //! `SO_RCVLOWAT` before it would wait continues with a receive of the rest of the buffer,
 //! which waits for up to `SO_RCVLOWAT` more bytes (not for the difference); `close(how)`
@@ -50,8 +51,8 @@ use mlua::ffi::*;
 
 use crate::lua::{cell_ptr, check_cint, guard, is_none_or_nil, push_int, NUP};
 use crate::sim::SimHost;
-use crate::socket;
-use crate::types::{check_sock, CellPtr, Sock};
+use crate::types::{check_sock, CellPtr, Iovec, Sock};
+use crate::{iovec, socket};
 
 /// The marker a parked call yields (returns) first: the address of this static, as a
 /// light userdata (unique in the process).
@@ -103,7 +104,7 @@ macro_rules! waiting {
             let sock = lua_touserdata(l, 1) as *const Sock;
             match sim_host((*sock).cell) {
                 None => n,
-                Some(host) => after(l, host, nargs, n, Kind::$kind, $what, $name),
+                Some(host) => after(l, host, (*sock).fd, nargs, n, Kind::$kind, $what, $name),
             }
         }
     )*};
@@ -142,6 +143,36 @@ waiting! {
     recvfd => socket::m_recvfd, Plain, c"recvfd";
     /// `sock:recvmsg(mh [, flag ...])` ([`socket::m_recvmsg`]), waiting in a task.
     recvmsg => socket::m_recvmsg, Plain, c"recvmsg";
+}
+
+macro_rules! waiting_iovec {
+    ($($(#[$doc:meta])* $name:ident => $body:path, $what:literal;)*) => {$(
+        $(#[$doc])*
+        pub(crate) unsafe extern "C-unwind" fn $name(l: *mut lua_State) -> c_int {
+            let nargs = lua_gettop(l);
+            let n = $body(l);
+            // SAFETY: the body returned, so its argument checks passed: index 1 is an
+            // iovec userdata, kept alive by the stack, and index 2 an integer descriptor.
+            let iov = lua_touserdata(l, 1) as *const Iovec;
+            match sim_host((*iov).cell) {
+                None => n,
+                Some(host) => {
+                    let fd = lua_tointeger(l, 2) as c_int;
+                    after(l, host, fd, nargs, n, Kind::Plain, $what, $name)
+                }
+            }
+        }
+    )*};
+}
+
+waiting_iovec! {
+    /// `iov:writev(fd [, offset [, nbyte]])` ([`iovec::m_writev`]); in a task, a write
+    /// to a blocking socket that would wait for room waits (one that wrote some bytes
+    /// returns them, as `sendmsg` does).
+    writev => iovec::m_writev, c"writev";
+    /// `iov:readv(fd [, offset [, nbyte]])` ([`iovec::m_readv`]); in a task, a read of a
+    /// blocking socket with nothing to read waits.
+    readv => iovec::m_readv, c"readv";
 }
 
 /// `sock:close([how])` ([`socket::m_close`]); in a task, a close that would linger
@@ -198,9 +229,11 @@ unsafe fn linger(
 
 /// After the plain body of a method that can wait: its results, or the suspension of
 /// the task when the call parked.
+#[allow(clippy::too_many_arguments)] // one call site per wrapper macro
 unsafe fn after(
     l: *mut lua_State,
     host: &SimHost,
+    fd: c_int,
     nargs: c_int,
     nres: c_int,
     kind: Kind,
@@ -212,8 +245,6 @@ unsafe fn after(
     };
     let Some(park) = park else {
         if streak >= SPIN_LIMIT {
-            // SAFETY: as in the wrappers: index 1 is a socket userdata.
-            let fd = (*(lua_touserdata(l, 1) as *const Sock)).fd;
             spinning(l, host, streak, what, fd);
         }
         return nres;

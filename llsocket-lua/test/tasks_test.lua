@@ -379,6 +379,62 @@ t.case('large sends and MSG_WAITALL receives move everything, as without tasks',
     t.deq(send.results[1], { n = 3, 99980, nil, false })
 end)
 
+t.case("an iovec's writev and readv of a blocking socket wait in a task", function()
+    local w = world(8, { sndbuf = 4096, rcvbuf = 4096 })
+    local a, b = w:host('a'), w:host('b')
+    w:link(a, b, { latency = 1 })
+    local l = listener(b, 80)
+    local chunk = ('abcdefgh'):rep(1250) -- 10 000 bytes, 3 elements: 30 000
+    w:spawn(b, 'reader', function()
+        local c = assert(l:accept())
+        local iov = b.iovec.new()
+        assert(iov:addn(40000))
+        -- nothing is sent before virtual time 20: the first readv waits for it
+        local got, first_at = 0, nil
+        while true do
+            local n, err, again = iov:readv(c:fd(), got)
+            assert(not err and not again, 'a blocking readv in a task returned again')
+            if not n then
+                break -- the end of the stream
+            end
+            first_at = first_at or w:now()
+            got = got + n
+        end
+        c:close()
+        l:close()
+        return got, first_at, iov:concat():sub(1, got) == chunk:rep(3)
+    end)
+    w:spawn(a, 'writer', function()
+        local c = assert(a.socket.new(a.AF_INET, a.SOCK_STREAM))
+        assert(c:connect(a.addrinfo.inet(b.ipv4, 80)))
+        c:recvable(20) -- (waits 20 ms: nothing comes)
+        local iov = a.iovec.new()
+        for _ = 1, 3 do
+            iov:add(chunk)
+        end
+        -- 30 000 bytes through 4 KiB buffers: writev waits for room, then returns what it
+        -- wrote (again = true when that is not everything); no call returns 0
+        local sent, calls = 0, 0
+        while sent < 30000 do
+            local n, err, again = iov:writev(c:fd(), sent)
+            calls = calls + 1
+            assert(n and n > 0 and not err, 'writev wrote nothing')
+            sent = sent + n
+            assert(again == (sent < 30000))
+        end
+        c:close()
+        return sent, calls
+    end)
+    t.is_true(w:run())
+    local reader, writer = w:tasks()[1], w:tasks()[2]
+    t.eq(reader.status, 'done')
+    t.eq(reader.results[1], 30000)
+    t.ok(reader.results[2] >= 20, 'the first readv returned at ' .. tostring(reader.results[2]))
+    t.is_true(reader.results[3], 'the bytes read are those written')
+    t.eq(writer.results[1], 30000)
+    t.ok(writer.results[2] > 1, 'one writev took 30 000 bytes through 4 KiB buffers')
+end)
+
 t.case('a task that fails ends the run with the seed, task, host, virtual time and traceback', function()
     local w = world(42)
     local a, b = w:host('alpha'), w:host('beta')
