@@ -747,6 +747,7 @@ impl Ci {
             base + FUZZ_SEEDS - 1
         );
         let script = |name: &str| dir.join(name).to_string_lossy().into_owned();
+        let scratch = scratch_dir(&self.root);
         for l in LUAS {
             let (v, _, interp) = *l;
             if which(interp).is_none() {
@@ -769,7 +770,7 @@ impl Ci {
             let mut failed: Vec<String> = Vec::new();
             let mut run = |what: String, limit_kib: Option<u64>, args: Vec<String>| {
                 println!("--- {interp} {what}");
-                if let Err(why) = run_limited(&self.root, &cpath, interp, &args, limit_kib) {
+                if let Err(why) = run_limited(&scratch, &cpath, interp, &args, limit_kib) {
                     println!("xtask: safety [{v}] {what}: {why}");
                     failed.push(format!("{what} ({why})"));
                 }
@@ -829,6 +830,7 @@ impl Ci {
         }
         let start = Instant::now();
         let dir = self.root.join(SAFETY_DIR);
+        let scratch = scratch_dir(&self.root);
         let mut failed = Vec::new();
         let runs: [(&str, &str, Vec<String>); 4] = [
             (
@@ -893,7 +895,7 @@ impl Ci {
             ];
             vg.extend(args.iter().cloned());
             println!("--- valgrind {interp} {}", args.join(" "));
-            if let Err(why) = run_limited(&self.root, &lua_cpath(&module), "valgrind", &vg, None) {
+            if let Err(why) = run_limited(&scratch, &lua_cpath(&module), "valgrind", &vg, None) {
                 failed.push(format!("{interp} {} ({why})", args.join(" ")));
             }
         }
@@ -1316,10 +1318,21 @@ fn rock_check(root: &Path, clone: &Path, v: &str, interp: &str) -> Result<(), St
     }
 }
 
-/// Runs `program args` with `LUA_CPATH`, an optional address-space limit (KiB, through the
-/// shell's `ulimit -v`) and a deadline; `Err` says how it failed (status, signal, time-out).
+/// A fresh, empty directory for the safety scripts to run in: the fuzzers bind unix
+/// sockets to whatever names they draw (`http`, `::1`, ...), relative to the working
+/// directory, and must not leave them in the checkout.
+fn scratch_dir(root: &Path) -> PathBuf {
+    let dir = target_dir(root).join("safety-scratch");
+    let _ = fs::remove_dir_all(&dir);
+    let _ = fs::create_dir_all(&dir);
+    dir
+}
+
+/// Runs `program args` in `cwd` with `LUA_CPATH`, an optional address-space limit (KiB,
+/// through the shell's `ulimit -v`) and a deadline; `Err` says how it failed (status,
+/// signal, time-out).
 fn run_limited(
-    root: &Path,
+    cwd: &Path,
     cpath: &str,
     program: &str,
     args: &[String],
@@ -1338,7 +1351,7 @@ fn run_limited(
     let mut child = cmd
         .args(args)
         .env("LUA_CPATH", cpath)
-        .current_dir(root)
+        .current_dir(cwd)
         .spawn()
         .map_err(|e| format!("cannot run {program}: {e}"))?;
     let deadline = Instant::now() + std::time::Duration::from_secs(SAFETY_TIMEOUT_SECS);
