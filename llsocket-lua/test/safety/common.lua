@@ -47,20 +47,22 @@ function M.on_gc(fn)
     return setmetatable({}, { __gc = fn })
 end
 
--- Raising finalizers for the fuzzers: `b.plant(n)` leaves `n` objects to the collector
--- whose finalizers raise 'fuzz: armed finalizer' when they run while armed;
--- `b.call(arm, fn, ...)` calls `fn(...)` armed (or not) and returns its results packed;
--- `b.disarm()` after a call that raised; `b.hits` counts the finalizers that raised.
 local function pack(...)
     return { n = select('#', ...), ... }
 end
+
+-- Raising finalizers for the fuzzers: `b.plant(n)` leaves `n` objects to the collector
+-- whose finalizers raise 'fuzz: armed finalizer' when they run while `b.armed`;
+-- `b.call(arm, fn, ...)` calls `fn(...)` armed (or not) and returns its results packed;
+-- `b.hits` counts the finalizers that raised. After a protected `b.call`, disarm with the
+-- assignment `b.armed = false`, never a function: on Lua 5.2 a call runs a collector step,
+-- whose armed finalizer would raise outside the protected call.
 function M.bombs()
-    local b = { hits = 0 }
-    local armed = false
+    local b = { hits = 0, armed = false }
     function b.plant(n)
         for _ = 1, n do
             M.on_gc(function()
-                if armed then
+                if b.armed then
                     b.hits = b.hits + 1
                     error('fuzz: armed finalizer')
                 end
@@ -68,13 +70,10 @@ function M.bombs()
         end
     end
     function b.call(arm, fn, ...)
-        armed = arm
+        b.armed = arm
         local r = pack(fn(...))
-        armed = false
+        b.armed = false
         return r
-    end
-    function b.disarm()
-        armed = false
     end
     return b
 end

@@ -298,7 +298,7 @@ local function one()
     if chance(0.05) then bombs.plant(rnd(4)) end
     local arm = chance(0.05)
     local ok, r = pcall(bombs.call, arm, fn, unpack(args, 1, nargs))
-    bombs.disarm()
+    bombs.armed = false
     calls = calls + 1
     if ok then
         table.insert(r, 1, true)
@@ -326,7 +326,7 @@ end, debug and debug.traceback or tostring)
 -- ---------------------------------------------------------------------------
 -- clean up and account for every descriptor
 
-bombs.disarm()
+bombs.armed = false
 for s in pairs(sockets_all) do pcall(function() s:close() end) end
 for _, c in ipairs(cmsgs_all) do
     for _ = 1, 10000 do

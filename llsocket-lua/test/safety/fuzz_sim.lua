@@ -435,7 +435,7 @@ local function exec(name, fn, args, n, pc, opts)
     end
     local ok, r = pc(bombs.call, arm, fn, unpack(args, 1, n))
     if top then watched_since = nil end
-    bombs.disarm()
+    bombs.armed = false
     storm_tick()
     calls = calls + 1
     if stats then
@@ -1469,7 +1469,7 @@ if debug and debug.sethook then debug.sethook() end
 -- ---------------------------------------------------------------------------
 -- clean up and account for every kernel descriptor
 
-bombs.disarm()
+bombs.armed = false
 while storm > 0 do storm_tick() end
 live_pools = false
 ROLE, RULE_IDS, RNGS = nil, nil, nil
