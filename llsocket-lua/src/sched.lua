@@ -1,8 +1,8 @@
 -- llsocket.sim's task scheduler: world:spawn, world:run, world:tasks and sim.pcall.
 -- Loaded by sim.rs with (TOKEN, threads, H): the marker a parked call yields first, the
 -- registry's weak table of coroutines that may wait (thread -> {task name, world key}),
--- and the private helpers H (retry_begin, retry_end, changes, now, step, turn, progress,
--- state, key). Works unchanged on Lua 5.1 to 5.4 and LuaJIT. See task.rs for how
+-- and the private helpers H (retry_begin, retry_end, changes, may_read, now, step, turn,
+-- progress, state, key). Works unchanged on Lua 5.1 to 5.4 and LuaJIT. See task.rs for how
 -- a call parks, and sim.rs (the module docs) for what a program sees. `world:run` (sim.rs)
 -- calls `M.run` protected, with the world in task mode, and ends task mode (and the run)
 -- itself whatever happens.
@@ -383,8 +383,18 @@ local function retry(w, st, rec)
     return settle(w, st, rec)
 end
 
+-- The calls whose wait ends only when their socket has something to read (or an error,
+-- an end, a pending connection): `H.may_read` tells when one would surely park again.
+local READS = {
+    recv = true, recvfrom = true, read = true, recvmsg = true, recvfd = true, readv = true,
+    accept = true, acceptfd = true,
+}
+
 -- Looks at the waiting tasks in spawn order: each whose wait may have ended (something
--- changed on the host of its call, or its deadline passed) calls again.
+-- changed on the host of its call, or its deadline passed) calls again. A receive whose
+-- socket has still nothing to read is not made again: it takes the host's new change
+-- count and is looked at again at the host's next change (a parked call made again
+-- that parks again is not traced, so this changes no trace).
 local function wake(w, st)
     local woke = false
     local now = H.now(w)
@@ -393,10 +403,19 @@ local function wake(w, st)
         local rec = tasks[i]
         if rec.status == 'waiting' then
             local d = rec.deadline
-            if rec.out or (d and d <= now) or H.changes(w, rec.whost) ~= rec.epoch then
-                if retry(w, st, rec) then
-                    woke = true
+            local again = rec.out or (d and d <= now)
+            if not again then
+                local epoch = H.changes(w, rec.whost)
+                if epoch ~= rec.epoch then
+                    if READS[rec.what] and not H.may_read(w, rec.whost, rec.fd) then
+                        rec.epoch = epoch
+                    else
+                        again = true
+                    end
                 end
+            end
+            if again and retry(w, st, rec) then
+                woke = true
             end
         end
     end

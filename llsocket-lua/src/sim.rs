@@ -1723,6 +1723,18 @@ unsafe extern "C-unwind" fn h_changes(l: *mut lua_State) -> c_int {
     1
 }
 
+/// Whether a receive or accept parked on a descriptor of a host (by index) may complete
+/// now (see `Sim::may_read`).
+unsafe extern "C-unwind" fn h_may_read(l: *mut lua_State) -> c_int {
+    let wp = check_world(l, 1);
+    let h = lua_tointeger(l, 2).max(0) as usize;
+    let fd = (lua_tointeger(l, 3) as i64).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+    let w = live(l, wp);
+    let may = guard(l, || w.sim.may_read(h, Fd(fd)));
+    lua_pushboolean(l, c_int::from(may));
+    1
+}
+
 /// The virtual clock in nanoseconds.
 unsafe extern "C-unwind" fn h_now(l: *mut lua_State) -> c_int {
     let w = live_quiet(l, check_world(l, 1));
@@ -1791,6 +1803,7 @@ const HELPERS: Funcs = &[
     (c"retry_begin", h_retry_begin),
     (c"retry_end", h_retry_end),
     (c"changes", h_changes),
+    (c"may_read", h_may_read),
     (c"now", h_now),
     (c"step", h_step),
     (c"turn", h_turn),

@@ -379,6 +379,66 @@ t.case('large sends and MSG_WAITALL receives move everything, as without tasks',
     t.deq(send.results[1], { n = 3, 99980, nil, false })
 end)
 
+t.case('a waiting receive wakes on its own socket: data under SO_RCVLOWAT, end of stream, reset, a connection', function()
+    -- (the scheduler makes a parked receive or accept again only when its socket may have
+    -- something: each of these ends such a wait one link latency, 1 ms, after its cause;
+    -- the client then waits 50 ms, so a wake that came only with a later change is seen)
+    local w = world(9)
+    local a, b = w:host('a'), w:host('b')
+    w:link(a, b, { latency = 1 })
+    local l = listener(b, 80)
+    local woke, caused = {}, {}
+    w:spawn(b, 'server', function()
+        local conns = {}
+        for i = 1, 3 do
+            conns[i] = assert(l:accept())
+            woke[#woke + 1] = { 'accept ' .. i, w:now() }
+        end
+        -- a recv of 10 bytes returns once 10 are there, whatever SO_RCVLOWAT (100) says
+        conns[1]:rcvlowat(100)
+        woke[#woke + 1] = { 'small ' .. tostring(conns[1]:recv(10)), w:now() }
+        woke[#woke + 1] = { 'eof ' .. t.pack(conns[2]:recv()).n, w:now() }
+        local r, err = conns[3]:recv()
+        woke[#woke + 1] = { 'reset ' .. tostring(r) .. ' ' .. tostring(err and err.type and err.type.name), w:now() }
+        return true
+    end)
+    w:spawn(a, 'client', function()
+        local function pause()
+            local u = assert(a.socket.new(a.AF_INET, a.SOCK_DGRAM))
+            u:recvable(50)
+            u:close()
+        end
+        local c = {}
+        for i = 1, 3 do
+            pause()
+            c[i] = assert(a.socket.new(a.AF_INET, a.SOCK_STREAM, 0, true))
+            c[i]:connect(a.addrinfo.inet(b.ipv4, 80))
+            caused[#caused + 1] = w:now()
+        end
+        pause()
+        assert(c[1]:send('0123456789abcdefghij') == 20) -- 20 bytes: under SO_RCVLOWAT
+        caused[#caused + 1] = w:now()
+        pause()
+        c[2]:close()
+        caused[#caused + 1] = w:now()
+        pause()
+        c[3]:linger(0)
+        c[3]:close() -- with SO_LINGER 0: a reset
+        caused[#caused + 1] = w:now()
+        pause()
+        c[1]:close()
+        return true
+    end)
+    t.is_true(w:run())
+    local names = {}
+    for i, x in ipairs(woke) do
+        names[i] = x[1]
+        local late = x[2] - caused[i]
+        t.ok(late >= 0 and late <= 2, x[1] .. ' returned ' .. late .. ' ms after its cause')
+    end
+    t.deq(names, { 'accept 1', 'accept 2', 'accept 3', 'small 0123456789', 'eof 0', 'reset nil ECONNRESET' })
+end)
+
 t.case("an iovec's writev and readv of a blocking socket wait in a task", function()
     local w = world(8, { sndbuf = 4096, rcvbuf = 4096 })
     local a, b = w:host('a'), w:host('b')

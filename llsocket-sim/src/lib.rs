@@ -981,6 +981,14 @@ impl Sim {
         w.tasks.changes + w.tasks.host_changes.get(host).copied().unwrap_or(0)
     }
 
+    /// Whether a receive (`recv`, `recvfrom`, `recvmsg`, ...) or `accept` that parked on
+    /// descriptor `fd` of host `host` (its index) may complete now. `false` means it would
+    /// surely park again: a task scheduler need not make it again until the host
+    /// [`changes`](Sim::changes) next. Records nothing (no trace event, no change).
+    pub fn may_read(&self, host: usize, fd: Fd) -> bool {
+        self.w.borrow().may_read(host, fd)
+    }
+
     /// Calls that can wait, in a row, that could not go on and did not wait either (a
     /// non-blocking `EAGAIN`, a connect still in progress, a poll without timeout that
     /// found nothing), in task mode. A task that makes many of these while no other runs

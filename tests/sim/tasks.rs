@@ -232,3 +232,63 @@ fn a_lingering_close_waits_in_close_wait_and_close_itself_never_parks() {
     sim.set_task_mode(false);
     let _ = (s, l);
 }
+
+#[test]
+fn may_read_is_true_whenever_a_parked_receive_or_accept_could_complete() {
+    // `Sim::may_read` lets a scheduler skip a parked receive that would park again; it
+    // must never say no where the call could complete (hosts by index: a = 0, b = 1).
+    let sim = Sim::new(12);
+    let (a, b) = (sim.host("a"), sim.host("b"));
+    let l = listener(&b, 80, 4);
+    assert!(!sim.may_read(1, l), "no pending connection");
+    let c = tcp(&a);
+    a.connect(c, &SockAddr::v4(b.ipv4(), 80)).unwrap();
+    assert!(sim.may_read(1, l), "a pending connection");
+    let s = b.accept(l, false).unwrap().fd;
+    assert!(!sim.may_read(1, l) && !sim.may_read(1, s) && !sim.may_read(0, c));
+    // one byte under a high SO_RCVLOWAT: a recv of one byte completes, so yes
+    b.setsockopt(s, SockOpt::RcvLowat(100)).unwrap();
+    a.send(c, b"x", MsgFlags::NONE).unwrap();
+    assert!(sim.may_read(1, s));
+    let mut buf = [0u8; 1];
+    assert_eq!(b.recv(s, &mut buf, MsgFlags::NONE), Ok(1));
+    assert!(!sim.may_read(1, s));
+    // end of stream, then a descriptor that is gone
+    a.shutdown(c, llsocket_api::Shutdown::WRITE).unwrap();
+    assert!(sim.may_read(1, s));
+    b.close(s).unwrap();
+    assert!(
+        sim.may_read(1, s),
+        "a closed descriptor: the call reports EBADF"
+    );
+    assert!(sim.may_read(7, Fd(3)), "no such host");
+    // a reset
+    let c2 = tcp(&a);
+    a.connect(c2, &SockAddr::v4(b.ipv4(), 80)).unwrap();
+    let s2 = b.accept(l, false).unwrap().fd;
+    assert!(!sim.may_read(1, s2));
+    a.setsockopt(
+        c2,
+        SockOpt::Linger(Linger {
+            enabled: true,
+            secs: 0,
+        }),
+    )
+    .unwrap();
+    a.close(c2).unwrap();
+    assert!(sim.may_read(1, s2));
+    // datagrams: anything queued, an empty one too
+    let (u, v) = (super::udp(&a), super::udp(&b));
+    b.bind(v, &SockAddr::v4(b.ipv4(), 53)).unwrap();
+    assert!(!sim.may_read(1, v));
+    a.sendto(u, b"", &SockAddr::v4(b.ipv4(), 53), MsgFlags::NONE)
+        .unwrap();
+    assert!(sim.may_read(1, v));
+    // and it records nothing
+    let before = (sim.trace_len(), sim.changes(0), sim.changes(1));
+    for fd in 0..8 {
+        sim.may_read(0, Fd(fd));
+        sim.may_read(1, Fd(fd));
+    }
+    assert_eq!(before, (sim.trace_len(), sim.changes(0), sim.changes(1)));
+}

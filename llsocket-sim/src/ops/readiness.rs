@@ -61,6 +61,40 @@ impl World {
         (inb, out, s.oob.is_some(), hup, err)
     }
 
+    /// Whether a receive or accept parked on `fd` of host `h` may complete now: a
+    /// superset of what ends such a wait (anything queued, whatever `SO_RCVLOWAT` says;
+    /// an error, end of stream or shutdown; a pending connection; a state other than
+    /// connected or listening; a descriptor or host that is gone, a descriptor not a
+    /// socket). `false` means
+    /// the call would surely park again. Looks only, records nothing.
+    pub(crate) fn may_read(&self, h: usize, fd: Fd) -> bool {
+        if h >= self.hosts.len() {
+            return true;
+        }
+        let Ok(id) = self.obj_of(h, fd) else {
+            return true;
+        };
+        let s = match self.objs.get(&id).map(|o| &o.kind) {
+            Some(Kind::Sock(s)) => s,
+            _ => return true,
+        };
+        if s.err != 0 || s.rd_eof || s.rd_shut || s.oob.is_some() {
+            return true;
+        }
+        let queued = !s.rq.is_empty() || s.rq_bytes > 0;
+        if s.ty == SockType::STREAM || s.ty == SockType::SEQPACKET {
+            match s.st {
+                St::Listen => !s.acceptq.is_empty(),
+                St::Connected => {
+                    queued || (s.is_unix() && s.peer_id.is_none_or(|p| !self.exists(p)))
+                }
+                St::Idle | St::SynSent | St::Closed => true,
+            }
+        } else {
+            queued
+        }
+    }
+
     pub(crate) fn op_poll(
         &mut self,
         h: usize,
