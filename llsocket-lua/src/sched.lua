@@ -19,6 +19,9 @@ local unpack = table.unpack or unpack
 local create, resume, status, yield, running =
     coroutine.create, coroutine.resume, coroutine.status, coroutine.yield, coroutine.running
 local traceback = debug and debug.traceback
+-- (the helpers used at every task switch, as locals)
+local h_changes, h_may_read, h_now, h_turn = H.changes, H.may_read, H.now, H.turn
+local h_retry_begin, h_retry_end = H.retry_begin, H.retry_end
 
 local function pack(...)
     return { n = select('#', ...), ... }
@@ -263,9 +266,9 @@ end
 -- and what the task is resumed with. Run protected: an error is the task's.
 local function again(w, rec)
     local p = rec.args
-    H.retry_begin(w, rec.deadline or false)
+    h_retry_begin(w, rec.deadline or false)
     local r = pack(rec.fn(unpack(p, 7, p.n)))
-    H.retry_end(w)
+    h_retry_end(w)
     if r[1] == TOKEN then
         return 'parked', r[2], moved_so_far(rec.base, r[2])
     end
@@ -283,7 +286,7 @@ local function settle(w, st, rec)
     local out, queued = rec.out, rec.status ~= 'waiting'
     local epoch
     if out == 'parked' then
-        epoch = H.changes(w, rec.oa[4])
+        epoch = h_changes(w, rec.oa[4])
     elseif out == 'yielded' or out == 'woke' then
         reserve(st)
     end
@@ -343,7 +346,7 @@ local function round(w, st)
     while st.qh <= last do
         local rec = st.q[st.qh]
         if not rec.out then
-            H.turn(w)
+            h_turn(w)
             local rw, rw0 = rec.rw or NOTHING, rec.rw0 or 1
             st.current = rec
             local ok, a, b = resume(rec.co, unpack(rw, rw0, rw.n))
@@ -397,7 +400,7 @@ local READS = {
 -- that parks again is not traced, so this changes no trace).
 local function wake(w, st)
     local woke = false
-    local now = H.now(w)
+    local now = h_now(w)
     local tasks = st.tasks
     for i = 1, #tasks do
         local rec = tasks[i]
@@ -405,9 +408,9 @@ local function wake(w, st)
             local d = rec.deadline
             local again = rec.out or (d and d <= now)
             if not again then
-                local epoch = H.changes(w, rec.whost)
+                local epoch = h_changes(w, rec.whost)
                 if epoch ~= rec.epoch then
-                    if READS[rec.what] and not H.may_read(w, rec.whost, rec.fd) then
+                    if READS[rec.what] and not h_may_read(w, rec.whost, rec.fd) then
                         rec.epoch = epoch
                     else
                         again = true
