@@ -65,8 +65,8 @@ impl World {
     /// superset of what ends such a wait (anything queued, whatever `SO_RCVLOWAT` says;
     /// an error, end of stream or shutdown; a pending connection; a state other than
     /// connected or listening; a descriptor or host that is gone, a descriptor not a
-    /// socket). `false` means
-    /// the call would surely park again. Looks only, records nothing.
+    /// socket). `false` means the call would surely park again. Looks only, records
+    /// nothing.
     pub(crate) fn may_read(&self, h: usize, fd: Fd) -> bool {
         if h >= self.hosts.len() {
             return true;
