@@ -165,7 +165,7 @@ impl World {
                     s.peer = None;
                     s.st = St::Idle;
                     s.rq_bytes = 0;
-                    let dropped: Vec<Seg> = s.rq.drain(..).collect();
+                    let dropped: Vec<Seg> = s.rq.drain().collect();
                     for seg in dropped {
                         for r in seg.rights {
                             self.unref(r);

@@ -271,8 +271,8 @@ impl World {
         let mut held = Vec::new();
         for &g in &garbage {
             let s = self.s(g);
-            let mut keep = std::collections::VecDeque::new();
-            for mut seg in s.rq.drain(..) {
+            let mut keep = crate::world::SegQueue::default();
+            for mut seg in s.rq.drain() {
                 if seg.rights.is_empty() {
                     keep.push_back(seg);
                 } else {

@@ -622,7 +622,7 @@ impl World {
             skip -= len;
         }
         let Some((i, k)) = found else { return false };
-        let seg = &mut s.rq[i];
+        let seg = s.rq.get_mut(i).expect("found above");
         seg.data.remove(k);
         if seg.data.len() == seg.off && seg.rights.is_empty() {
             s.rq.remove(i);
