@@ -345,30 +345,16 @@ pub(crate) struct Opts {
     pub mif6: u32,
 }
 
-/// A socket. (`repr(C)`, the fields the data paths read on every call first: a call on
-/// a socket whose memory is cold touches few cache lines; see the scale benchmark.)
+/// A socket. (`repr(C)`, the fields the data paths read on every call first — kind,
+/// state, counters, the send queue's head, the buffer sizes, then the receive queue with
+/// its first segment inline: a call on a socket whose memory is cold touches few cache
+/// lines; see the scale benchmark.)
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct Sock {
     pub host: usize,
     /// The other end of a stream connection (or a connected unix datagram peer).
     pub peer_id: Option<ObjId>,
-    pub rq: SegQueue,
-    pub rq_bytes: usize,
-    /// Stream send side: bytes not yet transmitted, bytes in flight, sequence numbers.
-    pub sq: VecDeque<u8>,
-    pub inflight: usize,
-    pub snd_nxt: u64,
-    pub rcv_nxt: u64,
-    /// Stream bytes ever queued / read (offsets for the urgent mark).
-    pub rq_total: u64,
-    pub rd_total: u64,
-    /// Out-of-order stream packets held until contiguous.
-    pub ooo: BTreeMap<u64, Packet>,
-    /// The send sequence number of a pending urgent byte.
-    pub snd_urg: Option<u64>,
-    pub mark: Option<u64>,
-    pub opts: Opts,
     pub family: Family,
     pub ty: SockType,
     pub proto: i32,
@@ -384,6 +370,22 @@ pub(crate) struct Sock {
     pub orphan: bool,
     /// Received urgent byte (not inline) and the stream offset of the mark.
     pub oob: Option<u8>,
+    pub rq_bytes: usize,
+    pub inflight: usize,
+    pub snd_nxt: u64,
+    pub rcv_nxt: u64,
+    /// Stream bytes ever queued / read (offsets for the urgent mark).
+    pub rq_total: u64,
+    pub rd_total: u64,
+    /// Stream send side: bytes not yet transmitted (then `inflight`, the sequence numbers).
+    pub sq: VecDeque<u8>,
+    pub opts: Opts,
+    pub rq: SegQueue,
+    /// Out-of-order stream packets held until contiguous.
+    pub ooo: BTreeMap<u64, Packet>,
+    /// The send sequence number of a pending urgent byte.
+    pub snd_urg: Option<u64>,
+    pub mark: Option<u64>,
     pub local: Option<SockAddr>,
     pub peer: Option<SockAddr>,
     pub backlog: usize,
