@@ -47,16 +47,16 @@ function M.on_gc(fn)
     return setmetatable({}, { __gc = fn })
 end
 
-local function pack(...)
-    return { n = select('#', ...), ... }
-end
-
 -- Raising finalizers for the fuzzers: `b.plant(n)` leaves `n` objects to the collector
 -- whose finalizers raise 'fuzz: armed finalizer' when they run while `b.armed`;
--- `b.call(arm, fn, ...)` calls `fn(...)` armed (or not) and returns its results packed;
--- `b.hits` counts the finalizers that raised. After a protected `b.call`, disarm with the
--- assignment `b.armed = false`, never a function: on Lua 5.2 a call runs a collector step,
--- whose armed finalizer would raise outside the protected call.
+-- `b.call(arm, fn, ...)` calls `fn(...)` armed (or not) and returns its results packed
+-- (the first ten; `n` counts up to the last that is not nil); `b.hits` counts the
+-- finalizers that raised. Disarming is an assignment, never a call or an allocation: on
+-- Lua 5.2 a call runs a collector step, and any allocation may elsewhere, whose armed
+-- finalizer would raise outside the call under test. So `b.call` disarms as soon as
+-- `fn` returns, before it packs the results (a raise there lost them: a descriptor that
+-- `unwrap` or `acceptfd` returned leaked), and after a protected `b.call` that raised,
+-- the caller disarms with `b.armed = false`.
 function M.bombs()
     local b = { hits = 0, armed = false }
     function b.plant(n)
@@ -71,8 +71,14 @@ function M.bombs()
     end
     function b.call(arm, fn, ...)
         b.armed = arm
-        local r = pack(fn(...))
+        local r1, r2, r3, r4, r5, r6, r7, r8, r9, r10 = fn(...)
         b.armed = false
+        local r = { r1, r2, r3, r4, r5, r6, r7, r8, r9, r10 }
+        local n = 10
+        while n > 0 and r[n] == nil do
+            n = n - 1
+        end
+        r.n = n
         return r
     end
     return b
