@@ -402,10 +402,15 @@ local trace = os.getenv('LLSOCKET_FUZZ_TRACE') and io.stderr
 -- Storms: runs of calls during which the collector works continuously (a new cycle as soon
 -- as one ends, big steps), so that finalizers run at the allocations of the calls
 -- themselves: armed ones (made before each call) raise there, meddlers close worlds there.
-local storm, pause, stepmul = 0, nil, nil
+-- A storm also ends after STORM_RULES packet-rule calls: one blocking call can make tens
+-- of thousands of them (a 70 000-byte send through a world made with 1-byte buffers is a
+-- packet per byte), and with the collector running a whole cycle at each allocation every
+-- rule call costs milliseconds (a run took minutes).
+local STORM_RULES = 100
+local storm, storm_rules, pause, stepmul = 0, 0, nil, nil
 local function storm_start(n)
     if storm > 0 then return end
-    storm = n
+    storm, storm_rules = n, STORM_RULES
     pause = collectgarbage('setpause', 0)
     stepmul = collectgarbage('setstepmul', 1000)
 end
@@ -415,6 +420,15 @@ local function storm_tick()
         if storm == 0 then
             collectgarbage('setpause', pause)
             collectgarbage('setstepmul', stepmul)
+        end
+    end
+end
+local function storm_rule()
+    if storm > 0 then
+        storm_rules = storm_rules - 1
+        if storm_rules < 0 then
+            storm = 1
+            storm_tick()
         end
     end
 end
@@ -781,6 +795,7 @@ local function rule_fn(depth, wid_own)
     local verdict = pick(VERDICTS)
     local arg1, arg2 = any(), any()
     return function(pkt, rng)
+        storm_rule()
         if type(pkt) == 'table' then
             local _ = { pkt.time, pkt.src, pkt.dst, pkt.payload, pkt.flags, pkt.attempt, pkt.len }
         end
