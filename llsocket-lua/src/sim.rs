@@ -1227,8 +1227,9 @@ unsafe extern "C-unwind" fn w_now(l: *mut lua_State) -> c_int {
 unsafe extern "C-unwind" fn w_advance(l: *mut lua_State) -> c_int {
     let wp = check_world(l, 1);
     let d = check_ms(l, 2, 2, "");
-    let w = live(l, wp);
-    guard(l, || w.sim.advance(d));
+    // (its own reference: a rule run on the way may drop the state, see `w_gc`)
+    let sim = live(l, wp).sim.clone();
+    guard(l, move || sim.advance(d));
     // (a rule that failed on the way is reported now)
     if let Some(sh) = shared_of(wp) {
         crate::sim_rules::raise_pending(l, sh);
@@ -1491,8 +1492,11 @@ unsafe extern "C-unwind" fn w_gc(l: *mut lua_State) -> c_int {
     lua_pop(l, 1);
     if same {
         if let Some(sh) = shared_of(p) {
-            // (a rule of this world may be running: a socket call of one of its hosts
-            // holds the world alive then, and the rule releases its thread itself)
+            // A rule of this world may be running (the collector cannot run this then, but
+            // a program can call it by hand): every call that can run the world's rules
+            // holds a reference to the world of its own — a socket call its host's, the
+            // world's `advance` and the scheduler's step a clone of the `Sim` — so the
+            // world outlives the call, and the rule releases its thread itself.
             crate::sim_rules::release(l, 0, sh);
         }
         let taken = ((*p).state.take(), (*p).shared.take());
@@ -1747,8 +1751,9 @@ unsafe extern "C-unwind" fn h_now(l: *mut lua_State) -> c_int {
 unsafe extern "C-unwind" fn h_step(l: *mut lua_State) -> c_int {
     let wp = check_world(l, 1);
     let lim = (lua_type(l, 2) == LUA_TNUMBER).then(|| lua_tointeger(l, 2).max(0) as u64);
-    let w = live(l, wp);
-    let r = guard(l, || w.sim.task_step(lim.map(Duration::from_nanos)));
+    // (its own reference: a rule run on the way may drop the state, see `w_gc`)
+    let sim = live(l, wp).sim.clone();
+    let r = guard(l, move || sim.task_step(lim.map(Duration::from_nanos)));
     // (a rule that failed on the way is reported now: the run raises it)
     if let Some(sh) = shared_of(wp) {
         crate::sim_rules::raise_pending(l, sh);

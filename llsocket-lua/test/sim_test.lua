@@ -669,6 +669,44 @@ t.case('rules: a dropped TCP segment is retransmitted (the rule sees attempt 1)'
     c:close(); s:close()
 end)
 
+-- `__gc` called by hand (every metamethod can be) inside one of the world's own rules,
+-- while `world:advance` runs that world: with no host or socket of the world left, the
+-- world's state held its last reference, and dropping it then freed the world under the
+-- running call (found by fuzz_sim.lua: a later rule lookup read freed memory; here a
+-- segfault). The call holds its own reference now: it finishes, and the world is gone.
+t.case('rules: the world collected by hand inside its own rule, during world:advance', function()
+    local w = world(4)
+    local gc, armed, seen = debug.getmetatable(w).__gc, false, 0
+    w:rule(function(p)
+        if p.flags:find('S') then return end -- (the handshake goes through)
+        if armed then
+            seen = seen + 1
+            if seen == 1 then
+                gc(w)
+                -- (reuse the freed memory, as the fuzzer's calls did)
+                for i = 1, 20 do
+                    local o = sim.new({ seed = i })
+                    for j = 1, 5 do o:host('h' .. j) end
+                    o:close()
+                end
+            end
+        end
+        return 'drop' -- (retransmitted by the closed sockets until they give up)
+    end)
+    do
+        local a, b = w:host('a'), w:host('b')
+        local c, s, l = tcp(a, b, 80)
+        t.eq(c:send('x'), 1)
+        c:close(); s:close(); l:close()
+    end
+    collectgarbage(); collectgarbage() -- (no host table, no socket: the world's state holds it)
+    armed = true
+    w:advance(60000)
+    t.eq(seen, 1) -- (the rules of a world that is gone do not run: its packets pass)
+    t.is_true(w:closed())
+    t.raises(function() w:advance(1) end, 'this world is gone')
+end)
+
 t.case('rules: a link rule sees one direction only; remove_rule', function()
     local w, a, b, x, y, to = udp_world(4)
     local back = a.addrinfo.inet(a.ipv4, 1)

@@ -332,9 +332,11 @@ local function any_gone(involved)
     return false
 end
 
+local calls, raised = 0, 0
 local function fail(kind, name, msg)
     if #bad < 50 then
-        bad[#bad + 1] = kind .. ': ' .. name .. ': ' .. msg
+        -- (the number of the call, as LLSOCKET_FUZZ_TRACE=1 names it)
+        bad[#bad + 1] = kind .. ': ' .. name .. ' (call ' .. (calls + 1) .. '): ' .. msg
     elseif #bad == 50 then
         bad[#bad + 1] = '... (more)'
     end
@@ -379,7 +381,6 @@ local function is_enetdown(v)
     return ok2 and type(inner) == 'table' and rawget(inner, 'code') == ENETDOWN
 end
 
-local calls, raised = 0, 0
 -- The watchdog: a top-level call still running after WATCH seconds of CPU (a loop in Lua
 -- code, such as the scheduler's, that never ends) is stopped and reported by name. (A loop
 -- in the module's Rust code shows as the caller's time-out instead.)
