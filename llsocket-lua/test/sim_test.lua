@@ -707,6 +707,45 @@ t.case('rules: the world collected by hand inside its own rule, during world:adv
     t.raises(function() w:advance(1) end, 'this world is gone')
 end)
 
+-- The same inside a close left for later: sockets collected while a rule runs are closed
+-- at the next call into their world, whose reset a rule sees; that rule removes itself and
+-- collects the world by hand, so the call that ran the closes finds the world gone (and
+-- two removals pending: the rules' closures go, the shared state stays with the hosts).
+t.case('rules: the world collected by hand inside a rule run by a deferred close', function()
+    local w = world(5)
+    local gc, phase, r1 = debug.getmetatable(w).__gc, 0, nil
+    local a, b = w:host('a'), w:host('b')
+    local c, s, l = tcp(a, b, 80)
+    local r2 = w:rule(function() end)
+    r1 = w:rule(function(p)
+        if phase == 0 and p.payload == 'x' then
+            return 'drop' -- (sent again by world:advance, with no socket on the stack)
+        elseif phase == 1 and p.payload == 'x' then
+            phase = 2
+            t.is_true(w:remove_rule(r2)) -- (pending: the world is busy)
+            a, b, c, s, l = nil, nil, nil, nil, nil
+            collectgarbage(); collectgarbage() -- (their closes wait for the next call)
+        elseif phase == 3 and p.flags:find('[FR]') then
+            phase = 4
+            t.is_true(w:remove_rule(r1))
+            gc(w)
+            for i = 1, 20 do -- (reuse freed memory)
+                local o = sim.new({ seed = i })
+                for j = 1, 5 do o:host('h' .. j) end
+                o:close()
+            end
+        end
+    end)
+    t.eq(c:send('x'), 1)
+    phase = 1
+    w:advance(1000)
+    t.eq(phase, 2)
+    phase = 3
+    t.raises(function() w:now() end, 'this world is gone') -- (the closes run first: a reset)
+    t.eq(phase, 4)
+    t.is_true(w:closed())
+end)
+
 t.case('rules: a link rule sees one direction only; remove_rule', function()
     local w, a, b, x, y, to = udp_world(4)
     local back = a.addrinfo.inet(a.ipv4, 1)
