@@ -18,7 +18,7 @@ use crate::addr::{as_family, canon, canon_ip, in_sim_net, is_broadcast, segment,
 use crate::capture::{self, MAX_CHUNK, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG};
 use crate::rules::{Fate, PacketInfo, Proto, TcpFlags};
 use crate::types::{Body, Nanos, ObjId, Packet};
-use crate::world::{Ev, Seg, St, World};
+use crate::world::{Ev, Seg, SegMeta, St, World};
 
 const MS: Nanos = 1_000_000;
 const SEC: Nanos = 1_000_000_000;
@@ -434,14 +434,7 @@ impl World {
         if n > 0 {
             s.rq_total += n as u64;
             s.rq_bytes += n;
-            s.rq.push_back(Seg {
-                data,
-                off: 0,
-                from: None,
-                src: None,
-                rights: Vec::new(),
-                ts: now,
-            });
+            s.rq.push_back(Seg::data(data, now));
         }
         let host = s.host;
         if let Some((at, b)) = urg {
@@ -917,14 +910,14 @@ impl World {
             }
             let fam = s.family;
             s.rq_bytes += len;
-            s.rq.push_back(Seg {
-                data: data.clone(),
-                off: 0,
-                from: Some(as_family(&src, fam)),
-                src: None,
-                rights: Vec::new(),
-                ts: now,
-            });
+            s.rq.push_back(Seg::with(
+                data.clone(),
+                now,
+                SegMeta {
+                    from: Some(as_family(&src, fam)),
+                    ..SegMeta::default()
+                },
+            ));
             let host = s.host;
             self.tr(host, "dgram", id as i64, len as i64);
         }

@@ -8,7 +8,7 @@ use llsocket_api::{Errno, Family, Fd, MsgFlags, Result, SockAddr, SockType, Unix
 use super::{check_unix_len, take_err, timeout_of, Got, MSG_CMSG_CLOEXEC, SCM_MAX_FD};
 use crate::addr::canon;
 use crate::types::ObjId;
-use crate::world::{Seg, St, World};
+use crate::world::{Seg, SegMeta, St, World};
 
 impl World {
     pub(crate) fn op_sendmsg(
@@ -167,7 +167,7 @@ impl World {
                     s.rq_bytes = 0;
                     let dropped: Vec<Seg> = s.rq.drain().collect();
                     for seg in dropped {
-                        for r in seg.rights {
+                        for r in seg.into_rights() {
                             self.unref(r);
                         }
                     }
@@ -203,14 +203,15 @@ impl World {
             let now = w.now;
             let t = w.s(target);
             t.rq_bytes += data.len();
-            t.rq.push_back(Seg {
-                data: data.to_vec(),
-                off: 0,
-                from: from.clone(),
-                src: Some(id),
-                rights: rights.take().unwrap_or_default(),
-                ts: now,
-            });
+            t.rq.push_back(Seg::with(
+                data.to_vec(),
+                now,
+                SegMeta {
+                    from: from.clone(),
+                    src: Some(id),
+                    rights: rights.take().unwrap_or_default(),
+                },
+            ));
             w.capture_unix(id, target, data);
             Some(Ok(data.len()))
         })
@@ -422,15 +423,15 @@ impl World {
                 if real > cap {
                     g.flags |= MsgFlags::TRUNC;
                 }
-                g.src = seg.src;
+                g.src = seg.src();
                 g.addr = if seqpacket && !unix {
                     None
                 } else {
-                    seg.from.clone()
+                    seg.from().cloned()
                 };
                 g.ts = Some(seg.ts);
                 if peek {
-                    g.rights.clone_from(&seg.rights);
+                    g.rights = seg.rights().to_vec();
                     for &r in &g.rights.clone() {
                         if let Some(o) = w.objs.get_mut(&r) {
                             o.refs += 1;
@@ -439,7 +440,7 @@ impl World {
                 } else {
                     let seg = s.rq.pop_front().expect("front exists");
                     s.rq_bytes -= real;
-                    g.rights = seg.rights;
+                    g.rights = seg.into_rights();
                 }
                 return Some(Ok(()));
             }

@@ -218,7 +218,7 @@ impl World {
             .collect();
         for &u in &unix {
             for seg in &self.sr(u).rq {
-                for &r in &seg.rights {
+                for &r in seg.rights() {
                     *queued.entry(r).or_default() += 1;
                 }
             }
@@ -236,7 +236,7 @@ impl World {
         let mut internal: std::collections::BTreeMap<ObjId, u32> = Default::default();
         for &c in &candidates {
             for seg in &self.sr(c).rq {
-                for &r in &seg.rights {
+                for &r in seg.rights() {
                     if candidates.contains(&r) {
                         *internal.entry(r).or_default() += 1;
                     }
@@ -254,7 +254,7 @@ impl World {
                 .sr(a)
                 .rq
                 .iter()
-                .flat_map(|s| s.rights.iter().copied())
+                .flat_map(|s| s.rights().iter().copied())
                 .collect();
             for r in inside {
                 if candidates.contains(&r) && reached.insert(r) {
@@ -273,10 +273,10 @@ impl World {
             let s = self.s(g);
             let mut keep = crate::world::SegQueue::default();
             for mut seg in s.rq.drain() {
-                if seg.rights.is_empty() {
+                if seg.rights().is_empty() {
                     keep.push_back(seg);
                 } else {
-                    held.append(&mut seg.rights);
+                    held.append(&mut seg.take_rights());
                 }
             }
             s.rq_bytes = keep.iter().map(|x| x.data.len() - x.off).sum();

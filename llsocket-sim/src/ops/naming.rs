@@ -247,7 +247,7 @@ impl World {
                 s.fin_sent = false;
                 s.fin_first = false;
                 // tcp_disconnect also purges both queues: a new connection starts clean.
-                let rights: Vec<ObjId> = s.rq.drain().flat_map(|x| x.rights).collect();
+                let rights: Vec<ObjId> = s.rq.drain().flat_map(Seg::into_rights).collect();
                 s.rq_bytes = 0;
                 s.sq.clear();
                 s.inflight = 0;
@@ -423,7 +423,7 @@ impl World {
         s.rq_bytes = 0;
         let dropped: Vec<Seg> = s.rq.drain().collect();
         for seg in dropped {
-            for r in seg.rights {
+            for r in seg.into_rights() {
                 self.unref(r);
             }
         }

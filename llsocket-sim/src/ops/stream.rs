@@ -6,7 +6,7 @@ use llsocket_api::{Errno, Fd, MsgFlags, Result, SockType};
 
 use super::{take_err, timeout_of, Got};
 use crate::types::{Nanos, ObjId};
-use crate::world::{Kind, Seg, St, World};
+use crate::world::{Kind, Seg, SegMeta, St, World};
 
 impl World {
     /// Free send space of a connected stream socket.
@@ -185,14 +185,7 @@ impl World {
         p.rcv_nxt += n as u64;
         p.rq_total += n as u64;
         p.rq_bytes += n;
-        p.rq.push_back(Seg {
-            data: b,
-            off: 0,
-            from: None,
-            src: None,
-            rights: Vec::new(),
-            ts: now,
-        });
+        p.rq.push_back(Seg::data(b, now));
         let host = p.host;
         self.tr(host, "data", peer as i64, n as i64);
         Some(n)
@@ -228,14 +221,15 @@ impl World {
             p.rq_bytes += bytes.len();
             let rights = rights.take().unwrap_or_default();
             if !bytes.is_empty() || !rights.is_empty() {
-                p.rq.push_back(Seg {
-                    data: bytes,
-                    off: 0,
-                    from,
-                    src: Some(id),
-                    rights,
-                    ts: now,
-                });
+                p.rq.push_back(Seg::with(
+                    bytes,
+                    now,
+                    SegMeta {
+                        from,
+                        src: Some(id),
+                        rights,
+                    },
+                ));
             }
             if let Some((at, b)) = urg {
                 self.urgent_arrives(peer, at, b);
@@ -326,11 +320,11 @@ impl World {
             if cap == 0 && zero_ready {
                 let s = w.s(id);
                 if let Some(seg) = s.rq.front_mut() {
-                    g.addr.clone_from(&seg.from);
-                    g.src = seg.src;
+                    g.addr = seg.from().cloned();
+                    g.src = seg.src();
                     // Linux detaches a segment's descriptors even on a zero-length read.
                     if !peek && seg.off == 0 {
-                        g.rights = std::mem::take(&mut seg.rights);
+                        g.rights = seg.take_rights();
                     }
                 }
                 if peek && s.is_unix() {
@@ -480,7 +474,7 @@ impl World {
         let mut n = 0;
         while n < want {
             let Some(seg) = s.rq.front_mut() else { break };
-            debug_assert!(seg.from.is_none() && seg.src.is_none() && seg.rights.is_empty());
+            debug_assert!(seg.from().is_none() && seg.src().is_none() && seg.rights().is_empty());
             let take = (seg.data.len() - seg.off).min(want - n);
             put(&seg.data[seg.off..seg.off + take], seg.ts);
             seg.off += take;
@@ -525,12 +519,12 @@ impl World {
                 }
                 // Unix streams never glue a segment carrying descriptors to others;
                 // a peek reports (duplicates) the descriptors it reaches.
-                if skip == 0 && seg.off == 0 && !seg.rights.is_empty() {
+                if skip == 0 && seg.off == 0 && !seg.rights().is_empty() {
                     if n > 0 {
                         break;
                     }
-                    g.rights.clone_from(&seg.rights);
-                    bumped.clone_from(&seg.rights);
+                    g.rights = seg.rights().to_vec();
+                    bumped = seg.rights().to_vec();
                 }
                 let take = (len - skip).min(want - n);
                 if !g.discard {
@@ -538,8 +532,8 @@ impl World {
                         .extend_from_slice(&seg.data[seg.off + skip..seg.off + skip + take]);
                 }
                 if g.addr.is_none() && g.src.is_none() {
-                    g.addr.clone_from(&seg.from);
-                    g.src = seg.src;
+                    g.addr = seg.from().cloned();
+                    g.src = seg.src();
                 }
                 n += take;
                 skip = 0;
@@ -565,15 +559,15 @@ impl World {
         }
         while n < want {
             let Some(seg) = s.rq.front_mut() else { break };
-            if seg.off == 0 && !seg.rights.is_empty() {
+            if seg.off == 0 && !seg.rights().is_empty() {
                 if n > 0 {
                     break;
                 }
-                g.rights = std::mem::take(&mut seg.rights);
+                g.rights = seg.take_rights();
             }
             if g.addr.is_none() && g.src.is_none() {
-                g.addr.clone_from(&seg.from);
-                g.src = seg.src;
+                g.addr = seg.from().cloned();
+                g.src = seg.src();
             }
             if g.ts.is_none() {
                 g.ts = Some(seg.ts);
@@ -624,7 +618,7 @@ impl World {
         let Some((i, k)) = found else { return false };
         let seg = s.rq.get_mut(i).expect("found above");
         seg.data.remove(k);
-        if seg.data.len() == seg.off && seg.rights.is_empty() {
+        if seg.data.len() == seg.off && seg.rights().is_empty() {
             s.rq.remove(i);
         }
         s.rq_bytes -= 1;
@@ -649,8 +643,8 @@ impl World {
                 if stop_at_mark && s.mark.is_some_and(|m| m >= lo && m < at + len as u64) {
                     return None;
                 }
-                if seg.off == 0 && !seg.rights.is_empty() {
-                    return Some(seg.rights.clone());
+                if seg.off == 0 && !seg.rights().is_empty() {
+                    return Some(seg.rights().to_vec());
                 }
             }
             start += len;
