@@ -18,7 +18,7 @@ use crate::addr::{as_family, canon, canon_ip, in_sim_net, is_broadcast, segment,
 use crate::capture::{self, MAX_CHUNK, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG};
 use crate::rules::{Fate, PacketInfo, Proto, TcpFlags};
 use crate::types::{Body, Nanos, ObjId, Packet};
-use crate::world::{Ev, Seg, SegMeta, St, World};
+use crate::world::{Ev, Seg, St, World};
 
 const MS: Nanos = 1_000_000;
 const SEC: Nanos = 1_000_000_000;
@@ -908,17 +908,13 @@ impl World {
                 self.tr(host, "rcvbuf-drop", id as i64, len as i64);
                 continue;
             }
-            let fam = s.family;
+            let (fam, host) = (s.family, s.host);
+            let mut b = self.buffer();
+            b.extend_from_slice(&data);
+            let seg = self.seg_with(b, now, Some(as_family(&src, fam)), None, Vec::new());
+            let s = self.s(id);
             s.rq_bytes += len;
-            s.rq.push_back(Seg::with(
-                data.clone(),
-                now,
-                SegMeta {
-                    from: Some(as_family(&src, fam)),
-                    ..SegMeta::default()
-                },
-            ));
-            let host = s.host;
+            s.rq.push_back(seg);
             self.tr(host, "dgram", id as i64, len as i64);
         }
     }

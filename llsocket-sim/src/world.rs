@@ -230,14 +230,14 @@ impl Seg {
             meta: None,
         }
     }
-    /// A segment with what `meta` says (boxed only when it says anything).
-    pub(crate) fn with(data: Vec<u8>, ts: Nanos, meta: SegMeta) -> Seg {
-        let empty = meta.from.is_none() && meta.src.is_none() && meta.rights.is_empty();
+    /// A segment with what `meta` says (see [`World::seg_with`]: the box from a pool, and
+    /// only when it says anything).
+    fn with_meta(data: Vec<u8>, ts: Nanos, meta: Option<Box<SegMeta>>) -> Seg {
         Seg {
             data,
             off: 0,
             ts,
-            meta: (!empty).then(|| Box::new(meta)),
+            meta,
         }
     }
     #[inline]
@@ -565,6 +565,9 @@ pub(crate) struct World {
     /// once read, so the data path allocates nothing in a steady state.
     pub rx_buf: Vec<u8>,
     pub spare: Vec<Vec<u8>>,
+    /// Spare [`SegMeta`] boxes (datagrams carry one each: no allocation per datagram).
+    #[allow(clippy::vec_box)] // (the boxes are what is reused)
+    spare_meta: Vec<Box<SegMeta>>,
     pub trace: Trace,
     pub hosts: Vec<HostState>,
     pub objs: Slab,
@@ -659,6 +662,7 @@ impl World {
             events: BTreeMap::new(),
             rx_buf: Vec::new(),
             spare: Vec::new(),
+            spare_meta: Vec::new(),
             trace: Trace::new(cfg.keep_trace, cfg.trace_payloads),
             hosts: Vec::new(),
             objs: Slab::default(),
@@ -719,6 +723,41 @@ impl World {
             b.clear();
             spare.push(b);
         }
+    }
+
+    /// A received segment with its sender's address, sending socket and descriptors; what
+    /// carries none of them is plain data (no box), the box otherwise comes from a pool.
+    pub(crate) fn seg_with(
+        &mut self,
+        data: Vec<u8>,
+        ts: Nanos,
+        from: Option<SockAddr>,
+        src: Option<ObjId>,
+        rights: Vec<ObjId>,
+    ) -> Seg {
+        if from.is_none() && src.is_none() && rights.is_empty() {
+            return Seg::data(data, ts);
+        }
+        let mut m = self.spare_meta.pop().unwrap_or_default();
+        m.from = from;
+        m.src = src;
+        m.rights = rights;
+        Seg::with_meta(data, ts, Some(m))
+    }
+
+    /// A segment read to its end: its descriptors, its buffer and box kept for reuse.
+    pub(crate) fn retire(&mut self, seg: Seg) -> Vec<ObjId> {
+        World::recycle(&mut self.spare, seg.data);
+        let Some(mut m) = seg.meta else {
+            return Vec::new();
+        };
+        let rights = std::mem::take(&mut m.rights);
+        m.from = None;
+        m.src = None;
+        if self.spare_meta.len() < 16 {
+            self.spare_meta.push(m);
+        }
+        rights
     }
 
     // ---- events ------------------------------------------------------------------
@@ -1498,17 +1537,16 @@ mod tests {
         use super::SegMeta;
         #[cfg(target_pointer_width = "64")]
         assert_eq!(std::mem::size_of::<Seg>(), 48);
-        let empty = Seg::with(vec![1], 0, SegMeta::default());
-        assert!(empty.meta.is_none(), "nothing to say: nothing boxed");
+        let empty = Seg::data(vec![1], 0);
         assert!(empty.from().is_none() && empty.src().is_none() && empty.rights().is_empty());
-        let mut s = Seg::with(
+        let mut s = Seg::with_meta(
             vec![2],
             5,
-            SegMeta {
+            Some(Box::new(SegMeta {
                 from: None,
                 src: Some(7),
                 rights: vec![8, 9],
-            },
+            })),
         );
         assert_eq!((s.src(), s.rights(), s.ts), (Some(7), &[8, 9][..], 5));
         assert_eq!(s.take_rights(), vec![8, 9]);
@@ -1516,13 +1554,13 @@ mod tests {
             s.rights().is_empty() && s.src() == Some(7),
             "taken: only the rights"
         );
-        let s = Seg::with(
+        let s = Seg::with_meta(
             vec![3],
             0,
-            SegMeta {
+            Some(Box::new(SegMeta {
                 rights: vec![4],
                 ..SegMeta::default()
-            },
+            })),
         );
         assert_eq!(s.into_rights(), vec![4]);
         assert!(Seg::data(vec![], 0).into_rights().is_empty());

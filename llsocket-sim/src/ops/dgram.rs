@@ -8,7 +8,7 @@ use llsocket_api::{Errno, Family, Fd, MsgFlags, Result, SockAddr, SockType, Unix
 use super::{check_unix_len, take_err, timeout_of, Got, MSG_CMSG_CLOEXEC, SCM_MAX_FD};
 use crate::addr::canon;
 use crate::types::ObjId;
-use crate::world::{Seg, SegMeta, St, World};
+use crate::world::{Seg, St, World};
 
 impl World {
     pub(crate) fn op_sendmsg(
@@ -201,17 +201,18 @@ impl World {
                 return None;
             }
             let now = w.now;
+            let mut b = w.buffer();
+            b.extend_from_slice(data);
+            let seg = w.seg_with(
+                b,
+                now,
+                from.clone(),
+                Some(id),
+                rights.take().unwrap_or_default(),
+            );
             let t = w.s(target);
             t.rq_bytes += data.len();
-            t.rq.push_back(Seg::with(
-                data.to_vec(),
-                now,
-                SegMeta {
-                    from: from.clone(),
-                    src: Some(id),
-                    rights: rights.take().unwrap_or_default(),
-                },
-            ));
+            t.rq.push_back(seg);
             w.capture_unix(id, target, data);
             Some(Ok(data.len()))
         })
@@ -440,7 +441,7 @@ impl World {
                 } else {
                     let seg = s.rq.pop_front().expect("front exists");
                     s.rq_bytes -= real;
-                    g.rights = seg.into_rights();
+                    g.rights = w.retire(seg);
                 }
                 return Some(Ok(()));
             }

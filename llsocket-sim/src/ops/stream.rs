@@ -6,7 +6,7 @@ use llsocket_api::{Errno, Fd, MsgFlags, Result, SockType};
 
 use super::{take_err, timeout_of, Got};
 use crate::types::{Nanos, ObjId};
-use crate::world::{Kind, Seg, SegMeta, St, World};
+use crate::world::{Kind, Seg, St, World};
 
 impl World {
     /// Free send space of a connected stream socket.
@@ -213,23 +213,19 @@ impl World {
             let from = self.sr(id).local.clone();
             self.capture_unix(id, peer, chunk);
             let now = self.now;
-            let p = self.s(peer);
-            let bytes = chunk.to_vec();
-            let urg = (urgent && !bytes.is_empty())
-                .then(|| (p.rq_total + bytes.len() as u64 - 1, bytes[bytes.len() - 1]));
-            p.rq_total += bytes.len() as u64;
-            p.rq_bytes += bytes.len();
             let rights = rights.take().unwrap_or_default();
-            if !bytes.is_empty() || !rights.is_empty() {
-                p.rq.push_back(Seg::with(
-                    bytes,
-                    now,
-                    SegMeta {
-                        from,
-                        src: Some(id),
-                        rights,
-                    },
-                ));
+            let n = chunk.len();
+            let seg = (n > 0 || !rights.is_empty()).then(|| {
+                let mut b = self.buffer();
+                b.extend_from_slice(chunk);
+                self.seg_with(b, now, from, Some(id), rights)
+            });
+            let p = self.s(peer);
+            let urg = (urgent && n > 0).then(|| (p.rq_total + n as u64 - 1, chunk[n - 1]));
+            p.rq_total += n as u64;
+            p.rq_bytes += n;
+            if let Some(seg) = seg {
+                p.rq.push_back(seg);
             }
             if let Some((at, b)) = urg {
                 self.urgent_arrives(peer, at, b);
