@@ -265,16 +265,19 @@ impl Seg {
     }
 }
 
-/// A receive queue of [`Seg`]s: the first one inside the socket, the rest in a ring. A
-/// connection's queue mostly holds one segment at a time, which then lives in the lines
-/// of the socket that every call reads anyway (no buffer of its own to miss in the cache
-/// when the world holds many connections). Invariant: `head` is `None` only when the
-/// queue is empty.
+/// A receive queue of [`Seg`]s: the first one inside the socket, the rest in a ring
+/// allocated on first use (a pointer in the socket). A connection's queue mostly holds one
+/// segment at a time, which then lives in the lines of the socket that every call reads
+/// anyway (no buffer of its own to miss in the cache when the world holds many
+/// connections). Invariant: `head` is `None` only when the queue is empty.
 #[derive(Debug, Default)]
 pub(crate) struct SegQueue {
     head: Option<Seg>,
-    rest: VecDeque<Seg>,
+    #[allow(clippy::box_collection)] // (a thin pointer: the ring is rarely needed)
+    rest: Option<Box<VecDeque<Seg>>>,
 }
+
+type RestIter<'a> = std::iter::Flatten<std::option::IntoIter<&'a VecDeque<Seg>>>;
 
 impl SegQueue {
     #[inline]
@@ -286,7 +289,7 @@ impl SegQueue {
         if self.head.is_none() {
             self.head = Some(seg);
         } else {
-            self.rest.push_back(seg);
+            self.rest.get_or_insert_with(Box::default).push_back(seg);
         }
     }
     #[inline]
@@ -296,38 +299,40 @@ impl SegQueue {
     #[inline]
     pub(crate) fn pop_front(&mut self) -> Option<Seg> {
         let head = self.head.take();
-        if !self.rest.is_empty() {
-            self.head = self.rest.pop_front();
+        if let Some(rest) = self.rest.as_mut() {
+            self.head = rest.pop_front();
         }
         head
     }
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Seg> {
-        self.head.iter().chain(self.rest.iter())
+        self.into_iter()
     }
     pub(crate) fn get_mut(&mut self, i: usize) -> Option<&mut Seg> {
         match i {
             0 => self.head.as_mut(),
-            _ => self.rest.get_mut(i - 1),
+            _ => self.rest.as_mut()?.get_mut(i - 1),
         }
     }
     pub(crate) fn remove(&mut self, i: usize) -> Option<Seg> {
         match i {
             0 => self.pop_front(),
-            _ => self.rest.remove(i - 1),
+            _ => self.rest.as_mut()?.remove(i - 1),
         }
     }
     /// Takes every segment out, in order.
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = Seg> + '_ {
-        self.head.take().into_iter().chain(self.rest.drain(..))
+        let rest = self.rest.take().map(|r| *r).unwrap_or_default();
+        self.head.take().into_iter().chain(rest)
     }
 }
 
 impl<'a> IntoIterator for &'a SegQueue {
     type Item = &'a Seg;
-    type IntoIter =
-        std::iter::Chain<std::option::Iter<'a, Seg>, std::collections::vec_deque::Iter<'a, Seg>>;
+    type IntoIter = std::iter::Chain<std::option::Iter<'a, Seg>, RestIter<'a>>;
     fn into_iter(self) -> Self::IntoIter {
-        self.head.iter().chain(self.rest.iter())
+        self.head
+            .iter()
+            .chain(self.rest.as_deref().into_iter().flatten())
     }
 }
 
@@ -336,7 +341,30 @@ impl IntoIterator for SegQueue {
     type IntoIter =
         std::iter::Chain<std::option::IntoIter<Seg>, std::collections::vec_deque::IntoIter<Seg>>;
     fn into_iter(self) -> Self::IntoIter {
-        self.head.into_iter().chain(self.rest)
+        let rest = self.rest.map(|r| *r).unwrap_or_default();
+        self.head.into_iter().chain(rest)
+    }
+}
+
+/// A TCP receiver's out-of-order segments by sequence number, the map allocated on first
+/// use (a pointer in the socket: in order is the rule).
+#[derive(Debug, Default)]
+#[allow(clippy::box_collection)] // (a thin pointer: the map is rarely needed)
+pub(crate) struct OooQueue(Option<Box<BTreeMap<u64, Packet>>>);
+
+impl OooQueue {
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|m| m.is_empty())
+    }
+    pub(crate) fn insert(&mut self, seq: u64, p: Packet) {
+        self.0.get_or_insert_with(Box::default).insert(seq, p);
+    }
+    pub(crate) fn remove(&mut self, seq: &u64) -> Option<Packet> {
+        self.0.as_mut()?.remove(seq)
+    }
+    pub(crate) fn clear(&mut self) {
+        self.0 = None;
     }
 }
 
@@ -437,7 +465,7 @@ pub(crate) struct Sock {
     pub sq: VecDeque<u8>,
     pub rq: SegQueue,
     /// Out-of-order stream packets held until contiguous.
-    pub ooo: BTreeMap<u64, Packet>,
+    pub ooo: OooQueue,
     /// The send sequence number of a pending urgent byte.
     pub snd_urg: Option<u64>,
     pub mark: Option<u64>,
@@ -1109,7 +1137,7 @@ impl World {
             inflight: 0,
             snd_nxt: 0,
             rcv_nxt: 0,
-            ooo: BTreeMap::new(),
+            ooo: OooQueue::default(),
             snd_urg: None,
             oob: None,
             mark: None,
