@@ -62,7 +62,7 @@ const SAFETY_DIR: &str = "llsocket-lua/test/safety";
 const FUZZ_SEEDS: u64 = 8;
 const FUZZ_CALLS: &str = "20000";
 /// The same for the simulator's fuzzer (`fuzz_sim.lua`), and the calls of its valgrind run.
-const SIM_FUZZ_SEEDS: u64 = 2;
+const SIM_FUZZ_SEEDS: u64 = 4;
 const SIM_FUZZ_CALLS: &str = "40000";
 const SIM_FUZZ_VALGRIND_CALLS: &str = "4000";
 /// Time limit of one safety script (a hang fails the row) and the address-space limits (KiB):
