@@ -434,7 +434,7 @@ impl World {
         if n > 0 {
             s.rq_total += n as u64;
             s.rq_bytes += n;
-            s.rq.push_back(Seg::data(data, now));
+            s.rq.push_back(Seg::plain(data, now));
         }
         let host = s.host;
         if let Some((at, b)) = urg {

@@ -220,9 +220,9 @@ pub(crate) struct SegMeta {
 }
 
 impl Seg {
-    /// A segment of stream data (no address, no descriptors).
+    /// A segment of plain data: no address, no sending socket, no descriptors (TCP).
     #[inline]
-    pub(crate) fn data(data: Vec<u8>, ts: Nanos) -> Seg {
+    pub(crate) fn plain(data: Vec<u8>, ts: Nanos) -> Seg {
         Seg {
             data,
             off: 0,
@@ -764,7 +764,7 @@ impl World {
         rights: Vec<ObjId>,
     ) -> Seg {
         if from.is_none() && src.is_none() && rights.is_empty() {
-            return Seg::data(data, ts);
+            return Seg::plain(data, ts);
         }
         let mut m = self.spare_meta.pop().unwrap_or_default();
         m.from = from;
@@ -1557,7 +1557,7 @@ mod tests {
     use super::{Seg, SegQueue};
 
     fn seg(b: u8) -> Seg {
-        Seg::data(vec![b], 0)
+        Seg::plain(vec![b], 0)
     }
 
     #[test]
@@ -1565,7 +1565,7 @@ mod tests {
         use super::SegMeta;
         #[cfg(target_pointer_width = "64")]
         assert_eq!(std::mem::size_of::<Seg>(), 48);
-        let empty = Seg::data(vec![1], 0);
+        let empty = Seg::plain(vec![1], 0);
         assert!(empty.from().is_none() && empty.src().is_none() && empty.rights().is_empty());
         let mut s = Seg::with_meta(
             vec![2],
@@ -1591,7 +1591,7 @@ mod tests {
             })),
         );
         assert_eq!(s.into_rights(), vec![4]);
-        assert!(Seg::data(vec![], 0).into_rights().is_empty());
+        assert!(Seg::plain(vec![], 0).into_rights().is_empty());
     }
 
     fn bytes(q: &SegQueue) -> Vec<u8> {

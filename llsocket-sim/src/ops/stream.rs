@@ -185,7 +185,7 @@ impl World {
         p.rcv_nxt += n as u64;
         p.rq_total += n as u64;
         p.rq_bytes += n;
-        p.rq.push_back(Seg::data(b, now));
+        p.rq.push_back(Seg::plain(b, now));
         let host = p.host;
         self.tr(host, "data", peer as i64, n as i64);
         Some(n)
