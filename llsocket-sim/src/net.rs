@@ -482,6 +482,18 @@ impl World {
         }
     }
 
+    /// [`World::pump`] for a socket that has something to send — queued bytes or a FIN
+    /// not yet sent — and nothing for one that has not (a receive's window update: most
+    /// often the peer has sent everything already).
+    #[inline]
+    pub(crate) fn pump_pending(&mut self, id: ObjId) {
+        if matches!(self.objs.get(&id).map(|o| &o.kind),
+            Some(crate::world::Kind::Sock(s)) if !s.sq.is_empty() || (s.fin_pending && !s.fin_sent))
+        {
+            self.pump(id);
+        }
+    }
+
     /// Moves a TCP sender's queued bytes onto the wire, as far as the peer's window allows.
     pub(crate) fn pump(&mut self, id: ObjId) {
         loop {

@@ -425,7 +425,7 @@ impl World {
         // Reading opened the window: let the peer send what it has queued.
         if self.exists(id) && !peek {
             if let Some(p) = self.sr(id).peer_id {
-                self.pump(p);
+                self.pump_pending(p);
             }
         }
         r?;
@@ -486,7 +486,7 @@ impl World {
         s.rd_total += n as u64;
         // Reading opened the window: let the peer send what it has queued.
         if let Some(p) = self.sr(id).peer_id {
-            self.pump(p);
+            self.pump_pending(p);
         }
         Some(n)
     }
