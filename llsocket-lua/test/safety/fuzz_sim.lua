@@ -453,8 +453,8 @@ local function exec(name, fn, args, n, pc, opts)
         trace:flush()
     end
     local ok, r = pc(bombs.call, arm, fn, unpack(args, 1, n))
+    bombs.armed = false -- (first: after a call that raised, the bombs are still armed)
     if top then watched_since = nil end
-    bombs.armed = false
     storm_tick()
     calls = calls + 1
     current_call = my
