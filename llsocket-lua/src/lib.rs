@@ -122,7 +122,9 @@ pub unsafe fn open(l: *mut lua_State) -> c_int {
 pub unsafe fn open_with(l: *mut lua_State, backend: Rc<dyn SocketOps>) -> c_int {
     // SAFETY: forwarded contract.
     unsafe {
-        module::push_anchored_cell(l, backend);
+        // (If making the cell raises, the reference held here is never released: one, once,
+        // at a load from Rust.)
+        module::push_anchored_cell(l, move || backend);
         module::build(l)
     }
 }
@@ -175,7 +177,7 @@ pub fn preload_with(lua: &mlua::Lua, backend: Rc<dyn SocketOps>) -> mlua::Result
     let loaders: mlua::Table = unsafe {
         lua.exec_raw((), |l| {
             let b = std::mem::ManuallyDrop::into_inner(backend);
-            module::push_anchored_cell(l, b);
+            module::push_anchored_cell(l, move || b);
             let cell = ffi::lua_gettop(l);
             ffi::lua_createtable(l, 0, 8);
             ffi::lua_pushvalue(l, cell);

@@ -2,7 +2,6 @@
 #![allow(unsafe_op_in_unsafe_fn)] // FFI bodies on a live lua_State
 
 use std::ffi::{c_int, CStr};
-use std::mem::ManuallyDrop;
 use std::rc::Rc;
 
 use llsocket_api::SocketOps;
@@ -30,16 +29,11 @@ unsafe extern "C-unwind" fn backend_gc(l: *mut lua_State) -> c_int {
     0
 }
 
-/// Pushes a userdata holding the backend (dropped by its `__gc`) and returns it.
-///
-/// The userdata and its metatable are made before the backend is moved in, and nothing
-/// after the move can raise. (If making them raises, the `Rc` held here is never
-/// released: one reference, once, at module load.)
-pub(crate) unsafe fn push_backend_cell(
-    l: *mut lua_State,
-    backend: Rc<dyn SocketOps>,
-) -> *mut BackendCell {
-    let backend = ManuallyDrop::new(backend);
+/// Pushes an empty backend cell (a userdata whose `__gc` drops the backend it will hold)
+/// and returns it. Everything that can raise happens here: the caller then makes the
+/// backend and moves it in with no Lua call in between, so an error (a memory error, a
+/// finalizer raising at an allocation) never leaves a backend that nothing owns.
+pub(crate) unsafe fn push_empty_cell(l: *mut lua_State) -> *mut BackendCell {
     let p = lua_newuserdata(l, std::mem::size_of::<BackendCell>()) as *mut BackendCell;
     std::ptr::write(p, BackendCell::default());
     lua_createtable(l, 0, 2);
@@ -48,8 +42,14 @@ pub(crate) unsafe fn push_backend_cell(
     lua_pushcclosure(l, backend_gc, 1);
     lua_setfield(l, -2, c"__gc".as_ptr());
     lua_setmetatable(l, -2);
-    (*p).backend = Some(ManuallyDrop::into_inner(backend));
     p
+}
+
+/// Anchors the cell on top of the stack for the life of the state (objects point at their
+/// cell): a registry reference that is never released.
+pub(crate) unsafe fn anchor_cell(l: *mut lua_State) {
+    lua_pushvalue(l, -1);
+    luaL_ref(l, LUA_REGISTRYINDEX);
 }
 
 type Funcs = &'static [(&'static CStr, lua_CFunction)];
@@ -85,12 +85,15 @@ const CLASSES: [(Funcs, Funcs); 6] = [
     (iovec::METHODS, iovec::META),
 ];
 
-/// Pushes a new backend cell for `backend`, anchored for the life of the state (objects
-/// point at their cell): a registry reference that is never released.
-pub(crate) unsafe fn push_anchored_cell(l: *mut lua_State, backend: Rc<dyn SocketOps>) {
-    push_backend_cell(l, backend);
-    lua_pushvalue(l, -1);
-    luaL_ref(l, LUA_REGISTRYINDEX);
+/// Pushes a new backend cell holding what `make` returns, anchored for the life of the
+/// state (see [`anchor_cell`]). `make` runs once the cell exists (see [`push_empty_cell`]).
+pub(crate) unsafe fn push_anchored_cell(
+    l: *mut lua_State,
+    make: impl FnOnce() -> Rc<dyn SocketOps>,
+) {
+    let p = push_empty_cell(l);
+    anchor_cell(l);
+    (*p).backend = Some(make());
 }
 
 /// Pushes the state's one cell over the POSIX backend (made and anchored on first use, so
@@ -101,7 +104,7 @@ pub(crate) unsafe fn push_posix_cell(l: *mut lua_State) {
         return;
     }
     lua_pop(l, 1);
-    push_anchored_cell(l, crate::backend::default_backend());
+    push_anchored_cell(l, crate::backend::default_backend);
     lua_pushvalue(l, -1);
     lua_setfield(l, LUA_REGISTRYINDEX, POSIX_CELL_KEY.as_ptr());
 }
@@ -117,18 +120,6 @@ unsafe fn is_cell(l: *mut lua_State, idx: c_int) -> bool {
     let ours = types::is_ours(l, -1);
     lua_pop(l, 1);
     ours
-}
-
-/// Builds a module over `backend` with a new anchored cell (leaves the table on top) and
-/// returns that cell (the simulator's hosts mark it gone with their world).
-pub(crate) unsafe fn build_cell(
-    l: *mut lua_State,
-    backend: Rc<dyn SocketOps>,
-) -> *const BackendCell {
-    push_anchored_cell(l, backend);
-    let cell = lua_touserdata(l, -1) as *const BackendCell;
-    build(l);
-    cell
 }
 
 /// Builds the module table over the backend cell on top of the stack (an anchored one:

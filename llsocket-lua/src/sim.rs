@@ -877,7 +877,10 @@ unsafe fn push_host(l: *mut lua_State, w_idx: c_int, name_idx: c_int) {
         return;
     }
     lua_pop(l, 2);
-    // make the host (no Lua call from here to `build_cell`)
+    // The host's cell first, empty: making it may raise, and nothing is owned yet (a
+    // backend made before it would be lost, never dropped, if it raised).
+    let cell = crate::module::push_empty_cell(l);
+    // make the host (no Lua call from here until the cell owns it)
     let (gate, idx): (Rc<dyn SocketOps>, usize) = {
         let w = live(l, wp);
         let made = guard(l, || {
@@ -906,13 +909,15 @@ unsafe fn push_host(l: *mut lua_State, w_idx: c_int, name_idx: c_int) {
             }
         }
     };
-    let cell = crate::module::build_cell(l, gate);
+    (*cell).backend = Some(gate);
+    crate::module::anchor_cell(l);
+    crate::module::build(l);
     let t = lua_gettop(l);
     match (*wp).state.as_deref_mut() {
         Some(w) => {
             w.hosts[idx].cell = cell;
-            // SAFETY: the cell was just made and anchored by `build_cell` (a registry
-            // reference held until the state closes). Its `sim` is the same host as its
+            // SAFETY: the cell was just made and anchored above (a registry reference
+            // held until the state closes). Its `sim` is the same host as its
             // backend, for the task wrappers; the new reference is the cell's from here
             // (its `__gc` drops it with the backend).
             let _ = (*cell).sim.set(w.hosts[idx].gate.clone());
