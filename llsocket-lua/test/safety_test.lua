@@ -179,14 +179,21 @@ t.case('the errno twin keeps nothing it is given and refuses unknown codes like 
     t.raises(function() errno.new(987654) end, '"987654" is not defined')
     t.raises(function() errno.eai.new(987654) end, '"987654" is not defined')
     local weak = setmetatable({}, { __mode = 'v' })
-    do
+    local function give(i)
         local s = socket.new(AF_INET, SOCK_STREAM)
-        weak[1] = s
+        weak[i] = s
         t.raises(function() errno.new(s) end, 'is not defined')
         s:close()
     end
+    -- (three: LuaJIT now and then keeps one of them alive for a while, through a stack slot
+    -- or a trace of its own, about 1 run in 30; sockets the module pinned would stay, all;
+    -- on PUC Lua none may stay)
+    give(1)
+    give(2)
+    give(3)
     full_gc()
-    t.is_nil(weak[1], 'the socket passed to errno.new was pinned')
+    local kept = (weak[1] and 1 or 0) + (weak[2] and 1 or 0) + (weak[3] and 1 or 0)
+    t.ok(kept <= (jit and 1 or 0), 'the sockets passed to errno.new were pinned: ' .. kept .. ' of 3 kept')
     local before = collectgarbage('count')
     for i = 1, 20000 do
         pcall(errno.new, 100000 + i)
