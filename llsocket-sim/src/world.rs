@@ -431,7 +431,7 @@ pub(crate) struct Opts {
 /// A socket. (`repr(C)`, the fields the data paths read on every call first — kind,
 /// state, counters, the send queue's head, the receive queue with its first segment
 /// inline, the out-of-order queue and the urgent marks, then the options with the buffer
-/// sizes first: a call on a socket whose memory is cold touches its first five cache
+/// sizes first: a call on a socket whose memory is cold touches its first four cache
 /// lines; see the scale benchmark.)
 #[derive(Debug)]
 #[repr(C)]
@@ -595,7 +595,7 @@ pub(crate) struct World {
     pub spare: Vec<Vec<u8>>,
     /// Spare [`SegMeta`] boxes (datagrams carry one each: no allocation per datagram).
     #[allow(clippy::vec_box)] // (the boxes are what is reused)
-    spare_meta: Vec<Box<SegMeta>>,
+    pub spare_meta: Vec<Box<SegMeta>>,
     pub trace: Trace,
     pub hosts: Vec<HostState>,
     pub objs: Slab,
@@ -775,15 +775,25 @@ impl World {
 
     /// A segment read to its end: its descriptors, its buffer and box kept for reuse.
     pub(crate) fn retire(&mut self, seg: Seg) -> Vec<ObjId> {
-        World::recycle(&mut self.spare, seg.data);
+        World::retire_into(&mut self.spare, &mut self.spare_meta, seg)
+    }
+
+    /// [`World::retire`] with the two pools at hand (for a caller that borrows the slab).
+    #[allow(clippy::vec_box)] // (the boxes are what is reused)
+    pub(crate) fn retire_into(
+        spare: &mut Vec<Vec<u8>>,
+        spare_meta: &mut Vec<Box<SegMeta>>,
+        seg: Seg,
+    ) -> Vec<ObjId> {
+        World::recycle(spare, seg.data);
         let Some(mut m) = seg.meta else {
             return Vec::new();
         };
         let rights = std::mem::take(&mut m.rights);
         m.from = None;
         m.src = None;
-        if self.spare_meta.len() < 16 {
-            self.spare_meta.push(m);
+        if spare_meta.len() < 16 {
+            spare_meta.push(m);
         }
         rights
     }

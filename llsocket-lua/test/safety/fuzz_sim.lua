@@ -416,22 +416,21 @@ local function storm_start(n)
     pause = collectgarbage('setpause', 0)
     stepmul = collectgarbage('setstepmul', 1000)
 end
+local function storm_end()
+    storm = 0
+    collectgarbage('setpause', pause)
+    collectgarbage('setstepmul', stepmul)
+end
 local function storm_tick()
     if storm > 0 then
         storm = storm - 1
-        if storm == 0 then
-            collectgarbage('setpause', pause)
-            collectgarbage('setstepmul', stepmul)
-        end
+        if storm == 0 then storm_end() end
     end
 end
 local function storm_rule()
     if storm > 0 then
         storm_rules = storm_rules - 1
-        if storm_rules < 0 then
-            storm = 1
-            storm_tick()
-        end
+        if storm_rules < 0 then storm_end() end
     end
 end
 

@@ -500,7 +500,12 @@ impl World {
         peek: bool,
         g: &mut Got,
     ) -> usize {
-        let World { objs, spare, .. } = self;
+        let World {
+            objs,
+            spare,
+            spare_meta,
+            ..
+        } = self;
         let s = objs.sock_mut(id);
         let mut n = 0;
         if peek {
@@ -577,7 +582,8 @@ impl World {
             n += take;
             if seg.off == seg.data.len() {
                 if let Some(seg) = s.rq.pop_front() {
-                    World::recycle(spare, seg.data);
+                    let rights = World::retire_into(spare, spare_meta, seg);
+                    debug_assert!(rights.is_empty(), "taken when the segment was reached");
                 }
             }
             if !g.rights.is_empty() {
