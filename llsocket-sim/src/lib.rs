@@ -1182,7 +1182,7 @@ impl Host {
 
     /// Sets the host's fault switches.
     pub fn set_faults(&self, f: HostFaults) {
-        self.with(|w, h| w.hosts[h].faults = f);
+        self.with(|w, h| w.hosts[h].set_faults(f));
     }
 
     /// Every socket of this host, like `ss -a` (see [`SocketInfo`]): those with
@@ -1510,6 +1510,31 @@ impl SocketOps for Host {
     }
 
     fn send(&self, fd: Fd, buf: &[u8], flags: MsgFlags) -> Result<usize> {
+        // The common case of a TCP send (`World::tcp_send_now`), recorded as `traced_send`
+        // records it (outside task mode, where `with` adds nothing; see `recv`).
+        let done = {
+            let mut w = self.w.borrow_mut();
+            let (w, h) = (&mut *w, self.id);
+            (|| {
+                if w.tasks.on || flags.0 & !MsgFlags::DONTWAIT.0 != 0 {
+                    return None;
+                }
+                let id = w.sock_of(h, fd).ok()?;
+                let n = w.tcp_send_now(h, id, buf)?;
+                w.ev(h, "send")
+                    .fd(Name::FD, fd)
+                    .int(Name::LEN, buf.len() as i64)
+                    .flags(Name::FLAGS, flags)
+                    .arrow()
+                    .int(Name::BARE, n as i64)
+                    .bytes(Name::DATA, &buf[..n])
+                    .end();
+                Some(n)
+            })()
+        };
+        if let Some(n) = done {
+            return Ok(n);
+        }
         self.traced_send("send", fd, buf, &[], None, flags)
     }
 

@@ -16,6 +16,7 @@ use llsocket_api::{Errno, Family, SockAddr, SockType};
 
 use crate::addr::{as_family, canon, canon_ip, in_sim_net, is_broadcast, segment, segment_hosts};
 use crate::capture::{self, MAX_CHUNK, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG};
+use crate::faults::LinkConfig;
 use crate::rules::{Fate, PacketInfo, Proto, TcpFlags};
 use crate::types::{Body, Nanos, ObjId, Packet};
 use crate::world::{Ev, Seg, St, World};
@@ -351,10 +352,13 @@ impl World {
     /// no packet rule for the link, nothing held back by one (see [`World::transmit`]).
     #[inline]
     pub(crate) fn straight_through(&self, a: usize, b: usize) -> bool {
+        // (`World::instant` with `b` known to be up.)
         self.capture.is_none()
-            && self.hosts[b].up
-            && self.instant(a, b)
             && self.held.is_empty()
+            && self.hosts[b].up
+            && (a == b
+                || self.links.all_default()
+                || (!self.links.is_cut(a, b) && self.link(a, b) == LinkConfig::default()))
             && !self.rules.applies(a, b)
     }
 

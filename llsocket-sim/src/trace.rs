@@ -360,14 +360,11 @@ const PAIR: u8 = 0;
 /// The largest field code.
 const MAX_CODE: usize = 0xfd;
 
-/// Operation names, interned: an index per name (in order of first use) and the words
-/// [`fold_bytes`] folds for it, computed once.
+/// Operation names of kept events, interned: an index per name, in order of first use.
+/// (The digest folds the name itself: [`Trace::ev`].)
 #[derive(Debug)]
 struct Ops {
     names: Vec<&'static str>,
-    /// `(start, len)` of each name's words in `words`.
-    spans: Vec<(u32, u32)>,
-    words: Vec<u64>,
     by_name: BTreeMap<&'static str, u32>,
     /// A cache by the name's address and length (a string literal is one address):
     /// `(address, length, index)`. It only saves the `by_name` look-up; which index a
@@ -381,8 +378,6 @@ impl Ops {
     fn new() -> Ops {
         Ops {
             names: Vec::new(),
-            spans: Vec::new(),
-            words: Vec::new(),
             by_name: BTreeMap::new(),
             cache: vec![(0, 0, 0); OP_CACHE],
         }
@@ -406,19 +401,6 @@ impl Ops {
             Some(&i) => i,
             None => {
                 let i = self.names.len() as u32;
-                let start = self.words.len() as u32;
-                let mut chunks = op.as_bytes().chunks_exact(8);
-                for c in &mut chunks {
-                    self.words
-                        .push(u64::from_le_bytes(c.try_into().expect("8 bytes")));
-                }
-                // (As `fold_bytes` folds the rest.)
-                let mut last = (op.len() as u64) << 56;
-                for (k, &b) in chunks.remainder().iter().enumerate() {
-                    last ^= u64::from(b) << (8 * k);
-                }
-                self.words.push(last);
-                self.spans.push((start, self.words.len() as u32 - start));
                 self.names.push(op);
                 self.by_name.insert(op, i);
                 i
@@ -426,16 +408,6 @@ impl Ops {
         };
         self.cache[slot] = (op.as_ptr() as usize, op.len(), i);
         i
-    }
-
-    /// `fold_bytes(h, names[i])`.
-    #[inline(always)]
-    fn fold(&self, mut h: u64, i: u32) -> u64 {
-        let (start, len) = self.spans[i as usize];
-        for &w in &self.words[start as usize..(start + len) as usize] {
-            h = mix(h, w);
-        }
-        h
     }
 }
 
@@ -642,10 +614,11 @@ impl Trace {
     /// Starts an event at virtual time `t` on `host` (every event is ended: [`Event::end`]).
     #[inline(always)]
     pub(crate) fn ev(&mut self, t: Nanos, host: usize, op: &'static str) -> Event<'_> {
-        let i = self.ops.intern(op);
-        let h = self.ops.fold(mix(mix(FNV_OFFSET, t), host as u64), i);
+        // (What `Ops::fold` folds for the interned name; folded from the name itself, a
+        // constant where the call is inlined, so only a kept event interns it.)
+        let h = fold_bytes(mix(mix(FNV_OFFSET, t), host as u64), op.as_bytes());
         if self.keep {
-            self.cur_op = i;
+            self.cur_op = self.ops.intern(op);
             self.cur_host = host as u64;
             self.cur_t = t;
             self.cur_key = [0; 16];

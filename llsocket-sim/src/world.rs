@@ -153,9 +153,26 @@ pub(crate) struct HostState {
     pub unix_abstract: BTreeMap<(i32, Vec<u8>), ObjId>,
     /// Bound IP sockets by (is_udp, port).
     pub ports: BTreeMap<(bool, u16), BTreeSet<ObjId>>,
-    pub faults: HostFaults,
+    /// Its fault switches: set with [`HostState::set_faults`], which keeps `fault_free`.
+    faults: HostFaults,
+    /// Whether no fault switch can fire (none draws from the generator): a data path's
+    /// first check, kept by [`HostState::set_faults`].
+    pub fault_free: bool,
     /// Every socket object of the host (for crash).
     pub objs: BTreeSet<ObjId>,
+}
+
+impl HostState {
+    pub(crate) fn faults(&self) -> &HostFaults {
+        &self.faults
+    }
+
+    pub(crate) fn set_faults(&mut self, f: HostFaults) {
+        self.fault_free = [f.short_io, f.eintr, f.reset]
+            .iter()
+            .all(|&p| p <= 0.0 || p.is_nan());
+        self.faults = f;
+    }
 }
 
 /// A `TIME_WAIT` entry: what is left of an actively closed TCP connection.
@@ -1004,6 +1021,7 @@ impl World {
             unix_abstract: BTreeMap::new(),
             ports: BTreeMap::new(),
             faults: HostFaults::default(),
+            fault_free: true,
             objs: BTreeSet::new(),
         });
         let id = self.hosts.len() - 1;
@@ -1050,7 +1068,7 @@ impl World {
         if self.tasks.resume.is_some() {
             return false;
         }
-        let p = pick(&self.hosts[host].faults);
+        let p = pick(self.hosts[host].faults());
         self.rng.chance(p)
     }
 

@@ -129,6 +129,55 @@ fn one_program_in_task_mode_has_the_trace_it_has_without() {
     }
 }
 
+/// An echo on an instant, fault-free link: every `send` and `recv` is the common case a
+/// plain call records in `Host::send` / `Host::recv` themselves, and task mode records
+/// through the general paths (`traced_send`, `traced_recv`).
+fn echo(a: &Host, b: &Host) -> Vec<u8> {
+    let l = listener(b, 80, 4);
+    let c = tcp(a);
+    a.connect(c, &SockAddr::v4(b.ipv4(), 80)).unwrap();
+    let s = b.accept(l, false).unwrap().fd;
+    let mut back = Vec::new();
+    for i in 0..40u8 {
+        let flags = if i % 3 == 0 {
+            MsgFlags::DONTWAIT
+        } else {
+            MsgFlags::NONE
+        };
+        let msg = vec![i; 1 + usize::from(i) * 7];
+        assert_eq!(a.send(c, &msg, flags), Ok(msg.len()));
+        let mut buf = vec![0u8; msg.len() + 5];
+        let n = b.recv(s, &mut buf, flags).unwrap();
+        assert_eq!(b.send(s, &buf[..n], flags), Ok(n));
+        let n = a.recv(c, &mut buf, MsgFlags::NONE).unwrap();
+        back.extend_from_slice(&buf[..n]);
+    }
+    for (h, fd) in [(a, c), (b, s), (b, l)] {
+        h.close(fd).unwrap();
+    }
+    back
+}
+
+#[test]
+fn the_common_tcp_send_and_recv_record_what_the_general_paths_record() {
+    let plain = Sim::builder(3).trace_payloads(true).build();
+    let back = echo(&plain.host("a"), &plain.host("b"));
+    let tasked = Sim::builder(3).trace_payloads(true).build();
+    let (a, b) = (tasked.host("a"), tasked.host("b"));
+    tasked.set_task_mode(true);
+    assert_eq!(echo(&a, &b), back);
+    tasked.set_task_mode(false);
+    let trace = plain.trace();
+    assert!(
+        trace
+            .iter()
+            .any(|l| l.contains(" a send fd=3 len=15 -> 15 ")),
+        "{trace:#?}"
+    );
+    assert_eq!(tasked.trace(), plain.trace());
+    assert_eq!(tasked.trace_digest(), plain.trace_digest());
+}
+
 #[test]
 fn a_call_that_would_wait_parks_untraced_with_its_deadline() {
     let sim = Sim::new(7);

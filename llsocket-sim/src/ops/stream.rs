@@ -194,10 +194,7 @@ impl World {
     /// Whether no fault switch of host `h` can fire (none draws from the generator).
     #[inline]
     fn fault_free(&self, h: usize) -> bool {
-        let f = &self.hosts[h].faults;
-        [f.short_io, f.eintr, f.reset]
-            .iter()
-            .all(|&p| p <= 0.0 || p.is_nan())
+        self.hosts[h].fault_free
     }
 
     /// Queues one chunk of a stream write: into the unix peer's queue, or the TCP send queue.
