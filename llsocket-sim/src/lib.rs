@@ -1519,7 +1519,7 @@ impl SocketOps for Host {
                 if w.tasks.on || flags.0 & !MsgFlags::DONTWAIT.0 != 0 {
                     return None;
                 }
-                let id = w.sock_of(h, fd).ok()?;
+                let id = w.obj_of(h, fd).ok()?;
                 let n = w.tcp_send_now(h, id, buf)?;
                 w.ev(h, "send")
                     .fd(Name::FD, fd)
@@ -1554,7 +1554,7 @@ impl SocketOps for Host {
                 if w.tasks.on {
                     return None;
                 }
-                let id = w.sock_of(h, fd).ok()?;
+                let id = w.obj_of(h, fd).ok()?;
                 let mut at = 0;
                 let put = |b: &[u8], _| {
                     buf[at..at + b.len()].copy_from_slice(b);
@@ -1969,4 +1969,68 @@ pub(crate) fn tcp_connection(a: &Host, b: &Host, want_addr: bool) -> (Fd, Fd) {
     let c = tcp(a);
     a.connect(c, &SockAddr::v4(b.ipv4(), 80)).unwrap();
     (c, b.accept(l, want_addr).unwrap().fd)
+}
+
+#[cfg(test)]
+mod churn_tests {
+    use std::time::Duration;
+
+    use llsocket_api::{Family, MsgFlags, Protocol, SockAddr, SockType, SocketOps};
+
+    use crate::Sim;
+
+    /// A world with connections coming and going keeps what is live and the last 60 s of
+    /// `TIME_WAIT`, not a record per socket it ever had: the records of destroyed sockets
+    /// are swept, their pages of the object table freed, ended `TIME_WAIT`s dropped.
+    #[test]
+    fn a_world_with_churn_keeps_what_is_live() {
+        let sim = Sim::builder(5).keep_trace(false).build();
+        let (a, b) = (sim.host("a"), sim.host("b"));
+        let tcp = |h: &crate::Host| {
+            h.socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, false)
+                .unwrap()
+        };
+        let l = tcp(&b);
+        b.bind(l, &SockAddr::v4(b.ipv4(), 80)).unwrap();
+        b.listen(l, 16).unwrap();
+        let to = SockAddr::v4(b.ipv4(), 80);
+        let cycles = 6_000;
+        for i in 0..cycles {
+            let c = tcp(&a);
+            a.connect(c, &to).unwrap();
+            let s = b.accept(l, false).unwrap().fd;
+            assert_eq!(a.send(c, b"ping", MsgFlags::NONE), Ok(4));
+            let mut buf = [0u8; 4];
+            assert_eq!(b.recv(s, &mut buf, MsgFlags::NONE), Ok(4));
+            // The client closes first: its port is in TIME_WAIT for 60 s.
+            a.close(c).unwrap();
+            b.close(s).unwrap();
+            if i % 1_000 == 999 {
+                sim.advance(Duration::from_secs(30));
+            }
+        }
+        let w = sim.w.borrow();
+        let tw = |w: &crate::world::World| -> usize {
+            w.hosts
+                .iter()
+                .map(|h| h.time_wait.values().map(Vec::len).sum::<usize>())
+                .sum()
+        };
+        // (The last 60 s: the 2 000 closed since the last advance but one.)
+        assert!(tw(&w) <= 2_000, "{} TIME_WAIT entries", tw(&w));
+        assert!(
+            w.dead_host.len() <= super::world::DEAD_SWEEP_MIN,
+            "{} records of destroyed sockets",
+            w.dead_host.len()
+        );
+        // The listener's page and the one being filled (12 001 ids, 256 a page).
+        assert!(w.objs.pages_held() <= 2, "{} pages", w.objs.pages_held());
+        drop(w);
+        sim.advance(Duration::from_secs(61));
+        // The next connection finds every TIME_WAIT ended and dropped.
+        let c = tcp(&a);
+        a.connect(c, &to).unwrap();
+        assert_eq!(tw(&sim.w.borrow()), 0);
+        assert_eq!(sim.live_sockets(), 3);
+    }
 }

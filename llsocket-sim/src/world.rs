@@ -559,31 +559,60 @@ fn vanished(id: ObjId) -> ! {
     panic!("llsocket-sim: socket {id} vanished (internal invariant)")
 }
 
-/// Objects by id: ids are handed out in order and never reused, so a vector
-/// indexed by id is both the fastest map and trivially deterministic.
+/// Objects by id: ids are handed out in order and never reused, so a vector indexed
+/// by id is both the fastest map and trivially deterministic. It is a vector of pages
+/// of [`SLAB_PAGE`] slots, a page freed once every id of it has been handed out and
+/// every object of it is gone: a world with sockets coming and going keeps the pages
+/// of what is live (and a pointer per page of ids ever used), not a slot per socket
+/// it ever had.
 #[derive(Debug, Default)]
 pub(crate) struct Slab {
-    v: Vec<Option<Obj>>,
+    pages: Vec<Option<Box<SlabPage>>>,
+    /// One more than the highest id inserted (the pages below it are complete).
+    top: usize,
+}
+
+/// Slots per [`Slab`] page.
+const SLAB_PAGE: usize = 256;
+
+#[derive(Debug)]
+struct SlabPage {
+    slots: [Option<Obj>; SLAB_PAGE],
+    live: usize,
 }
 
 impl Slab {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get(&self, k: &ObjId) -> Option<&Obj> {
-        self.v.get(*k as usize)?.as_ref()
+        let k = *k as usize;
+        self.pages.get(k / SLAB_PAGE)?.as_ref()?.slots[k % SLAB_PAGE].as_ref()
     }
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get_mut(&mut self, k: &ObjId) -> Option<&mut Obj> {
-        self.v.get_mut(*k as usize)?.as_mut()
+        let k = *k as usize;
+        self.pages.get_mut(k / SLAB_PAGE)?.as_mut()?.slots[k % SLAB_PAGE].as_mut()
     }
     pub(crate) fn insert(&mut self, k: ObjId, o: Obj) {
-        let i = k as usize;
-        if self.v.len() <= i {
-            self.v.resize_with(i + 1, || None);
+        let k = k as usize;
+        let p = k / SLAB_PAGE;
+        if self.pages.len() <= p {
+            self.pages.resize_with(p + 1, || None);
         }
-        self.v[i] = Some(o);
+        let page = self.pages[p].get_or_insert_with(|| {
+            Box::new(SlabPage {
+                slots: std::array::from_fn(|_| None),
+                live: 0,
+            })
+        });
+        let slot = &mut page.slots[k % SLAB_PAGE];
+        if slot.is_none() {
+            page.live += 1;
+        }
+        *slot = Some(o);
+        self.top = self.top.max(k + 1);
     }
     /// The socket `id` (an internal invariant: it exists), borrowing only the slab.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn sock_mut(&mut self, id: ObjId) -> &mut Sock {
         match self.get_mut(&id).map(|o| &mut o.kind) {
             Some(Kind::Sock(s)) => s,
@@ -591,10 +620,23 @@ impl Slab {
         }
     }
     pub(crate) fn remove(&mut self, k: &ObjId) -> Option<Obj> {
-        self.v.get_mut(*k as usize)?.take()
+        let k = *k as usize;
+        let p = k / SLAB_PAGE;
+        let page = self.pages.get_mut(p)?.as_mut()?;
+        let o = page.slots[k % SLAB_PAGE].take()?;
+        page.live -= 1;
+        if page.live == 0 && (p + 1) * SLAB_PAGE <= self.top {
+            self.pages[p] = None;
+        }
+        Some(o)
     }
     pub(crate) fn contains_key(&self, k: &ObjId) -> bool {
         self.get(k).is_some()
+    }
+    /// Pages held (for tests of what a world keeps).
+    #[cfg(test)]
+    pub(crate) fn pages_held(&self) -> usize {
+        self.pages.iter().filter(|p| p.is_some()).count()
     }
 }
 
@@ -624,8 +666,11 @@ pub(crate) struct World {
     /// Every unix socket of the world (what the unix garbage collector looks at).
     pub unix_socks: BTreeSet<ObjId>,
     pub cfg: Config,
-    /// The host of every destroyed socket, so late packets for it find the host.
+    /// The host of destroyed sockets, so late packets for one find its host: those a
+    /// live socket may still ask for (see [`World::sweep_dead`]).
     pub dead_host: BTreeMap<ObjId, usize>,
+    /// `dead_host`'s size at which [`World::sweep_dead`] runs next.
+    dead_sweep_at: usize,
     /// A control-data error of the send under way, reported where the protocol
     /// would look at control data (see `op_sendmsg`).
     pub ctl_err: Option<Errno>,
@@ -633,6 +678,9 @@ pub(crate) struct World {
     pub gc_scheduled: bool,
     /// The names of destroyed unix sockets (a surviving peer's getpeername shows them).
     pub dead_names: BTreeMap<ObjId, SockAddr>,
+    /// Every `TIME_WAIT` entry's end, host and port, in the order they began (so in the
+    /// order they end: each lasts 60 s): what [`World::prune_time_wait`] removes.
+    tw_ends: VecDeque<(Nanos, usize, u16)>,
     /// The packet capture, when [`Config::capture`] asked for one.
     pub capture: Option<Capture>,
     /// The packet rules, and the packets they hold back per link.
@@ -691,6 +739,9 @@ impl Tasks {
     }
 }
 
+/// The fewest records of destroyed sockets [`World::sweep_dead`] looks at.
+pub(crate) const DEAD_SWEEP_MIN: usize = 1024;
+
 /// The largest buffer kept for reuse (a loopback segment).
 const SPARE_MAX: usize = 1 << 16;
 
@@ -720,7 +771,9 @@ impl World {
             unix_socks: BTreeSet::new(),
             cfg,
             dead_host: BTreeMap::new(),
+            dead_sweep_at: DEAD_SWEEP_MIN,
             dead_names: BTreeMap::new(),
+            tw_ends: VecDeque::new(),
             ctl_err: None,
             gc_scheduled: false,
             tasks: Tasks::default(),
@@ -762,7 +815,7 @@ impl World {
     }
 
     /// Keeps a buffer no longer needed for [`World::buffer`] (a few, not large ones).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn recycle(spare: &mut Vec<Vec<u8>>, mut b: Vec<u8>) {
         if spare.len() < 16 && b.capacity() <= SPARE_MAX && b.capacity() > 0 {
             b.clear();
@@ -1248,13 +1301,13 @@ impl World {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn exists(&self, id: ObjId) -> bool {
         matches!(self.objs.get(&id).map(|o| &o.kind), Some(Kind::Sock(_)))
     }
 
     /// The socket `id` (an internal invariant: it exists).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn s(&mut self, id: ObjId) -> &mut Sock {
         match self.objs.get_mut(&id).map(|o| &mut o.kind) {
             Some(Kind::Sock(s)) => s,
@@ -1262,7 +1315,7 @@ impl World {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn sr(&self, id: ObjId) -> &Sock {
         match self.objs.get(&id).map(|o| &o.kind) {
             Some(Kind::Sock(s)) => s,
@@ -1309,6 +1362,9 @@ impl World {
         self.dead_host.insert(id, host);
         if let (true, Some(name)) = (s.is_unix(), &s.local) {
             self.dead_names.insert(id, name.clone());
+        }
+        if self.dead_host.len() >= self.dead_sweep_at {
+            self.sweep_dead();
         }
         if let Some(addr) = &s.local {
             match addr {
@@ -1447,6 +1503,31 @@ impl World {
         }
     }
 
+    /// Forgets the destroyed sockets no live socket can ask about: what is left of a
+    /// socket once it is gone (its host, its unix name) is looked up only through a live
+    /// socket's peer (`pump`'s packets, `getpeername`, the socket table) or the sender of
+    /// a message queued on one (`recvfrom`'s address). Runs when the records double (at
+    /// least [`DEAD_SWEEP_MIN`], at least one per live socket), so a world with sockets
+    /// coming and going keeps records in proportion to what is live, at a constant cost
+    /// per socket destroyed.
+    pub(crate) fn sweep_dead(&mut self) {
+        let mut asked = BTreeSet::new();
+        let mut live = 0;
+        for h in &self.hosts {
+            for id in &h.objs {
+                let Some(Kind::Sock(s)) = self.objs.get(id).map(|o| &o.kind) else {
+                    continue;
+                };
+                live += 1;
+                asked.extend(s.peer_id);
+                asked.extend(s.rq.iter().filter_map(Seg::src));
+            }
+        }
+        self.dead_host.retain(|id, _| asked.contains(id));
+        self.dead_names.retain(|id, _| asked.contains(id));
+        self.dead_sweep_at = (2 * self.dead_host.len()).max(live).max(DEAD_SWEEP_MIN);
+    }
+
     /// Removes an orphan once it has nothing left to send.
     pub(crate) fn reap(&mut self, id: ObjId) {
         if !self.exists(id) {
@@ -1476,6 +1557,8 @@ impl World {
         let (host, reuse, peer) = (s.host, s.opts.reuseaddr, s.peer.as_ref().map(canon));
         let until = self.now + 60_000_000_000;
         self.tr(host, "time-wait", i64::from(port), 0);
+        self.prune_time_wait();
+        self.tw_ends.push_back((until, host, port));
         self.hosts[host]
             .time_wait
             .entry(port)
@@ -1486,6 +1569,25 @@ impl World {
                 reuse,
                 until,
             });
+    }
+
+    /// Removes the `TIME_WAIT` entries that have ended (in the order they end: a world
+    /// with connections coming and going keeps only the last 60 s of them).
+    pub(crate) fn prune_time_wait(&mut self) {
+        while let Some(&(until, host, port)) = self.tw_ends.front() {
+            if until > self.now {
+                break;
+            }
+            self.tw_ends.pop_front();
+            let now = self.now;
+            let tw = &mut self.hosts[host].time_wait;
+            if let Some(v) = tw.get_mut(&port) {
+                v.retain(|e| e.until > now);
+                if v.is_empty() {
+                    tw.remove(&port);
+                }
+            }
+        }
     }
 
     /// Whether a `TIME_WAIT` entry blocks binding `addr` (with SO_REUSEADDR `reuse`).
@@ -1567,6 +1669,8 @@ impl World {
 
     /// Picks a free ephemeral port (32768..=60999, drawn from the seed).
     pub(crate) fn ephemeral(&mut self, host: usize, udp: bool) -> Result<u16> {
+        // (A port whose `TIME_WAIT` ended is free again.)
+        self.prune_time_wait();
         for _ in 0..64 {
             let p = self.rng.range(32768, 60999) as u16;
             let tw = !udp && self.hosts[host].time_wait.contains_key(&p);

@@ -277,3 +277,88 @@ fn timestamps_carry_virtual_arrival_time() {
     let usec = i64::from_ne_bytes(msgs[0].data[8..16].try_into().unwrap());
     assert_eq!((sec, usec), (1, 500_000), "{}", sim.replay_hint());
 }
+
+/// Opens and closes `n` UDP sockets on `h`: enough destroyed sockets for the world to
+/// sweep its records of them (more than 1 024) more than once.
+fn churn(h: &llsocket_sim::Host, n: usize) {
+    for _ in 0..n {
+        let u = udp(h);
+        h.close(u).unwrap();
+    }
+}
+
+#[test]
+fn what_a_destroyed_unix_socket_leaves_survives_a_world_with_churn() {
+    use llsocket_api::{Family, Protocol, SockType, UnixAddr};
+    let (_sim, h, _) = two_hosts(8);
+    let unix = |ty| {
+        h.socket(Family::UNIX, ty, Protocol::DEFAULT, false)
+            .unwrap()
+    };
+    // A message from a datagram socket that is gone by the time it is read: the
+    // receiver sees the name the sender had last (bound after it sent, as on Linux).
+    let (from, to) = (unix(SockType::DGRAM), unix(SockType::DGRAM));
+    h.bind(to, &SockAddr::unix_path("/tmp/to")).unwrap();
+    let msg = b"last words";
+    assert_eq!(
+        h.sendto(from, msg, &SockAddr::unix_path("/tmp/to"), MsgFlags::NONE),
+        Ok(msg.len())
+    );
+    h.bind(from, &SockAddr::unix_path("/tmp/from")).unwrap();
+    h.close(from).unwrap();
+    // A stream whose peer named itself after connecting, and is gone.
+    let l = unix(SockType::STREAM);
+    h.bind(l, &SockAddr::unix_path("/tmp/l")).unwrap();
+    h.listen(l, 4).unwrap();
+    let c = unix(SockType::STREAM);
+    h.connect(c, &SockAddr::unix_path("/tmp/l")).unwrap();
+    let s = h.accept(l, false).unwrap().fd;
+    h.bind(c, &SockAddr::unix_path("/tmp/c")).unwrap();
+    h.close(c).unwrap();
+    churn(&h, 3_000);
+    let mut buf = [0u8; 32];
+    let (n, addr) = h.recvfrom(to, &mut buf, MsgFlags::NONE).unwrap();
+    assert_eq!(
+        (&buf[..n], addr),
+        (&msg[..], Some(SockAddr::unix_path("/tmp/from")))
+    );
+    assert_eq!(h.getpeername(s), Ok(SockAddr::unix_path("/tmp/c")));
+    let row = h.sockets().into_iter().find(|r| r.fds == [s]).unwrap();
+    assert_eq!(row.peer, Some(SockAddr::unix_path("/tmp/c")));
+    assert_ne!(row.peer, Some(SockAddr::Unix(UnixAddr::Unnamed)));
+}
+
+/// The client's view of a server whose host crashed: its packets go on to the crashed
+/// host (and are lost there) until it gives up.
+fn after_the_crash(seed: u64, churned: bool) -> Vec<String> {
+    let (sim, a, b) = two_hosts(seed);
+    sim.set_link_both(
+        &a,
+        &b,
+        LinkConfig {
+            latency: Latency::Fixed(Duration::from_millis(5)),
+            ..LinkConfig::default()
+        },
+    );
+    let (c, _s, _l) = tcp_pair(&sim, &a, &b, 7000);
+    b.crash();
+    if churned {
+        churn(&a, 3_000);
+    }
+    let mut seen = Vec::new();
+    a.set_nonblock(c, true).unwrap();
+    for _ in 0..12 {
+        seen.push(format!("{:?}", a.send(c, b"are you there", MsgFlags::NONE)));
+        sim.advance(Duration::from_secs(20));
+        let mut buf = [0u8; 16];
+        seen.push(format!("{:?}", a.recv(c, &mut buf, MsgFlags::NONE)));
+    }
+    seen
+}
+
+#[test]
+fn a_crashed_peer_is_still_where_it_was_in_a_world_with_churn() {
+    let plain = after_the_crash(9, false);
+    assert!(plain.iter().any(|s| s.contains("ETIMEDOUT")), "{plain:?}");
+    assert_eq!(after_the_crash(9, true), plain);
+}

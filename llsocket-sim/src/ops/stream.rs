@@ -128,7 +128,10 @@ impl World {
     /// outcome is then the same as `stream_send`'s (and `pump`'s): every byte delivered.
     #[inline]
     pub(crate) fn tcp_send_now(&mut self, h: usize, id: ObjId, data: &[u8]) -> Option<usize> {
-        let s = self.sr(id);
+        // (`id` may be any object: the caller need not have checked it is a socket.)
+        let Some(Kind::Sock(s)) = self.objs.get(&id).map(|o| &o.kind) else {
+            return None;
+        };
         if !s.is_tcp()
             || s.st != St::Connected
             || s.err != 0
@@ -446,7 +449,10 @@ impl World {
         flags: MsgFlags,
         mut put: impl FnMut(&[u8], Nanos),
     ) -> Option<usize> {
-        let s = self.sr(id);
+        // (`id` may be any object: the caller need not have checked it is a socket.)
+        let Some(Kind::Sock(s)) = self.objs.get(&id).map(|o| &o.kind) else {
+            return None;
+        };
         let target = (s.opts.rcvlowat.max(1) as usize).min(cap).max(1);
         if flags.0 & !MsgFlags::DONTWAIT.0 != 0
             || cap == 0
@@ -482,7 +488,7 @@ impl World {
         s.rq_bytes -= n;
         s.rd_total += n as u64;
         // Reading opened the window: let the peer send what it has queued.
-        if let Some(p) = self.sr(id).peer_id {
+        if let Some(p) = s.peer_id {
             self.pump_pending(p);
         }
         Some(n)
