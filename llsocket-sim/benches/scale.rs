@@ -20,8 +20,14 @@
 //! resident bytes per idle connection (growth of `VmRSS` while opening them, divided by
 //! their number).
 //!
+//! Then churn, for each number of hosts (a process each): 400 000 times a connection
+//! between two random hosts opens, echoes once and closes (the client first: its port
+//! stays in `TIME_WAIT` 60 s), 10 s of virtual time every 1 000; reported: microseconds
+//! per cycle and the bytes the world keeps per closed connection (`VmRSS` growth over
+//! the second half, once 60 s of `TIME_WAIT` are in).
+//!
 //! `cargo bench -p llsocket-sim --bench scale` (release profile); `BENCH_SMOKE=1` runs
-//! small sizes. `-- --one H C` runs one pair in this process.
+//! small sizes. `-- --one H C` runs one pair in this process, `-- --churn H N` one churn.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -165,6 +171,71 @@ fn one(hosts: usize, conns: usize, rounds: usize) {
     );
 }
 
+/// Churn on `hosts` hosts (a listener each): `cycles` times a client on one host
+/// connects to another, echoes once, and both close, the client first (its port stays
+/// in `TIME_WAIT` for 60 s); 10 s of virtual time pass every 1 000 cycles. Prints the
+/// cost of a cycle and what the world keeps per closed connection: the growth of
+/// `VmRSS` over the second half of the cycles (the first half reaches the steady state:
+/// 60 s of `TIME_WAIT`), divided by their number.
+fn churn(hosts: usize, cycles: usize) {
+    let sim = Sim::builder(1).keep_trace(false).build();
+    let hs: Vec<Host> = (0..hosts).map(|i| sim.host(&format!("h{i}"))).collect();
+    let listeners: Vec<Fd> = hs
+        .iter()
+        .map(|h| {
+            let l = h
+                .socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, false)
+                .expect("socket");
+            h.bind(l, &SockAddr::v4(h.ipv4(), 80)).expect("bind");
+            h.listen(l, 16).expect("listen");
+            l
+        })
+        .collect();
+    let mut pick = Pick(0x2545_f491_4f6c_dd1d);
+    let mut msg = [0u8; MSG];
+    let (mut rss_half, mut t_half) = (None, Instant::now());
+    let t0 = Instant::now();
+    for k in 0..cycles {
+        if k == cycles / 2 {
+            (rss_half, t_half) = (status_kb("VmRSS"), Instant::now());
+        }
+        let a = pick.next(hosts);
+        let b = (a + 1 + pick.next(hosts - 1)) % hosts;
+        let (ch, sh) = (&hs[a], &hs[b]);
+        let c = ch
+            .socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, false)
+            .expect("socket");
+        ch.connect(c, &SockAddr::v4(sh.ipv4(), 80))
+            .expect("connect");
+        let s = sh.accept(listeners[b], false).expect("accept").fd;
+        msg[..8].copy_from_slice(&(k as u64).to_le_bytes());
+        round_trip(ch, c, sh, s, &msg);
+        ch.close(c).expect("close");
+        sh.close(s).expect("close");
+        if k % 1_000 == 999 {
+            sim.advance(Duration::from_secs(10));
+        }
+    }
+    let second = t_half.elapsed();
+    let kept = match (rss_half, status_kb("VmRSS")) {
+        (Some(a), Some(b)) => format!(
+            "{:.1}",
+            (b.saturating_sub(a) * 1024) as f64 / (cycles - cycles / 2) as f64
+        ),
+        _ => "n/a".into(),
+    };
+    sim.advance(Duration::from_secs(61));
+    for (h, l) in hs.iter().zip(&listeners) {
+        h.close(*l).expect("close");
+    }
+    assert_eq!(sim.live_sockets(), 0, "sockets left behind");
+    println!(
+        "| {hosts} | {cycles} | {:.2} | {:.2} | {kept} |",
+        t0.elapsed().as_secs_f64() * 1e6 / cycles as f64,
+        second.as_secs_f64() * 1e6 / (cycles - cycles / 2) as f64,
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let smoke = std::env::var_os("BENCH_SMOKE").is_some();
@@ -176,6 +247,15 @@ fn main() {
                 .expect("--one HOSTS CONNECTIONS")
         };
         one(num(i + 1), num(i + 2), rounds);
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--churn") {
+        let num = |j: usize| -> usize {
+            args.get(j)
+                .and_then(|s| s.parse().ok())
+                .expect("--churn HOSTS CYCLES")
+        };
+        churn(num(i + 1), num(i + 2));
         return;
     }
     let (hosts, conns): (&[usize], &[usize]) = if smoke {
@@ -197,5 +277,18 @@ fn main() {
                 .expect("run the benchmark child");
             assert!(status.success(), "hosts {h}, connections {c}: {status}");
         }
+    }
+    println!();
+    println!(
+        "| hosts | connect-echo-close cycles | µs per cycle | µs per cycle (second half) | bytes kept per closed connection |"
+    );
+    println!("|---|---|---|---|---|");
+    let cycles = if smoke { 4_000 } else { 400_000 };
+    for &h in hosts {
+        let status = Command::new(&me)
+            .args(["--churn", &h.to_string(), &cycles.to_string()])
+            .status()
+            .expect("run the benchmark child");
+        assert!(status.success(), "churn, hosts {h}: {status}");
     }
 }
