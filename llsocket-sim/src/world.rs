@@ -559,57 +559,143 @@ fn vanished(id: ObjId) -> ! {
     panic!("llsocket-sim: socket {id} vanished (internal invariant)")
 }
 
-/// Objects by id: ids are handed out in order and never reused, so a vector indexed
-/// by id is both the fastest map and trivially deterministic. It is a vector of pages
-/// of [`SLAB_PAGE`] slots, a page freed once every id of it has been handed out and
-/// every object of it is gone: a world with sockets coming and going keeps the pages
-/// of what is live (and a pointer per page of ids ever used), not a slot per socket
-/// it ever had.
+/// The panic of a broken invariant: slot `i` of the object table was expected to hold a
+/// socket (a slot used after an insert or remove moved the objects).
+#[cold]
+#[inline(never)]
+fn no_socket_at(i: usize) -> ! {
+    panic!("llsocket-sim: no socket in slot {i} of the object table (internal invariant)")
+}
+
+/// Objects by id (handed out in order, never reused), in an open-addressing table:
+/// linear probing from the id's Fibonacci hash, deletion by backward shift, the table
+/// grown when 7/8 full and shrunk when 1/16 full. A look-up is one probe in the common
+/// case, whatever the number of objects, and the memory is in proportion to the objects
+/// that exist: a world with sockets coming and going keeps nothing of those gone.
+/// (Deterministic: nothing iterates the table.)
 #[derive(Debug, Default)]
 pub(crate) struct Slab {
-    pages: Vec<Option<Box<SlabPage>>>,
-    /// One more than the highest id inserted (the pages below it are complete).
-    top: usize,
+    /// A power of two of slots (or none yet).
+    slots: Vec<Option<(ObjId, Obj)>>,
+    pub(crate) len: usize,
+    /// `64 - log2(slots.len())`: the hash's shift.
+    shift: u32,
 }
 
-/// Slots per [`Slab`] page.
-const SLAB_PAGE: usize = 256;
-
-#[derive(Debug)]
-struct SlabPage {
-    slots: [Option<Obj>; SLAB_PAGE],
-    live: usize,
-}
+/// The fewest slots of a [`Slab`] that has any.
+const SLAB_MIN: usize = 16;
 
 impl Slab {
     #[inline(always)]
+    fn home(&self, k: ObjId) -> usize {
+        (k.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+    }
+
+    /// The slot of `k`, if it is in the table. (An empty table's `shift` is 0: the
+    /// first probe is out of range.)
+    #[inline(always)]
+    fn find(&self, k: ObjId) -> Option<usize> {
+        let mut i = self.home(k);
+        loop {
+            match self.slots.get(i)? {
+                Some((key, _)) if *key == k => return Some(i),
+                Some(_) => i = (i + 1) & (self.slots.len() - 1),
+                None => return None,
+            }
+        }
+    }
+
+    #[inline(always)]
     pub(crate) fn get(&self, k: &ObjId) -> Option<&Obj> {
-        let k = *k as usize;
-        self.pages.get(k / SLAB_PAGE)?.as_ref()?.slots[k % SLAB_PAGE].as_ref()
+        let mut i = self.home(*k);
+        loop {
+            match self.slots.get(i)? {
+                Some((key, o)) if key == k => return Some(o),
+                Some(_) => i = (i + 1) & (self.slots.len() - 1),
+                None => return None,
+            }
+        }
     }
     #[inline(always)]
     pub(crate) fn get_mut(&mut self, k: &ObjId) -> Option<&mut Obj> {
-        let k = *k as usize;
-        self.pages.get_mut(k / SLAB_PAGE)?.as_mut()?.slots[k % SLAB_PAGE].as_mut()
+        let i = self.find(*k)?;
+        match self.slots.get_mut(i) {
+            Some(Some((_, o))) => Some(o),
+            _ => None,
+        }
     }
     pub(crate) fn insert(&mut self, k: ObjId, o: Obj) {
-        let k = k as usize;
-        let p = k / SLAB_PAGE;
-        if self.pages.len() <= p {
-            self.pages.resize_with(p + 1, || None);
+        if let Some(i) = self.find(k) {
+            self.slots[i] = Some((k, o));
+            return;
         }
-        let page = self.pages[p].get_or_insert_with(|| {
-            Box::new(SlabPage {
-                slots: std::array::from_fn(|_| None),
-                live: 0,
-            })
-        });
-        let slot = &mut page.slots[k % SLAB_PAGE];
-        if slot.is_none() {
-            page.live += 1;
+        if (self.len + 1) * 8 > self.slots.len() * 7 {
+            self.resize((self.slots.len() * 2).max(SLAB_MIN));
         }
-        *slot = Some(o);
-        self.top = self.top.max(k + 1);
+        self.place(k, o);
+        self.len += 1;
+    }
+    /// Puts `k` (not in the table; a free slot exists) in the first free slot from its home.
+    fn place(&mut self, k: ObjId, o: Obj) {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(k);
+        while self.slots[i].is_some() {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = Some((k, o));
+    }
+    /// Moves every object into a table of `n` slots (a power of two, more than `len`).
+    fn resize(&mut self, n: usize) {
+        let old = std::mem::replace(&mut self.slots, (0..n).map(|_| None).collect());
+        self.shift = 64 - n.trailing_zeros();
+        for (k, o) in old.into_iter().flatten() {
+            self.place(k, o);
+        }
+    }
+    /// The slot of socket `id`, if it is one: for [`Slab::sock_at`] and its kin, until
+    /// the next insert or remove (which move objects).
+    #[inline(always)]
+    pub(crate) fn sock_slot(&self, id: ObjId) -> Option<usize> {
+        let i = self.find(id)?;
+        matches!(
+            &self.slots[i],
+            Some((
+                _,
+                Obj {
+                    kind: Kind::Sock(_),
+                    ..
+                }
+            ))
+        )
+        .then_some(i)
+    }
+    /// The socket in slot `i` (from [`Slab::sock_slot`], no insert or remove since).
+    #[inline(always)]
+    pub(crate) fn sock_at(&self, i: usize) -> &Sock {
+        match &self.slots[i] {
+            Some((
+                _,
+                Obj {
+                    kind: Kind::Sock(s),
+                    ..
+                },
+            )) => s,
+            _ => no_socket_at(i),
+        }
+    }
+    /// The socket in slot `i`, mutable (as [`Slab::sock_at`]).
+    #[inline(always)]
+    pub(crate) fn sock_at_mut(&mut self, i: usize) -> &mut Sock {
+        match &mut self.slots[i] {
+            Some((
+                _,
+                Obj {
+                    kind: Kind::Sock(s),
+                    ..
+                },
+            )) => s,
+            _ => no_socket_at(i),
+        }
     }
     /// The socket `id` (an internal invariant: it exists), borrowing only the slab.
     #[inline(always)]
@@ -620,23 +706,37 @@ impl Slab {
         }
     }
     pub(crate) fn remove(&mut self, k: &ObjId) -> Option<Obj> {
-        let k = *k as usize;
-        let p = k / SLAB_PAGE;
-        let page = self.pages.get_mut(p)?.as_mut()?;
-        let o = page.slots[k % SLAB_PAGE].take()?;
-        page.live -= 1;
-        if page.live == 0 && (p + 1) * SLAB_PAGE <= self.top {
-            self.pages[p] = None;
+        let mut hole = self.find(*k)?;
+        let (_, o) = self.slots[hole].take()?;
+        self.len -= 1;
+        // Backward shift: each object after the hole in its run moves into it if the hole
+        // lies between the object's home and its slot (so every object stays reachable
+        // from its home without crossing an empty slot).
+        let mask = self.slots.len() - 1;
+        let mut j = hole;
+        loop {
+            j = (j + 1) & mask;
+            let Some((key, _)) = &self.slots[j] else {
+                break;
+            };
+            let home = self.home(*key);
+            if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
+                self.slots[hole] = self.slots[j].take();
+                hole = j;
+            }
+        }
+        if self.slots.len() > SLAB_MIN && self.len * 16 < self.slots.len() {
+            self.resize(self.slots.len() / 2);
         }
         Some(o)
     }
     pub(crate) fn contains_key(&self, k: &ObjId) -> bool {
-        self.get(k).is_some()
+        self.find(*k).is_some()
     }
-    /// Pages held (for tests of what a world keeps).
+    /// The table's slots (for tests of what a world keeps).
     #[cfg(test)]
-    pub(crate) fn pages_held(&self) -> usize {
-        self.pages.iter().filter(|p| p.is_some()).count()
+    pub(crate) fn capacity(&self) -> usize {
+        self.slots.len()
     }
 }
 
@@ -1687,6 +1787,54 @@ impl World {
 #[cfg(test)]
 mod tests {
     use super::{Seg, SegQueue};
+
+    /// The object table against an ordered map, over inserts and removes in every
+    /// pattern a world makes (in order, at random, runs of the same home, growing and
+    /// shrinking), with a look-up of every id ever used after each step.
+    #[test]
+    fn the_object_table_finds_what_an_ordered_map_finds() {
+        use super::{Kind, Obj, Slab};
+        use std::collections::BTreeMap;
+        let obj = |k: u64| Obj {
+            refs: k as u32,
+            nonblock: false,
+            kind: Kind::File(k.to_le_bytes().to_vec()),
+        };
+        let mut rng = crate::rng::Rng::new(11);
+        let (mut slab, mut model) = (Slab::default(), BTreeMap::new());
+        let mut next = 0u64;
+        for round in 0..4_000u64 {
+            // Phases: grow, churn, shrink to nothing, grow again.
+            let grow = match round / 1_000 {
+                0 => 0.9,
+                1 => 0.5,
+                2 => 0.1,
+                _ => 0.7,
+            };
+            if model.is_empty() || rng.chance(grow) {
+                slab.insert(next, obj(next));
+                model.insert(next, next);
+                next += 1;
+            } else {
+                let keys: Vec<u64> = model.keys().copied().collect();
+                let k = keys[rng.range(0, keys.len() as u64 - 1) as usize];
+                let o = slab.remove(&k).expect("present");
+                assert_eq!(u64::from(o.refs), model.remove(&k).unwrap());
+                assert!(slab.remove(&k).is_none());
+            }
+            if round % 97 == 0 || round % 1_000 > 990 {
+                for k in 0..next + 3 {
+                    assert_eq!(
+                        slab.get(&k).map(|o| u64::from(o.refs)),
+                        model.get(&k).copied(),
+                        "round {round}, id {k}"
+                    );
+                }
+            }
+            assert_eq!(slab.len, model.len());
+            assert!(slab.capacity() == 0 || slab.len * 8 <= slab.capacity() * 7);
+        }
+    }
 
     fn seg(b: u8) -> Seg {
         Seg::plain(vec![b], 0)

@@ -129,9 +129,8 @@ impl World {
     #[inline]
     pub(crate) fn tcp_send_now(&mut self, h: usize, id: ObjId, data: &[u8]) -> Option<usize> {
         // (`id` may be any object: the caller need not have checked it is a socket.)
-        let Some(Kind::Sock(s)) = self.objs.get(&id).map(|o| &o.kind) else {
-            return None;
-        };
+        let si = self.objs.sock_slot(id)?;
+        let s = self.objs.sock_at(si);
         if !s.is_tcp()
             || s.st != St::Connected
             || s.err != 0
@@ -151,10 +150,8 @@ impl World {
         let n = data.len();
         let peer = s.peer_id?;
         let sndbuf = s.opts.sndbuf.max(0) as usize;
-        let p = match self.objs.get(&peer).map(|o| &o.kind) {
-            Some(Kind::Sock(p)) => p,
-            _ => return None,
-        };
+        let pi = self.objs.sock_slot(peer)?;
+        let p = self.objs.sock_at(pi);
         let window = (p.opts.rcvbuf.max(1) as usize)
             .saturating_sub(p.rq_bytes)
             .saturating_sub(s.inflight);
@@ -180,11 +177,13 @@ impl World {
         // (`arrive` counts a change on both hosts.)
         self.tasks.touch(src_h);
         self.tasks.touch(dst_h);
-        self.s(id).snd_nxt += n as u64;
         let mut b = self.buffer();
         b.extend_from_slice(data);
         let now = self.now;
-        let p = self.s(peer);
+        // (The slots found above: nothing was inserted or removed since. The peer may be
+        // the socket itself: connected to its own address.)
+        self.objs.sock_at_mut(si).snd_nxt += n as u64;
+        let p = self.objs.sock_at_mut(pi);
         p.rcv_nxt += n as u64;
         p.rq_total += n as u64;
         p.rq_bytes += n;
@@ -450,9 +449,8 @@ impl World {
         mut put: impl FnMut(&[u8], Nanos),
     ) -> Option<usize> {
         // (`id` may be any object: the caller need not have checked it is a socket.)
-        let Some(Kind::Sock(s)) = self.objs.get(&id).map(|o| &o.kind) else {
-            return None;
-        };
+        let si = self.objs.sock_slot(id)?;
+        let s = self.objs.sock_at(si);
         let target = (s.opts.rcvlowat.max(1) as usize).min(cap).max(1);
         if flags.0 & !MsgFlags::DONTWAIT.0 != 0
             || cap == 0
@@ -469,7 +467,7 @@ impl World {
         // What `stream_take` does with TCP segments (no sender, no descriptors) and no
         // urgent mark: copy `want` bytes from the front.
         let World { objs, spare, .. } = self;
-        let s = objs.sock_mut(id);
+        let s = objs.sock_at_mut(si);
         let mut n = 0;
         while n < want {
             let Some(seg) = s.rq.front_mut() else { break };
