@@ -586,9 +586,13 @@ pub(crate) struct Slab {
 const SLAB_MIN: usize = 16;
 
 impl Slab {
+    /// The first slot to try for `k`: eight consecutive ids (a connection's two ends are
+    /// usually neighbours) have eight consecutive homes, where their group's Fibonacci
+    /// hash puts them.
     #[inline(always)]
     fn home(&self, k: ObjId) -> usize {
-        (k.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+        let group = (k >> 3).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (self.shift + 3);
+        ((group << 3) | (k & 7)) as usize
     }
 
     /// The slot of `k`, if it is in the table. (An empty table's `shift` is 0: the
