@@ -79,6 +79,34 @@ fn round_trip(ch: &Host, c: Fd, sh: &Host, s: Fd, msg: &[u8; MSG]) {
     assert_eq!(&buf, msg, "the echo differs");
 }
 
+/// A listener on port 80 of every host (with `backlog`).
+fn listen_all(hs: &[Host], backlog: i32) -> Vec<Fd> {
+    hs.iter()
+        .map(|h| {
+            let l = h
+                .socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, false)
+                .expect("socket");
+            h.bind(l, &SockAddr::v4(h.ipv4(), 80)).expect("bind");
+            h.listen(l, backlog).expect("listen");
+            l
+        })
+        .collect()
+}
+
+/// Connection number `k` from `ch` to the listener `l` of `sh`, accepted, with one echo:
+/// (the client's descriptor, the server's).
+fn open_echo(ch: &Host, sh: &Host, l: Fd, k: usize, msg: &mut [u8; MSG]) -> (Fd, Fd) {
+    let c = ch
+        .socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, false)
+        .expect("socket");
+    ch.connect(c, &SockAddr::v4(sh.ipv4(), 80))
+        .expect("connect");
+    let s = sh.accept(l, false).expect("accept").fd;
+    msg[..8].copy_from_slice(&(k as u64).to_le_bytes());
+    round_trip(ch, c, sh, s, msg);
+    (c, s)
+}
+
 /// Runs one (hosts, connections) pair and prints its row.
 fn one(hosts: usize, conns: usize, rounds: usize) {
     let sim = Sim::builder(1)
@@ -89,17 +117,7 @@ fn one(hosts: usize, conns: usize, rounds: usize) {
     let t0 = Instant::now();
     let hs: Vec<Host> = (0..hosts).map(|i| sim.host(&format!("h{i}"))).collect();
     let boot = t0.elapsed();
-    let listeners: Vec<Fd> = hs
-        .iter()
-        .map(|h| {
-            let l = h
-                .socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, false)
-                .expect("socket");
-            h.bind(l, &SockAddr::v4(h.ipv4(), 80)).expect("bind");
-            h.listen(l, 1 << 16).expect("listen");
-            l
-        })
-        .collect();
+    let listeners = listen_all(&hs, 1 << 16);
     let rss0 = status_kb("VmRSS");
     let t0 = Instant::now();
     // (client host, client fd, server host, server fd)
@@ -108,15 +126,7 @@ fn one(hosts: usize, conns: usize, rounds: usize) {
     for k in 0..conns {
         let a = k % hosts;
         let b = (a + 1 + (k / hosts) % (hosts - 1)) % hosts;
-        let (ch, sh) = (&hs[a], &hs[b]);
-        let c = ch
-            .socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, false)
-            .expect("socket");
-        ch.connect(c, &SockAddr::v4(sh.ipv4(), 80))
-            .expect("connect");
-        let s = sh.accept(listeners[b], false).expect("accept").fd;
-        msg[..8].copy_from_slice(&(k as u64).to_le_bytes());
-        round_trip(ch, c, sh, s, &msg);
+        let (c, s) = open_echo(&hs[a], &hs[b], listeners[b], k, &mut msg);
         pairs.push((a, c, b, s));
     }
     let open = t0.elapsed();
@@ -180,17 +190,7 @@ fn one(hosts: usize, conns: usize, rounds: usize) {
 fn churn(hosts: usize, cycles: usize) {
     let sim = Sim::builder(1).keep_trace(false).build();
     let hs: Vec<Host> = (0..hosts).map(|i| sim.host(&format!("h{i}"))).collect();
-    let listeners: Vec<Fd> = hs
-        .iter()
-        .map(|h| {
-            let l = h
-                .socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, false)
-                .expect("socket");
-            h.bind(l, &SockAddr::v4(h.ipv4(), 80)).expect("bind");
-            h.listen(l, 16).expect("listen");
-            l
-        })
-        .collect();
+    let listeners = listen_all(&hs, 16);
     let mut pick = Pick(0x2545_f491_4f6c_dd1d);
     let mut msg = [0u8; MSG];
     let (mut rss_half, mut t_half) = (None, Instant::now());
@@ -202,14 +202,7 @@ fn churn(hosts: usize, cycles: usize) {
         let a = pick.next(hosts);
         let b = (a + 1 + pick.next(hosts - 1)) % hosts;
         let (ch, sh) = (&hs[a], &hs[b]);
-        let c = ch
-            .socket(Family::INET, SockType::STREAM, Protocol::DEFAULT, false)
-            .expect("socket");
-        ch.connect(c, &SockAddr::v4(sh.ipv4(), 80))
-            .expect("connect");
-        let s = sh.accept(listeners[b], false).expect("accept").fd;
-        msg[..8].copy_from_slice(&(k as u64).to_le_bytes());
-        round_trip(ch, c, sh, s, &msg);
+        let (c, s) = open_echo(ch, sh, listeners[b], k, &mut msg);
         ch.close(c).expect("close");
         sh.close(s).expect("close");
         if k % 1_000 == 999 {
@@ -283,7 +276,7 @@ fn main() {
         "| hosts | connect-echo-close cycles | µs per cycle | µs per cycle (second half) | bytes kept per closed connection |"
     );
     println!("|---|---|---|---|---|");
-    let cycles = if smoke { 4_000 } else { 400_000 };
+    let cycles = if smoke { 20_000 } else { 400_000 };
     for &h in hosts {
         let status = Command::new(&me)
             .args(["--churn", &h.to_string(), &cycles.to_string()])
