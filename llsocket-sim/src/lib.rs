@@ -1070,6 +1070,18 @@ impl Host {
         r
     }
 
+    /// Runs a call's common case, done at once, on the world (`f` gives `None` to leave
+    /// the call to the general path): outside task mode only, where `with` adds nothing
+    /// (in task mode a call that fell through would count twice).
+    #[inline(always)]
+    fn outside_tasks<T>(&self, f: impl FnOnce(&mut World, usize) -> Option<T>) -> Option<T> {
+        let mut w = self.w.borrow_mut();
+        if w.tasks.on {
+            return None;
+        }
+        f(&mut w, self.id)
+    }
+
     /// In task mode ([`Sim::set_task_mode`]): the park the last call left ([`Sim::take_park`],
     /// taken) and [`Sim::again_streak`], in one look; `None` outside task mode.
     pub fn task_poll(&self) -> Option<(Option<Park>, u64)> {
@@ -1241,6 +1253,30 @@ fn task_note<T>(
     t.streak = if again { t.streak + 1 } else { 0 };
     t.last_again = again;
     true
+}
+
+/// Records a send or receive done at once (`len` asked, `n` done, `data` the bytes) as
+/// `traced_send` and `traced_recv` record it.
+#[allow(clippy::too_many_arguments)] // the event's fields
+#[inline(always)]
+fn ev_io(
+    w: &mut World,
+    h: usize,
+    op: &'static str,
+    fd: Fd,
+    len: usize,
+    flags: MsgFlags,
+    n: usize,
+    data: &[u8],
+) {
+    w.ev(h, op)
+        .fd(Name::FD, fd)
+        .int(Name::LEN, len as i64)
+        .flags(Name::FLAGS, flags)
+        .arrow()
+        .int(Name::BARE, n as i64)
+        .bytes(Name::DATA, data)
+        .end();
 }
 
 /// Scatters `data` into `iov` in order.
@@ -1518,28 +1554,16 @@ impl SocketOps for Host {
     }
 
     fn send(&self, fd: Fd, buf: &[u8], flags: MsgFlags) -> Result<usize> {
-        // The common case of a TCP send (`World::tcp_send_now`), recorded as `traced_send`
-        // records it (outside task mode, where `with` adds nothing; see `recv`).
-        let done = {
-            let mut w = self.w.borrow_mut();
-            let (w, h) = (&mut *w, self.id);
-            (|| {
-                if w.tasks.on || flags.0 & !MsgFlags::DONTWAIT.0 != 0 {
-                    return None;
-                }
-                let id = w.obj_of(h, fd).ok()?;
-                let n = w.tcp_send_now(h, id, buf)?;
-                w.ev(h, "send")
-                    .fd(Name::FD, fd)
-                    .int(Name::LEN, buf.len() as i64)
-                    .flags(Name::FLAGS, flags)
-                    .arrow()
-                    .int(Name::BARE, n as i64)
-                    .bytes(Name::DATA, &buf[..n])
-                    .end();
-                Some(n)
-            })()
-        };
+        // The common case of a TCP send (`World::tcp_send_now`).
+        let done = self.outside_tasks(|w, h| {
+            if flags.0 & !MsgFlags::DONTWAIT.0 != 0 {
+                return None;
+            }
+            let id = w.obj_of(h, fd).ok()?;
+            let n = w.tcp_send_now(h, id, buf)?;
+            ev_io(w, h, "send", fd, buf.len(), flags, n, &buf[..n]);
+            Some(n)
+        });
         if let Some(n) = done {
             return Ok(n);
         }
@@ -1552,34 +1576,19 @@ impl SocketOps for Host {
 
     fn recv(&self, fd: Fd, buf: &mut [u8], flags: MsgFlags) -> Result<usize> {
         // The common case of a TCP receive (`World::tcp_recv_now`) copies straight into
-        // `buf`, and records the same event as `traced_recv`. (Outside task mode, where
-        // `with` adds nothing; a call that fell through here would count twice there.)
+        // `buf`.
         let cap = buf.len();
-        let done = {
-            let mut w = self.w.borrow_mut();
-            let (w, h) = (&mut *w, self.id);
-            (|| {
-                if w.tasks.on {
-                    return None;
-                }
-                let id = w.obj_of(h, fd).ok()?;
-                let mut at = 0;
-                let put = |b: &[u8], _| {
-                    buf[at..at + b.len()].copy_from_slice(b);
-                    at += b.len();
-                };
-                let n = w.tcp_recv_now(h, id, cap, flags, put)?;
-                w.ev(h, "recv")
-                    .fd(Name::FD, fd)
-                    .int(Name::LEN, cap as i64)
-                    .flags(Name::FLAGS, flags)
-                    .arrow()
-                    .int(Name::BARE, n as i64)
-                    .bytes(Name::DATA, &buf[..n])
-                    .end();
-                Some(n)
-            })()
-        };
+        let done = self.outside_tasks(|w, h| {
+            let id = w.obj_of(h, fd).ok()?;
+            let mut at = 0;
+            let put = |b: &[u8], _| {
+                buf[at..at + b.len()].copy_from_slice(b);
+                at += b.len();
+            };
+            let n = w.tcp_recv_now(h, id, cap, flags, put)?;
+            ev_io(w, h, "recv", fd, cap, flags, n, &buf[..n]);
+            Some(n)
+        });
         if let Some(n) = done {
             return Ok(n);
         }
